@@ -1,0 +1,3 @@
+from mftrun.cli import main
+
+raise SystemExit(main())

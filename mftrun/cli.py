@@ -1,0 +1,86 @@
+"""Command line: parse, dispatch to `mftrun.commands.<name>`, map errors to exit codes.
+
+Kept thin and light: `mftrun --help` and `--version` import nothing but argparse.
+Each command module exposes `HELP`, `configure(parser)` and `run(args) -> int`
+and does its heavy imports inside `run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import tempfile
+import traceback
+from typing import Sequence
+
+from mftrun import __version__
+
+COMMANDS = ("validate", "plan", "graph", "schema", "apply", "check", "emulate", "report")
+
+EPILOG = """exit codes:
+  0    everything succeeded
+  1    a task failed or timed out
+  2    invalid input or usage
+  3    a platform could not be reached or authenticated
+  130  interrupted (143 for SIGTERM)
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mftrun",
+        description="Declarative job runner for managed-file-transfer and backup platforms.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"mftrun {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"mftrun.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"mftrun.commands.{name}":
+                raise
+            continue  # command not built yet
+        command = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.configure(command)
+        command.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: usage errors exit 2, --help exits 0
+        return int(exc.code or 0)
+    if not getattr(args, "_module", None):
+        parser.print_help(sys.stderr)
+        return 2
+    return run_command(args)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from mftrun.errors import EXIT_INTERRUPTED, MftrunError
+
+    try:
+        return int(args._module.run(args))
+    except MftrunError as exc:
+        print(f"mftrun: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("mftrun: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (e.g. `mftrun plan | head`); not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception:  # a bug in mftrun, not the user's input
+        fd, path = tempfile.mkstemp(prefix="mftrun-crash-", suffix=".log")
+        with os.fdopen(fd, "w") as log:
+            traceback.print_exc(file=log)
+        print(f"mftrun: internal error (a bug in mftrun {__version__}); details in {path}",
+              file=sys.stderr)
+        return 1

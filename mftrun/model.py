@@ -1,0 +1,138 @@
+"""The typed pipeline: frozen data, no I/O, no clocks, no requests.
+
+Built from a schema-valid document by `mftrun.build.build_pipeline`. Every
+object keeps the `Position` of the YAML node it came from so later stages
+(executor, reports, CI annotations) can point the user at the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal, Mapping
+
+PROVIDERS = ("automate-mft", "acronis")
+ACTIONS = ("start_task", "wait_tasks", "http")
+# Which actions each provider offers; `http` works on every provider's session.
+PROVIDER_ACTIONS: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    "automate-mft": ("start_task", "http"),
+    "acronis": ("wait_tasks", "http"),
+})
+MFT_REGIONS: Mapping[str, str] = MappingProxyType({
+    "us": "https://api.us.mft.progress.com",
+    "eu": "https://api.eu.mft.progress.com",
+    "staging": "https://api.staging.mft.progress.com",
+})
+# Credential fields that must never be written inline in the file.
+SECRET_FIELDS = frozenset({"private_key", "client_secret"})
+
+EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    file: str
+    line: int  # 1-based
+    column: int  # 1-based
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+NOWHERE = Position("<unknown>", 1, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialRef:
+    """Where a credential value comes from; the value itself is read at run time."""
+
+    kind: Literal["env", "file", "value"]
+    ref: str  # env var name, file path (~ not yet expanded), or the literal (non-secret) value
+    position: Position = NOWHERE
+
+    def describe(self) -> str:
+        return {"env": f"env var {self.ref}", "file": f"file {self.ref}"}.get(self.kind, "inline value")
+
+
+@dataclass(frozen=True, slots=True)
+class Environment:
+    name: str
+    provider: str  # one of PROVIDERS
+    base_url: str  # resolved: region -> URL for automate-mft
+    credentials: Mapping[str, CredentialRef]
+    region: str | None = None
+    ca_bundle: str | None = None
+    http_timeout: float = 30.0  # read timeout for one HTTP call, seconds
+    position: Position = NOWHERE
+
+
+@dataclass(frozen=True, slots=True)
+class Poll:
+    interval: float = 2.0
+    max_interval: float = 30.0
+    factor: float = 1.5  # geometric growth of the gap between polls
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    attempts: int = 0  # extra attempts after a *failed* remote run
+    delay: float = 10.0
+    backoff: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    kind: Literal["success", "failure", "always", "expression"] = "success"
+    expression: str | None = None  # the `{{ ... }}` text when kind == "expression"
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """What a step does. `spec` is the action's mapping as written (strings may be templates).
+
+    start_task: {"task_id": ..., or "name": ..., "parameters": {...},
+                 "success_statuses": [...], "failure_statuses": [...]}
+    wait_tasks: {<documented task filters>: value or list, "accept_results": [...], "limit": n}
+    http:       {"method", "path", "query", "json", "headers", "expect": [...], "until": "{{ }}"}
+    """
+
+    kind: str  # one of ACTIONS
+    spec: Mapping[str, Any]
+    position: Position = NOWHERE
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    id: str
+    action: Action
+    environment: str
+    index: int  # position in the file's list: tie-break for which ready step starts first
+    needs: tuple[str, ...] = ()
+    run_if: Condition = field(default_factory=Condition)
+    timeout: float | None = None
+    poll: Poll = field(default_factory=Poll)
+    retries: Retry = field(default_factory=Retry)
+    continue_on_error: bool = False
+    outputs: Mapping[str, str] = EMPTY  # name -> template
+    position: Position = NOWHERE
+
+
+@dataclass(frozen=True, slots=True)
+class Pipeline:
+    name: str
+    path: str
+    sha256: str
+    environments: Mapping[str, Environment]
+    steps: tuple[Step, ...]
+    version: int = 1
+    description: str = ""
+    max_parallel: int = 8
+    timeout: float | None = None  # whole run
+    vars: Mapping[str, Any] = EMPTY
+    position: Position = NOWHERE
+
+    def step(self, step_id: str) -> Step:
+        for step in self.steps:
+            if step.id == step_id:
+                return step
+        raise KeyError(step_id)

@@ -1,0 +1,1 @@
+"""Platform providers: the only place that knows URLs, JWTs and remote statuses."""

@@ -1,0 +1,146 @@
+"""What a run produced, as data: the executor fills it, reporters read it."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+class Status(str, enum.Enum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"  # the platform said the task failed
+    ERROR = "error"  # could not talk to the platform, or a template/config error at run time
+    TIMED_OUT = "timed_out"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self not in (Status.PENDING, Status.RUNNING)
+
+    @property
+    def is_bad(self) -> bool:
+        return self in (Status.FAILED, Status.ERROR, Status.TIMED_OUT, Status.CANCELLED)
+
+
+@dataclass(slots=True)
+class Attempt:
+    number: int  # 1-based
+    started_at: datetime
+    ended_at: datetime | None = None
+    run_id: str | None = None  # remote task run id, when the platform gave one
+    remote_status: str | None = None
+    status: Status = Status.RUNNING
+    message: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "run_id": self.run_id,
+            "started_at": _iso(self.started_at),
+            "ended_at": _iso(self.ended_at),
+            "remote_status": self.remote_status,
+            "status": self.status.value,
+            "message": self.message,
+        }
+
+
+@dataclass(slots=True)
+class StepResult:
+    id: str
+    environment: str
+    action: str
+    line: int = 0
+    column: int = 0
+    # GitHub Actions' rule: outcome is what happened, conclusion is after continue_on_error.
+    outcome: Status = Status.PENDING
+    conclusion: Status = Status.PENDING
+    attempts: list[Attempt] = field(default_factory=list)
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    error: str | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+    http_calls: int = 0
+    remote_may_continue: list[str] = field(default_factory=list)  # run ids left going remotely
+    skipped_reason: str | None = None
+    error_exit_code: int | None = None  # for ERROR: 2 (template/config) or 3 (platform)
+
+    @property
+    def status(self) -> Status:
+        """The status people see: the outcome, which is what the platform did."""
+        return self.outcome
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at and self.ended_at:
+            return (self.ended_at - self.started_at).total_seconds()
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "environment": self.environment,
+            "action": self.action,
+            "line": self.line,
+            "column": self.column,
+            "status": self.outcome.value,
+            "outcome": self.outcome.value,
+            "conclusion": self.conclusion.value,
+            "attempts": [a.to_dict() for a in self.attempts],
+            "started_at": _iso(self.started_at),
+            "ended_at": _iso(self.ended_at),
+            "duration": self.duration,
+            "error": self.error,
+            "outputs": self.outputs,
+            "http_calls": self.http_calls,
+            "remote_may_continue": list(self.remote_may_continue),
+            "skipped_reason": self.skipped_reason,
+        }
+
+
+@dataclass(slots=True)
+class RunResult:
+    pipeline: str
+    file: str
+    sha256: str
+    started_at: datetime
+    ended_at: datetime | None = None
+    steps: list[StepResult] = field(default_factory=list)
+    exit_code: int = 0
+    interrupted: bool = False
+    emulated: bool = False
+    message: str | None = None  # run-level note (whole-run timeout, interrupt, crash)
+
+    def totals(self) -> dict[str, int]:
+        counts = {s.value: 0 for s in Status}
+        for step in self.steps:
+            counts[step.outcome.value] += 1
+        return counts
+
+    def to_dict(self) -> dict[str, Any]:
+        from mftrun import __version__
+
+        return {
+            "report_version": 1,
+            "mftrun_version": __version__,
+            "pipeline": self.pipeline,
+            "file": self.file,
+            "sha256": self.sha256,
+            "started_at": _iso(self.started_at),
+            "ended_at": _iso(self.ended_at),
+            "duration": (self.ended_at - self.started_at).total_seconds() if self.ended_at else None,
+            "exit_code": self.exit_code,
+            "interrupted": self.interrupted,
+            "emulated": self.emulated,
+            "message": self.message,
+            "totals": self.totals(),
+            "steps": [s.to_dict() for s in self.steps],
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None

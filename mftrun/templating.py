@@ -61,8 +61,13 @@ def _fail(text: str, exc: Exception) -> TemplateError:
 def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
     """Evaluate one expression (with or without `{{ }}`) to its native value."""
     expr = strip_braces(expression)
+    from jinja2 import Undefined
+
     try:
-        return environment().compile_expression(expr, undefined_to_none=False)(**context)
+        value = environment().compile_expression(expr, undefined_to_none=False)(**context)
+        if isinstance(value, Undefined):
+            value._fail_with_undefined_error()
+        return value
     except Exception as exc:  # jinja raises many kinds; all are the user's template
         raise _fail(expression, exc) from None
 

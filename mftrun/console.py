@@ -1,0 +1,112 @@
+"""What `mftrun apply` shows while it runs.
+
+In a terminal: a live table (step, status, elapsed, attempt, remote status).
+Elsewhere (CI logs, pipes): one plain timestamped line per state change, so
+logs stay greppable and nothing is redrawn. Every text passes the redactor.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, TextIO
+
+from mftrun.credentials import Redactor
+from mftrun.events import StepEvent
+from mftrun.results import RunResult, Status, StepResult
+
+STYLES = {
+    Status.PENDING: "dim", Status.RUNNING: "cyan", Status.SUCCESS: "green", Status.FAILED: "red",
+    Status.ERROR: "red", Status.TIMED_OUT: "yellow", Status.SKIPPED: "dim", Status.CANCELLED: "magenta",
+}
+
+
+class PlainConsole:
+    """One line per change; the format CI logs want."""
+
+    def __init__(self, stream: TextIO | None = None, *, redactor: Redactor | None = None,
+                 quiet: bool = False) -> None:
+        self.stream = stream or sys.stdout
+        self.redactor = redactor or Redactor()
+        self.quiet = quiet
+
+    def _line(self, text: str) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        print(f"{stamp} {self.redactor.scrub(text)}", file=self.stream, flush=True)
+
+    def run_started(self, result: RunResult) -> None:
+        if not self.quiet:
+            self._line(f"pipeline {result.pipeline}: {len(result.steps)} steps"
+                       + (" (emulated)" if result.emulated else ""))
+
+    def step_changed(self, event: StepEvent) -> None:
+        step = event.step
+        if self.quiet and step.outcome not in (Status.FAILED, Status.ERROR, Status.TIMED_OUT):
+            return
+        attempt = f" attempt {len(step.attempts)}" if len(step.attempts) > 1 else ""
+        detail = f": {event.detail}" if event.detail else ""
+        self._line(f"{step.id:<24} {step.outcome.value:<9}{attempt}{detail}")
+
+    def note(self, text: str) -> None:
+        self._line(text)
+
+    def run_finished(self, result: RunResult) -> None:
+        pass
+
+
+class LiveConsole:
+    """A rich live table for people watching a terminal."""
+
+    def __init__(self, *, redactor: Redactor | None = None, console: Any = None) -> None:
+        from rich.console import Console
+
+        self.console = console or Console()
+        self.redactor = redactor or Redactor()
+        self._steps: list[StepResult] = []
+        self._live: Any = None
+        self._details: dict[str, str] = {}
+        self._last = 0.0
+
+    def _table(self) -> Any:
+        from rich.table import Table
+
+        table = Table(box=None, pad_edge=False, expand=False)
+        for column in ("step", "status", "elapsed", "attempt", "remote status", "detail"):
+            table.add_column(column, overflow="fold" if column == "detail" else "ellipsis")
+        now = time.time()
+        for step in self._steps:
+            elapsed = ""
+            if step.started_at:
+                end = step.ended_at.timestamp() if step.ended_at else now
+                elapsed = f"{end - step.started_at.timestamp():.1f}s"
+            remote = step.attempts[-1].remote_status if step.attempts else ""
+            table.add_row(step.id, f"[{STYLES[step.outcome]}]{step.outcome.value}[/]", elapsed,
+                          str(len(step.attempts) or ""), remote or "",
+                          self.redactor.scrub(self._details.get(step.id, ""))[:120])
+        return table
+
+    def run_started(self, result: RunResult) -> None:
+        from rich.live import Live
+
+        self._steps = result.steps
+        self._live = Live(self._table(), console=self.console, refresh_per_second=4,
+                          get_renderable=self._table, transient=False)
+        self._live.start()
+
+    def step_changed(self, event: StepEvent) -> None:
+        if event.detail:
+            self._details[event.step.id] = event.detail
+
+    def note(self, text: str) -> None:
+        self.console.print(self.redactor.scrub(text), markup=False, highlight=False)
+
+    def run_finished(self, result: RunResult) -> None:
+        if self._live is not None:
+            self._live.stop()
+
+
+def make_console(*, quiet: bool, redactor: Redactor, stream: TextIO | None = None) -> Any:
+    stream = stream or sys.stdout
+    if not quiet and stream.isatty():
+        return LiveConsole(redactor=redactor)
+    return PlainConsole(stream, redactor=redactor, quiet=quiet)

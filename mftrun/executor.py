@@ -1,0 +1,465 @@
+"""Run a planned pipeline: a ready set, a timer heap and a small worker pool.
+
+Why this shape: a remote run that is waiting costs nothing but an entry in a
+heap ordered by its next poll time; a handful of worker threads make the HTTP
+calls (provider.start / provider.poll), and one scheduling thread (the caller's)
+owns every piece of state, so there are no locks around the pipeline's state
+and events come out in order. One process can track thousands of runs in flight.
+
+Rules it enforces: at most `max_parallel` steps active; conditions per
+`mftrun.conditions`; per-step deadlines from the step's start to the remote
+terminal status; a whole-run deadline; retries only after the platform said a
+run *failed* (never after an ambiguous start); on interrupt, no new starts, the
+running steps are cancelled (remotely where the platform allows) and the
+result still comes back so reports can be written.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import queue
+import signal
+import threading
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from mftrun import templating
+from mftrun.clock import Clock, SystemClock
+from mftrun.conditions import FAILED_CONCLUSIONS, should_run, step_view
+from mftrun.durations import format_duration
+from mftrun.errors import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, EXIT_PLATFORM,
+                           EXIT_TERMINATED, MftrunError, TemplateError)
+from mftrun.events import Listener, NullListener, StepEvent
+from mftrun.model import Pipeline, Step
+from mftrun.plan import Plan
+from mftrun.providers.base import Observation, Provider
+from mftrun.results import Attempt, RunResult, Status, StepResult
+
+# Keys of an action spec that are evaluated later by the provider, not rendered before the start.
+LATE_KEYS = frozenset({"until"})
+_MAX_WAIT = 0.2  # how long the scheduler sleeps at most, so an interrupt is noticed quickly
+
+
+@dataclass(slots=True)
+class _Live:
+    """The scheduler's private state for one step."""
+
+    step: Step
+    result: StepResult
+    waiting_needs: int
+    handle: Any = None
+    attempts_started: int = 0
+    gen: int = 0  # bumped when the step is finalised: late worker answers are then ignored
+    busy: bool = False  # a worker call is in flight
+    gap: float = 0.0
+    calls_before: int = 0  # HTTP calls of earlier attempts' handles
+
+
+class _WorkerPool:
+    """Daemon threads: a hung HTTP call must never keep a finished run from exiting."""
+
+    def __init__(self, size: int) -> None:
+        self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._threads = [threading.Thread(target=self._work, name=f"mftrun-worker-{i}", daemon=True)
+                         for i in range(size)]
+        for thread in self._threads:
+            thread.start()
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            job()
+
+    def submit(self, job: Callable[[], None]) -> None:
+        self._jobs.put(job)
+
+    def close(self) -> None:
+        for _ in self._threads:
+            self._jobs.put(None)
+
+
+class Executor:
+    def __init__(self, pipeline: Pipeline, plan: Plan, providers: Mapping[str, Provider], *,
+                 clock: Clock | None = None, listener: Listener | None = None,
+                 variables: Mapping[str, Any] | None = None, workers: int | None = None,
+                 max_parallel: int | None = None) -> None:
+        self.pipeline = pipeline
+        self.plan = plan
+        self.providers = providers
+        self.clock = clock or SystemClock()
+        self.listener = listener or NullListener()
+        self.vars = {**pipeline.vars, **(variables or {})}
+        self.max_parallel = max_parallel or pipeline.max_parallel
+        self.workers = workers or max(2, min(32, self.max_parallel))
+        self._answers: queue.SimpleQueue[tuple[str, int, str, Any, Any]] = queue.SimpleQueue()
+        self._timers: list[tuple[float, int, str, str, int]] = []  # (when, seq, step id, kind, gen)
+        self._deadlines: list[tuple[float, int, str, int]] = []
+        self._seq = itertools.count()
+        self._startable: list[tuple[int, str]] = []  # (file index, step id)
+        self._newly_ready: deque[str] = deque()
+        self._active = 0
+        self._unfinished = len(pipeline.steps)
+        self._signal: int | None = None
+        self._stopping = threading.Event()
+        self._steps_view: dict[str, Mapping[str, Any]] = {}
+        self.result = RunResult(pipeline=pipeline.name, file=pipeline.path, sha256=pipeline.sha256,
+                                started_at=self.clock.now())
+        self._live: dict[str, _Live] = {}
+        for step in pipeline.steps:
+            step_result = StepResult(id=step.id, environment=step.environment, action=step.action.kind,
+                                     line=step.position.line, column=step.position.column)
+            self.result.steps.append(step_result)
+            self._live[step.id] = _Live(step, step_result, waiting_needs=len(set(step.needs)))
+
+    # -- public -------------------------------------------------------------------------------
+
+    def interrupt(self, signum: int = signal.SIGINT) -> None:
+        """Safe to call from a signal handler: it only sets flags."""
+        if self._signal is None:
+            self._signal = signum
+        self._stopping.set()
+
+    def run(self) -> RunResult:
+        self.listener.run_started(self.result)
+        start = self.clock.monotonic()
+        run_deadline = start + self.pipeline.timeout if self.pipeline.timeout else None
+        pool = _WorkerPool(self.workers)
+        self._pool = pool
+        try:
+            for step_id in self.plan.order:
+                if self._live[step_id].waiting_needs == 0:
+                    self._newly_ready.append(step_id)
+            while True:
+                self._drain_answers()
+                self._settle_ready()
+                now = self.clock.monotonic()
+                if self._signal is not None:
+                    self._stop_all(Status.CANCELLED, "interrupted")
+                    break
+                if run_deadline is not None and now >= run_deadline:
+                    self.result.message = (f"whole-run timeout of {format_duration(self.pipeline.timeout or 0)}"
+                                           " reached")
+                    self.listener.note(self.result.message)
+                    self._stop_all(Status.TIMED_OUT, "whole-run timeout reached")
+                    break
+                self._fire_deadlines(now)
+                self._fire_timers(now)
+                self._start_ready(now)
+                self._settle_ready()
+                if self._unfinished == 0:
+                    break
+                wake = min([t[0] for t in self._timers[:1]] + [d[0] for d in self._deadlines[:1]]
+                           + ([run_deadline] if run_deadline else []) + [now + _MAX_WAIT])
+                try:
+                    answer = self._answers.get(timeout=max(0.0, wake - self.clock.monotonic()))
+                except queue.Empty:
+                    continue
+                self._handle_answer(*answer)
+        finally:
+            self._stopping.set()
+            pool.close()
+        self.result.ended_at = self.clock.now()
+        self.result.interrupted = self._signal is not None
+        self.result.exit_code = self._exit_code(run_timed_out=run_deadline is not None
+                                                and self.result.message is not None)
+        self.listener.run_finished(self.result)
+        return self.result
+
+    # -- readiness and conditions --------------------------------------------------------------
+
+    def _context(self, **extra: Any) -> dict[str, Any]:
+        return {"vars": self.vars, "steps": self._steps_view, **extra}
+
+    def _settle_ready(self) -> None:
+        """Decide, for every step whose needs are all final, whether it will run or is skipped."""
+        while self._newly_ready:
+            live = self._live[self._newly_ready.popleft()]
+            step = live.step
+            needs = [self._live[n].result for n in step.needs]
+            ancestors = [self._live[a].result for a in self.plan.ancestors(step.id)]
+            try:
+                run, reason = should_run(step.run_if, needs, ancestors,
+                                         lambda expr: templating.evaluate(expr, self._context()))
+            except TemplateError as exc:
+                self._finish(live, Status.ERROR, error=f"run_if: {exc}", exit_code=EXIT_INVALID)
+                continue
+            if run:
+                heapq.heappush(self._startable, (step.index, step.id))
+            else:
+                live.result.skipped_reason = reason
+                self._finish(live, Status.SKIPPED, detail=reason)
+
+    def _start_ready(self, now: float) -> None:
+        while self._startable and self._active < self.max_parallel and not self._stopping.is_set():
+            _, step_id = heapq.heappop(self._startable)
+            live = self._live[step_id]
+            self._active += 1
+            live.result.outcome = live.result.conclusion = Status.RUNNING
+            live.result.started_at = self.clock.now()
+            if live.step.timeout:
+                heapq.heappush(self._deadlines, (now + live.step.timeout, next(self._seq), step_id, live.gen))
+            self._launch_attempt(live)
+
+    def _launch_attempt(self, live: _Live) -> None:
+        step = live.step
+        live.attempts_started += 1
+        attempt = Attempt(number=live.attempts_started, started_at=self.clock.now())
+        live.result.attempts.append(attempt)
+        detail = "started" if attempt.number == 1 else f"attempt {attempt.number} started"
+        self._emit(live, detail)
+        try:
+            spec = templating.render_data(step.action.spec, self._context(),
+                                          skip=LATE_KEYS if step.action.kind == "http" else frozenset())
+        except TemplateError as exc:
+            self._finish(live, Status.ERROR, error=str(exc), exit_code=EXIT_INVALID)
+            return
+        provider = self.providers[step.environment]
+        if live.handle is not None:
+            live.calls_before += provider.http_calls(live.handle)
+            live.handle = None
+        live.gap = step.poll.interval
+        self._submit(live, "start", lambda: provider.start(step.action.kind, spec, _StepContext(self, step.id)))
+
+    # -- worker traffic ------------------------------------------------------------------------
+
+    def _submit(self, live: _Live, kind: str, call: Callable[[], Any]) -> None:
+        live.busy = True
+        step_id, gen = live.step.id, live.gen
+        answers, stopping = self._answers, self._stopping
+
+        def job() -> None:
+            if kind == "start" and stopping.is_set():
+                return  # never send a start after an interrupt or a whole-run timeout
+            try:
+                answers.put((step_id, gen, kind, call(), None))
+            except BaseException as exc:  # noqa: BLE001 - every failure is reported on the step
+                answers.put((step_id, gen, kind, None, exc))
+
+        self._pool.submit(job)
+
+    def _drain_answers(self) -> None:
+        while True:
+            try:
+                answer = self._answers.get_nowait()
+            except queue.Empty:
+                return
+            self._handle_answer(*answer)
+
+    def _handle_answer(self, step_id: str, gen: int, kind: str, value: Any, exc: BaseException | None) -> None:
+        live = self._live[step_id]
+        if kind == "cancel":
+            return
+        if kind == "start" and value is not None:
+            handle, obs = value
+            if gen != live.gen:  # the step ended (timeout, interrupt) while the start was in flight
+                if obs.run_id and not obs.terminal and obs.run_id not in live.result.remote_may_continue:
+                    live.result.remote_may_continue.append(obs.run_id)
+                return
+            live.handle = handle
+            live.result.attempts[-1].run_id = obs.run_id
+        elif gen != live.gen:
+            return
+        live.busy = False
+        if exc is not None:
+            self._fail_with_exception(live, exc)
+            return
+        obs = value[1] if kind == "start" else value
+        self._observe(live, obs)
+
+    def _fail_with_exception(self, live: _Live, exc: BaseException) -> None:
+        if isinstance(exc, MftrunError):
+            message, code = str(exc), exc.exit_code
+        else:
+            message, code = f"unexpected {exc.__class__.__name__}: {exc}", EXIT_PLATFORM
+        self._note_remote_left_going(live)
+        self._finish(live, Status.ERROR, error=message, exit_code=code)
+
+    def _observe(self, live: _Live, obs: Observation) -> None:
+        attempt = live.result.attempts[-1]
+        provider = self.providers[live.step.environment]
+        if obs.run_id and not attempt.run_id:
+            attempt.run_id = obs.run_id
+        live.result.http_calls = live.calls_before + provider.http_calls(live.handle)
+        if obs.remote_status != attempt.remote_status:
+            attempt.remote_status = obs.remote_status
+            if not obs.terminal:
+                self._emit(live, f"remote status: {obs.remote_status}")
+        if not obs.terminal:
+            poll = live.step.poll
+            delay = obs.retry_after if obs.retry_after is not None else live.gap
+            live.gap = min(max(live.gap * poll.factor, poll.interval), poll.max_interval)
+            self._timer(self.clock.monotonic() + delay, live, "poll")
+            return
+        attempt.ended_at = self.clock.now()
+        attempt.message = obs.message
+        if obs.state == "success":
+            attempt.status = Status.SUCCESS
+            self._finish_with_outputs(live, Status.SUCCESS, obs)
+            return
+        attempt.status = Status.FAILED
+        retries = live.step.retries
+        if live.attempts_started <= retries.attempts and not self._stopping.is_set():
+            delay = retries.delay * (retries.backoff ** (live.attempts_started - 1))
+            self._emit(live, f"attempt {live.attempts_started} failed ({obs.message or obs.remote_status}); "
+                             f"retrying in {format_duration(delay)}")
+            self._timer(self.clock.monotonic() + delay, live, "restart")
+            return
+        self._finish_with_outputs(live, Status.FAILED, obs, error=obs.message or
+                                  f"remote status {obs.remote_status}")
+
+    def _finish_with_outputs(self, live: _Live, status: Status, obs: Observation, error: str | None = None) -> None:
+        outputs = dict(obs.outputs)
+        context = self._context(result=obs.outputs, response=obs.outputs)
+        try:
+            for name, template in live.step.outputs.items():
+                outputs[name] = templating.render(template, context)
+        except TemplateError as exc:
+            live.result.outputs = outputs
+            if status == Status.SUCCESS:
+                self._finish(live, Status.ERROR, error=f"outputs: {exc}", exit_code=EXIT_INVALID)
+                return
+            error = f"{error}; outputs: {exc}"
+        live.result.outputs = outputs
+        self._finish(live, status, error=error)
+
+    # -- timers and deadlines ------------------------------------------------------------------
+
+    def _timer(self, when: float, live: _Live, kind: str) -> None:
+        heapq.heappush(self._timers, (when, next(self._seq), live.step.id, kind, live.gen))
+
+    def _fire_timers(self, now: float) -> None:
+        while self._timers and self._timers[0][0] <= now:
+            _, _, step_id, kind, gen = heapq.heappop(self._timers)
+            live = self._live[step_id]
+            if gen != live.gen or self._stopping.is_set():
+                continue
+            if kind == "restart":
+                self._launch_attempt(live)
+            else:
+                provider, handle = self.providers[live.step.environment], live.handle
+                self._submit(live, "poll", lambda p=provider, h=handle, s=step_id: p.poll(h, _StepContext(self, s)))
+
+    def _fire_deadlines(self, now: float) -> None:
+        while self._deadlines and self._deadlines[0][0] <= now:
+            _, _, step_id, gen = heapq.heappop(self._deadlines)
+            live = self._live[step_id]
+            if gen != live.gen or live.result.outcome != Status.RUNNING:
+                continue
+            self._time_out(live, f"step timeout of {format_duration(live.step.timeout or 0)} reached")
+
+    def _time_out(self, live: _Live, why: str) -> None:
+        left = self._cancel_remote(live)
+        message = why + (f"; {left}" if left else "")
+        self._finish(live, Status.TIMED_OUT, error=message)
+
+    def _cancel_remote(self, live: _Live) -> str:
+        """Cancel where the platform can; otherwise record and say that the run may still be going."""
+        attempt = live.result.attempts[-1] if live.result.attempts else None
+        if attempt is None or attempt.status != Status.RUNNING:
+            return ""
+        attempt.status = Status.CANCELLED
+        attempt.ended_at = self.clock.now()
+        provider = self.providers[live.step.environment]
+        run_id = attempt.run_id
+        if provider.can_cancel and live.handle is not None:
+            handle = live.handle
+            self._pool.submit(lambda: provider.cancel(handle))
+            return f"cancel requested for remote run {run_id}" if run_id else "cancel requested"
+        if run_id:
+            if run_id not in live.result.remote_may_continue:
+                live.result.remote_may_continue.append(run_id)
+            return (f"remote run {run_id} may still be going ({provider.name} has no public cancel call)")
+        if live.busy and live.step.action.kind == "start_task":
+            return "the start request was in flight: the remote task may have started"
+        return ""
+
+    def _note_remote_left_going(self, live: _Live) -> None:
+        attempt = live.result.attempts[-1] if live.result.attempts else None
+        if attempt and attempt.run_id and attempt.status == Status.RUNNING:
+            live.result.remote_may_continue.append(attempt.run_id)
+
+    def _stop_all(self, status: Status, why: str) -> None:
+        """Interrupt or whole-run timeout: end every unfinished step, start nothing new."""
+        self._stopping.set()
+        for live in self._live.values():
+            if live.result.outcome == Status.RUNNING:
+                if status == Status.TIMED_OUT:
+                    self._time_out(live, why)
+                else:
+                    left = self._cancel_remote(live)
+                    self._finish(live, status, error=why + (f"; {left}" if left else ""))
+        for live in self._live.values():
+            if not live.result.outcome.is_final:
+                live.result.skipped_reason = f"not started: {why}"
+                self._finish(live, Status.SKIPPED, detail=live.result.skipped_reason)
+        self._newly_ready.clear()
+
+    # -- endings -------------------------------------------------------------------------------
+
+    def _finish(self, live: _Live, status: Status, *, error: str | None = None, detail: str = "",
+                exit_code: int | None = None) -> None:
+        result = live.result
+        if result.outcome.is_final:
+            return
+        was_running = result.outcome == Status.RUNNING
+        live.gen += 1
+        result.outcome = status
+        result.conclusion = (Status.SUCCESS if status in FAILED_CONCLUSIONS and live.step.continue_on_error
+                             else status)
+        result.error = error
+        if status == Status.ERROR:
+            result.error_exit_code = exit_code or EXIT_PLATFORM
+        now = self.clock.now()
+        result.ended_at = now
+        if result.started_at is None:
+            result.started_at = now
+        if result.attempts:
+            attempt = result.attempts[-1]
+            if attempt.status == Status.RUNNING:
+                attempt.status = status
+                attempt.ended_at = now
+                attempt.message = attempt.message or error
+        if was_running:
+            self._active -= 1
+        self._unfinished -= 1
+        self._steps_view[result.id] = step_view(result)
+        note = detail or error or ""
+        if result.conclusion != result.outcome:
+            note = f"{note} (continue_on_error: concluded success)".strip()
+        self._emit(live, note)
+        for dependent in self.plan.dependents.get(result.id, ()):
+            dep = self._live[dependent]
+            dep.waiting_needs -= 1
+            if dep.waiting_needs == 0 and not dep.result.outcome.is_final and not self._stopping.is_set():
+                self._newly_ready.append(dependent)
+
+    def _emit(self, live: _Live, detail: str) -> None:
+        self.listener.step_changed(StepEvent(live.result, detail))
+
+    def _exit_code(self, *, run_timed_out: bool) -> int:
+        if self._signal is not None:
+            return EXIT_TERMINATED if self._signal == signal.SIGTERM else EXIT_INTERRUPTED
+        codes = {EXIT_FAILED} if run_timed_out else set()
+        for step in self.result.steps:
+            if step.conclusion == Status.ERROR:
+                codes.add(step.error_exit_code or EXIT_PLATFORM)
+            elif step.conclusion in (Status.FAILED, Status.TIMED_OUT, Status.CANCELLED):
+                codes.add(EXIT_FAILED)
+        for code in (EXIT_INVALID, EXIT_PLATFORM, EXIT_FAILED):
+            if code in codes:
+                return code
+        return EXIT_OK
+
+
+class _StepContext:
+    """Handed to providers: lets them evaluate the step's late templates (e.g. http `until`)."""
+
+    __slots__ = ("_executor", "step_id")
+
+    def __init__(self, executor: Executor, step_id: str) -> None:
+        self._executor = executor
+        self.step_id = step_id
+
+    def evaluate(self, expression: str, **names: Any) -> Any:
+        return templating.evaluate(expression, self._executor._context(**names))

@@ -1,0 +1,171 @@
+"""`apply` as one readable sequence of stages: load, plan, connect, execute, report."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import sys
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from mftrun.credentials import Redactor
+from mftrun.errors import UsageError
+from mftrun.model import CredentialRef, Pipeline
+from mftrun.results import RunResult
+
+REPORT_FORMATS = ("json", "html", "junit")
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    file: str
+    variables: Mapping[str, str]
+    max_parallel: int | None = None
+    emulate: bool = False
+    scenario: str | None = None
+    report_dir: Path | None = Path("mftrun-report")
+    formats: tuple[str, ...] = REPORT_FORMATS
+    quiet: bool = False
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> "ApplyOptions":
+        variables = {}
+        for item in args.var:
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise UsageError(f"--var {item!r}: write KEY=VALUE")
+            variables[key.strip()] = value
+        formats = tuple(f.strip() for f in args.report.split(",") if f.strip())
+        unknown = [f for f in formats if f not in REPORT_FORMATS]
+        if unknown:
+            raise UsageError(f"--report: unknown format {', '.join(unknown)}; choose among {', '.join(REPORT_FORMATS)}")
+        if args.scenario and not args.emulate:
+            raise UsageError("--scenario only makes sense with --emulate")
+        if args.max_parallel is not None and args.max_parallel < 1:
+            raise UsageError("--max-parallel must be at least 1")
+        return cls(file=args.file, variables=variables, max_parallel=args.max_parallel,
+                   emulate=args.emulate, scenario=args.scenario,
+                   report_dir=None if args.no_report else Path(args.report_dir), formats=formats,
+                   quiet=args.quiet)
+
+
+def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> int:
+    from mftrun.console import make_console
+    from mftrun.executor import Executor
+    from mftrun.plan import build_plan
+    from mftrun.validation import load_pipeline
+
+    pipeline = load_pipeline(options.file)
+    plan = build_plan(pipeline)
+    redactor = Redactor()
+    with contextlib.ExitStack() as stack:
+        if options.emulate:
+            pipeline = stack.enter_context(emulated(pipeline, options.scenario, redactor))
+        providers = connect(pipeline, redactor=redactor, environ=environ,
+                            max_parallel=options.max_parallel or pipeline.max_parallel)
+        stack.callback(lambda: [p.close() for p in providers.values()])
+        console = make_console(quiet=options.quiet, redactor=redactor)
+        executor = Executor(pipeline, plan, providers, listener=console, variables=options.variables,
+                            max_parallel=options.max_parallel)
+        executor.result.emulated = options.emulate
+        with signals_interrupt(executor):
+            try:
+                result = executor.run()
+            except BaseException:
+                report(executor.result, options, redactor, crashed=True)
+                raise
+        report(result, options, redactor)
+        return result.exit_code
+
+
+def connect(pipeline: Pipeline, *, redactor: Redactor, environ: Mapping[str, str], max_parallel: int) -> dict[str, Any]:
+    """One provider (one authenticated session) per environment that a step uses."""
+    from mftrun.providers.registry import create_provider
+
+    used = {step.environment for step in pipeline.steps}
+    return {name: create_provider(env, max_parallel=max_parallel, redactor=redactor, environ=environ)
+            for name, env in pipeline.environments.items() if name in used}
+
+
+@contextlib.contextmanager
+def emulated(pipeline: Pipeline, scenario_path: str | None, redactor: Redactor) -> Iterator[Pipeline]:
+    """Point every environment at an in-process emulator with generated credentials."""
+    from mftrun.emulator import Emulator, Scenario, load_scenario
+    from mftrun.templating import is_template
+
+    scenario = load_scenario(scenario_path) if scenario_path else Scenario.default()
+    with Emulator(scenario) as emu, tempfile.TemporaryDirectory(prefix="mftrun-emulate-") as folder:
+        env_vars = emu.write_credentials(Path(folder))
+        creds = emu.credentials
+        for secret in (creds.private_key_pem, creds.client_secret):
+            redactor.add(secret)
+        environments = {}
+        for name, env in pipeline.environments.items():
+            if env.provider == "automate-mft":
+                refs = {"tenant_id": CredentialRef("value", creds.tenant_id),
+                        "key_id": CredentialRef("value", creds.key_id),
+                        "private_key": CredentialRef("file", env_vars["MFT_PRIVATE_KEY_FILE"])}
+            else:
+                refs = {"client_id": CredentialRef("value", creds.client_id),
+                        "client_secret": CredentialRef("value", creds.client_secret)}
+            environments[name] = replace(env, base_url=emu.url, credentials=refs, ca_bundle=None)
+        for step in pipeline.steps:
+            spec = step.action.spec
+            if step.action.kind == "start_task":
+                task_id, name = spec.get("task_id"), spec.get("name")
+                if task_id and not is_template(task_id):
+                    emu.ensure_mft_task(task_id=str(task_id))
+                elif name and not is_template(name):
+                    emu.ensure_mft_task(name=str(name))
+            elif step.action.kind == "wait_tasks":
+                emu.ensure_acronis_activity()
+        yield replace(pipeline, environments=environments)
+
+
+@contextlib.contextmanager
+def signals_interrupt(executor: Any) -> Iterator[None]:
+    """First Ctrl-C/SIGTERM: stop gracefully (reports still written). Second Ctrl-C: exit at once."""
+    def handler(signum: int, frame: object) -> None:
+        if executor._signal is not None and signum == signal.SIGINT:
+            os._exit(130)
+        print(f"\nmftrun: {signal.Signals(signum).name} received: starting nothing new, "
+              "cancelling running steps (Ctrl-C again to exit at once)", file=sys.stderr, flush=True)
+        executor.interrupt(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def report(result: RunResult, options: ApplyOptions, redactor: Redactor, *, crashed: bool = False) -> None:
+    """Write the report files, CI annotations and the final summary; never lose the run's result."""
+    from rich.console import Console
+
+    if crashed and result.message is None:
+        result.message = "mftrun crashed during the run; this report is partial"
+    if result.ended_at is None:
+        result.ended_at = result.started_at
+    written: dict[str, Path] = {}
+    if options.report_dir is not None and options.formats:
+        from mftrun.reports import write_reports
+
+        written = write_reports(result, report_dir=options.report_dir, formats=options.formats,
+                                redactor=redactor)
+    from mftrun.reports.github import annotate
+
+    annotate(result, redactor=redactor)
+    if crashed:
+        return
+    from mftrun.reports.summary import print_summary
+
+    data = redactor.scrub_data(result.to_dict())
+    print_summary(data, console=Console())
+    for kind, path in written.items():
+        print(f"{kind} report: {path}")

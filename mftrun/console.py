@@ -74,7 +74,18 @@ class LiveConsole:
         for column in ("step", "status", "elapsed", "attempt", "remote status", "detail"):
             table.add_column(column, overflow="fold" if column == "detail" else "ellipsis")
         now = time.time()
-        for step in self._steps:
+        room = max(5, self.console.size.height - 6)
+        steps = self._steps
+        if len(steps) > room:  # a big pipeline: show what moves, and counts for the rest
+            running = [s for s in steps if s.outcome == Status.RUNNING]
+            ended = sorted((s for s in steps if s.outcome.is_final and s.ended_at),
+                           key=lambda s: s.ended_at, reverse=True)  # type: ignore[arg-type, return-value]
+            steps = (running + ended)[:room]
+            counts: dict[str, int] = {}
+            for s in self._steps:
+                counts[s.outcome.value] = counts.get(s.outcome.value, 0) + 1
+            table.caption = "  ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
+        for step in steps:
             elapsed = ""
             if step.started_at:
                 end = step.ended_at.timestamp() if step.ended_at else now

@@ -113,7 +113,7 @@ class Step:
     poll: Poll = field(default_factory=Poll)
     retries: Retry = field(default_factory=Retry)
     continue_on_error: bool = False
-    outputs: Mapping[str, str] = EMPTY  # name -> template
+    outputs: Mapping[str, str] = field(default_factory=lambda: EMPTY)  # name -> template
     position: Position = NOWHERE
 
 
@@ -128,7 +128,7 @@ class Pipeline:
     description: str = ""
     max_parallel: int = 8
     timeout: float | None = None  # whole run
-    vars: Mapping[str, Any] = EMPTY
+    vars: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
     position: Position = NOWHERE
 
     def step(self, step_id: str) -> Step:

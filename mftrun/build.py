@@ -1,0 +1,589 @@
+"""A loaded (ideally schema-valid) document -> the frozen `mftrun.model.Pipeline`.
+
+This is also where the semantic checks live that JSON Schema cannot express:
+provider-specific fields, URLs, durations, one action per step, environment
+references, the dependency graph and templates. Every check appends a
+positioned `Problem` and carries on, so one run reports everything.
+
+Why defensive: we also run on documents the schema rejected (so a user sees a
+cycle and a typo in one go). Anything of the wrong shape was already reported
+by the schema; here it is skipped, never trusted.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from mftrun import templating
+from mftrun.durations import parse_duration
+from mftrun.errors import Problem
+from mftrun.loader import Document
+from mftrun.model import (
+    ACTIONS, MFT_REGIONS, PROVIDER_ACTIONS, PROVIDERS, SECRET_FIELDS, Action, Condition,
+    CredentialRef, Environment, Pipeline, Poll, Position, Retry, Step,
+)
+
+CREDENTIAL_FIELDS: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    "automate-mft": ("tenant_id", "key_id", "private_key"),
+    "acronis": ("client_id", "client_secret"),
+})
+# Documented task manager v2 filters (see ../shared/docs/api-contracts.md, section 2).
+MULTI_FILTERS = ("id", "uuid", "type", "queue", "priority", "startedBy", "policyId", "policyName",
+                 "policyType", "resourceId", "resourceName", "resourceType", "workflowId", "tag",
+                 "state", "resultCode", "executorId")
+TIME_FILTERS = ("enqueuedAt", "assignedAt", "startedAt", "updatedAt", "completedAt")
+FILTER_ENUMS: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    "state": ("enqueued", "assigned", "started", "paused", "completed"),
+    "resultCode": ("ok", "error", "warning", "cancelled", "abandoned", "timedout"),
+    "priority": ("low", "belowNormal", "normal", "aboveNormal", "high"),
+})
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+DEFAULT_EXPECT = (200, 201, 202, 204)
+CONDITIONS = ("success", "failure", "always")
+_TIME_FILTER = re.compile(r"^(gt|lt|ge|le|eq)\((.+)\)$")
+_LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+
+Path = tuple
+
+
+def build_pipeline(doc: Document) -> tuple[Pipeline | None, list[Problem]]:
+    """Build the model; return (pipeline, []) or (None, problems)."""
+    builder = _Builder(doc)
+    pipeline = builder.build()
+    return (pipeline if not builder.problems else None), builder.problems
+
+
+def _freeze(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(mapping))
+
+
+def _suggest(word: str, choices: Any) -> str | None:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f"did you mean {close[0]!r}?" if close else None
+
+
+class _Builder:
+    def __init__(self, doc: Document) -> None:
+        self.doc = doc
+        self.problems: list[Problem] = []
+        self.templates: list[tuple[str, Path, str]] = []  # (step id, path, text)
+
+    # -- helpers ---------------------------------------------------------------
+    def problem(self, path: Path, message: str, hint: str | None = None, *,
+                key: bool = False) -> None:
+        self.problems.append(self.doc.problem(path, message, hint, key=key))
+
+    def pos(self, path: Path, *, key: bool = False) -> Position:
+        return self.doc.position(path, key=key)
+
+    def duration(self, value: Any, path: Path) -> float | None:
+        if value is None:
+            return None
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            self.problem(path, str(exc))
+            return None
+
+    def template(self, step_id: str, path: Path, text: str, *, expression: bool = False) -> None:
+        """Check a template's syntax now; remember it for the step-reference check."""
+        if not expression and not templating.is_template(text):
+            return
+        error = templating.syntax_error(text)
+        if error:
+            self.problem(path, f"template syntax error: {error}",
+                         "templates are Jinja2: {{ expression }}; check brackets and quotes")
+            return
+        self.templates.append((step_id, path, text))
+
+    def templates_in(self, step_id: str, value: Any, path: Path) -> None:
+        if isinstance(value, str):
+            self.template(step_id, path, value)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                self.templates_in(step_id, item, path + (key,))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                self.templates_in(step_id, item, path + (i,))
+
+    # -- the document ----------------------------------------------------------
+    def build(self) -> Pipeline | None:
+        data = self.doc.data
+        if not isinstance(data, dict):
+            return None  # the schema said it must be a mapping
+        raw_envs = data.get("environments")
+        raw_envs = raw_envs if isinstance(raw_envs, dict) else {}
+        environments = {}
+        for name, raw in raw_envs.items():
+            env = self.environment(str(name), raw, ("environments", name))
+            if env is not None:
+                environments[name] = env
+        defaults = self.defaults(data.get("defaults"), raw_envs)
+        raw_steps = data.get("steps")
+        raw_steps = raw_steps if isinstance(raw_steps, list) else []
+        steps = []
+        for index, raw in enumerate(raw_steps):
+            step = self.step(index, raw, ("steps", index), defaults, raw_envs)
+            if step is not None:
+                steps.append(step)
+        self.graph(raw_steps)
+        timeout = self.duration(data.get("timeout"), ("timeout",))
+        if self.problems:
+            return None
+        name = data.get("name")
+        if not isinstance(name, str) or not name:
+            stem = self.doc.file.replace("\\", "/").rsplit("/", 1)[-1]
+            name = stem.rsplit(".", 1)[0] or stem
+        raw_vars = data.get("vars")
+        return Pipeline(
+            name=name,
+            path=self.doc.file,
+            sha256=self.doc.sha256,
+            environments=MappingProxyType(environments),
+            steps=tuple(steps),
+            version=data.get("version", 1),
+            description=data.get("description") or "",
+            max_parallel=data.get("max_parallel", 8),
+            timeout=timeout,
+            vars=_freeze(raw_vars if isinstance(raw_vars, dict) else {}),
+            position=self.pos(()),
+        )
+
+    # -- environments ----------------------------------------------------------
+    def environment(self, name: str, raw: Any, path: Path) -> Environment | None:
+        if not isinstance(raw, dict) or raw.get("provider") not in PROVIDERS:
+            return None
+        provider = raw["provider"]
+        region, base_url = raw.get("region"), raw.get("base_url")
+        resolved: str | None = None
+        if provider == "automate-mft":
+            if region is not None and base_url is not None:
+                self.problem(path + ("base_url",), f"environment {name!r} sets both region and "
+                             "base_url", "keep one: region picks the vendor's URL", key=True)
+            elif isinstance(region, str):
+                resolved = MFT_REGIONS.get(region)
+                if resolved is None:
+                    self.problem(path + ("region",),
+                                 f"unknown automate-mft region {region!r}: use us, eu or staging",
+                                 "or give base_url: https://... for another host")
+            elif region is None and base_url is None:
+                self.problem(path, f"environment {name!r} needs region (us, eu or staging) "
+                             "or base_url", "e.g. region: us")
+        else:
+            if region is not None:
+                self.problem(path + ("region",), "region is for automate-mft environments only",
+                             "acronis environments give their data-centre URL as base_url, "
+                             "e.g. https://eu2-cloud.acronis.com", key=True)
+            if base_url is None:
+                self.problem(path, f"environment {name!r} (acronis) needs base_url",
+                             "the data-centre URL, e.g. https://eu2-cloud.acronis.com")
+        if isinstance(base_url, str):
+            resolved = self.url(base_url, path + ("base_url",))
+        credentials = self.credentials(provider, raw.get("credentials"), path + ("credentials",))
+        timeout = self.duration(raw.get("timeout"), path + ("timeout",))
+        if timeout is not None and timeout <= 0:
+            self.problem(path + ("timeout",), "the HTTP timeout must be more than 0")
+        ca_bundle = raw.get("ca_bundle")
+        return Environment(
+            name=name, provider=provider, base_url=resolved or "",
+            credentials=MappingProxyType(credentials),
+            region=region if isinstance(region, str) else None,
+            ca_bundle=ca_bundle if isinstance(ca_bundle, str) else None,
+            http_timeout=timeout if timeout else 30.0,
+            position=self.pos(path, key=True),
+        )
+
+    def url(self, text: str, path: Path) -> str | None:
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(text.strip())
+            host = parts.hostname or ""
+            parts.port  # noqa: B018 - raises ValueError for a bad port
+        except ValueError as exc:
+            self.problem(path, f"base_url {text!r} is not a valid URL: {exc}")
+            return None
+        if parts.scheme not in ("https", "http") or not host:
+            self.problem(path, f"base_url {text!r} is not an https:// URL",
+                         "write e.g. https://eu2-cloud.acronis.com")
+            return None
+        if parts.scheme == "http" and not _is_loopback(host):
+            self.problem(path, f"base_url {text!r} uses plain http: tokens and credentials "
+                         "would cross the network unencrypted",
+                         "use https://; http:// is allowed only for loopback hosts "
+                         "(127.0.0.1, ::1, localhost), e.g. the emulator")
+            return None
+        if parts.query or parts.fragment:
+            self.problem(path, f"base_url {text!r} must not have a query or fragment")
+            return None
+        return text.strip().rstrip("/")
+
+    def credentials(self, provider: str, raw: Any, path: Path) -> dict[str, CredentialRef]:
+        out: dict[str, CredentialRef] = {}
+        if not isinstance(raw, dict):
+            return out
+        wanted = CREDENTIAL_FIELDS[provider]
+        for field, value in raw.items():
+            fpath = path + (field,)
+            if field not in wanted:
+                if field in CREDENTIAL_FIELDS["automate-mft"] + CREDENTIAL_FIELDS["acronis"]:
+                    self.problem(fpath, f"{provider} environments do not use credentials.{field}",
+                                 f"{provider} needs: {', '.join(wanted)}", key=True)
+                continue  # unknown names: the schema reported them
+            position = self.pos(fpath)
+            if isinstance(value, str):
+                if field in SECRET_FIELDS:
+                    # The schema says this too; the semantic check keeps the message
+                    # even for documents validated without it.
+                    self.problem(fpath, f"{field} must not be written inline: pipeline files "
+                                 "live in Git, and a secret there is a leaked secret",
+                                 f"use {field}: {{env: NAME}} or {field}: {{file: PATH}}")
+                    continue
+                out[field] = CredentialRef("value", value, position)
+            elif isinstance(value, dict) and len(value) == 1:
+                kind, ref = next(iter(value.items()))
+                if kind in ("env", "file") and isinstance(ref, str) and ref:
+                    out[field] = CredentialRef(kind, ref, position)
+        return out
+
+    # -- defaults and steps ----------------------------------------------------
+    def defaults(self, raw: Any, raw_envs: Mapping[str, Any]) -> dict[str, Any]:
+        """Parse defaults once (not per step); report their problems once."""
+        raw = raw if isinstance(raw, dict) else {}
+        out: dict[str, Any] = {
+            "environment": raw.get("environment") if isinstance(raw.get("environment"), str)
+            else None,
+            "timeout": self.duration(raw.get("timeout"), ("defaults", "timeout")),
+            "poll": self.poll_fields(raw.get("poll"), ("defaults", "poll")),
+            "retries": self.retry_fields(raw.get("retries"), ("defaults", "retries")),
+            "continue_on_error": raw.get("continue_on_error") is True,
+            "environment_ok": True,
+        }
+        env = out["environment"]
+        if env is not None and env not in raw_envs:
+            out["environment_ok"] = False
+            self.problem(("defaults", "environment"), f"unknown environment {env!r}",
+                         _suggest(env, raw_envs) or _defined(raw_envs))
+        return out
+
+    def poll_fields(self, raw: Any, path: Path) -> dict[str, float]:
+        out: dict[str, float] = {}
+        if not isinstance(raw, dict):
+            return out
+        for name in ("interval", "max_interval"):
+            value = self.duration(raw.get(name), path + (name,))
+            if value is not None:
+                if value <= 0:
+                    self.problem(path + (name,), f"poll.{name} must be more than 0")
+                out[name] = value
+        factor = raw.get("factor")
+        if isinstance(factor, (int, float)) and not isinstance(factor, bool):
+            out["factor"] = float(factor)
+        return out
+
+    def retry_fields(self, raw: Any, path: Path) -> dict[str, float]:
+        out: dict[str, Any] = {}
+        if not isinstance(raw, dict):
+            return out
+        attempts = raw.get("attempts")
+        if isinstance(attempts, int) and not isinstance(attempts, bool):
+            out["attempts"] = attempts
+        delay = self.duration(raw.get("delay"), path + ("delay",))
+        if delay is not None:
+            out["delay"] = delay
+        backoff = raw.get("backoff")
+        if isinstance(backoff, (int, float)) and not isinstance(backoff, bool):
+            out["backoff"] = float(backoff)
+        return out
+
+    def step(self, index: int, raw: Any, path: Path, defaults: dict[str, Any],
+             raw_envs: Mapping[str, Any]) -> Step | None:
+        if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
+            return None
+        sid = raw["id"]
+        kinds = [kind for kind in ACTIONS if kind in raw]
+        kind = kinds[0] if kinds else None
+        if not kinds:
+            self.problem(path, f"step {sid!r} has no action",
+                         "give it exactly one of start_task, wait_tasks or http")
+        elif len(kinds) > 1:
+            self.problem(path + (kinds[1],), f"step {sid!r} has {len(kinds)} actions "
+                         f"({', '.join(kinds)}); a step does exactly one thing",
+                         "split it into separate steps joined by needs", key=True)
+        environment = self.step_environment(sid, raw, path, defaults, raw_envs, kind)
+        action = self.action(sid, kind, raw.get(kind), path + (kind,)) if kind else None
+        needs = raw.get("needs")
+        needs_t = tuple(n for n in needs if isinstance(n, str)) if isinstance(needs, list) else ()
+        run_if = self.condition(sid, raw.get("run_if"), path + ("run_if",))
+        timeout = self.duration(raw.get("timeout"), path + ("timeout",))
+        if timeout is None:
+            timeout = defaults["timeout"]
+        if timeout is not None and timeout <= 0:
+            self.problem(path + ("timeout",), "timeout must be more than 0")
+        poll_values = {**defaults["poll"], **self.poll_fields(raw.get("poll"), path + ("poll",))}
+        poll = Poll(**poll_values)
+        if poll.max_interval < poll.interval:
+            self.problem(path + ("poll",) if "poll" in raw else ("defaults", "poll"),
+                         f"poll.max_interval ({poll.max_interval:g}s) is smaller than "
+                         f"poll.interval ({poll.interval:g}s)", "raise max_interval")
+        retries = Retry(**{**defaults["retries"],
+                           **self.retry_fields(raw.get("retries"), path + ("retries",))})
+        outputs = self.outputs(sid, raw.get("outputs"), path + ("outputs",))
+        coe = raw.get("continue_on_error")
+        if action is None or environment is None:
+            return None
+        return Step(
+            id=sid, action=action, environment=environment, index=index, needs=needs_t,
+            run_if=run_if, timeout=timeout, poll=poll, retries=retries,
+            continue_on_error=coe if isinstance(coe, bool) else defaults["continue_on_error"],
+            outputs=outputs, position=self.pos(path),
+        )
+
+    def step_environment(self, sid: str, raw: dict[str, Any], path: Path,
+                         defaults: dict[str, Any], raw_envs: Mapping[str, Any],
+                         kind: str | None) -> str | None:
+        name = raw.get("environment")
+        epath = path + ("environment",)
+        if name is None:
+            name = defaults["environment"]
+            epath = ("defaults", "environment")
+            if name is None:
+                self.problem(path, f"step {sid!r} has no environment",
+                             "set environment: on the step, or defaults.environment")
+                return None
+            if not defaults["environment_ok"]:
+                return None  # reported once, at defaults.environment
+        if not isinstance(name, str):
+            return None
+        if name not in raw_envs:
+            self.problem(epath, f"step {sid!r} uses unknown environment {name!r}",
+                         _suggest(name, raw_envs) or _defined(raw_envs))
+            return None
+        env = raw_envs[name]
+        provider = env.get("provider") if isinstance(env, dict) else None
+        if kind and provider in PROVIDER_ACTIONS and kind not in PROVIDER_ACTIONS[provider]:
+            offers = [k for k, v in PROVIDER_ACTIONS.items() if kind in v]
+            self.problem(path + (kind,), f"step {sid!r}: {kind} is not offered by {provider} "
+                         f"(environment {name!r})",
+                         f"{provider} offers {', '.join(PROVIDER_ACTIONS[provider])}; {kind} "
+                         f"needs a {' or '.join(offers)} environment", key=True)
+        return name
+
+    # -- actions ---------------------------------------------------------------
+    def action(self, sid: str, kind: str, raw: Any, path: Path) -> Action | None:
+        builder = {"start_task": self.start_task, "wait_tasks": self.wait_tasks,
+                   "http": self.http}[kind]
+        spec = builder(sid, raw, path)
+        if spec is None:
+            return None
+        return Action(kind, MappingProxyType(spec), self.pos(path, key=True))
+
+    def start_task(self, sid: str, raw: Any, path: Path) -> dict[str, Any] | None:
+        if isinstance(raw, str):
+            if not raw.strip():
+                return None
+            self.template(sid, path, raw)
+            return {"task_id": raw, "parameters": {}, "success_statuses": ["success"],
+                    "failure_statuses": ["failed"]}
+        if not isinstance(raw, dict):
+            return None
+        has_id, has_name = "task_id" in raw, "name" in raw
+        if has_id and has_name:
+            self.problem(path + ("name",), "start_task takes task_id or name, not both",
+                         "keep task_id (stable) or name", key=True)
+            return None
+        if not has_id and not has_name:
+            self.problem(path, "start_task needs task_id or name",
+                         "e.g. start_task: {task_id: 02115928-16fe-4493-949b-d77d302a88ee}")
+            return None
+        spec: dict[str, Any] = {}
+        which = "task_id" if has_id else "name"
+        spec[which] = raw[which]
+        params = raw.get("parameters")
+        spec["parameters"] = params if isinstance(params, dict) else {}
+        spec["success_statuses"] = raw.get("success_statuses") or ["success"]
+        spec["failure_statuses"] = raw.get("failure_statuses") or ["failed"]
+        both = set(map(str, spec["success_statuses"])) & set(map(str, spec["failure_statuses"]))
+        if both:
+            self.problem(path + ("failure_statuses",), f"status {sorted(both)[0]!r} is listed "
+                         "as both success and failure", "list each status once")
+        self.templates_in(sid, raw, path)
+        return spec
+
+    def wait_tasks(self, sid: str, raw: Any, path: Path) -> dict[str, Any] | None:
+        if not isinstance(raw, dict):
+            return None
+        spec: dict[str, Any] = {}
+        for key, value in raw.items():
+            vpath = path + (key,)
+            if key in MULTI_FILTERS:
+                values = [value] if isinstance(value, str) else value
+                if not isinstance(values, list):
+                    continue
+                allowed = FILTER_ENUMS.get(key)
+                for i, item in enumerate(values):
+                    ipath = vpath if isinstance(value, str) else vpath + (i,)
+                    if allowed and isinstance(item, str) and item not in allowed \
+                            and not templating.is_template(item):
+                        self.problem(ipath, f"wait_tasks.{key}: {item!r} is not one of "
+                                     f"{', '.join(allowed)}", _suggest(item, allowed))
+                spec[key] = list(values)
+            elif key in TIME_FILTERS:
+                if isinstance(value, str) and not templating.is_template(value) \
+                        and not _TIME_FILTER.match(value.strip()):
+                    self.problem(vpath, f"wait_tasks.{key} {value!r} is not a time filter",
+                                 f"write e.g. {key}: gt(2020-04-22T11:00:00Z) "
+                                 "(gt, lt, ge, le or eq)")
+                spec[key] = value
+            else:
+                spec[key] = value
+        if not any(k in spec for k in MULTI_FILTERS + TIME_FILTERS):
+            self.problem(path, "wait_tasks needs at least one filter",
+                         "without a filter it would wait for every task of the tenant; "
+                         "e.g. state: [started, paused] or policyId: ...")
+        spec.setdefault("accept_results", ["ok", "warning"])
+        self.templates_in(sid, raw, path)
+        return spec
+
+    def http(self, sid: str, raw: Any, path: Path) -> dict[str, Any] | None:
+        if not isinstance(raw, dict) or not isinstance(raw.get("path"), str):
+            return None
+        method = raw.get("method", "GET")
+        spec: dict[str, Any] = {
+            "method": method.upper() if isinstance(method, str) else "GET",
+            "path": raw["path"],
+            "query": raw.get("query") if isinstance(raw.get("query"), dict) else {},
+            "headers": raw.get("headers") if isinstance(raw.get("headers"), dict) else {},
+            "expect": raw.get("expect") or list(DEFAULT_EXPECT),
+        }
+        if "json" in raw:
+            spec["json"] = raw["json"]
+        for name in spec["headers"]:
+            if str(name).lower() == "authorization":
+                self.problem(path + ("headers", name), "an Authorization header is not allowed: "
+                             "the environment's session authenticates every call",
+                             "remove it; set the environment's credentials instead", key=True)
+        until = raw.get("until")
+        if isinstance(until, str):
+            spec["until"] = until
+            self.template(sid, path + ("until",), until, expression=True)
+        self.templates_in(sid, {k: v for k, v in raw.items() if k != "until"}, path)
+        return spec
+
+    # -- conditions and outputs ------------------------------------------------
+    def condition(self, sid: str, raw: Any, path: Path) -> Condition:
+        if not isinstance(raw, str):
+            return Condition()
+        text = raw.strip()
+        if text in CONDITIONS:
+            return Condition(text)  # type: ignore[arg-type]
+        if "{{" in text:
+            self.template(sid, path, text, expression=True)
+            return Condition("expression", text)
+        self.problem(path, f"run_if {raw!r} must be success, failure, always or a "
+                     "{{ expression }}", _suggest(text, CONDITIONS)
+                     or "e.g. run_if: \"{{ steps.pull.outputs.count > 0 }}\"")
+        return Condition()
+
+    def outputs(self, sid: str, raw: Any, path: Path) -> Mapping[str, str]:
+        if not isinstance(raw, dict):
+            return MappingProxyType({})
+        out = {}
+        for name, text in raw.items():
+            if isinstance(text, str):
+                self.template(sid, path + (name,), text)
+                out[name] = text
+        return MappingProxyType(out)
+
+    # -- the graph -------------------------------------------------------------
+    def graph(self, raw_steps: list[Any]) -> None:
+        """Duplicate ids, unknown needs, self-needs, cycles, template step references."""
+        from mftrun.plan import find_cycles
+
+        first: dict[str, int] = {}
+        needs: dict[str, list[str]] = {}
+        need_paths: dict[tuple[str, str], Path] = {}
+        for index, raw in enumerate(raw_steps):
+            if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
+                continue
+            sid = raw["id"]
+            if sid in first:
+                line = self.pos(("steps", first[sid], "id")).line
+                self.problem(("steps", index, "id"), f"duplicate step id {sid!r} "
+                             f"(first at line {line})", "step ids must be unique; rename one")
+                continue
+            first[sid] = index
+        for sid, index in first.items():
+            raw_needs = raw_steps[index].get("needs")
+            needs[sid] = []
+            if not isinstance(raw_needs, list):
+                continue
+            for j, need in enumerate(raw_needs):
+                if not isinstance(need, str):
+                    continue
+                npath = ("steps", index, "needs", j)
+                if need == sid:
+                    self.problem(npath, f"step {sid!r} needs itself", "remove it from needs")
+                elif need not in first:
+                    self.problem(npath, f"step {sid!r} needs unknown step {need!r}",
+                                 _suggest(need, first) or "needs lists ids of other steps")
+                else:
+                    needs[sid].append(need)
+                    need_paths.setdefault((sid, need), npath)
+        for cycle in find_cycles(needs):
+            # cycle[k] is needed by cycle[k + 1]; point at that needs entry.
+            self.problem(need_paths[(cycle[1], cycle[0])],
+                         f"dependency cycle: {' -> '.join(cycle)}",
+                         "each step in the cycle needs the one before it; remove one of "
+                         "these needs")
+        self.template_references(first, needs)
+
+    def template_references(self, ids: Mapping[str, int], needs: Mapping[str, list[str]]) -> None:
+        upstream: dict[str, set[str]] = {}
+        for sid, path, text in self.templates:
+            for ref in sorted(templating.referenced_steps(text)):
+                if ref not in ids:
+                    self.problem(path, f"template refers to unknown step {ref!r}",
+                                 _suggest(ref, ids) or "steps.<id> must name a step of this file")
+                    continue
+                if ref in needs.get(sid, ()):
+                    continue
+                if sid not in upstream:
+                    upstream[sid] = _ancestors(sid, needs)
+                if ref not in upstream[sid]:
+                    what = "itself" if ref == sid else f"step {ref!r}"
+                    self.problem(path, f"step {sid!r} reads steps.{ref} but does not depend "
+                                 f"on {what}",
+                                 "a step's own result is `result`/`response`" if ref == sid
+                                 else f"add {ref!r} to the needs of {sid!r}")
+
+
+def _ancestors(sid: str, needs: Mapping[str, list[str]]) -> set[str]:
+    seen: set[str] = set()
+    stack = list(needs.get(sid, ()))
+    while stack:
+        node = stack.pop()
+        if node not in seen:
+            seen.add(node)
+            stack.extend(needs.get(node, ()))
+    return seen
+
+
+def _defined(raw_envs: Mapping[str, Any]) -> str:
+    if not raw_envs:
+        return "define it under environments:"
+    return f"defined environments: {', '.join(map(str, raw_envs))}"
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+

@@ -1,0 +1,157 @@
+"""Reports: one scrubbed dict (the JSON report) rendered as JSON, HTML and JUnit.
+
+Everything is built from `build_report(result, redactor)`, so the three files can
+never disagree, and scrubbing happens once, on data, before any escaping could
+hide a secret from the redactor (the rendered text is scrubbed again anyway).
+Files are written atomically (temp file in the same folder + os.replace) so a
+CI job that collects the folder after a crash never sees half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Collection
+
+from mftrun.errors import InputError, MftrunError, UsageError
+
+if TYPE_CHECKING:
+    from mftrun.credentials import Redactor
+    from mftrun.results import RunResult
+
+FORMATS = ("json", "html", "junit")
+FILENAMES = {"json": "report.json", "html": "report.html", "junit": "junit.xml"}
+
+
+def build_report(result: RunResult, redactor: Redactor | None = None) -> dict[str, Any]:
+    """The JSON report as plain data: `RunResult.to_dict()`, made JSON-safe, then scrubbed."""
+    data = json.loads(json.dumps(result.to_dict(), default=str))
+    if redactor is not None:
+        data = redactor.scrub_data(data)
+    return data
+
+
+def render(report: dict[str, Any], fmt: str) -> str:
+    """Render one format from the report dict."""
+    renderers: dict[str, Callable[[dict[str, Any]], str]] = {
+        "json": render_json, "html": _render_html, "junit": _render_junit,
+    }
+    try:
+        return renderers[fmt](report)
+    except KeyError:
+        raise UsageError(f"unknown report format {fmt!r}; choose from {', '.join(FORMATS)}") from None
+
+
+def render_json(report: dict[str, Any]) -> str:
+    return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+
+
+def _render_html(report: dict[str, Any]) -> str:
+    from mftrun.reports.html import render_html
+
+    return render_html(report)
+
+
+def _render_junit(report: dict[str, Any]) -> str:
+    from mftrun.reports.junit import render_junit
+
+    return render_junit(report)
+
+
+def write_reports(result: RunResult, *, report_dir: Path,
+                  formats: Collection[str] = FORMATS,
+                  redactor: Redactor | None = None) -> dict[str, Path]:
+    """Write each requested format into report_dir; return {format: path}.
+
+    Every format is attempted even if one fails (a run that crashed still wants
+    whatever can be written); failures are raised together afterwards.
+    """
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise UsageError(f"unknown report format {unknown[0]!r}; choose from {', '.join(FORMATS)}")
+    report = build_report(result, redactor)
+    report_dir = Path(report_dir)
+    try:
+        report_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise MftrunError(f"cannot create report folder {report_dir}: {exc.strerror or exc}") from None
+    written: dict[str, Path] = {}
+    problems: list[str] = []
+    for fmt in FORMATS:  # fixed order: the JSON, the source of truth, first
+        if fmt not in formats:
+            continue
+        path = report_dir / FILENAMES[fmt]
+        try:
+            text = render(report, fmt)
+            if redactor is not None:
+                text = redactor.scrub(text)
+            atomic_write(path, text)
+        except OSError as exc:
+            problems.append(f"cannot write {path}: {exc.strerror or exc}")
+            continue
+        written[fmt] = path
+    if problems:
+        raise MftrunError("; ".join(problems))
+    return written
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write text to path so readers see the old file or the whole new one, never a part."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is meant to be read
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+@lru_cache(maxsize=1)
+def report_schema() -> dict[str, Any]:
+    """The packaged JSON Schema of report.json."""
+    text = resources.files("mftrun").joinpath("schemas/report.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def load_report(path: Path) -> dict[str, Any]:
+    """Read and check a report.json; InputError (exit 2) with a clear reason if it is not one."""
+    import jsonschema
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file",
+                         hint="give the report.json written by `mftrun apply` "
+                              "(default folder mftrun-report/)") from None
+    except IsADirectoryError:
+        raise InputError(f"{path} is a folder, not a report file",
+                         hint=f"try {path / FILENAMES['json']}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {path}: "
+                         f"{getattr(exc, 'strerror', None) or exc.__class__.__name__}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}",
+                         hint="report show reads report.json, not report.html or junit.xml") from None
+    validator = jsonschema.Draft202012Validator(report_schema())
+    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        message = error.message if len(error.message) <= 200 else error.message[:197] + "..."
+        raise InputError(f"{path} is not an mftrun report: at {where}: {message}",
+                         hint="it must match schemas/report.schema.json "
+                              f"(report_version {report_schema()['properties']['report_version']['const']})")
+    return data

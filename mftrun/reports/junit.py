@@ -1,0 +1,116 @@
+"""JUnit XML from the report dict: one testsuite per pipeline, one testcase per step.
+
+Follows the common JUnit schema that Jenkins (junit-10.xsd), GitLab and most CI
+parsers accept: only the usual attributes, children in the schema's order
+(properties, testcase*, system-out), times in seconds, a timestamp without a
+zone (UTC). ElementTree escapes text; characters XML 1.0 forbids (ANSI escape
+codes in a platform's message, NUL) are replaced, or parsers reject the file.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from datetime import datetime, timezone
+from typing import Any
+
+from mftrun.reports.summary import STATUS_TEXT, remote_notes, verdict
+
+_INVALID_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+FAILURE = ("failed", "timed_out")
+ERROR = ("error", "cancelled", "pending", "running")  # pending/running: the run stopped under it
+
+
+def clean(text: object) -> str:
+    return _INVALID_XML.sub("\ufffd", "" if text is None else str(text))
+
+
+def _seconds(value: float | None) -> str:
+    return f"{value or 0.0:.3f}"
+
+
+def _timestamp(value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment.replace(microsecond=0).isoformat()
+
+
+def _details(step: dict[str, Any], pipeline_file: str) -> str:
+    """Everything a person needs in the CI test view, as plain text."""
+    lines = [f"step {step.get('id')} ({step.get('action')} on {step.get('environment')})"]
+    if step.get("line"):
+        lines.append(f"defined at {pipeline_file}:{step['line']}:{step.get('column') or 1}")
+    lines.append(f"outcome: {step.get('outcome')}, conclusion: {step.get('conclusion')}")
+    for attempt in step.get("attempts") or ():
+        lines.append(
+            f"attempt {attempt.get('number')}: {attempt.get('status')}"
+            f" (remote run {attempt.get('run_id') or '-'}, remote status {attempt.get('remote_status') or '-'},"
+            f" {attempt.get('started_at')} -> {attempt.get('ended_at') or '?'})"
+            + (f": {attempt['message']}" if attempt.get("message") else ""))
+    if step.get("error"):
+        lines.append(f"error: {step['error']}")
+    lines.extend(remote_notes(step))
+    for name, value in (step.get("outputs") or {}).items():
+        lines.append(f"output {name} = {value}")
+    lines.append(f"HTTP calls: {step.get('http_calls', 0)}")
+    return "\n".join(lines)
+
+
+def build_junit(report: dict[str, Any]) -> ET.Element:
+    pipeline = clean(report.get("pipeline") or "pipeline")
+    steps = report.get("steps") or []
+    counts = {"tests": len(steps), "failures": 0, "errors": 0, "skipped": 0}
+    for step in steps:
+        status = step.get("status")
+        if status in FAILURE:
+            counts["failures"] += 1
+        elif status in ERROR:
+            counts["errors"] += 1
+        elif status == "skipped":
+            counts["skipped"] += 1
+    totals = {k: str(v) for k, v in counts.items()}
+    time = _seconds(report.get("duration"))
+
+    root = ET.Element("testsuites", {"name": pipeline, **totals, "time": time})
+    suite_attrs = {"name": pipeline, **totals, "time": time, "id": "0"}
+    if stamp := _timestamp(report.get("started_at")):
+        suite_attrs["timestamp"] = stamp
+    suite = ET.SubElement(root, "testsuite", suite_attrs)
+    properties = ET.SubElement(suite, "properties")
+    for name in ("file", "sha256", "mftrun_version", "report_version", "exit_code", "emulated"):
+        if report.get(name) is not None:
+            ET.SubElement(properties, "property", {"name": name, "value": clean(report[name])})
+    ET.SubElement(properties, "property", {"name": "verdict", "value": verdict(report)[0]})
+
+    file = str(report.get("file") or "")
+    for step in steps:
+        case = ET.SubElement(suite, "testcase", {
+            "name": clean(step.get("id")), "classname": pipeline, "time": _seconds(step.get("duration")),
+        })
+        status = step.get("status")
+        words = STATUS_TEXT.get(status, ("", str(status)))[1]
+        first_line = clean((str(step.get("error") or "").strip().splitlines() or [words])[0])[:500]
+        details = clean(_details(step, file))
+        if status in FAILURE:
+            ET.SubElement(case, "failure", {"message": first_line, "type": status}).text = details
+        elif status in ERROR:
+            ET.SubElement(case, "error", {"message": first_line, "type": status}).text = details
+        elif status == "skipped":
+            ET.SubElement(case, "skipped", {"message": clean(step.get("skipped_reason") or "skipped")})
+        if status not in FAILURE + ERROR:  # those carry the details already
+            ET.SubElement(case, "system-out").text = details
+    if report.get("message"):
+        ET.SubElement(suite, "system-out").text = clean(report["message"])
+    return root
+
+
+def render_junit(report: dict[str, Any]) -> str:
+    root = build_junit(report)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -1,0 +1,150 @@
+"""The final summary table, from the JSON report dict.
+
+Shared by the end of `mftrun apply` and `mftrun report show`, and the source of
+the words every report uses for statuses and verdicts, so the console, the
+HTML page, JUnit and the GitHub summary say the same thing.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from mftrun.durations import format_duration
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+# status -> (symbol, words): the words carry the meaning, the colour only helps.
+STATUS_TEXT: dict[str, tuple[str, str]] = {
+    "success": ("✓", "success"),
+    "failed": ("✗", "failed"),
+    "error": ("!", "error"),
+    "timed_out": ("◔", "timed out"),
+    "skipped": ("↷", "skipped"),
+    "cancelled": ("⊘", "cancelled"),
+    "pending": ("…", "not run"),
+    "running": ("…", "unfinished"),
+}
+STATUS_STYLE = {
+    "success": "green", "failed": "bold red", "error": "bold red", "timed_out": "bold yellow",
+    "skipped": "dim", "cancelled": "magenta", "pending": "dim", "running": "yellow",
+}
+VERDICT_STYLE = {"success": "bold green", "failed": "bold red", "timed_out": "bold yellow",
+                 "interrupted": "bold magenta", "error": "bold red"}
+
+
+def status_label(status: str) -> str:
+    symbol, words = STATUS_TEXT.get(status, ("?", status))
+    return f"{symbol} {words}"
+
+
+def verdict(report: dict[str, Any]) -> tuple[str, str]:
+    """(key, words) for the whole run: success, failed, timed_out, interrupted or error."""
+    totals = report.get("totals") or {}
+    code = report.get("exit_code", 1)
+    if report.get("interrupted") or code in (130, 143):
+        return "interrupted", "Interrupted"
+    if code == 0:
+        allowed = sum(1 for s in report.get("steps", ()) if s.get("outcome") != s.get("conclusion"))
+        return "success", ("Succeeded" if not allowed else
+                           f"Succeeded ({allowed} allowed failure{'s' if allowed != 1 else ''})")
+    if code == 2:
+        return "error", "Invalid input"
+    if code == 3:
+        return "error", "Platform unreachable or authentication failed"
+    if totals.get("timed_out") and not (totals.get("failed") or totals.get("error")):
+        return "timed_out", "Timed out"
+    return "failed", "Failed"
+
+
+def remote_notes(step: dict[str, Any]) -> list[str]:
+    return [f"remote run {run_id} may still be going" for run_id in step.get("remote_may_continue") or ()]
+
+
+def step_note(step: dict[str, Any]) -> str:
+    """One line saying why a step is not a plain success."""
+    parts: list[str] = []
+    if step.get("error"):
+        parts.append(str(step["error"]).strip().splitlines()[0] if str(step["error"]).strip() else "")
+    elif step.get("status") == "skipped" and step.get("skipped_reason"):
+        parts.append(str(step["skipped_reason"]))
+    if step.get("outcome") != step.get("conclusion") and step.get("conclusion") == "success":
+        parts.append("allowed to fail (continue_on_error)")
+    parts.extend(remote_notes(step))
+    return "; ".join(p for p in parts if p)
+
+
+def duration_text(seconds: float | None) -> str:
+    return format_duration(seconds) if seconds is not None else "-"
+
+
+def totals_text(report: dict[str, Any]) -> str:
+    totals = report.get("totals") or {}
+    parts = [f"{n} {STATUS_TEXT.get(k, ('', k))[1]}" for k, n in totals.items() if n]
+    return ", ".join(parts) or "no steps"
+
+
+def summary_data(report: dict[str, Any]) -> dict[str, Any]:
+    """The summary as plain data, for `report show --format json`."""
+    key, words = verdict(report)
+    return {
+        "pipeline": report.get("pipeline"),
+        "verdict": key,
+        "verdict_text": words,
+        "exit_code": report.get("exit_code"),
+        "started_at": report.get("started_at"),
+        "ended_at": report.get("ended_at"),
+        "duration": report.get("duration"),
+        "message": report.get("message"),
+        "totals": report.get("totals"),
+        "steps": [
+            {"id": s.get("id"), "status": s.get("status"), "conclusion": s.get("conclusion"),
+             "duration": s.get("duration"), "attempts": len(s.get("attempts") or ()),
+             "note": step_note(s) or None}
+            for s in report.get("steps", ())
+        ],
+    }
+
+
+def print_summary(report: dict[str, Any], *, console: Console) -> None:
+    """Print the step table, the totals and the verdict.
+
+    All report text goes in as `rich.text.Text`, never as markup: an error
+    message containing `[bold]` or `[/]` must print as itself.
+    """
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=Text(f"mftrun · {report.get('pipeline', '?')}", style="bold"),
+                  title_justify="left", expand=False, show_lines=False, pad_edge=False)
+    table.add_column("step", overflow="fold")
+    table.add_column("status", no_wrap=True)
+    table.add_column("environment", overflow="fold")
+    table.add_column("action", no_wrap=True)
+    table.add_column("tries", justify="right")
+    table.add_column("time", justify="right", no_wrap=True)
+    table.add_column("note", overflow="fold", max_width=60)
+    for step in report.get("steps", ()):
+        status = str(step.get("status", "?"))
+        table.add_row(
+            Text(str(step.get("id", "?"))),
+            Text(status_label(status), style=STATUS_STYLE.get(status, "")),
+            Text(str(step.get("environment", ""))),
+            Text(str(step.get("action", ""))),
+            Text(str(len(step.get("attempts") or ())) if step.get("attempts") else "-"),
+            Text(duration_text(step.get("duration"))),
+            Text(step_note(step), style="red" if status in ("failed", "error") else ""),
+        )
+    console.print(table)
+    key, words = verdict(report)
+    line = Text()
+    line.append(words, style=VERDICT_STYLE.get(key, "bold"))
+    line.append(f" in {duration_text(report.get('duration'))}: {totals_text(report)}"
+                f" (exit code {report.get('exit_code')})")
+    console.print(line)
+    if report.get("message"):
+        console.print(Text(str(report["message"])))
+    for step in report.get("steps", ()):
+        for note in remote_notes(step):
+            console.print(Text(f"warning: step {step.get('id')}: {note}; "
+                               "the platform offers no cancel", style="yellow"))

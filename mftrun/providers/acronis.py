@@ -1,0 +1,316 @@
+"""Acronis Cyber Protect Cloud task manager v2: `wait_tasks` and `check`.
+
+`wait_tasks` waits until no task matches the user's filters (e.g. no backup
+is `started` or `paused` any more), then looks up every task it saw and fails
+if any ended with a result code the step does not accept, naming those tasks.
+Each start/poll walks every page (cursor in `paging.cursors.after`), because a
+task seen on page 3 today must still be checked when it finishes tomorrow.
+
+Task ids are 64-bit integers above 2**53: they are keyed by `idString` (or the
+exact integer's text) and never pass through a float. Timestamps carry nine
+fractional digits, which `datetime.fromisoformat` rejects; `parse_timestamp`
+reads them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Mapping
+from urllib.parse import quote
+
+from mftrun.errors import AuthError, InputError, RemoteError
+from mftrun.http.auth import AcronisTokenSource, CredentialSource
+from mftrun.http.retry import ACRONIS_POLICIES, Policies, RetryLater, RetryPolicy
+from mftrun.http.session import HttpTransport
+from mftrun.providers.base import Observation, StepContext
+from mftrun.providers.http_step import Calls, SessionProvider
+
+TASKS = "/api/task_manager/v2/tasks"
+DEFAULT_ACCEPT = ("ok", "warning")
+DEFAULT_LIMIT = 100
+MAX_PAGES = 10_000
+OPTIONS = frozenset({"accept_results", "limit", "lod"})  # not filters
+FILTERS = frozenset({  # documented; others are passed through as-is (the platform judges them)
+    "id", "uuid", "type", "queue", "priority", "startedBy", "policyId", "policyName", "policyType",
+    "resourceId", "resourceName", "resourceType", "workflowId", "tag", "state", "resultCode",
+    "enqueuedAt", "assignedAt", "startedAt", "updatedAt", "completedAt", "order", "executorId",
+    "allow_deleted",
+})
+
+_TS = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
+                 r"([Zz]|[+-]\d{2}:?\d{2})$")
+
+
+def parse_timestamp(text: str) -> tuple[datetime, int]:
+    """RFC 3339 with up to 9 fractional digits -> (UTC datetime to the microsecond, nanoseconds)."""
+    match = _TS.match(text.strip()) if isinstance(text, str) else None
+    if not match:
+        raise ValueError(f"not an RFC 3339 timestamp: {text!r}")
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    nanos = int((fraction or "").ljust(9, "0"))
+    when = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second),
+                    nanos // 1000, tzinfo=timezone.utc)
+    if zone not in ("Z", "z"):
+        sign = 1 if zone[0] == "+" else -1
+        digits = zone[1:].replace(":", "")
+        when -= sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+    return when, nanos
+
+
+def task_key(task: Mapping[str, Any]) -> str | None:
+    """The task's id as exact text: idString, else the integer (never via float)."""
+    value = task.get("idString")
+    if isinstance(value, str) and value:
+        return value
+    value = task.get("id")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, str) and value:
+        return value
+    return None
+
+
+@dataclass(slots=True)
+class TaskWait:
+    params: list[tuple[str, str]]
+    accept: frozenset[str]
+    limit: int
+    lod: str | None
+    seen: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> latest task object
+    final: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # key -> completed task / None: gone
+    calls: Calls = field(default_factory=Calls)
+    label: str = "tasks"
+
+
+class AcronisProvider(SessionProvider):
+    name = "acronis"
+    renew_on = frozenset({401})  # an expired token answers 401; 403 is a missing scope
+    token_renew_margin = 15 * 60.0  # the vendor's examples renew 15 minutes before expiry
+
+    @staticmethod
+    def default_policies() -> Policies:
+        return ACRONIS_POLICIES
+
+    def token_source(self, transport: HttpTransport, creds: CredentialSource) -> AcronisTokenSource:
+        return AcronisTokenSource(transport, creds, clock=self.clock, redactor=self.redactor,
+                                  policy=self.policies.read, env_name=self.env.name)
+
+    def denied(self, status: int, call: str, response: Any) -> AuthError:
+        if status == 401:
+            return AuthError(f"environment {self.env.name!r}: credentials rejected: {call} answered "
+                             f"401 even with a fresh token ({self.snippet(response)})",
+                             hint="check client_id / client_secret and that base_url is the data "
+                                  "centre that issued them")
+        return AuthError(f"environment {self.env.name!r}: permission denied: {call} answered 403 "
+                         f"({self.snippet(response)})",
+                         hint="the API client needs the task_manager viewer or admin role")
+
+    def check(self) -> str:
+        call = f"GET {TASKS}?limit=1"
+        response = self.request("GET", TASKS, policy=self.policies.read, params=[("limit", "1")])
+        if response.status_code != 200:
+            raise self.error(response, call, f"environment {self.env.name!r}: task query failed")
+        body = self.json_of(response, call)
+        items = body.get("items") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise RemoteError(f"{call}: the answer has no 'items' list", status=200,
+                              hint="is base_url the data-centre URL, e.g. https://eu2-cloud.acronis.com?")
+        return "authenticated; task manager answered a one-item task query"
+
+    # -- wait_tasks ----------------------------------------------------------------------------
+
+    def start_action(self, kind: str, spec: Mapping[str, Any], ctx: StepContext) -> tuple[Any, Observation]:
+        if kind != "wait_tasks":
+            return super().start_action(kind, spec, ctx)
+        wait = _wait_from_spec(spec)
+        return wait, self._step(wait, self.policies.read)
+
+    def poll_action(self, handle: Any, ctx: StepContext) -> Observation:
+        try:
+            return self._step(handle, self.policies.poll)
+        except RetryLater as later:
+            return Observation(state="running", remote_status=f"{len(handle.seen)} task(s) seen",
+                               retry_after=later.seconds)
+
+    def _step(self, wait: TaskWait, policy: RetryPolicy) -> Observation:
+        matching = self._walk(wait, policy)
+        for task in matching:
+            key = task_key(task)
+            if key is not None:
+                wait.seen[key] = task
+                wait.final.pop(key, None)  # matching again: not finished after all
+        if matching:
+            return Observation(state="running", remote_status=f"{len(matching)} task(s) matching",
+                               outputs=self._outputs(wait))
+        pending = []
+        for key in wait.seen:
+            if key in wait.final:
+                continue
+            task = self._lookup(wait, key, policy)
+            if task is None or task.get("state") == "completed":
+                wait.final[key] = task
+                if task is not None:
+                    wait.seen[key] = task
+            else:
+                wait.seen[key] = task
+                pending.append(f"{key} ({task.get('state')})")
+        outputs = self._outputs(wait)
+        if pending:
+            return Observation(state="running", remote_status=f"waiting for {len(pending)} task(s) "
+                               f"to complete: {', '.join(pending[:3])}", outputs=outputs)
+        bad = [(key, task) for key, task in wait.final.items()
+               if task is None or _code(task) not in wait.accept]
+        if bad:
+            accepted = ", ".join(sorted(wait.accept))
+            names = "; ".join(_describe(key, task) for key, task in _by_completion(bad))
+            message = (f"{len(bad)} of {len(wait.final)} task(s) did not end with an accepted result "
+                       f"({accepted}): {names}")
+            return Observation(state="failed", remote_status="completed", outputs=outputs,
+                               message=self.redactor.scrub(message[:4000]))
+        return Observation(state="success", remote_status=f"{len(wait.final)} task(s) completed",
+                           outputs=outputs)
+
+    def _walk(self, wait: TaskWait, policy: RetryPolicy) -> list[dict[str, Any]]:
+        """Every matching task, following `paging.cursors.after` to the last page."""
+        items: list[dict[str, Any]] = []
+        params: list[tuple[str, str]] = [*wait.params, ("limit", str(wait.limit))]
+        if wait.lod:
+            params.append(("lod", wait.lod))
+        cursors: set[str] = set()
+        for _ in range(MAX_PAGES):
+            call = f"GET {TASKS}"
+            response = self.request("GET", TASKS, policy=policy, calls=wait.calls, params=params)
+            if response.status_code == 400:
+                raise RemoteError(f"the task query was refused: {call} answered 400: "
+                                  f"{self.snippet(response)}", status=400,
+                                  hint="check the wait_tasks filter names and values")
+            if response.status_code != 200:
+                raise self.error(response, call, "cannot list tasks")
+            body = self.json_of(response, call)
+            page = body.get("items") if isinstance(body, dict) else None
+            if not isinstance(page, list):
+                raise RemoteError(f"{call}: the answer has no 'items' list", status=200)
+            items.extend(t for t in page if isinstance(t, dict))
+            after = _after_cursor(body)
+            if not after or after in cursors or not page:
+                return items
+            cursors.add(after)
+            # A cursor encodes the original query: follow-ups send only limit, after and lod.
+            params = [("limit", str(wait.limit)), ("after", after)]
+            if wait.lod:
+                params.append(("lod", wait.lod))
+        raise RemoteError(f"GET {TASKS}: more than {MAX_PAGES} pages; narrow the wait_tasks filters")
+
+    def _lookup(self, wait: TaskWait, key: str, policy: RetryPolicy) -> dict[str, Any] | None:
+        call = f"GET {TASKS}/{key}"
+        response = self.request("GET", f"{TASKS}/{quote(key, safe='')}", policy=policy, calls=wait.calls)
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise self.error(response, call, f"cannot read task {key}")
+        body = self.json_of(response, call)
+        if isinstance(body, dict) and isinstance(body.get("items"), list) and body["items"]:
+            body = body["items"][0]
+        if not isinstance(body, dict):
+            raise RemoteError(f"{call}: the answer is not a task object", status=200)
+        return body
+
+    def _outputs(self, wait: TaskWait) -> dict[str, Any]:
+        tasks = [_summary(key, task) for key, task in wait.seen.items()]
+        return self.redactor.scrub_data({
+            "tasks": tasks,
+            "result_codes": {t["id"]: t["result_code"] for t in tasks if t["result_code"] is not None},
+            "count": len(tasks),
+        })
+
+
+def _wait_from_spec(spec: Mapping[str, Any]) -> TaskWait:
+    params: list[tuple[str, str]] = []
+    for name, value in spec.items():
+        if name in OPTIONS:
+            continue
+        values = value if isinstance(value, (list, tuple)) else [value]
+        for item in values:  # repeated parameters, never comma-joined
+            if item is None or isinstance(item, (dict, list)):
+                raise InputError(f"wait_tasks: filter {name!r} must be a string or a list of strings")
+            params.append((str(name), _text(item)))
+    accept_raw = spec.get("accept_results", DEFAULT_ACCEPT)
+    if isinstance(accept_raw, str):
+        accept_raw = [accept_raw]
+    if not isinstance(accept_raw, (list, tuple)) or not accept_raw:
+        raise InputError("wait_tasks: 'accept_results' must be a non-empty list of result codes")
+    limit = spec.get("limit", DEFAULT_LIMIT)
+    try:
+        limit = int(limit)
+    except (TypeError, ValueError):
+        raise InputError(f"wait_tasks: 'limit' must be a number, not {limit!r}") from None
+    if limit < 1:
+        raise InputError("wait_tasks: 'limit' must be at least 1")
+    lod = spec.get("lod")
+    return TaskWait(params=params, accept=frozenset(str(a) for a in accept_raw), limit=limit,
+                    lod=str(lod) if lod else None)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _after_cursor(body: Any) -> str | None:
+    paging = body.get("paging") if isinstance(body, dict) else None
+    cursors = paging.get("cursors") if isinstance(paging, dict) else None
+    if not isinstance(cursors, dict) and isinstance(body, dict):
+        cursors = body.get("cursors")  # the OpenAPI document's placement
+    after = cursors.get("after") if isinstance(cursors, dict) else None
+    return after if isinstance(after, str) and after else None
+
+
+def _code(task: Mapping[str, Any]) -> str | None:
+    result = task.get("result")
+    code = result.get("code") if isinstance(result, dict) else None
+    return str(code) if code not in (None, "") else None
+
+
+def _named(task: Mapping[str, Any], key: str) -> Any:
+    value = task.get(key)
+    if isinstance(value, dict):
+        return {k: value.get(k) for k in ("id", "name", "type") if value.get(k) is not None} or None
+    return None
+
+
+def _summary(key: str, task: Mapping[str, Any] | None) -> dict[str, Any]:
+    task = task or {}
+    return {"id": key, "uuid": task.get("uuid"), "type": task.get("type"), "state": task.get("state"),
+            "result_code": _code(task), "policy": _named(task, "policy"),
+            "resource": _named(task, "resource"), "completed_at": task.get("completedAt")}
+
+
+def _describe(key: str, task: Mapping[str, Any] | None) -> str:
+    if task is None:
+        return f"task {key} (no longer found: 404)"
+    bits = [f"type {task['type']}"] if task.get("type") else []
+    for field_name in ("policy", "resource"):
+        part = task.get(field_name)
+        if isinstance(part, dict) and part.get("name"):
+            bits.append(f"{field_name} {part['name']!r}")
+    text = f"task {key}" + (f" ({', '.join(bits)})" if bits else "") + f" result {_code(task) or 'none'}"
+    error = (task.get("result") or {}).get("error") if isinstance(task.get("result"), dict) else None
+    if error:
+        if isinstance(error, dict):
+            error = error.get("reason") or error.get("code") or error.get("message") or str(error)
+        text += f": {str(error)[:300]}"
+    return text
+
+
+def _by_completion(bad: list[tuple[str, Mapping[str, Any] | None]]) -> list[tuple[str, Any]]:
+    def order(item: tuple[str, Any]) -> tuple[int, datetime, int]:
+        task = item[1] or {}
+        try:
+            when, nanos = parse_timestamp(task.get("completedAt") or "")
+            return (0, when, nanos)
+        except ValueError:
+            return (1, datetime.min.replace(tzinfo=timezone.utc), 0)
+    return sorted(bad, key=order)

@@ -1,0 +1,205 @@
+"""Progress Automate MFT: `start_task` (start by id or name, then watch the run) and `check`.
+
+The public API has no way to list or cancel runs, so a start is the one call
+that must never be replayed blindly: after a read timeout or a dropped
+connection mftrun cannot find out whether the run exists, and says so
+(AmbiguousStartError) instead of risking a second transfer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+from urllib.parse import quote
+
+from mftrun.errors import AmbiguousStartError, AuthError, InputError, RemoteError
+from mftrun.http.auth import MFT_KEY_HINT, CredentialSource, MftTokenSource
+from mftrun.http.retry import RetryLater
+from mftrun.http.session import HttpTransport, NoResponseError
+from mftrun.providers.base import Observation, StepContext
+from mftrun.providers.http_step import Calls, SessionProvider
+
+DEFAULT_SUCCESS = ("success",)
+DEFAULT_FAILURE = ("failed",)
+ALLOW_LIST_HINT = ("the API key may lack access to this task, or this machine's IP address is "
+                   "outside the key's IP allow-list (Automate MFT > API keys)")
+
+
+@dataclass(slots=True)
+class MftRun:
+    label: str  # "task <id>" or "task named '<name>'", for messages
+    ident: dict[str, str]  # {"task_id": ...} or {"name": ...}, copied into outputs
+    success: frozenset[str]
+    failure: frozenset[str]
+    run_id: str | None = None
+    status: str | None = None
+    calls: Calls = field(default_factory=Calls)
+
+
+class AutomateMftProvider(SessionProvider):
+    name = "automate-mft"
+    renew_on = frozenset({401, 403})  # the platform answers 403 for an expired token
+
+    def token_source(self, transport: HttpTransport, creds: CredentialSource) -> MftTokenSource:
+        return MftTokenSource(transport, creds, clock=self.clock, redactor=self.redactor,
+                              policy=self.policies.read, env_name=self.env.name)
+
+    def denied(self, status: int, call: str, response: Any) -> AuthError:
+        if status == 401:
+            return AuthError(f"environment {self.env.name!r}: credentials rejected: {call} answered "
+                             f"401 even with a fresh token ({self.snippet(response)})", hint=MFT_KEY_HINT)
+        return AuthError(f"environment {self.env.name!r}: permission denied: {call} answered 403 even "
+                         f"with a fresh token ({self.snippet(response)})", hint=ALLOW_LIST_HINT)
+
+    def check(self) -> str:
+        call = "GET /v1/licenses/current"
+        response = self.request("GET", "/v1/licenses/current", policy=self.policies.read)
+        if response.status_code != 200:
+            raise self.error(response, call, f"environment {self.env.name!r}: license check failed")
+        body = self.json_of(response, call)
+        return "authenticated; license " + _describe_license(body)
+
+    # -- start_task ----------------------------------------------------------------------------
+
+    def start_action(self, kind: str, spec: Mapping[str, Any], ctx: StepContext) -> tuple[Any, Observation]:
+        if kind != "start_task":
+            return super().start_action(kind, spec, ctx)
+        run = _run_from_spec(spec)
+        parameters = spec.get("parameters")
+        if parameters is None:
+            parameters = {}
+        if not isinstance(parameters, Mapping):
+            raise InputError(f"start_task {run.label}: 'parameters' must be a mapping of names to values")
+        if "task_id" in run.ident:
+            path, params = f"/v1/tasks/{quote(run.ident['task_id'], safe='')}/start", None
+        else:
+            path, params = "/v1/tasks/start", {"name": run.ident["name"]}
+        call = f"POST {path}"
+        try:
+            response = self.request("POST", path, policy=self.policies.start, calls=run.calls,
+                                    params=params, json=dict(parameters))
+        except NoResponseError as exc:
+            raise AmbiguousStartError(
+                f"starting {run.label}: {exc.message}. The start request was sent but its answer was "
+                f"lost, so the task may have started; mftrun did not send it again",
+                hint="look for a new run of this task in Automate MFT before re-running the step") from None
+        if response.status_code == 404:
+            raise RemoteError(f"unknown {run.label}: {call} answered 404 ({self.snippet(response)})",
+                              status=404, hint="check the task id / name in Automate MFT")
+        if response.status_code == 429:
+            raise self.error(response, call, f"{run.label} was not started (rate limited)")
+        if not 200 <= response.status_code < 300:
+            raise self.error(response, call, f"starting {run.label} failed")
+        body = self.json_of(response, call)
+        run_id = body.get("id") if isinstance(body, dict) else None
+        if run_id in (None, ""):
+            raise AmbiguousStartError(f"starting {run.label}: {call} answered {response.status_code} "
+                                      f"without a task run id; the task has probably started",
+                                      hint="check the task's runs in Automate MFT")
+        run.run_id = str(run_id)
+        status = _status_of(body)
+        if status is None:
+            run.status = "started"
+            return run, Observation(state="running", remote_status="started", run_id=run.run_id,
+                                    outputs=self._outputs(run, body))
+        return run, self._observe(run, body)
+
+    def poll_action(self, handle: Any, ctx: StepContext) -> Observation:
+        run: MftRun = handle
+        call = f"GET /v1/task-runs/{run.run_id}"
+        try:
+            response = self.request("GET", f"/v1/task-runs/{quote(str(run.run_id), safe='')}",
+                                    policy=self.policies.poll, calls=run.calls)
+        except RetryLater as later:
+            return Observation(state="running", remote_status=run.status, run_id=run.run_id,
+                               retry_after=later.seconds)
+        if response.status_code == 404:
+            raise RemoteError(f"task run {run.run_id} of {run.label} not found: {call} answered 404",
+                              status=404, hint="the run may have been removed on the platform")
+        if response.status_code != 200:
+            raise self.error(response, call, f"cannot read the run of {run.label}")
+        return self._observe(run, self.json_of(response, call))
+
+    def _observe(self, run: MftRun, body: Any) -> Observation:
+        status = _status_of(body)
+        run.status = status if status is not None else run.status
+        outputs = self._outputs(run, body)
+        shown = status if status is not None else "unknown"
+        if status is not None and status.casefold() in run.success:
+            return Observation(state="success", remote_status=status, run_id=run.run_id, outputs=outputs)
+        if status is not None and status.casefold() in run.failure:
+            detail = _failure_detail(body)
+            message = f"{run.label} run {run.run_id} ended {status}" + (f": {detail}" if detail else "")
+            return Observation(state="failed", remote_status=status, run_id=run.run_id,
+                               outputs=outputs, message=self.redactor.scrub(message))
+        # queued, running, or a status we do not know: shown as-is; the step timeout decides.
+        return Observation(state="running", remote_status=shown, run_id=run.run_id, outputs=outputs)
+
+    def _outputs(self, run: MftRun, body: Any) -> dict[str, Any]:
+        return {"run_id": run.run_id, **run.ident, "status": run.status,
+                "run": self.redactor.scrub_data(body)}
+
+
+def _run_from_spec(spec: Mapping[str, Any]) -> MftRun:
+    task_id, name = spec.get("task_id"), spec.get("name")
+    if (task_id in (None, "")) == (name in (None, "")):
+        raise InputError("start_task needs exactly one of 'task_id' or 'name'")
+    if task_id not in (None, ""):
+        ident, label = {"task_id": str(task_id)}, f"task {task_id}"
+    else:
+        ident, label = {"name": str(name)}, f"task named {str(name)!r}"
+
+    def statuses(key: str, default: tuple[str, ...]) -> frozenset[str]:
+        value = spec.get(key)
+        if value is None:
+            value = default
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, (list, tuple)) or not value:
+            raise InputError(f"start_task {label}: {key!r} must be a non-empty list of statuses")
+        return frozenset(str(v).casefold() for v in value)
+
+    return MftRun(label=label, ident=ident, success=statuses("success_statuses", DEFAULT_SUCCESS),
+                  failure=statuses("failure_statuses", DEFAULT_FAILURE))
+
+
+def _status_of(body: Any) -> str | None:
+    if not isinstance(body, dict):
+        return None
+    status = body.get("status")
+    if isinstance(status, dict):
+        value = status.get("taskRunStatus")
+        return str(value) if value not in (None, "") else None
+    if isinstance(status, str) and status:  # tolerate a flat status [assumed shape is nested]
+        return status
+    return None
+
+
+def _failure_detail(body: Any) -> str:
+    """Whatever the run says about why it failed; field names are [assumed], so look around."""
+    if not isinstance(body, dict):
+        return ""
+    places = [body, body.get("status") if isinstance(body.get("status"), dict) else {}]
+    for place in places:
+        for key in ("message", "statusMessage", "error", "errorMessage", "reason", "details"):
+            value = place.get(key)
+            if value not in (None, "", [], {}):
+                text = value if isinstance(value, str) else str(value)
+                return text[:500]
+    return ""
+
+
+def _describe_license(body: Any) -> str:
+    """One line from the licence answer, whose field names are [assumed]: be tolerant."""
+    if not isinstance(body, dict):
+        return "answered"
+    parts = []
+    for key in ("plan", "planTier", "tier", "name", "edition"):
+        if isinstance(body.get(key), (str, int)):
+            parts.append(f"{key} {body[key]}")
+            break
+    for key in ("endDate", "end_date", "expiresAt", "validUntil", "end"):
+        if isinstance(body.get(key), str):
+            parts.append(f"valid until {body[key]}")
+            break
+    return ", ".join(parts) if parts else "answered"

@@ -1,0 +1,267 @@
+"""The generic `http` action, and the session-owning base both platform providers extend.
+
+Why one base: every provider needs the same things, built lazily at first use
+(so `validate`/`plan` never read a secret): the transport, the credentials, the
+token cache, the auth flow, call counting per handle, and the same wording for
+non-JSON, oversized and error answers. The `http` action rides on exactly that
+session, so a user's ad-hoc call gets the same token, retries and safety.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+from mftrun.clock import Clock, SystemClock
+from mftrun.errors import AmbiguousStartError, AuthError, InputError, RemoteError
+from mftrun.http.auth import AuthSession, CredentialSource, TokenCache, _error_text
+from mftrun.http.retry import DEFAULT_POLICIES, Policies, RetryLater, RetryPolicy
+from mftrun.http.session import HttpTransport, NoResponseError, Timeouts
+from mftrun.model import Environment
+from mftrun.providers.base import Observation, StepContext
+
+DEFAULT_EXPECT = (200, 201, 202, 204)
+MAX_TEXT = 64 * 1024
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+_HIDDEN_HEADERS = frozenset({"authorization", "proxy-authorization", "set-cookie", "cookie"})
+
+
+@dataclass(slots=True)
+class Calls:
+    """HTTP requests made for one handle (retries and replays included; token requests not)."""
+
+    n: int = 0
+
+    def __call__(self) -> None:
+        self.n += 1
+
+
+@dataclass(slots=True)
+class HttpHandle:
+    method: str
+    path: str
+    query: Any
+    body: Any
+    headers: dict[str, str]
+    expect: frozenset[int]
+    until: str | None
+    calls: Calls = field(default_factory=Calls)
+
+
+class SessionProvider:
+    """Owns one environment's authenticated session; subclasses add their platform's actions."""
+
+    name = "session"
+    can_cancel = False
+    renew_on: frozenset[int] = frozenset({401, 403})
+    token_renew_margin = 60.0
+
+    def __init__(self, env: Environment, *, max_parallel: int = 8, redactor: Any,
+                 environ: Mapping[str, str] = os.environ, clock: Clock | None = None,
+                 policies: Policies | None = None) -> None:
+        self.env = env
+        self.redactor = redactor
+        self.environ = environ
+        self.clock = clock or SystemClock()
+        self.policies = policies or self.default_policies()
+        self.max_parallel = max_parallel
+        self._lock = threading.Lock()
+        self._session: AuthSession | None = None
+        self._transport: HttpTransport | None = None
+        self._rng = random.Random()
+
+    # -- the session, built on first use -------------------------------------------------------
+
+    @staticmethod
+    def default_policies() -> Policies:
+        return DEFAULT_POLICIES
+
+    def token_source(self, transport: HttpTransport, creds: CredentialSource) -> Any:
+        raise NotImplementedError
+
+    def denied(self, status: int, call: str, response: Any) -> AuthError:
+        raise NotImplementedError
+
+    def session(self) -> AuthSession:
+        with self._lock:
+            if self._session is None:
+                transport = HttpTransport(self.env.base_url, max_parallel=self.max_parallel,
+                                          ca_bundle=self.env.ca_bundle,
+                                          timeouts=Timeouts(connect=min(10.0, self.env.http_timeout),
+                                                            read=self.env.http_timeout),
+                                          environ=self.environ)
+                self._transport = transport
+                creds = CredentialSource(self.env.name, self.env.credentials, environ=self.environ,
+                                         redactor=self.redactor)
+                tokens = TokenCache(self.token_source(transport, creds), self.clock,
+                                    renew_margin=self.token_renew_margin)
+                self._session = AuthSession(transport, tokens, clock=self.clock,
+                                            renew_on=self.renew_on, denied=self.denied)
+            return self._session
+
+    # -- the Provider interface ----------------------------------------------------------------
+
+    def start(self, kind: str, spec: Mapping[str, Any], ctx: StepContext) -> tuple[Any, Observation]:
+        if kind == "http":
+            handle = http_handle(spec)
+            return handle, self._http_call(handle, ctx, polling=False)
+        return self.start_action(kind, spec, ctx)
+
+    def poll(self, handle: Any, ctx: StepContext) -> Observation:
+        if isinstance(handle, HttpHandle):
+            return self._http_call(handle, ctx, polling=True)
+        return self.poll_action(handle, ctx)
+
+    def start_action(self, kind: str, spec: Mapping[str, Any], ctx: StepContext) -> tuple[Any, Observation]:
+        raise InputError(f"provider {self.name} has no action {kind!r}")
+
+    def poll_action(self, handle: Any, ctx: StepContext) -> Observation:
+        raise InputError(f"provider {self.name} cannot poll {handle!r}")
+
+    def cancel(self, handle: Any) -> bool:
+        return False  # neither platform has a public cancel call; the report says the run may go on
+
+    def http_calls(self, handle: Any) -> int:
+        calls = getattr(handle, "calls", None)
+        return calls.n if isinstance(calls, Calls) else 0
+
+    def check(self) -> str:
+        raise NotImplementedError
+
+    def stats(self) -> dict[str, int]:
+        session, transport = self._session, self._transport
+        return {"token_requests": session.tokens.token_requests if session else 0,
+                "http_requests": transport.requests_sent if transport else 0}
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+    # -- helpers for subclasses ----------------------------------------------------------------
+
+    def request(self, method: str, path: str, *, policy: RetryPolicy, calls: Calls | None = None,
+                params: Any = None, json: Any = None, headers: Mapping[str, str] | None = None) -> Any:
+        return self.session().request(method, path, policy=policy, params=params, json=json,
+                                      headers=headers, count=calls)
+
+    def json_of(self, response: Any, call: str) -> Any:
+        """The parsed body of an API answer; a clear RemoteError when it is not JSON."""
+        try:
+            return response.json()
+        except ValueError:
+            kind = response.headers.get("Content-Type") or "no content type"
+            raise RemoteError(f"{call} answered {response.status_code} with a body that is not JSON "
+                              f"({kind}): {self.snippet(response)}", status=response.status_code,
+                              hint="is base_url right? a proxy, login or maintenance page may be "
+                                   "answering instead of the API") from None
+
+    def error(self, response: Any, call: str, what: str) -> RemoteError:
+        status = response.status_code
+        retried = getattr(response, "mftrun_retries", 0)
+        after = f" after {retried + 1} tries" if retried else ""
+        hint = None
+        if status >= 500:
+            hint = "the platform is having trouble; try again later"
+        elif status == 429:
+            hint = "the platform is rate limiting this client; lower max_parallel or try later"
+        return RemoteError(f"{what}: {call} answered {status}{after}: {self.snippet(response)}",
+                           status=status, hint=hint)
+
+    def snippet(self, response: Any, limit: int = 300) -> str:
+        text = self.redactor.scrub(_error_text(response, limit))
+        return text.encode("unicode_escape", "backslashreplace").decode("ascii")[: limit + 40]
+
+    # -- the http action -----------------------------------------------------------------------
+
+    def _http_call(self, handle: HttpHandle, ctx: StepContext, *, polling: bool) -> Observation:
+        policy = self.policies.read if handle.method in IDEMPOTENT else self.policies.start
+        if polling:
+            policy = self.policies.poll if handle.method in IDEMPOTENT else policy.replace(
+                inline_retry_after=False)
+        policy = policy.replace(statuses=policy.statuses - handle.expect,
+                                retry_after_statuses=policy.retry_after_statuses - handle.expect)
+        call = f"{handle.method} {handle.path}"
+        try:
+            response = self.request(handle.method, handle.path, policy=policy, calls=handle.calls,
+                                    params=handle.query, json=handle.body, headers=handle.headers)
+        except RetryLater as later:
+            return Observation(state="running", remote_status=str(later.response.status_code),
+                               retry_after=later.seconds)
+        except NoResponseError as exc:
+            if handle.method in IDEMPOTENT:
+                raise
+            raise AmbiguousStartError(
+                f"{call}: {exc.message}; the server may have processed the request, so mftrun did "
+                f"not send it again", hint="check on the platform whether it took effect before "
+                                           "re-running this step") from None
+        outputs = self.http_outputs(response)
+        status = response.status_code
+        if status not in handle.expect:
+            expected = ", ".join(str(s) for s in sorted(handle.expect))
+            return Observation(state="failed", remote_status=str(status), outputs=outputs,
+                               message=f"{call} answered {status} (expected {expected}): "
+                                       f"{self.snippet(response)}")
+        if handle.until is None:
+            return Observation(state="success", remote_status=str(status), outputs=outputs)
+        done = ctx.evaluate(handle.until, response=outputs)
+        return Observation(state="success" if done else "running", remote_status=str(status),
+                           outputs=outputs)
+
+    def http_outputs(self, response: Any) -> dict[str, Any]:
+        try:
+            body = response.json() if response.content else None
+        except ValueError:
+            body = None
+        text = response.text or ""
+        headers = {k: v for k, v in response.headers.items() if k.lower() not in _HIDDEN_HEADERS}
+        return self.redactor.scrub_data({
+            "status_code": response.status_code,
+            "json": body,
+            "text": text[:MAX_TEXT],
+            "headers": headers,
+        })
+
+
+def http_handle(spec: Mapping[str, Any]) -> HttpHandle:
+    """Check the (already rendered) http spec; InputError for what the schema cannot see."""
+    method = str(spec.get("method") or "GET").upper()
+    path = spec.get("path")
+    if not isinstance(path, str) or not path:
+        raise InputError("http step: 'path' must be a non-empty string, e.g. /v1/licenses/current")
+    if path.startswith(("http://", "https://")) or urlsplit(path).netloc:
+        raise InputError(f"http step: path {path!r} must be relative to the environment's base_url",
+                         hint="the session's token is only sent to the environment's own host")
+    query = spec.get("query")
+    if query is not None and not isinstance(query, Mapping):
+        raise InputError("http step: 'query' must be a mapping of names to values or lists")
+    params = None
+    if query:
+        params = [(str(k), _param(v)) for k, value in query.items()
+                  for v in (value if isinstance(value, (list, tuple)) else [value])]
+    headers = spec.get("headers") or {}
+    if not isinstance(headers, Mapping):
+        raise InputError("http step: 'headers' must be a mapping")
+    headers = {str(k): str(v) for k, v in headers.items() if str(k).lower() != "authorization"}
+    expect_raw = spec.get("expect", DEFAULT_EXPECT)
+    if isinstance(expect_raw, (int, str)):
+        expect_raw = [expect_raw]
+    try:
+        expect = frozenset(int(s) for s in expect_raw)
+    except (TypeError, ValueError):
+        raise InputError(f"http step: 'expect' must be a list of status codes, not {expect_raw!r}") from None
+    until = spec.get("until")
+    if until is not None and not isinstance(until, str):
+        raise InputError("http step: 'until' must be a template string such as "
+                         "\"{{ response.json.state == 'done' }}\"")
+    return HttpHandle(method=method, path="/" + path.lstrip("/"), query=params,
+                      body=spec.get("json"), headers=headers, expect=expect, until=until)
+
+
+def _param(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

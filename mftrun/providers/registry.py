@@ -1,0 +1,31 @@
+"""Which provider class serves which platform; the one place the executor asks for a provider."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping
+
+from mftrun.clock import Clock, SystemClock
+from mftrun.errors import InputError
+from mftrun.http.retry import Policies
+from mftrun.model import Environment
+
+
+def provider_class(name: str) -> type:
+    from mftrun.providers.acronis import AcronisProvider
+    from mftrun.providers.automate_mft import AutomateMftProvider
+
+    classes = {"automate-mft": AutomateMftProvider, "acronis": AcronisProvider}
+    try:
+        return classes[name]
+    except KeyError:
+        raise InputError(f"unknown provider {name!r}; expected one of: {', '.join(classes)}") from None
+
+
+def create_provider(env: Environment, *, max_parallel: int = 8, redactor: Any,
+                    environ: Mapping[str, str] = os.environ, clock: Clock | None = None,
+                    policies: Policies | None = None) -> Any:
+    """One provider, i.e. one authenticated session, for `env`. Nothing is read or sent yet:
+    credentials are resolved and the token fetched on the first call that needs them."""
+    return provider_class(env.provider)(env, max_parallel=max_parallel, redactor=redactor,
+                                        environ=environ, clock=clock or SystemClock(), policies=policies)

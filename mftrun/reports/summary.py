@@ -61,7 +61,7 @@ def remote_notes(step: dict[str, Any]) -> list[str]:
     return [f"remote run {run_id} may still be going" for run_id in step.get("remote_may_continue") or ()]
 
 
-def step_note(step: dict[str, Any]) -> str:
+def step_note(step: dict[str, Any], *, remote: bool = True) -> str:
     """One line saying why a step is not a plain success."""
     parts: list[str] = []
     if step.get("error"):
@@ -70,7 +70,8 @@ def step_note(step: dict[str, Any]) -> str:
         parts.append(str(step["skipped_reason"]))
     if step.get("outcome") != step.get("conclusion") and step.get("conclusion") == "success":
         parts.append("allowed to fail (continue_on_error)")
-    parts.extend(remote_notes(step))
+    if remote:
+        parts.extend(remote_notes(step))
     return "; ".join(p for p in parts if p)
 
 
@@ -112,18 +113,19 @@ def print_summary(report: dict[str, Any], *, console: Console) -> None:
     All report text goes in as `rich.text.Text`, never as markup: an error
     message containing `[bold]` or `[/]` must print as itself.
     """
+    from rich import box
     from rich.table import Table
     from rich.text import Text
 
     table = Table(title=Text(f"mftrun · {report.get('pipeline', '?')}", style="bold"),
-                  title_justify="left", expand=False, show_lines=False, pad_edge=False)
-    table.add_column("step", overflow="fold")
+                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("step", overflow="fold", ratio=3)
     table.add_column("status", no_wrap=True)
-    table.add_column("environment", overflow="fold")
+    table.add_column("environment", overflow="fold", ratio=2)
     table.add_column("action", no_wrap=True)
-    table.add_column("tries", justify="right")
+    table.add_column("tries", justify="right", no_wrap=True)
     table.add_column("time", justify="right", no_wrap=True)
-    table.add_column("note", overflow="fold", max_width=60)
+    notes: list[tuple[str, str, str]] = []
     for step in report.get("steps", ()):
         status = str(step.get("status", "?"))
         table.add_row(
@@ -133,9 +135,19 @@ def print_summary(report: dict[str, Any], *, console: Console) -> None:
             Text(str(step.get("action", ""))),
             Text(str(len(step.get("attempts") or ())) if step.get("attempts") else "-"),
             Text(duration_text(step.get("duration"))),
-            Text(step_note(step), style="red" if status in ("failed", "error") else ""),
         )
+        if status != "success" and (note := step_note(step, remote=False)):
+            notes.append((str(step.get("id", "?")), status, note))
     console.print(table)
+    # Notes go under the table, not in a column: error text wraps badly in a narrow cell.
+    for step_id, status, note in notes:
+        line = Text("  ")
+        line.append(STATUS_TEXT.get(status, ("?", status))[0] + " ", style=STATUS_STYLE.get(status, ""))
+        line.append(step_id, style="bold")
+        line.append(": " + note)
+        console.print(line)
+    if notes:
+        console.print()
     key, words = verdict(report)
     line = Text()
     line.append(words, style=VERDICT_STYLE.get(key, "bold"))
@@ -146,5 +158,5 @@ def print_summary(report: dict[str, Any], *, console: Console) -> None:
         console.print(Text(str(report["message"])))
     for step in report.get("steps", ()):
         for note in remote_notes(step):
-            console.print(Text(f"warning: step {step.get('id')}: {note}; "
-                               "the platform offers no cancel", style="yellow"))
+            console.print(Text(f"warning: step {step.get('id')}: {note} "
+                               "(the platform offers no cancel)", style="yellow"))

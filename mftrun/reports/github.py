@@ -1,0 +1,128 @@
+"""GitHub Actions: `::error` annotations on the YAML line of each failed step, and a job summary.
+
+Only when GITHUB_ACTIONS == "true". The annotation format and its escaping follow
+@actions/core (command.ts): in the message % CR LF are percent-encoded, in
+properties also `:` and `,`. Escaping newlines is also what stops a platform's
+error text from starting a workflow command of its own on a new line.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, TextIO
+
+from mftrun.reports.summary import (STATUS_TEXT, duration_text, remote_notes, status_label,
+                                    step_note, totals_text, verdict)
+
+if TYPE_CHECKING:
+    from mftrun.credentials import Redactor
+    from mftrun.results import RunResult
+
+ANNOTATED = ("failed", "error", "timed_out")
+MAX_SUMMARY_ROWS = 300  # GitHub caps a step summary at 1 MiB
+VERDICT_ICON = {"success": "✅", "failed": "❌", "timed_out": "⏱️", "interrupted": "⏹️", "error": "❌"}
+
+
+def escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text: str) -> str:
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def command(kind: str, message: str, **properties: object) -> str:
+    props = ",".join(f"{k}={escape_property(str(v))}" for k, v in properties.items()
+                     if v not in (None, "", 0))
+    return f"::{kind}{' ' + props if props else ''}::{escape_data(message)}"
+
+
+def _relative(file: str, environ: Mapping[str, str]) -> str:
+    """GitHub matches annotation paths against the repository root (the workspace)."""
+    workspace = environ.get("GITHUB_WORKSPACE")
+    path = Path(file)
+    if workspace and path.is_absolute():
+        try:
+            return path.relative_to(workspace).as_posix()
+        except ValueError:
+            return file
+    return path.as_posix()
+
+
+def annotations(report: dict[str, Any], environ: Mapping[str, str] = os.environ) -> list[str]:
+    file = _relative(str(report.get("file") or ""), environ)
+    lines = []
+    for step in report.get("steps") or ():
+        status = step.get("status")
+        position = {"file": file, "line": step.get("line") or None, "col": step.get("column") or None}
+        if status in ANNOTATED:
+            allowed = step.get("conclusion") == "success"
+            title = f"mftrun: step {step.get('id')} {STATUS_TEXT.get(status, ('', status))[1]}"
+            message = str(step.get("error") or status_label(str(status)))
+            if allowed:
+                title += " (allowed to fail)"
+            lines.append(command("warning" if allowed else "error", message, **position, title=title))
+        for note in remote_notes(step):
+            lines.append(command("warning", f"{note}; the platform offers no cancel", **position,
+                                 title=f"mftrun: step {step.get('id')} left remote work going"))
+    return lines
+
+
+def _cell(value: object) -> str:
+    text = html.escape(" ".join(str(value).split()), quote=False)
+    return text.replace("|", "\\|") or " "
+
+
+def markdown_summary(report: dict[str, Any]) -> str:
+    key, words = verdict(report)
+    out = [f"### {VERDICT_ICON.get(key, '')} mftrun · {_cell(report.get('pipeline'))}: {words}", ""]
+    out.append(f"{_cell(totals_text(report))} in {duration_text(report.get('duration'))}"
+               f" · exit code {report.get('exit_code')}")
+    if report.get("message"):
+        out += ["", f"> {_cell(report['message'])}"]
+    steps = list(report.get("steps") or ())
+    if steps:
+        # The interesting rows first, so a big run's summary still shows what went wrong.
+        shown = sorted(steps, key=lambda s: s.get("status") == "success")[:MAX_SUMMARY_ROWS]
+        out += ["", "| Step | Status | Environment | Action | Attempts | Duration | Note |",
+                "|---|---|---|---|---:|---:|---|"]
+        for step in shown:
+            out.append("| " + " | ".join(_cell(v) for v in (
+                step.get("id"), status_label(str(step.get("status"))), step.get("environment"),
+                step.get("action"), len(step.get("attempts") or ()) or "-",
+                duration_text(step.get("duration")), step_note(step))) + " |")
+        if len(steps) > len(shown):
+            out += ["", f"{len(steps) - len(shown)} more successful steps: see report.html."]
+    return "\n".join(out) + "\n\n"
+
+
+def annotate(result: RunResult, *, environ: Mapping[str, str] = os.environ,
+             stream: TextIO | None = None, redactor: Redactor | None = None) -> None:
+    """Print annotations and append the job summary, when running under GitHub Actions."""
+    if environ.get("GITHUB_ACTIONS") != "true":
+        return
+    from mftrun.reports import build_report
+
+    annotate_report(build_report(result, redactor), environ=environ,
+                    stream=stream if stream is not None else sys.stdout, redactor=redactor)
+
+
+def annotate_report(report: dict[str, Any], *, environ: Mapping[str, str] = os.environ,
+                    stream: TextIO = sys.stdout, redactor: Redactor | None = None) -> None:
+    if environ.get("GITHUB_ACTIONS") != "true":
+        return
+    scrub = redactor.scrub if redactor is not None else (lambda text: text)
+    for line in annotations(report, environ):
+        stream.write(scrub(line) + "\n")
+    stream.flush()
+    summary_path = environ.get("GITHUB_STEP_SUMMARY")
+    if summary_path:
+        try:
+            with open(summary_path, "a", encoding="utf-8") as handle:
+                handle.write(scrub(markdown_summary(report)))
+        except OSError as exc:  # the summary is a nicety; never fail the run over it
+            stream.write(command("warning", f"mftrun could not write the job summary: "
+                                            f"{exc.strerror or exc}") + "\n")

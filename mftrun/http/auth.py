@@ -117,7 +117,7 @@ class TokenCache:
         self._lock = threading.Lock()
         self._token: Token | None = None
         self._generation = 0
-        self._attempts = 0
+        self._completed = 0
         self._last_error: BaseException | None = None
         self.token_requests = 0
 
@@ -133,23 +133,24 @@ class TokenCache:
 
     def _refresh(self, stale: Token | None, proactive: bool) -> Token:
         seen_generation = stale.generation if stale else 0
-        seen_attempts = self._attempts
+        seen_completed = self._completed  # fetches finished before we queued for the lock
         with self._lock:
             current = self._token
             if current is not None and current.generation != seen_generation:
                 return current  # someone renewed while we waited
             if proactive and current is not None and self._clock.monotonic() < current.renew_at:
                 return current
-            if self._attempts != seen_attempts and self._last_error is not None:
+            if self._completed != seen_completed and self._last_error is not None:
                 raise self._last_error  # the renewal we waited for failed: share its error
-            self._attempts += 1
             self.token_requests += 1
             try:
                 value, lifetime = self._fetch()
             except BaseException as exc:
                 self._last_error = exc
+                self._completed += 1
                 raise
             self._last_error = None
+            self._completed += 1
             life = DEFAULT_TOKEN_LIFETIME if lifetime is None else max(1.0, float(lifetime))
             margin = min(self._renew_margin, life * self._margin_fraction)
             now = self._clock.monotonic()

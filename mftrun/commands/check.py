@@ -1,0 +1,114 @@
+"""`mftrun check FILE`: authenticate every environment the steps use and make one cheap call.
+
+Why a separate command: a nightly pipeline should not discover at 02:00 that a
+key was deleted or an allow-list changed. `check` reads the credentials, gets a
+token and makes one read-only call per environment (licenses for Automate MFT,
+a one-item task query for Acronis); it starts nothing. Exit 0, or 3 if any
+environment fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+HELP = "authenticate every environment a pipeline uses and make one cheap read-only call"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", help="pipeline YAML file")
+    parser.add_argument("--emulate", action="store_true",
+                        help="check against an in-process emulator instead of the real platforms")
+    parser.add_argument("--scenario", metavar="FILE", help="with --emulate: the emulator scenario")
+
+
+@dataclass(frozen=True, slots=True)
+class CheckRow:
+    environment: str
+    provider: str
+    base_url: str
+    ok: bool
+    detail: str
+    seconds: float
+
+
+def check_environments(pipeline: Any, *, redactor: Any, environ: Mapping[str, str] = os.environ,
+                       clock: Any = None) -> list[CheckRow]:
+    """One row per environment used by a step, checked in parallel; never raises for a platform."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mftrun.clock import SystemClock
+    from mftrun.errors import MftrunError
+    from mftrun.providers.registry import create_provider
+
+    clock = clock or SystemClock()
+    used = sorted({step.environment for step in pipeline.steps})
+    envs = [pipeline.environments[name] for name in used if name in pipeline.environments]
+
+    def one(env: Any) -> CheckRow:
+        started = clock.monotonic()
+        provider = None
+        try:
+            provider = create_provider(env, max_parallel=1, redactor=redactor, environ=environ, clock=clock)
+            ok, detail = True, provider.check()
+        except MftrunError as exc:
+            ok, detail = False, str(exc)
+        except Exception as exc:  # noqa: BLE001 - one environment's bug must not hide the others
+            ok, detail = False, f"unexpected {exc.__class__.__name__}: {exc}"
+        finally:
+            if provider is not None:
+                provider.close()
+        return CheckRow(env.name, env.provider, env.base_url, ok, redactor.scrub(detail),
+                        clock.monotonic() - started)
+
+    if not envs:
+        return []
+    with ThreadPoolExecutor(max_workers=min(8, len(envs))) as pool:
+        return list(pool.map(one, envs))
+
+
+def print_table(rows: list[CheckRow], *, file: Any = None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=file, highlight=False, soft_wrap=False)
+    table = Table(title="mftrun check", title_justify="left")
+    for column in ("environment", "provider", "base URL", "result", "detail"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        result = "[green]ok[/green]" if row.ok else "[red]FAILED[/red]"
+        table.add_row(row.environment, row.provider, row.base_url, result,
+                      _escape(row.detail) + f" ({row.seconds:.1f}s)")
+    console.print(table)
+    failed = sum(not r.ok for r in rows)
+    console.print(f"{len(rows) - failed} of {len(rows)} environment(s) ok" if rows
+                  else "no environment is used by any step")
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def run(args: argparse.Namespace, *, environ: Mapping[str, str] = os.environ) -> int:
+    import contextlib
+
+    from mftrun.credentials import Redactor
+    from mftrun.errors import EXIT_OK, EXIT_PLATFORM, UsageError
+    from mftrun.validation import load_pipeline
+
+    if getattr(args, "scenario", None) and not getattr(args, "emulate", False):
+        raise UsageError("--scenario only makes sense with --emulate")
+    pipeline = load_pipeline(args.file)
+    redactor = Redactor()
+    with contextlib.ExitStack() as stack:
+        if getattr(args, "emulate", False):
+            from mftrun.run import emulated
+
+            pipeline = stack.enter_context(emulated(pipeline, args.scenario, redactor))
+        rows = check_environments(pipeline, redactor=redactor, environ=environ)
+    print_table(rows)
+    return EXIT_OK if all(r.ok for r in rows) else EXIT_PLATFORM

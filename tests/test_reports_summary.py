@@ -1,0 +1,122 @@
+"""The console summary, `mftrun report show`, and redaction of every byte written."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from mftrun.cli import main
+from mftrun.credentials import Redactor
+from mftrun.reports import build_report, write_reports
+from mftrun.reports.summary import print_summary, verdict
+from mftrun.results import Attempt, Status
+
+try:
+    from test_reports_samples import ALL, at, failure_run, interrupt_run, success_run, timeout_run
+except ImportError:
+    from tests.test_reports_samples import ALL, at, failure_run, interrupt_run, success_run, timeout_run
+
+
+def console_text(report: dict) -> str:  # type: ignore[type-arg]
+    out = io.StringIO()
+    print_summary(report, console=Console(file=out, width=120, color_system=None))
+    return out.getvalue()
+
+
+def test_verdicts() -> None:
+    assert verdict(build_report(success_run())) == ("success", "Succeeded")
+    assert verdict(build_report(failure_run())) == ("failed", "Failed")
+    assert verdict(build_report(timeout_run())) == ("timed_out", "Timed out")
+    assert verdict(build_report(interrupt_run())) == ("interrupted", "Interrupted")
+    allowed = failure_run()
+    allowed.steps = [allowed.steps[1]]
+    allowed.exit_code = 0
+    assert verdict(build_report(allowed)) == ("success", "Succeeded (1 allowed failure)")
+
+
+def test_summary_lists_every_step_the_problems_and_the_verdict() -> None:
+    text = console_text(build_report(failure_run()))
+    for step_id in ("pull-orders", "pull-invoices", "wait-backup", "notify"):
+        assert step_id in text
+    assert "✗ pull-orders: task pull-orders failed after 3 attempts: sftp: permission denied" in text
+    assert "↷ notify: needs pull-orders, which failed" in text
+    assert "Failed in 2m30s: 2 failed, 1 error, 1 skipped (exit code 1)" in text
+
+
+def test_summary_warns_about_remote_runs_left_going() -> None:
+    text = console_text(build_report(timeout_run()))
+    assert "warning: step big-transfer: remote run 7f3e0c2a-0000-4000-8000-000000000001 may still be going" in text
+
+
+def test_rich_markup_in_messages_prints_as_itself() -> None:
+    result = failure_run()
+    result.steps[0].error = "bad [bold]markup[/] and [/nope]"
+    text = console_text(build_report(result))
+    assert "bad [bold]markup[/] and [/nope]" in text
+
+
+def test_report_show_text_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_reports(failure_run(), report_dir=tmp_path, formats=("json",))
+    assert main(["report", "show", str(tmp_path / "report.json")]) == 0
+    assert "Failed in 2m30s" in capsys.readouterr().out
+    assert main(["report", "show", str(tmp_path), "--format", "json"]) == 0  # the folder works too
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["verdict"] == "failed" and summary["exit_code"] == 1
+    assert [s["id"] for s in summary["steps"]] == ["pull-orders", "pull-invoices", "wait-backup", "notify"]
+    assert summary["steps"][0]["attempts"] == 3
+
+
+@pytest.mark.parametrize("content, expected", [
+    (None, "no such file"),
+    ("<html></html>", "not valid JSON"),
+    ('{"report_version": 7}', "not an mftrun report"),
+])
+def test_report_show_bad_input_is_exit_2_without_traceback(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str | None, expected: str) -> None:
+    path = tmp_path / "report.json"
+    if content is not None:
+        path.write_text(content)
+    assert main(["report", "show", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and "Traceback" not in err
+
+
+PEM = ("-----BEGIN PRIVATE KEY-----\n"
+       "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7canaryKEYline1\n"
+       "abcdefghijklmnopqrstuvwxyzCANARYkeyLINE2abcdefghijklmnopqrstuvwx\n"
+       "-----END PRIVATE KEY-----")
+CANARIES = {"key": PEM, "client_secret": "canary-client-secret-9f8e7d", "token": "eyJcanary.token.VALUE42",
+            "markup": "s3cr&t<v>\"q'"}
+
+
+@pytest.mark.parametrize("name", sorted(ALL))
+def test_canary_secrets_are_absent_from_every_byte_written(name: str, tmp_path: Path) -> None:
+    redactor = Redactor()
+    for value in CANARIES.values():
+        redactor.add(value)
+    result = ALL[name]()
+    token, secret, key_line = CANARIES["token"], CANARIES["client_secret"], PEM.splitlines()[2]
+    first = result.steps[0]
+    first.error = f"401: Authorization: Bearer {token}; body echoed client_secret={secret}"
+    first.outputs = {"echo": f"assertion for {secret}", token: [key_line, {"nested": CANARIES["markup"]}]}
+    first.attempts.append(Attempt(number=9, started_at=at(1), ended_at=at(2), run_id=f"run-{token}",
+                                  remote_status=f"failed: invalid key {PEM}", status=Status.FAILED,
+                                  message=f"Authorization: Basic {secret}"))
+    first.remote_may_continue = [f"run-{token}"]
+    result.message = f"crash while using {CANARIES['markup']}"
+    write_reports(result, report_dir=tmp_path, redactor=redactor)
+    out = io.StringIO()
+    print_summary(build_report(result, redactor), console=Console(file=out, width=200))
+    blobs = [p.read_bytes() for p in tmp_path.iterdir()] + [out.getvalue().encode()]
+    assert len(blobs) == 4
+    needles = [token, secret, key_line, PEM.splitlines()[1], CANARIES["markup"]]
+    import html as html_module
+    needles += [html_module.escape(CANARIES["markup"]), html_module.escape(CANARIES["markup"], quote=False)]
+    for blob in blobs:
+        for needle in needles:
+            assert needle.encode() not in blob
+    assert b"***" in (tmp_path / "report.json").read_bytes()

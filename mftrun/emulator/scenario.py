@@ -1,0 +1,534 @@
+"""Scenarios: what the emulated platforms contain and how they misbehave.
+
+A scenario is YAML validated against `schemas/scenario.schema.json`, then turned
+into frozen data. Key pairs, ids and secrets that the file leaves out are derived
+from `seed`, so the same file gives the same credentials on every start (a user
+can keep the exported environment variables across restarts of `mftrun emulate`).
+
+Time: `speed` is simulated seconds per real second. Task timelines, queue delays,
+durations, token lifetimes and fault `at` times are simulated time; network-level
+values (latency `delay`, `hang_for`, `retry_after`) are real seconds because they
+exist to trip the client's real timeouts.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import random
+import uuid
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from mftrun.durations import parse_duration
+from mftrun.errors import InputError, Problem, ValidationFailed
+
+EMPTY: Mapping[str, Any] = MappingProxyType({})
+MFT_ALGORITHMS = ("ES256", "RS256", "EdDSA")
+MFT_OUTCOMES = ("success", "failed", "stuck")
+ACRONIS_RESULTS = ("ok", "error", "warning", "cancelled", "abandoned", "timedout")
+PRIORITIES = ("low", "belowNormal", "normal", "aboveNormal", "high")
+FAULT_KINDS = ("rate_limit", "error", "reset", "latency", "hang", "drop_response", "revoke_tokens")
+PLATFORMS = ("automate-mft", "acronis")
+
+
+# ----------------------------------------------------------------------------- data
+
+@dataclass(frozen=True, slots=True)
+class MftKey:
+    id: str
+    algorithm: str  # ES256 | RS256 | EdDSA: the only `alg` the token endpoint accepts for it
+    public_key_pem: str
+    private_key_pem: str | None  # None when the scenario registered only a public key
+    allow_ips: tuple[str, ...] = ()  # CIDRs; empty = any caller
+
+
+@dataclass(frozen=True, slots=True)
+class MftTenant:
+    id: str
+    keys: tuple[MftKey, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """How one start of a task behaves; a task's attempts are used in order, the last repeats."""
+
+    outcome: str  # success | failed | stuck (stays running for ever)
+    queue: float  # simulated seconds in `queued`
+    duration: float  # simulated seconds in `running`
+    message: str | None = None
+    files: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+
+
+@dataclass(frozen=True, slots=True)
+class MftTask:
+    id: str
+    name: str | None
+    attempts: tuple[Attempt, ...]
+    agent: str = "emulated-agent"
+
+
+@dataclass(frozen=True, slots=True)
+class License:
+    plan: str = "Professional"
+    start: str = "2026-01-01"
+    end: str = "2027-01-01"
+    task_executions_limit: int = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class AcronisClient:
+    id: str
+    secret: str
+    scopes: tuple[str, ...] = ("task_manager",)
+
+
+@dataclass(frozen=True, slots=True)
+class AcronisTask:
+    """One task-manager task; the offsets are simulated seconds from the emulator's start."""
+
+    id: int
+    uuid: str
+    type: str
+    queue: str
+    priority: str
+    enqueued: float
+    assigned: float | None
+    started: float | None
+    completed: float | None
+    result_code: str | None  # set when `completed` is
+    result_error: Mapping[str, Any] | None = None
+    result_payload: str | None = None
+    warnings: tuple[Any, ...] = ()
+    policy: Mapping[str, Any] | None = None
+    resource: Mapping[str, Any] | None = None
+    tags: tuple[str, ...] = ()
+    started_by: str = ""
+    workflow_id: str | None = None
+    executor: Mapping[str, Any] | None = None
+    context: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+    cancellable: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    name: str
+    kind: str  # one of FAULT_KINDS
+    platform: str | None = None  # None: both
+    method: str | None = None  # None: any
+    path: str = "*"  # fnmatch glob on the path without the query
+    every: int | None = None  # every Nth matching request (after `skip`)
+    probability: float | None = None
+    skip: int = 0  # matching requests let through before the fault may apply
+    times: int | None = None  # at most this many applications (a burst counts each request)
+    burst: int = 1  # once triggered, this many consecutive matching requests get it
+    status: int = 503  # kind error
+    retry_after: float | None = None  # kind rate_limit; None: no Retry-After header
+    delay: float = 1.0  # kind latency, real seconds
+    hang_for: float = 30.0  # kind hang, real seconds before the server gives up and closes
+    at: float | None = None  # kind revoke_tokens: simulated seconds from start
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    seed: int = 0
+    speed: float = 1.0
+    mft_token_lifetime: float = 300.0
+    mft_tenants: tuple[MftTenant, ...] = ()
+    mft_tasks: tuple[MftTask, ...] = ()
+    license: License = field(default_factory=License)
+    acronis_token_lifetime: float = 7200.0
+    acronis_clients: tuple[AcronisClient, ...] = ()
+    acronis_tenant: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+    acronis_tasks: tuple[AcronisTask, ...] = ()
+    faults: tuple[Fault, ...] = ()
+    source: str = "<dict>"
+
+    @classmethod
+    def default(cls) -> Scenario:
+        """One tenant with a generated ES256 key, one Acronis client, no tasks, speed 1."""
+        return cls.from_dict({}, source="<default>")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "<dict>") -> Scenario:
+        return _build(data, source, {}, None)
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read a YAML scenario; every problem is reported as file:line:column."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"scenario file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read scenario file {path}: {exc}") from None
+    data, positions = _load_yaml(text, str(path))
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ValidationFailed([Problem(str(path), 1, 1, "a scenario must be a mapping")])
+    return _build(data, str(path), positions, path.parent)
+
+
+# ----------------------------------------------------------------------------- YAML with positions
+
+def _load_yaml(text: str, source: str) -> tuple[Any, dict[tuple[Any, ...], tuple[int, int]]]:
+    import yaml
+
+    positions: dict[tuple[Any, ...], tuple[int, int]] = {}
+    try:
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None, positions
+
+            def walk(n: Any, path: tuple[Any, ...]) -> Any:
+                positions[path] = (n.start_mark.line + 1, n.start_mark.column + 1)
+                if isinstance(n, yaml.MappingNode):
+                    out: dict[Any, Any] = {}
+                    for key_node, value_node in n.value:
+                        key = loader.construct_object(key_node, deep=True)
+                        if not isinstance(key, (str, int, float, bool)) or key is None:
+                            raise InputError(f"{source}:{key_node.start_mark.line + 1}:"
+                                             f"{key_node.start_mark.column + 1}: keys must be plain scalars")
+                        if key in out:
+                            raise ValidationFailed([Problem(
+                                source, key_node.start_mark.line + 1, key_node.start_mark.column + 1,
+                                f"duplicate key {key!r}", hint="YAML would silently keep only the last one")])
+                        out[key] = walk(value_node, path + (key,))
+                    return out
+                if isinstance(n, yaml.SequenceNode):
+                    return [walk(item, path + (i,)) for i, item in enumerate(n.value)]
+                return loader.construct_object(n, deep=True)
+
+            return walk(node, ()), positions
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise ValidationFailed([Problem(source, line, col, f"YAML syntax error: {exc.problem or exc}")]) from None
+    except yaml.YAMLError as exc:
+        raise ValidationFailed([Problem(source, 1, 1, f"YAML error: {exc}")]) from None
+
+
+# ----------------------------------------------------------------------------- building
+
+_SCHEMA: dict[str, Any] | None = None
+
+
+def schema() -> dict[str, Any]:
+    global _SCHEMA
+    if _SCHEMA is None:
+        text = resources.files("mftrun").joinpath("schemas/scenario.schema.json").read_text("utf-8")
+        _SCHEMA = json.loads(text)
+    return _SCHEMA
+
+
+def _dotted(path: tuple[Any, ...]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+class _Ctx:
+    def __init__(self, source: str, positions: dict[tuple[Any, ...], tuple[int, int]],
+                 folder: Path | None) -> None:
+        self.source = source
+        self.positions = positions
+        self.folder = folder
+        self.problems: list[Problem] = []
+
+    def where(self, path: tuple[Any, ...]) -> tuple[int, int]:
+        while path and path not in self.positions:
+            path = path[:-1]
+        return self.positions.get(path, (1, 1))
+
+    def problem(self, path: tuple[Any, ...], message: str, hint: str | None = None) -> None:
+        line, col = self.where(path)
+        self.problems.append(Problem(self.source, line, col, f"{_dotted(path)}: {message}", hint))
+
+
+def _validate_schema(data: Any, ctx: _Ctx) -> None:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
+    validator = Draft202012Validator(schema())
+    by_path: dict[tuple[Any, ...], list[Any]] = {}
+    for error in validator.iter_errors(data):
+        by_path.setdefault(tuple(error.absolute_path), []).append(error)
+    for path, errors in by_path.items():
+        error = best_match(errors)
+        ctx.problem(tuple(error.absolute_path) or path, error.message)
+
+
+def _seconds(value: Any, path: tuple[Any, ...], ctx: _Ctx, *, signed: bool = False) -> float:
+    negative = False
+    if signed and isinstance(value, str) and value.strip().startswith("-"):
+        negative, value = True, value.strip()[1:]
+    elif signed and isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+        negative, value = True, -value
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        ctx.problem(path, str(exc))
+        return 0.0
+    return -seconds if negative else seconds
+
+
+def _build(data: dict[str, Any], source: str, positions: dict[tuple[Any, ...], tuple[int, int]],
+           folder: Path | None) -> Scenario:
+    ctx = _Ctx(source, positions, folder)
+    if not isinstance(data, dict):
+        raise ValidationFailed([Problem(source, 1, 1, "a scenario must be a mapping")])
+    _validate_schema(data, ctx)
+    if ctx.problems:
+        raise ValidationFailed(ctx.problems)
+    seed = int(data.get("seed", 0))
+    rng = random.Random(seed)
+    speed = float(data.get("speed", 1))
+
+    mft = data.get("automate_mft", {}) or {}
+    tenants = tuple(_tenant(t, ("automate_mft", "tenants", i), rng, ctx)
+                    for i, t in enumerate(mft.get("tenants") or [{}]))
+    tasks = tuple(_mft_task(t, ("automate_mft", "tasks", i), rng, ctx)
+                  for i, t in enumerate(mft.get("tasks") or []))
+    _unique([t.id for t in tasks], ("automate_mft", "tasks"), "task id", ctx)
+    _unique([t.name for t in tasks if t.name is not None], ("automate_mft", "tasks"), "task name", ctx)
+    _unique([k.id for t in tenants for k in t.keys], ("automate_mft", "tenants"), "key id", ctx)
+    lic = mft.get("license", {}) or {}
+    license_ = License(plan=str(lic.get("plan", "Professional")), start=str(lic.get("start", "2026-01-01")),
+                       end=str(lic.get("end", "2027-01-01")),
+                       task_executions_limit=int(lic.get("task_executions_limit", 100_000)))
+
+    acr = data.get("acronis", {}) or {}
+    clients = tuple(_client(c, rng) for c in (acr.get("clients") or [{}]))
+    _unique([c.id for c in clients], ("acronis", "clients"), "client id", ctx)
+    tenant = dict(acr.get("tenant") or {})
+    tenant.setdefault("id", str(1_000_000 + rng.randrange(9_000_000)))
+    tenant.setdefault("name", "emulated-tenant")
+    tenant.setdefault("locator", f"/1/{tenant['id']}/")
+    acronis_tasks: list[AcronisTask] = []
+    for i, spec in enumerate(acr.get("tasks") or []):
+        for _ in range(int(spec.get("count", 1))):
+            acronis_tasks.append(_acronis_task(spec, ("acronis", "tasks", i), rng, ctx))
+    _unique([str(t.id) for t in acronis_tasks], ("acronis", "tasks"), "task id", ctx)
+
+    faults = tuple(_fault(f, ("faults", i), ctx) for i, f in enumerate(data.get("faults") or []))
+    if ctx.problems:
+        raise ValidationFailed(ctx.problems)
+    return Scenario(
+        seed=seed, speed=speed,
+        mft_token_lifetime=_seconds(mft.get("token_lifetime", 300), ("automate_mft", "token_lifetime"), ctx),
+        mft_tenants=tenants, mft_tasks=tasks, license=license_,
+        acronis_token_lifetime=_seconds(acr.get("token_lifetime", 7200), ("acronis", "token_lifetime"), ctx),
+        acronis_clients=clients, acronis_tenant=MappingProxyType(tenant),
+        acronis_tasks=tuple(acronis_tasks), faults=faults, source=source)
+
+
+def _unique(values: list[str], path: tuple[Any, ...], what: str, ctx: _Ctx) -> None:
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            ctx.problem(path, f"duplicate {what} {value!r}")
+        seen.add(value)
+
+
+def _uuid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def _tenant(spec: dict[str, Any], path: tuple[Any, ...], rng: random.Random, ctx: _Ctx) -> MftTenant:
+    tenant_id = str(spec.get("id") or _uuid(rng))
+    keys = tuple(_key(k, path + ("keys", i), rng, ctx) for i, k in enumerate(spec.get("keys") or [{}]))
+    return MftTenant(tenant_id, keys)
+
+
+def _read_pem(spec: dict[str, Any], name: str, path: tuple[Any, ...], ctx: _Ctx) -> str | None:
+    if spec.get(name):
+        return str(spec[name])
+    file_name = spec.get(f"{name}_file")
+    if not file_name:
+        return None
+    file_path = Path(file_name).expanduser()
+    if not file_path.is_absolute() and ctx.folder is not None:
+        file_path = ctx.folder / file_path
+    try:
+        return file_path.read_text(encoding="utf-8")
+    except OSError as exc:
+        ctx.problem(path + (f"{name}_file",), f"cannot read {file_path}: {exc.strerror or exc}")
+        return None
+
+
+def _key(spec: dict[str, Any], path: tuple[Any, ...], rng: random.Random, ctx: _Ctx) -> MftKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+    key_id = str(spec.get("id") or _uuid(rng))
+    wanted = spec.get("algorithm")
+    private_pem = _read_pem(spec, "private_key", path, ctx)
+    public_pem = _read_pem(spec, "public_key", path, ctx)
+    private_key: Any = None
+    public_key: Any = None
+    try:
+        if private_pem:
+            private_key = serialization.load_pem_private_key(private_pem.encode(), password=None)
+            public_key = private_key.public_key()
+        elif public_pem:
+            public_key = serialization.load_pem_public_key(public_pem.encode())
+    except (ValueError, TypeError) as exc:
+        ctx.problem(path, f"cannot load the PEM key: {exc}")
+        wanted = wanted or "ES256"
+    if public_key is None:  # generate, deterministically where the library allows it
+        wanted = wanted or "ES256"
+        if wanted == "ES256":
+            order = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+            private_key = ec.derive_private_key(1 + rng.randrange(order - 1), ec.SECP256R1())
+        elif wanted == "EdDSA":
+            private_key = ed25519.Ed25519PrivateKey.from_private_bytes(rng.randbytes(32))
+        else:  # RSA generation cannot be seeded: a fresh key on every start
+            private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        public_key = private_key.public_key()
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        algorithm = "ES256"
+        if not isinstance(public_key.curve, ec.SECP256R1):
+            ctx.problem(path, f"EC keys must be P-256 (ES256), not {public_key.curve.name}")
+    elif isinstance(public_key, rsa.RSAPublicKey):
+        algorithm = "RS256"
+        if public_key.key_size < 2048:
+            ctx.problem(path, f"RSA keys must have at least 2048 bits, this one has {public_key.key_size}")
+    elif isinstance(public_key, ed25519.Ed25519PublicKey):
+        algorithm = "EdDSA"
+    else:
+        ctx.problem(path, "the key must be EC P-256, RSA >= 2048 or Ed25519")
+        algorithm = "ES256"
+    if wanted and wanted != algorithm:
+        ctx.problem(path + ("algorithm",), f"algorithm {wanted} does not match the key, which is {algorithm}")
+    private_out = None
+    if private_key is not None:
+        private_out = private_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption()).decode()
+    public_out = public_key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    allow: list[str] = []
+    for i, cidr in enumerate(spec.get("allow_ips") or []):
+        try:
+            allow.append(str(ipaddress.ip_network(str(cidr), strict=False)))
+        except ValueError:
+            ctx.problem(path + ("allow_ips", i), f"{cidr!r} is not an IP address or CIDR")
+    return MftKey(key_id, algorithm, public_out, private_out, tuple(allow))
+
+
+def _mft_task(spec: dict[str, Any], path: tuple[Any, ...], rng: random.Random, ctx: _Ctx) -> MftTask:
+    task_id = str(spec.get("id") or _uuid(rng))
+    base = {
+        "outcome": spec.get("outcome", "success"),
+        "queue": spec.get("queue", 1),
+        "duration": spec.get("duration", 10),
+        "message": spec.get("message"),
+        "files": spec.get("files"),
+    }
+    attempts: list[Attempt] = []
+    for i, item in enumerate(spec.get("outcomes") or [None]):
+        merged = dict(base)
+        if isinstance(item, str):
+            merged["outcome"] = item
+        elif isinstance(item, dict):
+            merged.update({k: v for k, v in item.items() if v is not None})
+        where = path + ("outcomes", i) if spec.get("outcomes") else path
+        attempts.append(Attempt(
+            outcome=str(merged["outcome"]),
+            queue=_seconds(merged["queue"], where + ("queue",), ctx),
+            duration=_seconds(merged["duration"], where + ("duration",), ctx),
+            message=None if merged["message"] is None else str(merged["message"]),
+            files=MappingProxyType(dict(merged["files"] or {})),
+        ))
+    return MftTask(task_id, None if spec.get("name") is None else str(spec["name"]), tuple(attempts),
+                   str(spec.get("agent", "emulated-agent")))
+
+
+def _client(spec: dict[str, Any], rng: random.Random) -> AcronisClient:
+    client_id = str(spec.get("id") or _uuid(rng))
+    secret = str(spec.get("secret") or "%032x" % rng.getrandbits(128))
+    scopes = tuple(spec.get("scopes", ["task_manager"]))
+    return AcronisClient(client_id, secret, scopes)
+
+
+def _acronis_task(spec: dict[str, Any], path: tuple[Any, ...], rng: random.Random, ctx: _Ctx) -> AcronisTask:
+    task_id = int(spec["id"]) if spec.get("id") is not None and int(spec.get("count", 1)) == 1 \
+        else (1 << 59) + rng.randrange(1 << 62)
+
+    def offset(name: str) -> float | None:
+        return None if spec.get(name) is None else _seconds(spec[name], path + (name,), ctx, signed=True)
+
+    enqueued = offset("enqueued")
+    started = offset("started")
+    completed = offset("completed")
+    assigned = offset("assigned")
+    if enqueued is None:
+        enqueued = min(x for x in (started, completed, 0.0) if x is not None)
+    if assigned is None and started is not None:
+        assigned = started
+    if completed is not None and started is None:
+        started = assigned = completed
+    order = [x for x in (enqueued, assigned, started, completed) if x is not None]
+    if order != sorted(order):
+        ctx.problem(path, "the timeline must go enqueued <= assigned <= started <= completed")
+    result = spec.get("result", "ok")
+    code = result if isinstance(result, str) else result.get("code", "ok")
+    error = None if isinstance(result, str) else result.get("error")
+    if code in ("error", "timedout", "abandoned") and error is None:
+        error = {"code": code.capitalize(), "domain": "emulator", "reason": spec.get("message") or
+                 f"the emulated task ended with {code}"}
+    payload = None if isinstance(result, str) else result.get("payload")
+    warnings = () if isinstance(result, str) else tuple(result.get("warnings") or ())
+    return AcronisTask(
+        id=task_id,
+        uuid=str(spec.get("uuid")) if spec.get("uuid") and int(spec.get("count", 1)) == 1 else _uuid(rng),
+        type=str(spec.get("type", "backup")),
+        queue=str(spec.get("queue", "backup")),
+        priority=str(spec.get("priority", "normal")),
+        enqueued=enqueued, assigned=assigned, started=started, completed=completed,
+        result_code=str(code) if completed is not None else None,
+        result_error=MappingProxyType(dict(error)) if isinstance(error, dict) else None,
+        result_payload=None if payload is None else str(payload),
+        warnings=warnings,
+        policy=MappingProxyType(dict(spec["policy"])) if spec.get("policy") else None,
+        resource=MappingProxyType(dict(spec["resource"])) if spec.get("resource") else None,
+        tags=tuple(str(t) for t in spec.get("tags") or ()),
+        started_by=str(spec.get("started_by", "")),
+        workflow_id=None if spec.get("workflow_id") is None else str(spec["workflow_id"]),
+        executor=MappingProxyType(dict(spec["executor"])) if spec.get("executor") else None,
+        context=MappingProxyType(dict(spec.get("context") or {})),
+        cancellable=bool(spec.get("cancellable", True)),
+    )
+
+
+def _fault(spec: dict[str, Any], path: tuple[Any, ...], ctx: _Ctx) -> Fault:
+    kind = str(spec["kind"])
+    match = spec.get("match") or {}
+    if kind == "revoke_tokens" and spec.get("at") is None:
+        ctx.problem(path, "a revoke_tokens fault needs `at` (when, from the emulator's start)")
+    status = int(spec.get("status", 503))
+    if kind == "error" and not 500 <= status <= 599:
+        ctx.problem(path + ("status",), f"an error fault answers a 5xx status, not {status}")
+    return Fault(
+        name=str(spec.get("name") or kind), kind=kind,
+        platform=match.get("platform"),
+        method=None if match.get("method") is None else str(match["method"]).upper(),
+        path=str(match.get("path", "*")),
+        every=spec.get("every"), probability=spec.get("probability"),
+        skip=int(spec.get("skip", 0)), times=spec.get("times"), burst=int(spec.get("burst", 1)),
+        status=status,
+        retry_after=None if spec.get("retry_after") is None else float(spec["retry_after"]),
+        delay=_seconds(spec.get("delay", 1), path + ("delay",), ctx),
+        hang_for=min(600.0, _seconds(spec.get("hang_for", 30), path + ("hang_for",), ctx)),
+        at=None if spec.get("at") is None else _seconds(spec["at"], path + ("at",), ctx),
+    )

@@ -1,0 +1,386 @@
+"""The emulator's HTTP/1.1 server: one asyncio loop in a background thread.
+
+Why asyncio and a small hand-written HTTP/1.1 reader rather than `http.server`:
+hundreds of keep-alive clients would mean hundreds of threads there, and its
+separate header/body writes hit the Nagle/delayed-ACK stall (~40 ms per
+request). Here each response goes out in one write on a TCP_NODELAY socket,
+waiting runs are timestamps (no timers), and faults such as a hang or added
+latency cost a sleeping coroutine, not a thread. Both platforms share one base
+URL: Automate MFT under /v1/, Acronis under /api/, the journal under /_emulator/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import os
+import socket
+import struct
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+from mftrun.emulator.acronis import Acronis
+from mftrun.emulator.automate_mft import AutomateMft
+from mftrun.emulator.faults import FaultEngine
+from mftrun.emulator.journal import FaultRecord, Journal, RequestRecord
+from mftrun.emulator.scenario import Scenario
+from mftrun.emulator.wire import Request, Response, SimClock, json_response
+
+MAX_HEADER = 64 * 1024
+MAX_BODY = 4 * 1024 * 1024
+IDLE_TIMEOUT = 300.0  # a silent keep-alive connection is closed after this many seconds
+_REASONS = {s.value: s.phrase for s in HTTPStatus}
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """The first tenant's key and the first Acronis client, ready for a pipeline's env vars."""
+
+    tenant_id: str
+    key_id: str
+    private_key_pem: str | None
+    client_id: str
+    client_secret: str
+
+
+def platform_of(path: str) -> str | None:
+    if path.startswith("/v1/"):
+        return "automate-mft"
+    if path.startswith("/api/"):
+        return "acronis"
+    if path.startswith("/_emulator/"):
+        return "emulator"
+    return None
+
+
+class _Close(Exception):
+    """End the connection now (after a reset, hang or dropped response)."""
+
+
+class Emulator:
+    def __init__(self, scenario: Scenario | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        if host != "localhost":
+            try:
+                loopback = ipaddress.ip_address(host).is_loopback
+            except ValueError:
+                loopback = False
+            if not loopback:
+                raise ValueError(f"the emulator binds to loopback addresses only, not {host!r}")
+        self.scenario = scenario if scenario is not None else Scenario.default()
+        self.host = host
+        self.port = port
+        self.journal = Journal()
+        self.clock = SimClock(self.scenario.speed)
+        self.faults = FaultEngine(self.scenario.faults, self.scenario.seed)
+        self.mft = AutomateMft(self.scenario, self.clock, self.journal, self.faults.revocations)
+        self.acronis = Acronis(self.scenario, self.clock, self.journal, self.faults.revocations)
+        self.journal.runs_source = self.mft.run_records
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._server: asyncio.base_events.Server | None = None
+        self._conns: set[asyncio.Task[Any]] = set()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> Emulator:
+        if self._thread is not None:
+            return self
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            try:
+                self._server = loop.run_until_complete(asyncio.start_server(
+                    self._connection, self.host, self.port, backlog=2048, limit=MAX_HEADER,
+                    reuse_address=True))
+            except BaseException as exc:  # e.g. the port is taken
+                failure.append(exc)
+                ready.set()
+                loop.close()
+                return
+            self.port = self._server.sockets[0].getsockname()[1]
+            self.clock.reset()
+            ready.set()
+            try:
+                loop.run_forever()
+            finally:
+                loop.close()
+
+        self._thread = threading.Thread(target=run, name="mftrun-emulator", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if failure:
+            self._thread.join()
+            self._thread = None
+            raise failure[0]
+        self.acronis.base_url = self.url
+        return self
+
+    def stop(self) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        if loop.is_running():
+            try:
+                asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout=10)
+            except Exception:  # noqa: BLE001 - stopping must not fail the caller
+                pass
+            loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        self._thread = None
+        self._loop = None
+
+    async def _shutdown(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for task in list(self._conns):
+            task.cancel()
+        if self._conns:
+            await asyncio.gather(*self._conns, return_exceptions=True)
+        await self._server.wait_closed()
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    # ------------------------------------------------------------------ in-process API
+
+    @property
+    def credentials(self) -> Credentials:
+        tenant = self.scenario.mft_tenants[0]
+        key = tenant.keys[0]
+        client = self.scenario.acronis_clients[0]
+        return Credentials(tenant.id, key.id, key.private_key_pem, client.id, client.secret)
+
+    def write_credentials(self, folder: Path) -> dict[str, str]:
+        """Write the private key (mode 0600) and return the environment variables to export."""
+        creds = self.credentials
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        key_path = folder / "mft-private-key.pem"
+        if creds.private_key_pem is None:
+            raise ValueError("the first MFT key has only a public key; no private key to write")
+        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(creds.private_key_pem)
+        os.chmod(key_path, 0o600)
+        return {
+            "MFT_TENANT_ID": creds.tenant_id,
+            "MFT_KEY_ID": creds.key_id,
+            "MFT_PRIVATE_KEY_FILE": str(key_path.resolve()),
+            "ACRONIS_CLIENT_ID": creds.client_id,
+            "ACRONIS_CLIENT_SECRET": creds.client_secret,
+        }
+
+    def ensure_mft_task(self, task_id: str | None = None, name: str | None = None) -> None:
+        self.mft.ensure_task(task_id, name)
+
+    def ensure_acronis_activity(self) -> None:
+        self.acronis.ensure_activity()
+
+    # ------------------------------------------------------------------ connections
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._conns.add(task)
+        self.journal.record_connection()
+        sock = writer.get_extra_info("socket")
+        peer = writer.get_extra_info("peername")
+        client_ip = peer[0] if peer else "127.0.0.1"
+        try:
+            if sock is not None:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            while True:
+                request, keep_alive = await self._read_request(reader, writer, client_ip)
+                if request is None:
+                    break
+                if not await self._serve(request, reader, writer, keep_alive):
+                    break
+        except (_Close, ConnectionError, asyncio.IncompleteReadError, asyncio.TimeoutError):
+            pass
+        except asyncio.CancelledError:
+            pass
+        finally:
+            self._conns.discard(task)
+            try:
+                writer.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+    async def _read_request(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                            client_ip: str) -> tuple[Request | None, bool]:
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), IDLE_TIMEOUT)
+        except asyncio.IncompleteReadError:
+            return None, False
+        except asyncio.LimitOverrunError:
+            writer.write(self._encode(Response(431, b'{"error":"headers too large"}'), False))
+            return None, False
+        lines = head[:-4].decode("latin-1").lstrip("\r\n").split("\r\n")
+        parts = lines[0].split(" ")
+        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+            writer.write(self._encode(Response(400, b'{"error":"bad request line"}'), False))
+            return None, False
+        method, target, version = parts
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        connection = headers.get("connection", "").lower()
+        keep_alive = ("close" not in connection) if version == "HTTP/1.1" else ("keep-alive" in connection)
+        if headers.get("expect", "").lower() == "100-continue":
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            body = b""
+            while True:
+                size_line = await reader.readuntil(b"\r\n")
+                size = int(size_line.split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    await reader.readuntil(b"\r\n")  # no trailers expected
+                    break
+                body += await reader.readexactly(size)
+                await reader.readexactly(2)
+                if len(body) > MAX_BODY:
+                    raise _Close()
+        else:
+            try:
+                length = int(headers.get("content-length", "0") or 0)
+            except ValueError:
+                length = -1
+            if length < 0 or length > MAX_BODY:
+                writer.write(self._encode(Response(413 if length > 0 else 400,
+                                                   b'{"error":"bad Content-Length"}'), False))
+                return None, False
+            body = await reader.readexactly(length) if length else b""
+        path, _, query = target.partition("?")
+        return Request(method.upper(), path, query, headers, body, client_ip), keep_alive
+
+    async def _serve(self, req: Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                     keep_alive: bool) -> bool:
+        """Answer one request; False ends the connection."""
+        started = time.monotonic()
+        wall = time.time()
+        platform = platform_of(req.path)
+        decision = self.faults.decide(platform, req.method, req.path) \
+            if platform in ("automate-mft", "acronis") else None
+        applied: list[str] = []
+
+        def note(kind: str, name: str) -> None:
+            applied.append(kind)
+            self.journal.record_fault(FaultRecord(time.time(), name, kind, req.method, req.path))
+
+        def record(status: int | None, token: str | None = None) -> None:
+            self.journal.record_request(RequestRecord(
+                wall, req.method, req.path, req.query, status, platform,
+                ",".join(applied) or None, token, round((time.monotonic() - started) * 1000, 3)))
+
+        terminal = decision.terminal if decision else None
+        if decision and decision.latency_faults:
+            for fault in decision.latency_faults:
+                note(fault.kind, fault.name)
+            await asyncio.sleep(decision.latency)
+        if terminal is not None and terminal.kind == "reset":
+            note(terminal.kind, terminal.name)
+            record(None)
+            sock = writer.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.transport.abort()
+            raise _Close()
+        if terminal is not None and terminal.kind == "hang":
+            note(terminal.kind, terminal.name)
+            record(None)
+            try:
+                await asyncio.wait_for(self._until_eof(reader), terminal.hang_for)
+            except asyncio.TimeoutError:
+                pass
+            raise _Close()
+        if terminal is not None and terminal.kind == "rate_limit":
+            note(terminal.kind, terminal.name)
+            headers: tuple[tuple[str, str], ...] = ()
+            if terminal.retry_after is not None:
+                value = terminal.retry_after
+                headers = (("Retry-After", str(int(value)) if value == int(value) else str(value)),)
+            response = self._fault_body(platform, 429, "TooManyRequests", "rate limit exceeded", headers)
+        elif terminal is not None and terminal.kind == "error":
+            note(terminal.kind, terminal.name)
+            response = self._fault_body(platform, terminal.status, "ServiceUnavailable",
+                                        "emulated server error", ())
+        else:
+            response = self._dispatch(req, platform)
+            if response.fault:
+                applied.append(response.fault)
+        if terminal is not None and terminal.kind == "drop_response":
+            note(terminal.kind, terminal.name)
+            record(None, response.token)
+            writer.transport.close()  # processed, but the answer never leaves
+            raise _Close()
+        record(response.status, response.token)
+        writer.write(self._encode(response, keep_alive))
+        await writer.drain()
+        return keep_alive
+
+    @staticmethod
+    async def _until_eof(reader: asyncio.StreamReader) -> None:
+        while await reader.read(65536):
+            pass
+
+    @staticmethod
+    def _fault_body(platform: str | None, status: int, code: str, reason: str,
+                    headers: tuple[tuple[str, str], ...]) -> Response:
+        if platform == "acronis":
+            body: dict[str, Any] = {"domain": "Gateway", "code": code, "reason": reason, "context": {},
+                                    "kbLink": {"lineTag": "emu-fault", "serCode": str(status)},
+                                    "debug": {"msg": reason}}
+        else:
+            body = {"error": code, "message": reason}
+        return json_response(status, body, headers=headers)
+
+    def _dispatch(self, req: Request, platform: str | None) -> Response:
+        try:
+            if platform == "automate-mft":
+                return self.mft.handle(req)
+            if platform == "acronis":
+                return self.acronis.handle(req)
+            if req.path == "/_emulator/journal" and req.method == "GET":
+                return json_response(200, self.journal.to_dict())
+            if req.path == "/_emulator/health" and req.method == "GET":
+                return json_response(200, {"status": "ok", "url": self.url})
+            return json_response(404, {"error": "not_found", "message": f"no such path {req.path}"})
+        except Exception:  # a bug in the emulator: answer 500 and say so on stderr
+            traceback.print_exc(file=sys.stderr)
+            return json_response(500, {"error": "emulator_bug", "message": "internal emulator error"})
+
+    @staticmethod
+    def _encode(response: Response, keep_alive: bool) -> bytes:
+        head = [f"HTTP/1.1 {response.status} {_REASONS.get(response.status, 'Status')}",
+                f"Content-Type: {response.content_type}",
+                f"Content-Length: {len(response.body)}",
+                "Server: mftrun-emulator"]
+        head.extend(f"{k}: {v}" for k, v in response.headers)
+        if response.status == 401 and response.content_type == "application/json":
+            head.append('WWW-Authenticate: Bearer realm="emulator"')
+        if not keep_alive:
+            head.append("Connection: close")
+        return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + response.body
+
+
+def journal_json(emulator: Emulator) -> str:
+    return json.dumps(emulator.journal.to_dict(), indent=2)

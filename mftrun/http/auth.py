@@ -226,13 +226,14 @@ class MftTokenSource:
     """POST <base>/v1/oauth/token with a fresh client assertion (JSON body, like the vendor sample)."""
 
     def __init__(self, transport: HttpTransport, creds: CredentialSource, *, clock: Clock,
-                 redactor: Any, policy: RetryPolicy, env_name: str) -> None:
+                 redactor: Any, policy: RetryPolicy, env_name: str, form_body: bool = False) -> None:
         self._transport = transport
         self._creds = creds
         self._clock = clock
         self._redactor = redactor
         self._policy = policy
         self._env_name = env_name
+        self._form_body = form_body  # [assumed] JSON like the vendor sample; form as the OAuth norm
         self._key: tuple[Any, str] | None = None
         self.url = transport.url("/v1/oauth/token")
 
@@ -248,11 +249,11 @@ class MftTokenSource:
             assertion = build_client_assertion(key=key, alg=alg, key_id=kid, tenant_id=tenant,
                                                audience=self.url, now=self._clock.now())
             self._redactor.add(assertion)
-            return self._transport.send("POST", self.url, json={
-                "grant_type": "client_credentials",
-                "client_assertion_type": ASSERTION_TYPE,
-                "client_assertion": assertion,
-            })
+            body = {"grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE,
+                    "client_assertion": assertion}
+            if self._form_body:
+                return self._transport.send("POST", self.url, data=body)
+            return self._transport.send("POST", self.url, json=body)
 
         response = call_with_retry(send, self._policy, clock=self._clock).response
         if response.status_code in (400, 401, 403):

@@ -19,6 +19,7 @@ from mftrun.http.session import HttpTransport, NoResponseError
 from mftrun.providers.base import Observation, StepContext
 from mftrun.providers.http_step import Calls, SessionProvider
 
+TOKEN_BODY_VAR = "MFTRUN_MFT_TOKEN_BODY"  # "form" to send the token request form-encoded
 DEFAULT_SUCCESS = ("success",)
 DEFAULT_FAILURE = ("failed",)
 ALLOW_LIST_HINT = ("the API key may lack access to this task, or this machine's IP address is "
@@ -42,7 +43,8 @@ class AutomateMftProvider(SessionProvider):
 
     def token_source(self, transport: HttpTransport, creds: CredentialSource) -> MftTokenSource:
         return MftTokenSource(transport, creds, clock=self.clock, redactor=self.redactor,
-                              policy=self.policies.read, env_name=self.env.name)
+                              policy=self.policies.read, env_name=self.env.name,
+                              form_body=self.environ.get(TOKEN_BODY_VAR, "json").lower() == "form")
 
     def denied(self, status: int, call: str, response: Any) -> AuthError:
         if status == 401:

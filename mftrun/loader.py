@@ -75,31 +75,28 @@ def load_text(text: str, file: str, sha256: str = "") -> tuple[Document | None, 
     """Parse YAML text; return the document, or None with the problems that stopped it."""
     import yaml
 
-    loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    builder = _Builder(file)
     try:
-        node = yaml.compose(text, Loader=loader_cls)
-    except yaml.MarkedYAMLError as exc:
-        return None, [_yaml_problem(file, exc)]
-    except yaml.YAMLError as exc:  # ReaderError (bad characters) and friends
-        line, column = _reader_position(text, exc)
-        return None, [Problem(file, line, column, f"not valid YAML: {_one_line(exc)}",
-                              "save the file as UTF-8 text without control characters")]
-    except RecursionError:
-        return None, [Problem(file, 1, 1, "YAML nesting is too deep",
-                              "flatten the document")]
-    if node is None:
-        return None, [Problem(file, 1, 1, "the file is empty",
-                              "a pipeline needs at least `version: 1` and `steps:`")]
-    walker = _Walker(file)
-    try:
-        data = walker.walk(node, ())
+        builder.run(text)
     except _LoadError as exc:
         return None, [exc.problem]
-    except RecursionError:
-        return None, [Problem(file, 1, 1, "YAML nesting is too deep", "flatten the document")]
-    problems = walker.problems
-    doc = Document(file, data, sha256, walker.positions, walker.key_positions)
-    return doc, problems
+    except yaml.MarkedYAMLError as exc:
+        return None, [_yaml_problem(file, exc, text)]
+    except yaml.YAMLError as exc:  # ReaderError (bad characters) and friends
+        line, column = _reader_position(text, exc)
+        character = getattr(exc, "character", None)
+        if isinstance(character, str) and len(character) == 1:
+            character = ord(character)
+        what = (f"character {character:#06x} is not allowed in YAML: "
+                f"{getattr(exc, 'reason', 'unacceptable character')}"
+                if isinstance(character, int) else f"not valid YAML: {_one_line(exc)}")
+        return None, [Problem(file, line, column, what,
+                              "save the file as UTF-8 text without control characters")]
+    if builder.empty:
+        return None, [Problem(file, 1, 1, "the file is empty",
+                              "a pipeline needs at least `version: 1` and `steps:`")]
+    doc = Document(file, builder.result, sha256, builder.positions, builder.key_positions)
+    return doc, builder.problems
 
 
 def load_bytes(raw: bytes, file: str) -> tuple[Document | None, list[Problem]]:
@@ -115,15 +112,17 @@ def load_bytes(raw: bytes, file: str) -> tuple[Document | None, list[Problem]]:
     return load_text(text, file, digest)
 
 
-def _yaml_problem(file: str, exc: Any) -> Problem:
+def _yaml_problem(file: str, exc: Any, text: str = "") -> Problem:
     mark = exc.problem_mark or exc.context_mark
     line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+    lines = text.splitlines()
+    source_line = lines[line - 1] if 0 < line <= len(lines) else ""
     what = exc.problem or exc.context or "invalid YAML"
     context = f" ({exc.context})" if exc.context and exc.problem else ""
     hint = "check indentation and quoting near this position; quote values containing ': ' or '#'"
     if "expected a single document" in str(exc):
         hint = "a pipeline file holds one YAML document; remove the extra '---'"
-    elif "\t" in what or "tab" in what:
+    elif "\t" in source_line[: column + 1] or "tab" in what:
         hint = "YAML does not allow tabs for indentation; use spaces"
     return Problem(file, line, column, f"YAML syntax error: {what}{context}", hint)
 
@@ -140,92 +139,203 @@ def _one_line(exc: Exception) -> str:
     return " ".join(str(exc).split())
 
 
-class _Walker:
-    """Turns a composed node tree into dicts/lists/scalars, recording positions."""
+class _Builder:
+    """Builds plain data straight from parser events, with positions.
+
+    Why events and not `yaml.compose`: composing builds a Python node object per
+    value and runs the resolver in Python; from libyaml's events we are about 5x
+    faster on big files (10,000 steps). An explicit stack means no recursion
+    limit; aliases share the anchored object, and the expanded size is counted
+    so an alias bomb is refused instead of exhausting memory later.
+    """
 
     def __init__(self, file: str) -> None:
         import yaml
+        from yaml.constructor import SafeConstructor
+        from yaml.resolver import Resolver
 
         self.file = file
         self.positions: dict[Path, tuple[int, int]] = {}
         self.key_positions: dict[Path, tuple[int, int]] = {}
         self.problems: list[Problem] = []
-        self._constructor = yaml.constructor.SafeConstructor()
-        self._nodes = 0
-        self._active: set[int] = set()  # recursion guard for self-referencing aliases
+        self.result: Any = None
+        self.empty = True
         self._yaml = yaml
+        self._resolvers = Resolver.yaml_implicit_resolvers
+        self._constructor = SafeConstructor()
+        self._anchors: dict[str, tuple[Any, int]] = {}  # name -> (value, expanded size)
 
-    def _fail(self, node: Any, message: str, hint: str | None = None) -> _LoadError:
-        mark = node.start_mark
+    def _fail(self, mark: Any, message: str, hint: str | None = None) -> _LoadError:
         return _LoadError(Problem(self.file, mark.line + 1, mark.column + 1, message, hint))
 
-    def walk(self, node: Any, path: Path) -> Any:
-        self._nodes += 1
-        if self._nodes > _MAX_NODES:
-            raise self._fail(node, "the document expands to too many nodes (alias bomb?)")
-        mark = node.start_mark
+    def run(self, text: str) -> None:
+        yaml = self._yaml
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
+        try:
+            self._events(loader)
+        finally:
+            loader.dispose()
+
+    def _events(self, loader: Any) -> None:
+        yaml = self._yaml
+        Scalar, Alias = yaml.ScalarEvent, yaml.AliasEvent
+        MapStart, SeqStart = yaml.MappingStartEvent, yaml.SequenceStartEvent
+        MapEnd, SeqEnd = yaml.MappingEndEvent, yaml.SequenceEndEvent
+        DocStart = yaml.DocumentStartEvent
+        positions = self.positions
+        # A frame: [container, path, size, anchor, pending key or None, merges, start mark]
+        stack: list[list[Any]] = []
+        documents = 0
+        get_event, check_event = loader.get_event, loader.check_event
+        while check_event():
+            event = get_event()
+            cls = event.__class__
+            if cls is DocStart:
+                documents += 1
+                if documents > 1:
+                    raise self._fail(event.start_mark, "a pipeline file holds one YAML document",
+                                     "remove the extra '---' and what follows")
+                continue
+            if cls is MapEnd or cls is SeqEnd:
+                frame = stack.pop()
+                value, size = frame[0], frame[2]
+                if cls is MapEnd and frame[5]:
+                    size += self._merge(value, frame[5])
+                if size > _MAX_NODES:
+                    raise self._fail(frame[6], "the document expands to too many values "
+                                     "(nested aliases?)", "write the values out")
+                if frame[3] is not None:
+                    self._anchors[frame[3]] = (value, size)
+                self._add(stack, value, size, frame[6])
+                continue
+            if stack and stack[-1][4] is None and isinstance(stack[-1][0], dict):
+                self._key(stack[-1], event)
+                continue
+            if cls is Scalar:
+                value = self._scalar(event)
+                if event.anchor is not None:
+                    self._anchors[event.anchor] = (value, 1)
+                self._add(stack, value, 1, event.start_mark)
+            elif cls is Alias:
+                found = self._anchors.get(event.anchor)
+                if found is None:
+                    open_anchors = {frame[3] for frame in stack}
+                    message = (f"alias *{event.anchor} is used inside its own anchor"
+                               if event.anchor in open_anchors
+                               else f"unknown alias *{event.anchor}")
+                    raise self._fail(event.start_mark, message, "define &name before using *name")
+                self._add(stack, found[0], found[1], event.start_mark)
+            elif cls is MapStart or cls is SeqStart:
+                tag = event.tag
+                if tag is not None and tag not in ("!", _MAP_TAG, _SEQ_TAG):
+                    raise self._fail(event.start_mark, f"unsupported YAML tag {tag!r}",
+                                     "remove the tag; pipeline files use plain YAML values")
+                path = self._path_of_next(stack)
+                mark = event.start_mark
+                positions[path] = (mark.line + 1, mark.column + 1)
+                container: Any = {} if cls is MapStart else []
+                stack.append([container, path, 1, event.anchor, None, [], mark])
+
+    def _path_of_next(self, stack: list[list[Any]]) -> Path:
+        if not stack:
+            return ()
+        frame = stack[-1]
+        container = frame[0]
+        if isinstance(container, list):
+            return frame[1] + (len(container),)
+        key = frame[4]
+        return frame[1] + (key,) if isinstance(key, str) else frame[1] + ("<<",)
+
+    def _add(self, stack: list[list[Any]], value: Any, size: int, mark: Any) -> None:
+        if not stack:
+            self.result = value
+            self.empty = value is None
+            self.positions.setdefault((), (mark.line + 1, mark.column + 1))
+            return
+        frame = stack[-1]
+        container = frame[0]
+        frame[2] += size
+        if isinstance(container, list):
+            path = frame[1] + (len(container),)
+            container.append(value)
+        else:
+            key = frame[4]
+            frame[4] = None
+            if key is _MERGE_KEY:
+                frame[5].append((value, mark))
+                return
+            if key is _DUPLICATE:
+                return  # reported at the key; the first value stays
+            path = frame[1] + (key,)
+            container[key] = value
         if path not in self.positions:
             self.positions[path] = (mark.line + 1, mark.column + 1)
-        yaml = self._yaml
-        if isinstance(node, yaml.ScalarNode):
-            return self._scalar(node)
-        if id(node) in self._active:
-            raise self._fail(node, "a YAML alias refers to the node that contains it",
-                             "remove the recursive alias")
-        self._active.add(id(node))
-        try:
-            if isinstance(node, yaml.SequenceNode):
-                return [self.walk(item, path + (i,)) for i, item in enumerate(node.value)]
-            return self._mapping(node, path)
-        finally:
-            self._active.discard(id(node))
 
-    def _scalar(self, node: Any) -> Any:
-        tag = node.tag
-        if tag == _STR:
-            return node.value
+    def _key(self, frame: list[Any], event: Any) -> None:
+        yaml = self._yaml
+        mark = event.start_mark
+        if isinstance(event, yaml.ScalarEvent):
+            if event.value == "<<" and event.implicit[0] and event.tag is None:
+                frame[4] = _MERGE_KEY
+                return
+            key = event.value  # as written: `on:` and `yes:` are names here, not booleans
+        elif isinstance(event, yaml.AliasEvent) and isinstance(
+                self._anchors.get(event.anchor, (None,))[0], str):
+            key = self._anchors[event.anchor][0]
+        else:
+            raise self._fail(mark, "a mapping key must be a plain value, not a list or mapping")
+        path = frame[1] + (key,)
+        if key in frame[0]:
+            first = self.key_positions.get(path)
+            where = f" (first at line {first[0]})" if first else ""
+            self.problems.append(Problem(
+                self.file, mark.line + 1, mark.column + 1, f"duplicate key {key!r}{where}",
+                "YAML would keep only the last one; remove or rename the other"))
+            frame[4] = _DUPLICATE
+            return
+        self.key_positions[path] = (mark.line + 1, mark.column + 1)
+        frame[4] = key
+
+    def _merge(self, target: dict[str, Any], merges: list[tuple[Any, Any]]) -> int:
+        """`<<: *anchor` or `<<: [*a, *b]`: keys written explicitly win, earlier sources win."""
+        size = 0
+        for value, mark in merges:
+            sources = value if isinstance(value, list) else [value]
+            for source in sources:
+                if not isinstance(source, dict):
+                    raise self._fail(mark, "'<<' merges only mappings")
+                for key, item in source.items():
+                    if key not in target:
+                        target[key] = item
+                        size += 1
+        return size
+
+    def _scalar(self, event: Any) -> Any:
+        tag = event.tag
+        value = event.value
+        if tag is None:
+            if not event.implicit[0]:
+                return value  # quoted: always a string
+            for res_tag, regexp in self._resolvers.get(value[:1], ()):
+                if regexp.match(value):
+                    tag = res_tag
+                    break
+            else:
+                return value
+        elif tag == "!" or tag == _STR:
+            return value
         if tag in _SAFE_SCALARS:
-            return self._constructor.construct_object(node, deep=True)
-        if tag in _AS_TEXT:
-            return node.value  # keep dates as the text written; JSON has no date type
-        raise self._fail(node, f"unsupported YAML tag {tag!r}",
+            from yaml.nodes import ScalarNode
+
+            node = ScalarNode(tag, value, event.start_mark, event.end_mark)
+            return self._constructor.yaml_constructors[tag](self._constructor, node)
+        if tag in _AS_TEXT or tag == _MERGE:
+            return value  # dates stay as written: JSON has no date type
+        raise self._fail(event.start_mark, f"unsupported YAML tag {tag!r}",
                          "remove the tag; pipeline files use plain YAML values")
 
-    def _key(self, node: Any) -> str:
-        if not isinstance(node, self._yaml.ScalarNode):
-            raise self._fail(node, "a mapping key must be a plain value, not a list or mapping")
-        # Keys stay as written: `on:` and `yes:` are names here, not booleans.
-        return node.value
 
-    def _mapping(self, node: Any, path: Path) -> dict[str, Any]:
-        result: dict[str, Any] = {}
-        explicit: set[str] = set()
-        merged: list[tuple[Any, Any]] = []
-        for key_node, value_node in node.value:
-            if key_node.tag == _MERGE:
-                merged.append((key_node, value_node))
-                continue
-            key = self._key(key_node)
-            if key in explicit:
-                mark = key_node.start_mark
-                first = self.key_positions.get(path + (key,))
-                where = f" (first at line {first[0]})" if first else ""
-                self.problems.append(Problem(
-                    self.file, mark.line + 1, mark.column + 1,
-                    f"duplicate key {key!r}{where}",
-                    "YAML keeps only one of them; remove or rename the other"))
-                continue
-            explicit.add(key)
-            kmark = key_node.start_mark
-            self.key_positions[path + (key,)] = (kmark.line + 1, kmark.column + 1)
-            result[key] = self.walk(value_node, path + (key,))
-        for key_node, value_node in merged:  # `<<: *anchor`: explicit keys win
-            sources = value_node.value if isinstance(value_node, self._yaml.SequenceNode) \
-                else [value_node]
-            for source in sources:
-                if not isinstance(source, self._yaml.MappingNode):
-                    raise self._fail(source, "'<<' merges only mappings")
-                value = self.walk(source, path)
-                for key, item in value.items():
-                    result.setdefault(key, item)
-        return result
+_MERGE_KEY = object()
+_DUPLICATE = object()
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"

@@ -1,0 +1,68 @@
+"""`mftrun validate PATH...`: every problem of every pipeline file, positioned; exit 0 or 2."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "check pipeline files (files or folders of *.yaml/*.yml) without running anything"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="pipeline files or folders")
+    parser.add_argument("--format", choices=("text", "json", "github"), default="text",
+                        help="text for people, json for tools, github for workflow annotations "
+                             "(default: %(default)s)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    import os
+    import sys
+
+    from mftrun.errors import EXIT_INVALID, EXIT_OK, UsageError
+    from mftrun.validation import check_paths
+
+    missing = [p for p in args.paths if not os.path.exists(p)]
+    if missing:
+        raise UsageError(f"no such file or folder: {', '.join(missing)}",
+                         hint="give pipeline files or folders that contain *.yaml files")
+    files, problems = check_paths(args.paths)
+    out = sys.stdout
+    if args.format == "json":
+        by_file: dict[str, list[dict[str, object]]] = {str(f): [] for f in files}
+        for problem in problems:
+            by_file.setdefault(problem.file, []).append(problem.to_dict())
+        json.dump({"version": 1, "valid": not problems, "problem_count": len(problems),
+                   "files": [{"file": name, "valid": not found, "problems": found}
+                             for name, found in by_file.items()]}, out, indent=2)
+        out.write("\n")
+    elif args.format == "github":
+        for problem in sorted(problems, key=lambda p: (p.file, p.line, p.column)):
+            text = problem.message + (f"\n hint: {problem.hint}" if problem.hint else "")
+            out.write(f"::error file={_prop(problem.file)},line={problem.line},"
+                      f"col={problem.column},title=mftrun validate::{_data(text)}\n")
+        out.write(_summary(files, problems) + "\n")
+    else:
+        for problem in sorted(problems, key=lambda p: (p.file, p.line, p.column)):
+            out.write(f"{problem}\n")
+        out.write(_summary(files, problems) + "\n")
+    return EXIT_INVALID if problems else EXIT_OK
+
+
+def _summary(files: list, problems: list) -> str:
+    bad = {p.file for p in problems}
+    count = len(problems)
+    noun = "file" if len(files) == 1 else "files"
+    if not problems:
+        return f"{len(files)} {noun} valid"
+    return (f"{count} problem{'s' if count != 1 else ''} in {len(bad)} of {len(files)} {noun}"
+            if files else f"{count} problem{'s' if count != 1 else ''}")
+
+
+def _data(text: str) -> str:
+    """GitHub workflow-command escaping of a message."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _prop(text: str) -> str:
+    return _data(text).replace(":", "%3A").replace(",", "%2C")

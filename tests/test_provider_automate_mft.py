@@ -1,0 +1,228 @@
+"""Automate MFT provider against the emulator over real HTTP (the journal is the ground truth)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from mftrun import templating
+from mftrun.credentials import Redactor
+from mftrun.emulator import Emulator, Scenario
+from mftrun.errors import AmbiguousStartError, AuthError, CredentialError, RemoteError
+from mftrun.http.retry import DEFAULT_POLICIES
+from mftrun.model import CredentialRef, Environment
+from mftrun.providers.registry import create_provider
+
+TASK = "02115928-16fe-4493-949b-d77d302a88ee"
+FAST = DEFAULT_POLICIES.replace(read=DEFAULT_POLICIES.read.replace(backoff_factor=0.05, jitter=0.0),
+                                poll=DEFAULT_POLICIES.poll.replace(backoff_factor=0.05, jitter=0.0))
+
+
+class Ctx:
+    step_id = "step"
+
+    def evaluate(self, expression, **names):
+        return templating.evaluate(expression, names)
+
+
+def mft_env(emu: Emulator, folder: Path, *, timeout: float = 5.0, **overrides: CredentialRef) -> Environment:
+    paths = emu.write_credentials(folder)
+    creds = {"tenant_id": CredentialRef("value", emu.credentials.tenant_id),
+             "key_id": CredentialRef("value", emu.credentials.key_id),
+             "private_key": CredentialRef("file", paths["MFT_PRIVATE_KEY_FILE"])}
+    creds.update(overrides)
+    return Environment("mft", "automate-mft", emu.url, creds, http_timeout=timeout)
+
+
+def provider_for(env: Environment, redactor: Redactor | None = None, **kw):
+    return create_provider(env, redactor=redactor or Redactor(), policies=kw.pop("policies", FAST), **kw)
+
+
+def run_to_end(provider, handle, first, *, limit: float = 20.0):
+    obs = first
+    deadline = time.monotonic() + limit
+    while not obs.terminal:
+        assert time.monotonic() < deadline, f"still {obs.remote_status} after {limit}s"
+        time.sleep(min(obs.retry_after or 0.05, 3.0))
+        obs = provider.poll(handle, Ctx())
+    return obs
+
+
+def scenario(**extra) -> Scenario:
+    data = {"speed": 50, "automate_mft": {"tasks": [
+        {"id": TASK, "name": "Pull orders", "queue": "1s", "duration": "5s"},
+        {"id": "bad-task", "outcome": "failed", "queue": "1s", "duration": "2s", "message": "disk full"},
+    ]}}
+    data.update(extra)
+    return Scenario.from_dict(data)
+
+
+def test_start_by_id_runs_to_success_with_outputs(tmp_path):
+    redactor = Redactor()
+    with Emulator(scenario()) as emu:
+        provider = provider_for(mft_env(emu, tmp_path), redactor)
+        handle, first = provider.start("start_task", {"task_id": TASK, "parameters": {"FileMask": "*.csv"}}, Ctx())
+        assert first.state == "running" and first.run_id
+        obs = run_to_end(provider, handle, first)
+        assert obs.state == "success" and obs.remote_status == "success"
+        assert obs.outputs["run_id"] == first.run_id and obs.outputs["task_id"] == TASK
+        assert obs.outputs["status"] == "success" and obs.outputs["run"]["id"] == first.run_id
+        runs = emu.journal.runs
+        assert len(runs) == 1 and runs[0].parameters == {"FileMask": "*.csv"}
+        assert emu.journal.tokens_issued("automate-mft") == 1
+        assert provider.http_calls(handle) >= 2
+        assert provider.stats()["token_requests"] == 1
+        # The secrets of the session are registered for scrubbing.
+        assert redactor.scrub(emu.credentials.private_key_pem).strip() == "***"
+        provider.close()
+
+
+def test_start_by_name_and_a_failed_run_carry_the_platform_message(tmp_path):
+    with Emulator(scenario()) as emu:
+        provider = provider_for(mft_env(emu, tmp_path))
+        handle, first = provider.start("start_task", {"name": "Pull orders"}, Ctx())
+        assert run_to_end(provider, handle, first).outputs["name"] == "Pull orders"
+        handle, first = provider.start("start_task", {"task_id": "bad-task"}, Ctx())
+        obs = run_to_end(provider, handle, first)
+        assert obs.state == "failed" and obs.remote_status == "failed"
+        assert "task bad-task run" in obs.message and "disk full" in obs.message
+
+
+def test_custom_terminal_statuses(tmp_path):
+    with Emulator(scenario()) as emu:
+        provider = provider_for(mft_env(emu, tmp_path))
+        handle, first = provider.start("start_task", {"task_id": TASK, "success_statuses": ["running"]}, Ctx())
+        obs = run_to_end(provider, handle, first)
+        assert obs.state == "success" and obs.remote_status == "running"
+
+
+def test_unknown_task_is_a_remote_error_with_a_hint(tmp_path):
+    with Emulator(scenario()) as emu:
+        provider = provider_for(mft_env(emu, tmp_path))
+        with pytest.raises(RemoteError) as caught:
+            provider.start("start_task", {"task_id": "no-such-task"}, Ctx())
+        assert "unknown task no-such-task" in str(caught.value)
+        assert "check the task id / name in Automate MFT" in str(caught.value)
+
+
+def test_the_assertion_passes_the_strict_check_and_check_describes_the_license(tmp_path):
+    with Emulator(scenario()) as emu:
+        provider = provider_for(mft_env(emu, tmp_path))
+        line = provider.check()
+        assert line.startswith("authenticated; license") and "Professional" in line
+        assert emu.journal.tokens_issued("automate-mft") == 1
+
+
+@pytest.mark.parametrize("what", ["key", "kid", "tenant"])
+def test_wrong_key_kid_or_tenant_is_credentials_rejected(tmp_path, what):
+    with Emulator(scenario()) as emu:
+        overrides = {}
+        if what == "key":
+            other = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption()).decode()
+            (tmp_path / "other.pem").write_text(other)
+            overrides["private_key"] = CredentialRef("file", str(tmp_path / "other.pem"))
+        elif what == "kid":
+            overrides["key_id"] = CredentialRef("value", "not-the-key-id")
+        else:
+            overrides["tenant_id"] = CredentialRef("value", "not-the-tenant")
+        provider = provider_for(mft_env(emu, tmp_path, **overrides))
+        with pytest.raises(AuthError) as caught:
+            provider.check()
+        text = str(caught.value)
+        assert "credentials rejected" in text and "kid" in text and "must belong to the same API key" in text
+        assert caught.value.exit_code == 3
+        assert emu.journal.tokens_issued("automate-mft") == 0
+
+
+def test_missing_env_var_missing_file_and_unreadable_key(tmp_path):
+    with Emulator(scenario()) as emu:
+        env = mft_env(emu, tmp_path, key_id=CredentialRef("env", "MFT_KEY_ID_NOT_SET"))
+        with pytest.raises(CredentialError, match="environment variable MFT_KEY_ID_NOT_SET is not set"):
+            provider_for(env, environ={}).check()
+        env = mft_env(emu, tmp_path, private_key=CredentialRef("file", str(tmp_path / "missing.pem")))
+        with pytest.raises(CredentialError, match="missing.pem does not exist"):
+            provider_for(env).check()
+        (tmp_path / "garbage.pem").write_text("-----BEGIN PRIVATE KEY-----\nnot base64!\n-----END PRIVATE KEY-----\n")
+        env = mft_env(emu, tmp_path, private_key=CredentialRef("file", str(tmp_path / "garbage.pem")))
+        with pytest.raises(CredentialError, match="cannot be read as a private key"):
+            provider_for(env).check()
+        assert emu.journal.request_count == 0
+
+
+def test_a_429_storm_on_start_waits_for_retry_after_and_starts_once(tmp_path):
+    faults = [{"kind": "rate_limit", "retry_after": 2, "times": 2, "burst": 2,
+               "match": {"method": "POST", "path": f"/v1/tasks/{TASK}/start"}}]
+    with Emulator(scenario(faults=faults)) as emu:
+        provider = provider_for(mft_env(emu, tmp_path))
+        provider.check()  # token first, so the timings below are the start's own
+        began = time.monotonic()
+        handle, first = provider.start("start_task", {"task_id": TASK}, Ctx())
+        elapsed = time.monotonic() - began
+        assert first.run_id and elapsed >= 4.0  # two waits of Retry-After: 2
+        starts = [r for r in emu.journal.requests if r.path == f"/v1/tasks/{TASK}/start"]
+        assert [r.status for r in starts] == [429, 429, 200]
+        assert starts[1].time - starts[0].time >= 1.9 and starts[2].time - starts[1].time >= 1.9
+        assert len(emu.journal.runs) == 1 and emu.journal.starts(TASK) == 1
+        assert provider.http_calls(handle) == 3
+
+
+@pytest.mark.parametrize("kind", ["hang", "drop_response"])
+def test_a_lost_start_answer_is_ambiguous_and_never_resent(tmp_path, kind):
+    faults = [{"kind": kind, "hang_for": 3, "times": 1,
+               "match": {"method": "POST", "path": f"/v1/tasks/{TASK}/start"}}]
+    with Emulator(scenario(faults=faults)) as emu:
+        provider = provider_for(mft_env(emu, tmp_path, timeout=0.5))
+        with pytest.raises(AmbiguousStartError) as caught:
+            provider.start("start_task", {"task_id": TASK}, Ctx())
+        text = str(caught.value)
+        assert "may have started" in text and "did not send it again" in text
+        starts = [r for r in emu.journal.requests if r.path == f"/v1/tasks/{TASK}/start"]
+        assert len(starts) == 1
+        if kind == "drop_response":
+            assert emu.journal.starts(TASK) == 1 and len(emu.journal.runs) == 1
+
+
+def test_token_revoked_while_20_threads_poll_costs_one_new_token(tmp_path):
+    faults = [{"kind": "revoke_tokens", "at": "150s"}]  # 3 s of real time at speed 50
+    data = {"speed": 50, "automate_mft": {"tasks": [{"id": TASK, "queue": "1s", "duration": "300s"}]},
+            "faults": faults}
+    with Emulator(Scenario.from_dict(data)) as emu:
+        provider = provider_for(mft_env(emu, tmp_path), max_parallel=20)
+        runs = [provider.start("start_task", {"task_id": TASK}, Ctx()) for _ in range(20)]
+        assert emu.journal.tokens_issued("automate-mft") == 1
+        results: list = [None] * 20
+
+        def watch(i: int) -> None:
+            handle, first = runs[i]
+            try:
+                results[i] = run_to_end(provider, handle, first, limit=30)
+            except Exception as exc:  # noqa: BLE001
+                results[i] = exc
+
+        threads = [threading.Thread(target=watch, args=(i,)) for i in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert [getattr(r, "state", r) for r in results] == ["success"] * 20
+        assert emu.journal.tokens_issued("automate-mft") == 2
+        assert provider.stats()["token_requests"] == 2
+        refused = [r for r in emu.journal.requests if r.status in (401, 403)]
+        assert len(refused) >= 2  # the revocation really hit several pollers
+
+
+def test_5xx_after_retries_is_a_remote_error_naming_the_tries(tmp_path):
+    faults = [{"kind": "error", "status": 503, "match": {"method": "GET", "path": "/v1/licenses/current"}}]
+    with Emulator(scenario(faults=faults)) as emu:
+        provider = provider_for(mft_env(emu, tmp_path))
+        with pytest.raises(RemoteError) as caught:
+            provider.check()
+        assert "answered 503 after 4 tries" in str(caught.value)
+        assert len([r for r in emu.journal.requests if r.path == "/v1/licenses/current"]) == 4

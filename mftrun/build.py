@@ -443,7 +443,7 @@ class _Builder:
                 spec[key] = value
             else:
                 spec[key] = value
-        if not any(k in spec for k in MULTI_FILTERS + TIME_FILTERS):
+        if not any(k in spec for k in MULTI_FILTERS + TIME_FILTERS):  # noqa: SIM102
             self.problem(path, "wait_tasks needs at least one filter",
                          "without a filter it would wait for every task of the tenant; "
                          "e.g. state: [started, paused] or policyId: ...")

@@ -119,6 +119,9 @@ def _yaml_problem(file: str, exc: Any, text: str = "") -> Problem:
     source_line = lines[line - 1] if 0 < line <= len(lines) else ""
     what = exc.problem or exc.context or "invalid YAML"
     context = f" ({exc.context})" if exc.context and exc.problem else ""
+    started = exc.context_mark
+    if context and started is not None and started.line + 1 != line:
+        context = f" ({exc.context} that starts at line {started.line + 1})"
     hint = "check indentation and quoting near this position; quote values containing ': ' or '#'"
     if "expected a single document" in str(exc):
         hint = "a pipeline file holds one YAML document; remove the extra '---'"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -84,6 +85,8 @@ def _label(path: tuple[Any, ...], data: Any = None) -> str:
         steps = data["steps"]
         step = steps[path[1]] if path[1] < len(steps) else None
         if isinstance(step, dict) and isinstance(step.get("id"), str):
+            if path[2:] == ("id",):
+                return "step id"
             rest = _label(path[2:])
             return f"step {step['id']!r}" + (f" {rest}" if path[2:] else "")
     for part in path:
@@ -134,7 +137,8 @@ def _problem(doc: Document, path: tuple[Any, ...], error: Any) -> Problem:
         message = f"{where} is missing required {noun} {names}"
         props = sub.get("properties", {})
         first = props.get(missing[0], {}) if missing else {}
-        hint = hint or (first.get("description") if isinstance(first, dict) else None)
+        hint = hint or (first.get("description") if isinstance(first, dict) else None) \
+            or f"add {missing[0]}: here"
         return doc.problem(path, message, hint)
     if own_message and kind in {"type", "pattern", "const", "minProperties", "maxProperties",
                                 "propertyNames", "enum"}:
@@ -149,6 +153,8 @@ def _problem(doc: Document, path: tuple[Any, ...], error: Any) -> Problem:
         expected = [expected] if isinstance(expected, str) else list(expected)
         wanted = " or ".join(_TYPE_NAMES.get(t, t) for t in expected)
         message = f"{label} must be {wanted}, not {_type_of(value)}"
+        if expected == ["array"] and isinstance(value, (str, int, float)):
+            hint = hint or f"write a list: [{value}]"
     elif kind == "enum":
         allowed = [str(v) for v in error.validator_value]
         seen: list[str] = []
@@ -185,11 +191,12 @@ def _unknown_fields(doc: Document, error: Any) -> list[Problem]:
     path = tuple(error.absolute_path)
     sub = error.schema if isinstance(error.schema, dict) else {}
     known = list(sub.get("properties", {}))
+    patterns = [re.compile(p) for p in sub.get("patternProperties", {})]
     where = "at the top level" if not path else f"in {_label(path, doc.data)}"
     problems = []
     instance = error.instance if isinstance(error.instance, dict) else {}
     for key in instance:
-        if key in known:
+        if key in known or any(p.search(key) for p in patterns):
             continue
         close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
         hint = (f"did you mean {close[0]!r}?" if close
@@ -220,8 +227,6 @@ def fast_valid(instance: Any) -> bool:
 
 @lru_cache(maxsize=256)
 def _regex(pattern: str) -> Any:
-    import re
-
     return re.compile(pattern)
 
 
@@ -269,11 +274,19 @@ def _valid(sub: Any, value: Any, root: dict[str, Any]) -> bool:  # noqa: C901 - 
         elif keyword == "additionalProperties":
             if isinstance(value, dict):
                 known = sub.get("properties", {})
-                if "patternProperties" in sub:
-                    return False
+                patterns = [_regex(p) for p in sub.get("patternProperties", {})]
                 for name, item in value.items():
-                    if name not in known and (arg is False or not _valid(arg, item, root)):
+                    if name in known or any(p.search(name) for p in patterns):
+                        continue
+                    if arg is False or not _valid(arg, item, root):
                         return False
+        elif keyword == "patternProperties":
+            if isinstance(value, dict):
+                for pattern, part in arg.items():
+                    regex = _regex(pattern)
+                    for name, item in value.items():
+                        if regex.search(name) and not _valid(part, item, root):
+                            return False
         elif keyword == "required":
             if isinstance(value, dict) and any(name not in value for name in arg):
                 return False

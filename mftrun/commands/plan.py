@@ -38,7 +38,7 @@ def target(step: Any) -> str:
         return f"task {spec['task_id']}" if "task_id" in spec else f"task named {spec['name']!r}"
     if step.action.kind == "wait_tasks":
         filters = [f"{k}={','.join(v) if isinstance(v, list) else v}" for k, v in spec.items()
-                   if k not in ("accept_results", "limit")]
+                   if k not in ("accept_results", "limit", "lod")]
         return "tasks " + " ".join(filters)
     return f"{spec['method']} {spec['path']}"
 

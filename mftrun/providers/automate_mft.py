@@ -198,9 +198,9 @@ def _describe_license(body: Any) -> str:
     parts = []
     for key in ("plan", "planTier", "tier", "name", "edition"):
         if isinstance(body.get(key), (str, int)):
-            parts.append(f"{key} {body[key]}")
+            parts.append(f"plan {body[key]}")
             break
-    for key in ("endDate", "end_date", "expiresAt", "validUntil", "end"):
+    for key in ("endDate", "end_date", "expiresAt", "validUntil", "end"):  # emulator: endDate
         if isinstance(body.get(key), str):
             parts.append(f"valid until {body[key]}")
             break

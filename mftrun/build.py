@@ -94,7 +94,7 @@ class _Builder:
         """Check a template's syntax now; remember its step references for the graph check."""
         if not expression and not templating.is_template(text):
             return
-        error, refs = _analyse(text)
+        error, refs = _analyse_expression(text) if expression else _analyse(text)
         if error:
             self.problem(path, f"template syntax error: {error}",
                          "templates are Jinja2: {{ expression }}; check brackets and quotes")
@@ -601,6 +601,27 @@ def _analyse(text: str) -> tuple[str | None, frozenset[str]]:
     if error:
         return error, frozenset()
     return None, frozenset(templating.referenced_steps(text))
+
+
+@lru_cache(maxsize=1024)
+def _analyse_expression(text: str) -> tuple[str | None, frozenset[str]]:
+    """Like `_analyse`, for fields evaluated as one expression (run_if, until).
+
+    The executor evaluates these with `templating.evaluate`: the text inside one
+    `{{ }}` (or the bare text) must be a single Jinja expression, so
+    `{% if %}` blocks or two `{{ }}` parts are errors here, not at run time.
+    """
+    expr = templating.strip_braces(text)
+    if "{{" in expr or "}}" in expr or "{%" in expr:
+        return ("write one expression, e.g. \"{{ steps.a.outcome == 'success' }}\"; "
+                "blocks and several {{ }} parts are not allowed here"), frozenset()
+    from jinja2 import TemplateSyntaxError
+
+    try:
+        templating.environment().compile_expression(expr)
+    except TemplateSyntaxError as exc:
+        return exc.message or "invalid expression", frozenset()
+    return None, frozenset(templating.referenced_steps(expr))
 
 
 def _ancestors(sid: str, needs: Mapping[str, list[str]]) -> set[str]:

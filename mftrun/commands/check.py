@@ -70,18 +70,27 @@ def check_environments(pipeline: Any, *, redactor: Any, environ: Mapping[str, st
 
 
 def print_table(rows: list[CheckRow], *, file: Any = None) -> None:
+    """The table gives one line per environment; failures are then spelled out in full below it."""
+    import sys
+
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(file=file, highlight=False, soft_wrap=False)
+    out = file or sys.stdout
+    width = None if getattr(out, "isatty", lambda: False)() else 120
+    console = Console(file=out, highlight=False, soft_wrap=False, width=width)
     table = Table(title="mftrun check", title_justify="left")
-    for column in ("environment", "provider", "base URL", "result", "detail"):
-        table.add_column(column, overflow="fold")
+    for column in ("environment", "provider", "base URL", "result", "time", "detail"):
+        table.add_column(column, overflow="fold", no_wrap=column in ("environment", "result", "time"))
     for row in rows:
         result = "[green]ok[/green]" if row.ok else "[red]FAILED[/red]"
-        table.add_row(row.environment, row.provider, row.base_url, result,
-                      _escape(row.detail) + f" ({row.seconds:.1f}s)")
+        first_line = row.detail.splitlines()[0] if row.detail else ""
+        table.add_row(row.environment, row.provider, row.base_url, result, f"{row.seconds:.1f}s",
+                      _escape(first_line))
     console.print(table)
+    for row in rows:
+        if not row.ok:
+            console.print(f"[red]{_escape(row.environment)}[/red]: {_escape(row.detail)}")
     failed = sum(not r.ok for r in rows)
     console.print(f"{len(rows) - failed} of {len(rows)} environment(s) ok" if rows
                   else "no environment is used by any step")

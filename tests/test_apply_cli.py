@@ -1,0 +1,88 @@
+"""`mftrun apply` from the command line: --emulate, and bad input ending in a message and exit 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mftrun.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+
+def mftrun(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mftrun", *args], capture_output=True, text=True, timeout=120,
+                          cwd=cwd, env={**os.environ, "NO_COLOR": "1", **(env or {})})
+
+
+def test_quickstart_runs_green_against_the_embedded_emulator(tmp_path):
+    result = mftrun("apply", str(EXAMPLES / "quickstart.yaml"), "--emulate", "--report-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["emulated"] is True
+    statuses = {s["id"]: s["status"] for s in report["steps"]}
+    assert statuses.pop("notify-failure") == "skipped"
+    assert set(statuses.values()) == {"success"}
+    assert "Traceback" not in result.stderr
+
+
+def test_emulate_with_a_scenario_exercises_the_failure_branch(tmp_path):
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("speed: 5\nautomate_mft:\n  tasks:\n"
+                        "    - {id: 6b1f0c2e-2d7a-4c1e-9b8e-3f4a5c6d7e8f, outcome: failed, queue: 1, duration: 2,"
+                        " message: 'partner SFTP refused the upload'}\n")
+    result = mftrun("apply", str(EXAMPLES / "quickstart.yaml"), "--emulate", "--scenario", str(scenario),
+                    "--report-dir", str(tmp_path / "r"))
+    assert result.returncode == 1, result.stderr
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    steps = {s["id"]: s for s in report["steps"]}
+    assert steps["push-invoices"]["status"] == "failed"
+    assert "partner SFTP refused the upload" in steps["push-invoices"]["error"]
+    assert steps["summary"]["status"] == "skipped"
+    assert steps["notify-failure"]["status"] == "success"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["apply", "does-not-exist.yaml"], "does-not-exist.yaml"),
+    (["apply", "examples/quickstart.yaml", "--var", "novalue"], "KEY=VALUE"),
+    (["apply", "examples/quickstart.yaml", "--scenario", "x.yaml"], "--emulate"),
+    (["apply", "examples/quickstart.yaml", "--report", "pdf"], "unknown format pdf"),
+    (["apply", "examples/quickstart.yaml", "--max-parallel", "0"], "at least 1"),
+    (["apply", "examples/quickstart.yaml", "--emulate", "--scenario", "nope.yaml"], "nope.yaml"),
+])
+def test_bad_command_lines_exit_2_with_a_message(args, message, capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_invalid_pipeline_is_reported_with_position_and_exit_2(tmp_path, capsys):
+    path = tmp_path / "bad.yaml"
+    path.write_text("version: 1\nname: x\nenvironments: {}\nsteps:\n  - id: a\n    start_task: t\n    needs: [ghost]\n")
+    assert main(["apply", str(path), "--report-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:7:" in err and "ghost" in err
+    assert not (tmp_path / "r").exists(), "nothing ran, so no report"
+
+
+def test_missing_credentials_end_the_step_in_error_with_exit_3(tmp_path, capsys, monkeypatch):
+    for name in ("MFT_TENANT_ID", "MFT_KEY_ID", "ACRONIS_CLIENT_ID", "ACRONIS_CLIENT_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    path = tmp_path / "p.yaml"
+    path.write_text("version: 1\nname: creds\nenvironments:\n  mft:\n    provider: automate-mft\n"
+                    "    base_url: http://127.0.0.1:9\n    credentials:\n      tenant_id: {env: MFT_TENANT_ID}\n"
+                    "      key_id: k\n      private_key: {file: /nonexistent/key.pem}\n"
+                    "steps:\n  - {id: a, environment: mft, start_task: t}\n")
+    code = main(["apply", str(path), "--report-dir", str(tmp_path / "r"), "-q"])
+    assert code == 3
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["steps"][0]["status"] == "error"
+    assert "MFT_TENANT_ID" in report["steps"][0]["error"]

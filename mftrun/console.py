@@ -101,11 +101,12 @@ class LiveConsole:
 
         self._steps = result.steps
         self._live = Live(self._table(), console=self.console, refresh_per_second=4,
-                          get_renderable=self._table, transient=False)
+                          get_renderable=self._table, transient=True)
         self._live.start()
 
     def step_changed(self, event: StepEvent) -> None:
-        if event.detail:
+        # The remote status has its own column; a finished step keeps only its final note.
+        if event.step.outcome.is_final or (event.detail and not event.detail.startswith("remote status")):
             self._details[event.step.id] = event.detail
 
     def note(self, text: str) -> None:

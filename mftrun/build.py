@@ -103,14 +103,16 @@ class _Builder:
             self.templates.append((step_id, path, refs))
 
     def templates_in(self, step_id: str, value: Any, path: Path) -> None:
-        if isinstance(value, str):
-            self.template(step_id, path, value)
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                self.templates_in(step_id, item, path + (key,))
-        elif isinstance(value, list):
-            for i, item in enumerate(value):
-                self.templates_in(step_id, item, path + (i,))
+        """Check every template string inside JSON-like data (iterative: any depth)."""
+        stack = [(value, path)]
+        while stack:
+            value, path = stack.pop()
+            if isinstance(value, str):
+                self.template(step_id, path, value)
+            elif isinstance(value, dict):
+                stack.extend((item, path + (key,)) for key, item in value.items())
+            elif isinstance(value, list):
+                stack.extend((item, path + (i,)) for i, item in enumerate(value))
 
     # -- the document ----------------------------------------------------------
     def build(self) -> Pipeline | None:

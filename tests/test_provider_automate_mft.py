@@ -226,3 +226,28 @@ def test_5xx_after_retries_is_a_remote_error_naming_the_tries(tmp_path):
             provider.check()
         assert "answered 503 after 4 tries" in str(caught.value)
         assert len([r for r in emu.journal.requests if r.path == "/v1/licenses/current"]) == 4
+
+
+def test_a_short_outage_while_polling_is_tolerated_a_few_times(tmp_path):
+    # Each poll tries 3 times (POLL policy); 6 failures = two whole polls fail, the third recovers.
+    faults = [{"kind": "error", "status": 502, "times": 6, "match": {"method": "GET", "path": "/v1/task-runs/*"}}]
+    with Emulator(scenario(faults=faults)) as emu:
+        provider = provider_for(mft_env(emu, tmp_path))
+        handle, first = provider.start("start_task", {"task_id": TASK}, Ctx())
+        obs = provider.poll(handle, Ctx())
+        assert obs.state == "running" and obs.retry_after == 5.0 and "1 of 3 tolerated" in obs.remote_status
+        obs = provider.poll(handle, Ctx())
+        assert obs.retry_after == 10.0 and "502" in obs.remote_status
+        obs = run_to_end(provider, handle, provider.poll(handle, Ctx()))
+        assert obs.state == "success"
+
+
+def test_a_long_outage_while_polling_ends_in_a_remote_error(tmp_path):
+    faults = [{"kind": "error", "status": 503, "match": {"method": "GET", "path": "/v1/task-runs/*"}}]
+    with Emulator(scenario(faults=faults)) as emu:
+        provider = provider_for(mft_env(emu, tmp_path))
+        handle, first = provider.start("start_task", {"task_id": TASK}, Ctx())
+        for _ in range(3):
+            assert provider.poll(handle, Ctx()).state == "running"
+        with pytest.raises(RemoteError, match="answered 503 after 3 tries"):
+            provider.poll(handle, Ctx())

@@ -99,8 +99,9 @@ class HttpTransport:
         else:
             self._verify = True
         session = requests.Session()
-        # Pool: one connection per parallel step; requests' own retries are off, ours are explicit.
-        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max(1, max_parallel), max_retries=0)
+        # Pool: one connection per parallel step (at least 2: the executor has at least 2 workers,
+        # and urllib3 warns on stderr when it must discard a connection); no requests-level retries.
+        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max(2, max_parallel), max_retries=0)
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         session.headers["User-Agent"] = _user_agent()

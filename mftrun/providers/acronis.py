@@ -81,7 +81,7 @@ class TaskWait:
     seen: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> latest task object
     final: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # key -> completed task / None: gone
     calls: Calls = field(default_factory=Calls)
-    label: str = "tasks"
+    poll_failures: int = 0
 
 
 class AcronisProvider(SessionProvider):

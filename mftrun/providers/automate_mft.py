@@ -35,6 +35,7 @@ class MftRun:
     run_id: str | None = None
     status: str | None = None
     calls: Calls = field(default_factory=Calls)
+    poll_failures: int = 0
 
 
 class AutomateMftProvider(SessionProvider):

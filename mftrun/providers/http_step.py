@@ -17,7 +17,7 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from mftrun.clock import Clock, SystemClock
-from mftrun.errors import AmbiguousStartError, AuthError, InputError, RemoteError
+from mftrun.errors import AmbiguousStartError, AuthError, ConnectError, InputError, RemoteError
 from mftrun.http.auth import AuthSession, CredentialSource, TokenCache, _error_text
 from mftrun.http.retry import DEFAULT_POLICIES, Policies, RetryLater, RetryPolicy
 from mftrun.http.session import HttpTransport, NoResponseError, Timeouts
@@ -50,6 +50,7 @@ class HttpHandle:
     expect: frozenset[int]
     until: str | None
     calls: Calls = field(default_factory=Calls)
+    poll_failures: int = 0
 
 
 class SessionProvider:
@@ -59,6 +60,7 @@ class SessionProvider:
     can_cancel = False
     renew_on: frozenset[int] = frozenset({401, 403})
     token_renew_margin = 60.0
+    poll_failures_tolerated = 3  # consecutive failed polls (each with its own retries) before error
 
     def __init__(self, env: Environment, *, max_parallel: int = 8, redactor: Any,
                  environ: Mapping[str, str] = os.environ, clock: Clock | None = None,
@@ -112,9 +114,29 @@ class SessionProvider:
         return self.start_action(kind, spec, ctx)
 
     def poll(self, handle: Any, ctx: StepContext) -> Observation:
-        if isinstance(handle, HttpHandle):
-            return self._http_call(handle, ctx, polling=True)
-        return self.poll_action(handle, ctx)
+        """One poll; a transient failure (network, 5xx, 429 after the poll's own retries) is
+        tolerated a few times in a row, because a two-hour wait should not die of a one-minute
+        outage. The step timeout still bounds the whole wait."""
+        try:
+            if isinstance(handle, HttpHandle):
+                observation = self._http_call(handle, ctx, polling=True)
+            else:
+                observation = self.poll_action(handle, ctx)
+        except (ConnectError, RemoteError) as exc:
+            transient = isinstance(exc, ConnectError) or (
+                exc.status is not None and (exc.status >= 500 or exc.status == 429))
+            failures = getattr(handle, "poll_failures", 0) + 1
+            if not transient or failures > self.poll_failures_tolerated:
+                raise
+            handle.poll_failures = failures
+            wait = min(60.0, 5.0 * 2 ** (failures - 1))
+            reason = exc.message.splitlines()[0][:160]
+            return Observation(state="running", run_id=getattr(handle, "run_id", None), retry_after=wait,
+                               remote_status=f"poll failed ({failures} of {self.poll_failures_tolerated} "
+                                             f"tolerated), next try in {wait:g}s: {reason}")
+        if hasattr(handle, "poll_failures"):
+            handle.poll_failures = 0
+        return observation
 
     def start_action(self, kind: str, spec: Mapping[str, Any], ctx: StepContext) -> tuple[Any, Observation]:
         raise InputError(f"provider {self.name} has no action {kind!r}")

@@ -1,0 +1,85 @@
+"""DAG efficiency: wall time of `mftrun apply` against the critical path of the remote work.
+
+The critical path is computed here from the scenario (queue + duration of each
+task, divided by the emulator's speed) over the generated graph; the wall time is
+measured from outside the mftrun process. The journal explains a gap: how late each
+run's end was noticed (polling), how long a ready step waited before its start was
+sent (scheduling), and the fixed cost before the first and after the last request
+(interpreter start, imports, token, reports).
+
+    python bench/dag.py [--quick] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import EmulatorProcess, Workload, analyse, apply_cost, chain, fan_out, random_dag, stats  # noqa: E402
+
+TARGET = 1.10
+
+
+def workloads(quick: bool = False, poll: dict[str, float] | None = None) -> list[Workload]:
+    kw: dict[str, Any] = {"poll": dict(poll)} if poll else {}
+    if quick:
+        return [chain(10, 1.0, **kw), fan_out(50, 2.0, **kw), random_dag(200, levels=6, **kw)]
+    return [chain(20, 1.0, **kw), fan_out(200, 2.0, **kw), random_dag(1000, levels=10, **kw)]
+
+
+def measure(workload: Workload) -> dict[str, Any]:
+    with EmulatorProcess(workload) as emu:
+        cost = apply_cost(emu)
+        journal = emu.journal()
+    traffic = analyse(journal, workload)
+    critical = workload.critical_path()
+    runs = len(workload.tasks)
+    return {
+        "workload": workload.name,
+        "steps": runs,
+        "max_parallel": workload.max_parallel,
+        "poll": workload.poll,
+        "critical_path_s": round(critical, 3),
+        "wall_s": round(cost.wall, 3),
+        "ratio": round(cost.wall / critical, 3),
+        "target_ratio": TARGET,
+        "pass": cost.wall / critical <= TARGET,
+        "cpu_s": round(cost.cpu, 3),
+        "peak_rss_mb": round(cost.max_rss_mb, 1),
+        "requests": traffic.requests,
+        "requests_per_run": round(traffic.requests / runs, 2),
+        "polls_per_run": round(traffic.polls / runs, 2),
+        "token_requests": traffic.tokens,
+        "connections": traffic.connections,
+        # where the time goes
+        "startup_s": round(traffic.first_request - cost.t_start, 3),  # spawn -> first request
+        "span_s": round(traffic.last_request - traffic.first_request, 3),  # first -> last request
+        "teardown_s": round(cost.t_end - traffic.last_request, 3),  # last request -> exit
+        "span_ratio": round((traffic.last_request - traffic.first_request) / critical, 3),
+        "notice_lag_s": {k: round(v, 3) for k, v in stats(traffic.notice_lags).items()},
+        "dispatch_lag_s": {k: round(v, 4) for k, v in stats(traffic.dispatch_lags).items()},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--interval", type=float, default=0.2)
+    parser.add_argument("--max-interval", type=float, default=5.0)
+    parser.add_argument("--factor", type=float, default=1.5)
+    parser.add_argument("--only", help="substring of a workload name")
+    args = parser.parse_args()
+    poll = {"interval": args.interval, "max_interval": args.max_interval, "factor": args.factor}
+    for workload in workloads(args.quick, poll):
+        if args.only and args.only not in workload.name:
+            continue
+        print(json.dumps(measure(workload)), flush=True)
+
+
+if __name__ == "__main__":
+    main()

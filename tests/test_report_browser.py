@@ -7,6 +7,7 @@ Screenshots land in test-output/ (gitignored) for people to look at.
 from __future__ import annotations
 
 import http.server
+import json
 import shutil
 import threading
 from collections.abc import Iterator
@@ -17,8 +18,10 @@ import pytest
 from mftrun.reports import build_report, write_reports
 
 try:
+    from test_reports_apply import apply_quickstart, apply_xss
     from test_reports_samples import ALL, XSS, xss_run
 except ImportError:
+    from tests.test_reports_apply import apply_quickstart, apply_xss
     from tests.test_reports_samples import ALL, XSS, xss_run
 
 CHROMIUM = "/usr/bin/chromium"
@@ -223,3 +226,44 @@ def test_many_steps(browser, tmp_path: Path) -> None:  # type: ignore[no-untyped
     finally:
         watched.close()
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_report_of_an_emulated_quickstart_run(browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`mftrun apply examples/quickstart.yaml --emulate` in a subprocess; its own report.html."""
+    applied = apply_quickstart(tmp_path)
+    assert applied.code == 0, applied.stderr
+    path = applied.report_dir / "report.html"
+    report = json.loads(applied.read("report.json"))
+    for scheme in ("light", "dark"):
+        watched = Watched(browser, color_scheme=scheme)
+        try:
+            page = watched.open(path.as_uri())
+            check_page(page, report)
+            assert page.locator("header .verdict").inner_text() == "Succeeded"
+            assert page.locator("tr.step-row[data-status=success]").count() == report["totals"]["success"]
+            assert watched.requests == [path.as_uri()]
+            assert watched.problems == []
+            shot(page, f"quickstart-{scheme}")
+        finally:
+            watched.close()
+
+
+def test_emulated_task_error_with_script_shows_as_text(browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The emulator's task name and error message carry a script tag; the page shows it as text."""
+    applied = apply_xss(tmp_path)
+    assert applied.code == 1, applied.stderr
+    path = applied.report_dir / "report.html"
+    watched = Watched(browser)
+    dialogs: list[str] = []
+    watched.page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    try:
+        page = watched.open(path.as_uri())
+        check_page(page, json.loads(applied.read("report.json")))
+        assert page.locator("script").count() == 0
+        error = page.locator("tr.step-detail pre.error").inner_text()
+        assert f"task named '{XSS}'" in error and f"copy failed: {XSS}" in error
+        assert dialogs == [] and watched.problems == []
+        assert watched.requests == [path.as_uri()]
+        shot(page, "emulated-xss")
+    finally:
+        watched.close()

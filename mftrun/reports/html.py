@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from functools import lru_cache
+from pathlib import PurePath
 from typing import Any
 
 from mftrun.durations import format_duration
@@ -27,8 +28,9 @@ BAR = 16
 AXIS = 28  # room for the tick labels above the rows
 TAIL = 40  # room after the run's end for "may still be going" tails
 MAX_ID_CHARS = 26
-NICE_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600,
+NICE_STEPS = (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600,
               43200, 86400)
+OUTPUT_INLINE = 140  # characters of an output value shown before folding it
 CHIP_ORDER = ("success", "failed", "error", "timed_out", "cancelled", "skipped", "pending", "running")
 HATCHED = ("failed", "error", "timed_out", "cancelled")
 
@@ -70,7 +72,7 @@ def _nice_step(span: float) -> float:
 
 
 def _tick_label(seconds: float) -> str:
-    return "0" if seconds == 0 else "+" + format_duration(seconds)
+    return "0" if seconds == 0 else "+" + format_duration(round(seconds, 1))
 
 
 def timeline(report: dict[str, Any]) -> dict[str, Any]:
@@ -105,7 +107,7 @@ def timeline(report: dict[str, Any]) -> dict[str, Any]:
         attempts = step.get("attempts") or []
         spans = attempts or ([{"number": None, "started_at": step.get("started_at"),
                                "ended_at": step.get("ended_at"), "status": status}]
-                             if step.get("started_at") else [])
+                             if _ran(step) else [])
         for attempt in spans:
             x0 = x(attempt.get("started_at"), TRACK_X0)
             unfinished = not attempt.get("ended_at")
@@ -154,6 +156,27 @@ def timeline(report: dict[str, Any]) -> dict[str, Any]:
             "bar": BAR, "row": ROW, "axis": AXIS, "span": format_duration(span)}
 
 
+def _ran(step: dict[str, Any]) -> bool:
+    """Skipped steps get start = end stamps from the executor; they did not run."""
+    if step.get("attempts"):
+        return True
+    return bool(step.get("started_at")) and step.get("status") not in ("skipped", "pending")
+
+
+def _output(value: Any) -> dict[str, Any]:
+    """Short values inline; long ones (whole remote run objects) folded, pretty-printed."""
+    import json
+
+    if isinstance(value, str):
+        text, full = value, value
+    else:
+        text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+        full = json.dumps(value, ensure_ascii=False, sort_keys=True, indent=2)
+    if len(text) <= OUTPUT_INLINE:
+        return {"short": text, "full": None}
+    return {"short": text[: OUTPUT_INLINE - 20] + "…", "full": full}
+
+
 def _step_view(step: dict[str, Any]) -> dict[str, Any]:
     attempts = []
     for attempt in step.get("attempts") or ():
@@ -164,6 +187,8 @@ def _step_view(step: dict[str, Any]) -> dict[str, Any]:
             "start": _clock(attempt.get("started_at")), "end": _clock(attempt.get("ended_at")),
             "duration": format_duration(max((a_end - a_start).total_seconds(), 0.0))
             if a_start and a_end else "unfinished",
+            # the step's error usually repeats the last attempt's message: say it once
+            "message": None if attempt.get("message") == step.get("error") else attempt.get("message"),
         })
     status = str(step.get("status") or "pending")
     outputs = step.get("outputs") or {}
@@ -174,10 +199,11 @@ def _step_view(step: dict[str, Any]) -> dict[str, Any]:
         "status_text": status_label(status),
         "conclusion_text": status_label(str(step.get("conclusion"))),
         "allowed_failure": allowed,
-        "start": _clock(step.get("started_at")),
-        "duration_text": format_duration(step["duration"]) if step.get("duration") is not None else "-",
+        "start": _clock(step.get("started_at")) if _ran(step) else "-",
+        "duration_text": format_duration(step["duration"])
+        if step.get("duration") is not None and _ran(step) else "-",
         "attempt_views": attempts,
-        "outputs_list": [(str(k), v if isinstance(v, str) else _compact(v)) for k, v in outputs.items()],
+        "outputs_list": [(str(k), _output(v)) for k, v in outputs.items()],
         "notes": remote_notes(step),
         # A plain one-attempt success needs no box: its run id goes in the row.
         "show_attempts": bool(attempts) and (status != "success" or len(attempts) > 1),
@@ -187,12 +213,6 @@ def _step_view(step: dict[str, Any]) -> dict[str, Any]:
                             or (attempts and (status != "success" or len(attempts) > 1))),
         "note": step_note(step),
     }
-
-
-def _compact(value: Any) -> str:
-    import json
-
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
 @lru_cache(maxsize=1)
@@ -233,4 +253,5 @@ def render_html(report: dict[str, Any]) -> str:
         ended=_when(report.get("ended_at")),
         duration=format_duration(report["duration"]) if report.get("duration") is not None else "-",
         sha_short=sha[:12],
+        file_name=PurePath(str(report.get("file") or "")).name,
     )

@@ -299,9 +299,11 @@ def _build(data: dict[str, Any], source: str, positions: dict[tuple[Any, ...], t
                     for i, t in enumerate(mft.get("tenants") or [{}]))
     tasks = tuple(_mft_task(t, ("automate_mft", "tasks", i), rng, ctx)
                   for i, t in enumerate(mft.get("tasks") or []))
-    _unique([t.id for t in tasks], ("automate_mft", "tasks"), "task id", ctx)
-    _unique([t.name for t in tasks if t.name is not None], ("automate_mft", "tasks"), "task name", ctx)
-    _unique([k.id for t in tenants for k in t.keys], ("automate_mft", "tenants"), "key id", ctx)
+    _unique([(t.id, ("automate_mft", "tasks", i)) for i, t in enumerate(tasks)], "task id", ctx)
+    _unique([(t.name, ("automate_mft", "tasks", i)) for i, t in enumerate(tasks) if t.name is not None],
+            "task name", ctx)
+    _unique([(k.id, ("automate_mft", "tenants", i, "keys", j)) for i, t in enumerate(tenants)
+             for j, k in enumerate(t.keys)], "key id", ctx)
     lic = mft.get("license", {}) or {}
     license_ = License(plan=str(lic.get("plan", "Professional")), start=str(lic.get("start", "2026-01-01")),
                        end=str(lic.get("end", "2027-01-01")),
@@ -309,16 +311,18 @@ def _build(data: dict[str, Any], source: str, positions: dict[tuple[Any, ...], t
 
     acr = data.get("acronis", {}) or {}
     clients = tuple(_client(c, rng) for c in (acr.get("clients") or [{}]))
-    _unique([c.id for c in clients], ("acronis", "clients"), "client id", ctx)
+    _unique([(c.id, ("acronis", "clients", i)) for i, c in enumerate(clients)], "client id", ctx)
     tenant = dict(acr.get("tenant") or {})
     tenant.setdefault("id", str(1_000_000 + rng.randrange(9_000_000)))
     tenant.setdefault("name", "emulated-tenant")
     tenant.setdefault("locator", f"/1/{tenant['id']}/")
     acronis_tasks: list[AcronisTask] = []
+    task_paths: list[tuple[str, tuple[Any, ...]]] = []
     for i, spec in enumerate(acr.get("tasks") or []):
         for _ in range(int(spec.get("count", 1))):
             acronis_tasks.append(_acronis_task(spec, ("acronis", "tasks", i), rng, ctx))
-    _unique([str(t.id) for t in acronis_tasks], ("acronis", "tasks"), "task id", ctx)
+            task_paths.append((str(acronis_tasks[-1].id), ("acronis", "tasks", i)))
+    _unique(task_paths, "task id", ctx)
 
     faults = tuple(_fault(f, ("faults", i), ctx) for i, f in enumerate(data.get("faults") or []))
     if ctx.problems:
@@ -332,9 +336,9 @@ def _build(data: dict[str, Any], source: str, positions: dict[tuple[Any, ...], t
         acronis_tasks=tuple(acronis_tasks), faults=faults, source=source)
 
 
-def _unique(values: list[str], path: tuple[Any, ...], what: str, ctx: _Ctx) -> None:
+def _unique(values: list[tuple[str, tuple[Any, ...]]], what: str, ctx: _Ctx) -> None:
     seen: set[str] = set()
-    for value in values:
+    for value, path in values:
         if value in seen:
             ctx.problem(path, f"duplicate {what} {value!r}")
         seen.add(value)

@@ -210,7 +210,6 @@ def test_many_steps(browser, tmp_path: Path) -> None:  # type: ignore[no-untyped
     """A run with 200 steps still gets one row and one bar each."""
     result = ALL["success"]()
     template = result.steps[0]
-    from dataclasses import replace as _  # noqa: F401  (StepResult is not frozen; copy by hand)
     from mftrun.results import StepResult
 
     result.steps = [StepResult(id=f"step-{i:03d}", environment=template.environment, action=template.action,

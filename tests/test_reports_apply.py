@@ -80,7 +80,7 @@ def run_apply(tmp_path: Path, pipeline: Path, scenario_text: str) -> Applied:
     proc = subprocess.run(
         [sys.executable, "-m", "mftrun", "apply", str(pipeline), "--emulate", "--scenario", str(scenario),
          "--report-dir", str(report_dir)],
-        capture_output=True, text=True, timeout=120, cwd=ROOT,
+        check=False, capture_output=True, text=True, timeout=120, cwd=ROOT,
         env={**os.environ, "NO_COLOR": "1", "GITHUB_ACTIONS": "", "PYTHONPATH": str(ROOT)})
     return Applied(proc.returncode, proc.stdout, proc.stderr, report_dir, scenario)
 
@@ -124,7 +124,7 @@ def test_platform_error_message_with_script_is_text_in_every_report(tmp_path: Pa
     assert step["status"] == "failed" and f"copy failed: {XSS}" in step["error"]
     html = applied.read("report.html")
     assert "<script" not in html.lower()
-    assert f"copy failed: &lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "copy failed: &lt;script&gt;alert(1)&lt;/script&gt;" in html
     case = ET.fromstring(applied.read("junit.xml").encode()).find("testsuite/testcase")
     assert case is not None and XSS in (case.find("failure").get("message") or "")  # type: ignore[union-attr]
     for secret in applied.secrets():

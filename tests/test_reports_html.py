@@ -13,7 +13,14 @@ from mftrun.reports.html import render_html, timeline
 try:
     from test_reports_samples import ALL, XSS, failure_run, interrupt_run, timeout_run, xss_run
 except ImportError:
-    from tests.test_reports_samples import ALL, XSS, failure_run, interrupt_run, timeout_run, xss_run
+    from tests.test_reports_samples import (
+        ALL,
+        XSS,
+        failure_run,
+        interrupt_run,
+        timeout_run,
+        xss_run,
+    )
 
 
 class Page(HTMLParser):

@@ -8,10 +8,23 @@ from mftrun.reports import build_report
 from mftrun.reports.junit import render_junit
 
 try:
-    from test_reports_samples import XSS, failure_run, interrupt_run, success_run, timeout_run, xss_run
+    from test_reports_samples import (
+        XSS,
+        failure_run,
+        interrupt_run,
+        success_run,
+        timeout_run,
+        xss_run,
+    )
 except ImportError:
-    from tests.test_reports_samples import (XSS, failure_run, interrupt_run, success_run, timeout_run,
-                                            xss_run)
+    from tests.test_reports_samples import (
+        XSS,
+        failure_run,
+        interrupt_run,
+        success_run,
+        timeout_run,
+        xss_run,
+    )
 
 
 def parse(result) -> ET.Element:  # type: ignore[no-untyped-def]

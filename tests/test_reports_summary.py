@@ -18,7 +18,14 @@ from mftrun.results import Attempt, Status
 try:
     from test_reports_samples import ALL, at, failure_run, interrupt_run, success_run, timeout_run
 except ImportError:
-    from tests.test_reports_samples import ALL, at, failure_run, interrupt_run, success_run, timeout_run
+    from tests.test_reports_samples import (
+        ALL,
+        at,
+        failure_run,
+        interrupt_run,
+        success_run,
+        timeout_run,
+    )
 
 
 def console_text(report: dict) -> str:  # type: ignore[type-arg]

@@ -11,11 +11,19 @@ from __future__ import annotations
 import html
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from mftrun.reports.summary import (STATUS_TEXT, duration_text, remote_notes, status_label,
-                                    step_note, totals_text, verdict)
+from mftrun.reports.summary import (
+    STATUS_TEXT,
+    duration_text,
+    remote_notes,
+    status_label,
+    step_note,
+    totals_text,
+    verdict,
+)
 
 if TYPE_CHECKING:
     from mftrun.credentials import Redactor
@@ -52,7 +60,7 @@ def _relative(file: str, environ: Mapping[str, str]) -> str:
     return path.as_posix()
 
 
-def annotations(report: dict[str, Any], environ: Mapping[str, str] = os.environ) -> list[str]:
+def annotation_lines(report: dict[str, Any], environ: Mapping[str, str] = os.environ) -> list[str]:
     file = _relative(str(report.get("file") or ""), environ)
     lines = []
     for step in report.get("steps") or ():
@@ -114,9 +122,10 @@ def annotate_report(report: dict[str, Any], *, environ: Mapping[str, str] = os.e
                     stream: TextIO = sys.stdout, redactor: Redactor | None = None) -> None:
     if environ.get("GITHUB_ACTIONS") != "true":
         return
-    scrub = redactor.scrub if redactor is not None else (lambda text: text)
-    for line in annotations(report, environ):
-        stream.write(scrub(line) + "\n")
+    def scrub(text: str) -> str:
+        return redactor.scrub(text) if redactor is not None else text
+
+    stream.writelines(scrub(line) + "\n" for line in annotation_lines(report, environ))
     stream.flush()
     summary_path = environ.get("GITHUB_STEP_SUMMARY")
     if summary_path:

@@ -14,8 +14,14 @@ from pathlib import PurePath
 from typing import Any
 
 from mftrun.durations import format_duration
-from mftrun.reports.summary import (STATUS_TEXT, remote_notes, status_label, step_note,
-                                    totals_text, verdict)
+from mftrun.reports.summary import (
+    STATUS_TEXT,
+    remote_notes,
+    status_label,
+    step_note,
+    totals_text,
+    verdict,
+)
 
 # Timeline geometry, in SVG user units (the viewBox is WIDTH wide).
 WIDTH = 1000
@@ -103,7 +109,7 @@ def timeline(report: dict[str, Any]) -> dict[str, Any]:
     for index, step in enumerate(steps):
         y = AXIS + index * ROW
         status = str(step.get("status") or "pending")
-        segments = []
+        segments: list[dict[str, Any]] = []
         attempts = step.get("attempts") or []
         spans = attempts or ([{"number": None, "started_at": step.get("started_at"),
                                "ended_at": step.get("ended_at"), "status": status}]
@@ -133,7 +139,7 @@ def timeline(report: dict[str, Any]) -> dict[str, Any]:
         tail = None
         if still_going and segments:
             last = segments[-1]
-            tail_x = last["x"] + last["width"]
+            tail_x = float(last["x"]) + float(last["width"])
             tail = {"x": tail_x, "x2": TRACK_X1 - 4}
         words = STATUS_TEXT.get(status, ("?", status))
         rows.append({

@@ -251,3 +251,42 @@ def test_a_long_outage_while_polling_ends_in_a_remote_error(tmp_path):
             assert provider.poll(handle, Ctx()).state == "running"
         with pytest.raises(RemoteError, match="answered 503 after 3 tries"):
             provider.poll(handle, Ctx())
+
+
+def test_apply_reports_a_lost_start_as_error_saying_the_task_may_have_started(tmp_path, capsys):
+    """End to end through the executor: the step ends `error`, exit 3, the start sent once."""
+    import json
+
+    from mftrun.cli import main
+
+    (tmp_path / "pipeline.yaml").write_text(f"""\
+version: 1
+name: lost-start
+environments:
+  mft:
+    provider: automate-mft
+    region: us
+    timeout: 0.5s
+    credentials:
+      tenant_id: t
+      key_id: k
+      private_key: {{file: /nonexistent/replaced-by-emulate.pem}}
+steps:
+  - id: pull
+    environment: mft
+    start_task: {TASK}
+""")
+    (tmp_path / "scenario.yaml").write_text(f"""\
+faults:
+  - kind: hang
+    hang_for: 2
+    match: {{method: POST, path: /v1/tasks/{TASK}/start}}
+""")
+    code = main(["apply", str(tmp_path / "pipeline.yaml"), "--emulate", "--scenario",
+                 str(tmp_path / "scenario.yaml"), "--report-dir", str(tmp_path / "report"),
+                 "--report", "json", "-q"])
+    capsys.readouterr()
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    step = report["steps"][0]
+    assert code == 3 and step["status"] == "error"
+    assert "may have started" in step["error"] and "did not send it again" in step["error"]

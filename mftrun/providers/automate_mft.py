@@ -92,7 +92,11 @@ class AutomateMftProvider(SessionProvider):
         if response.status_code == 429:
             raise self.error(response, call, f"{run.label} was not started (rate limited)")
         if not 200 <= response.status_code < 300:
-            raise self.error(response, call, f"starting {run.label} failed")
+            error = self.error(response, call, f"starting {run.label} failed")
+            if response.status_code >= 500:  # not retried: a gateway error may hide a started run
+                error.hint = ("a 5xx answer to a start does not prove the task did not start; check "
+                              "its runs in Automate MFT before re-running the step")
+            raise error
         body = self.json_of(response, call)
         run_id = body.get("id") if isinstance(body, dict) else None
         if run_id in (None, ""):

@@ -350,3 +350,47 @@ def machine() -> dict[str, Any]:
         pass
     return {"nproc": os.cpu_count(), "cpu": cpu, "ram_gb": mem_gb, "python": platform.python_version(),
             "os": f"{platform.system()} {platform.release()}", "load_avg_1m": round(os.getloadavg()[0], 2)}
+
+
+# ----------------------------------------------------------------------------- the plain script
+
+def baseline_cost(workload: Workload, subset: int, *, poll: float = 5.0) -> dict[str, Any]:
+    """Run bench/baseline.py on the first `subset` tasks; extrapolate to the whole workload.
+
+    The script is sequential, so its wall time is the sum over tasks of the remote
+    time rounded up to its poll period plus a per-task overhead (token, start, new
+    connections) that is measured on the subset. Requests, tokens and connections
+    are per task, so they scale linearly. When `subset` covers the workload, the
+    figures are measured, not extrapolated.
+    """
+    part = workload.subset(min(subset, len(workload.tasks)))
+    with EmulatorProcess(part) as emu:
+        tasks_file = emu.folder / "tasks.json"
+        tasks_file.write_text(json.dumps([t.task_id for t in part.tasks]), encoding="utf-8")
+        cost = run_measured([sys.executable, str(ROOT / "bench" / "baseline.py"), "--base-url", emu.url,
+                             "--tasks", str(tasks_file), "--poll", str(poll)], env=emu.env)
+        journal = emu.journal()
+    if cost.exit_code != 0:
+        raise RuntimeError(f"baseline exited {cost.exit_code}:\n{cost.output[-3000:]}")
+    traffic = analyse(journal, part)
+    n, total = len(part.tasks), len(workload.tasks)
+
+    def waited(w: Workload) -> float:
+        return sum(poll * max(1, -(-w.real(t) // poll)) for t in w.tasks)
+
+    overhead = (cost.wall - waited(part)) / n
+    scale = total / n
+    return {
+        "measured_tasks": n,
+        "extrapolated": n < total,
+        "poll_s": poll,
+        "wall_s": round(cost.wall if n == total else waited(workload) + overhead * total, 3),
+        "measured_wall_s": round(cost.wall, 3),
+        "overhead_per_task_s": round(overhead, 3),
+        "cpu_s": round(cost.cpu * scale, 3),
+        "requests": round(traffic.requests * scale),
+        "polls": round(traffic.polls * scale),
+        "token_requests": round(traffic.tokens * scale),
+        "connections": round(traffic.connections * scale),
+        "notice_lag_s": {k: round(v, 3) for k, v in stats(traffic.notice_lags).items()},
+    }

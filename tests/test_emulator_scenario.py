@@ -20,7 +20,7 @@ from mftrun.emulator import Emulator, Scenario, load_scenario
 from mftrun.errors import InputError, ValidationFailed
 
 ROOT = Path(__file__).resolve().parents[1]
-SCENARIOS = sorted((ROOT / "examples" / "scenarios").glob("*.yaml"))
+SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.name)
@@ -162,7 +162,7 @@ def test_many_concurrent_keep_alive_clients() -> None:
 
 
 def test_emulate_command_prints_block_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    scenario = ROOT / "examples" / "scenarios" / "nightly-exchange.yaml"
+    scenario = ROOT / "scenarios" / "nightly-exchange.yaml"
     proc = subprocess.Popen(
         [sys.executable, "-m", "mftrun", "emulate", "--scenario", str(scenario),
          "--credentials-dir", str(tmp_path / "creds")],

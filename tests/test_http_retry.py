@@ -9,8 +9,16 @@ from email.utils import format_datetime
 import pytest
 
 from mftrun.clock import FakeClock
-from mftrun.http.retry import (ACRONIS_READ, POLL, READ, START, RetryLater, RetryPolicy,
-                               call_with_retry, parse_retry_after)
+from mftrun.http.retry import (
+    ACRONIS_READ,
+    POLL,
+    READ,
+    START,
+    RetryLater,
+    RetryPolicy,
+    call_with_retry,
+    parse_retry_after,
+)
 from mftrun.http.session import NoResponseError, NotSentError
 
 NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)

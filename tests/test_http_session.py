@@ -9,8 +9,14 @@ from contextlib import contextmanager
 import pytest
 
 from mftrun.errors import ConnectError, RemoteError
-from mftrun.http.session import (HttpTransport, NoResponseError, NotSentError, Timeouts,
-                                 check_base_url, is_loopback)
+from mftrun.http.session import (
+    HttpTransport,
+    NoResponseError,
+    NotSentError,
+    Timeouts,
+    check_base_url,
+    is_loopback,
+)
 
 
 @contextmanager

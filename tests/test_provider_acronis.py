@@ -109,7 +109,7 @@ def test_warning_is_accepted_by_default_and_accept_results_is_configurable(tmp_p
 def test_nothing_matching_succeeds_at_once_with_zero_tasks(tmp_path):
     with Emulator(one_by_one()) as emu:
         provider = provider_for(emu)
-        handle, obs = provider.start("wait_tasks", {"type": "no-such-type"}, Ctx())
+        _handle, obs = provider.start("wait_tasks", {"type": "no-such-type"}, Ctx())
         assert obs.state == "success" and obs.outputs == {"tasks": [], "result_codes": {}, "count": 0}
 
 
@@ -167,7 +167,7 @@ def test_429_while_polling_is_handed_back_as_retry_after(tmp_path):
     with Emulator(Scenario.from_dict({"speed": 50, "faults": faults, "acronis": {"tasks": [
             {"type": "backup", "started": 0, "completed": "400s"}]}})) as emu:
         provider = provider_for(emu)
-        handle, first = provider.start("wait_tasks", {"state": "started"}, Ctx())
+        handle, _first = provider.start("wait_tasks", {"state": "started"}, Ctx())
         began = time.monotonic()
         obs = provider.poll(handle, Ctx())
         assert obs.state == "running" and obs.retry_after == 7.0

@@ -215,7 +215,9 @@ def test_token_revoked_while_20_threads_poll_costs_one_new_token(tmp_path):
         assert emu.journal.tokens_issued("automate-mft") == 2
         assert provider.stats()["token_requests"] == 2
         refused = [r for r in emu.journal.requests if r.status in (401, 403)]
-        assert len(refused) >= 2  # the revocation really hit several pollers
+        # The revocation really bit (how many pollers it catches before the renewal depends on
+        # thread timing) and only the revoked token was ever refused: the renewed one worked.
+        assert refused and {r.token for r in refused} == {"automate-mft#1"}
 
 
 def test_5xx_after_retries_is_a_remote_error_naming_the_tries(tmp_path):
@@ -233,7 +235,7 @@ def test_a_short_outage_while_polling_is_tolerated_a_few_times(tmp_path):
     faults = [{"kind": "error", "status": 502, "times": 6, "match": {"method": "GET", "path": "/v1/task-runs/*"}}]
     with Emulator(scenario(faults=faults)) as emu:
         provider = provider_for(mft_env(emu, tmp_path))
-        handle, first = provider.start("start_task", {"task_id": TASK}, Ctx())
+        handle, _first = provider.start("start_task", {"task_id": TASK}, Ctx())
         obs = provider.poll(handle, Ctx())
         assert obs.state == "running" and obs.retry_after == 5.0 and "1 of 3 tolerated" in obs.remote_status
         obs = provider.poll(handle, Ctx())
@@ -246,7 +248,7 @@ def test_a_long_outage_while_polling_ends_in_a_remote_error(tmp_path):
     faults = [{"kind": "error", "status": 503, "match": {"method": "GET", "path": "/v1/task-runs/*"}}]
     with Emulator(scenario(faults=faults)) as emu:
         provider = provider_for(mft_env(emu, tmp_path))
-        handle, first = provider.start("start_task", {"task_id": TASK}, Ctx())
+        handle, _first = provider.start("start_task", {"task_id": TASK}, Ctx())
         for _ in range(3):
             assert provider.poll(handle, Ctx()).state == "running"
         with pytest.raises(RemoteError, match="answered 503 after 3 tries"):

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 HELP = "authenticate every environment a pipeline uses and make one cheap read-only call"
 

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from mftrun.clock import Clock
 from mftrun.errors import AuthError, CredentialError, RemoteError
@@ -51,7 +52,7 @@ def load_private_key(pem: str, *, source: str = "private_key") -> tuple[Any, str
         raise CredentialError(f"credential 'private_key' ({source}) is encrypted with a passphrase",
                               hint="export it without a passphrase, e.g. "
                                    "openssl pkey -in key.pem -out plain.pem") from None
-    except (ValueError, Exception) as exc:  # cryptography raises ValueError / UnsupportedAlgorithm
+    except Exception as exc:  # noqa: BLE001 - ValueError, UnsupportedAlgorithm, ... all mean 'bad key'
         raise CredentialError(f"credential 'private_key' ({source}) cannot be read as a private key: "
                               f"{exc.__class__.__name__}",
                               hint="use the PEM private key that belongs to the API key's key id") from None

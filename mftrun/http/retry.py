@@ -16,11 +16,13 @@ executor schedules the next poll after the server's wait.
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable
+from typing import Any
 
 from mftrun.clock import Clock
 from mftrun.http.session import NoResponseError, NotSentError
@@ -89,7 +91,7 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
         if when.tzinfo is None:
             when = when.replace(tzinfo=timezone.utc)
         return max(0.0, (when - now).total_seconds())
-    if seconds != seconds or seconds in (float("inf"), float("-inf")):  # NaN / inf
+    if not math.isfinite(seconds):
         return None
     return max(0.0, seconds)
 

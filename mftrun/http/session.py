@@ -17,8 +17,9 @@ from __future__ import annotations
 import ipaddress
 import os
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from mftrun.errors import ConnectError, RemoteError
@@ -133,7 +134,7 @@ class HttpTransport:
         except requests.RequestException as exc:
             raise describe_failure(exc, method, url, self.timeouts) from None
         try:
-            response._content = _read_capped(response, max_body)  # noqa: SLF001 (requests' own slot)
+            response._content = _read_capped(response, max_body)
         except requests.RequestException as exc:
             raise describe_failure(exc, method, url, self.timeouts) from None
         except BodyTooLarge as exc:

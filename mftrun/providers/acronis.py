@@ -15,9 +15,10 @@ reads them.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import quote
 
 from mftrun.errors import AuthError, InputError, RemoteError

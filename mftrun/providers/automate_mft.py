@@ -8,8 +8,9 @@ connection mftrun cannot find out whether the run exists, and says so
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import quote
 
 from mftrun.errors import AmbiguousStartError, AuthError, InputError, RemoteError

@@ -12,8 +12,9 @@ from __future__ import annotations
 import os
 import random
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from mftrun.clock import Clock, SystemClock

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from mftrun.clock import Clock, SystemClock
 from mftrun.errors import InputError

@@ -1,0 +1,73 @@
+"""How long writing the reports takes, and how big they get, for runs of 10 to 10,000 steps.
+
+    python bench/bench_reports.py [--steps 10,1000,10000]
+
+Prints one line per size and format: seconds to render+write and file size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from mftrun.credentials import Redactor
+from mftrun.reports import build_report, write_reports
+from mftrun.results import Attempt, RunResult, Status, StepResult
+
+T0 = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+CYCLE = (Status.SUCCESS,) * 7 + (Status.FAILED, Status.TIMED_OUT, Status.SKIPPED)
+
+
+def make_run(count: int) -> RunResult:
+    steps = []
+    for i in range(count):
+        status = CYCLE[i % len(CYCLE)]
+        start = T0 + timedelta(seconds=i % 600)
+        attempts = [] if status is Status.SKIPPED else [
+            Attempt(number=n, started_at=start + timedelta(seconds=40 * (n - 1)),
+                    ended_at=start + timedelta(seconds=40 * n - 5), run_id=f"{i:08d}-0000-4000-8000-{n:012d}",
+                    remote_status="failed" if status is Status.FAILED else "success", status=status)
+            for n in range(1, 3 if status is Status.FAILED else 2)]
+        steps.append(StepResult(
+            id=f"step-{i:05d}", environment="mft", action="start_task", line=10 + 5 * i, column=5,
+            outcome=status, conclusion=status, attempts=attempts,
+            started_at=start if attempts else None,
+            ended_at=attempts[-1].ended_at if attempts else None,
+            error="task failed: sftp permission denied" if status is Status.FAILED else None,
+            outputs={"run_id": attempts[0].run_id, "run": {"status": {"taskRunStatus": "success"},
+                                                          "fileStatistics": {"bytes": 1024 * i}}}
+            if attempts else {},
+            http_calls=4))
+    return RunResult(pipeline="bench", file="bench.yaml", sha256="0" * 64, started_at=T0,
+                     ended_at=T0 + timedelta(seconds=700), steps=steps, exit_code=1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", default="10,1000,10000")
+    args = parser.parse_args()
+    redactor = Redactor()
+    redactor.add("canary-client-secret-0123456789")
+    redactor.add("another-secret-value-abcdefgh")
+    print(f"{'steps':>6} {'stage':<14} {'seconds':>8} {'size':>10}")
+    for count in (int(n) for n in args.steps.split(",")):
+        result = make_run(count)
+        started = time.perf_counter()
+        build_report(result, redactor)
+        print(f"{count:>6} {'build+scrub':<14} {time.perf_counter() - started:>8.3f} {'':>10}")
+        with tempfile.TemporaryDirectory() as folder:
+            for fmt in ("json", "html", "junit"):
+                started = time.perf_counter()
+                path = write_reports(result, report_dir=Path(folder), formats=(fmt,), redactor=redactor)[fmt]
+                elapsed = time.perf_counter() - started
+                print(f"{count:>6} {fmt:<14} {elapsed:>8.3f} {path.stat().st_size / 1e6:>8.2f} MB")
+            started = time.perf_counter()
+            write_reports(result, report_dir=Path(folder), redactor=redactor)
+            print(f"{count:>6} {'all three':<14} {time.perf_counter() - started:>8.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -65,6 +65,7 @@ def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> 
     with contextlib.ExitStack() as stack:
         if options.emulate:
             pipeline = stack.enter_context(emulated(pipeline, options.scenario, redactor))
+        preflight_credentials(pipeline, environ)
         providers = connect(pipeline, redactor=redactor, environ=environ,
                             max_parallel=options.max_parallel or pipeline.max_parallel)
         stack.callback(lambda: [p.close() for p in providers.values()])
@@ -80,6 +81,31 @@ def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> 
                 raise
         report(result, options, redactor)
         return result.exit_code
+
+
+def preflight_credentials(pipeline: Pipeline, environ: Mapping[str, str]) -> None:
+    """Read every credential reference before anything starts.
+
+    A missing variable or key file is a set-up mistake, not a platform answer: finding it
+    after half the pipeline has run (and the failure branch has paged someone) helps nobody.
+    All of them are listed at once, so one edit of the CI secrets fixes them all.
+    """
+    from mftrun.credentials import resolve
+    from mftrun.errors import CredentialError
+
+    used = {step.environment for step in pipeline.steps}
+    problems = []
+    for name, env in pipeline.environments.items():
+        if name not in used:
+            continue
+        for field, ref in env.credentials.items():
+            try:
+                resolve(field, ref, environ=environ, secret=False)
+            except CredentialError as exc:
+                problems.append(f"environment {name!r}: {exc}")
+    if problems:
+        raise CredentialError("some credentials cannot be read, so nothing was started:\n"
+                              + "\n".join(problems))
 
 
 def connect(pipeline: Pipeline, *, redactor: Redactor, environ: Mapping[str, str], max_parallel: int) -> dict[str, Any]:

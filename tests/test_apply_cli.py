@@ -73,7 +73,7 @@ def test_invalid_pipeline_is_reported_with_position_and_exit_2(tmp_path, capsys)
     assert not (tmp_path / "r").exists(), "nothing ran, so no report"
 
 
-def test_missing_credentials_end_the_step_in_error_with_exit_3(tmp_path, capsys, monkeypatch):
+def test_missing_credentials_stop_the_run_before_anything_starts_with_exit_3(tmp_path, capsys, monkeypatch):
     for name in ("MFT_TENANT_ID", "MFT_KEY_ID", "ACRONIS_CLIENT_ID", "ACRONIS_CLIENT_SECRET"):
         monkeypatch.delenv(name, raising=False)
     path = tmp_path / "p.yaml"
@@ -83,6 +83,9 @@ def test_missing_credentials_end_the_step_in_error_with_exit_3(tmp_path, capsys,
                     "steps:\n  - {id: a, environment: mft, start_task: t}\n")
     code = main(["apply", str(path), "--report-dir", str(tmp_path / "r"), "-q"])
     assert code == 3
-    report = json.loads((tmp_path / "r" / "report.json").read_text())
-    assert report["steps"][0]["status"] == "error"
-    assert "MFT_TENANT_ID" in report["steps"][0]["error"]
+    err = capsys.readouterr().err
+    assert "nothing was started" in err and "Traceback" not in err
+    # every problem at once, each pointing at where the reference is declared
+    assert f"MFT_TENANT_ID is not set (declared at {path}:8:18)" in err
+    assert "/nonexistent/key.pem does not exist" in err
+    assert not (tmp_path / "r").exists(), "nothing ran, so no report"

@@ -89,3 +89,26 @@ def test_missing_credentials_stop_the_run_before_anything_starts_with_exit_3(tmp
     assert f"MFT_TENANT_ID is not set (declared at {path}:8:18)" in err
     assert "/nonexistent/key.pem does not exist" in err
     assert not (tmp_path / "r").exists(), "nothing ran, so no report"
+
+
+def test_every_example_runs_green_under_emulate(tmp_path):
+    """The examples are documentation: each must run as written, not only validate.
+
+    They run side by side (each mostly waits on its emulator), so this costs the
+    slowest one (wait-backups polls every 30 s as written), not their sum.
+    """
+    examples = sorted(EXAMPLES.glob("*.yaml"))
+    assert len(examples) >= 6
+    env = {**os.environ, "NO_COLOR": "1"}
+    running = {path.name: subprocess.Popen(
+        [sys.executable, "-m", "mftrun", "apply", str(path), "--emulate", "-q",
+         "--report-dir", str(tmp_path / path.stem)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for path in examples}
+    for name, proc in running.items():
+        out, err = proc.communicate(timeout=150)
+        assert proc.returncode == 0, f"{name}: exit {proc.returncode}\n{out}\n{err}"
+        assert "Traceback" not in err
+        report = json.loads((tmp_path / Path(name).stem / "report.json").read_text())
+        assert report["exit_code"] == 0
+        assert {s["status"] for s in report["steps"]} <= {"success", "skipped"}, name
+        assert any(s["status"] == "success" for s in report["steps"]), name

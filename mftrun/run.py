@@ -61,6 +61,7 @@ def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> 
 
     pipeline = load_pipeline(options.file)
     plan = build_plan(pipeline)
+    prepare_report_dir(options)
     redactor = Redactor()
     with contextlib.ExitStack() as stack:
         if options.emulate:
@@ -79,8 +80,25 @@ def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> 
             except BaseException:
                 report(executor.result, options, redactor, crashed=True)
                 raise
-        report(result, options, redactor)
+        written = report(result, options, redactor)
+        if not written and result.exit_code == 0:
+            return 1  # the run went well but the evidence CI asked for is missing
         return result.exit_code
+
+
+def prepare_report_dir(options: ApplyOptions) -> None:
+    """Find out before the first task starts that the reports cannot be written."""
+    folder = options.report_dir
+    if folder is None or not options.formats:
+        return
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--report-dir {folder}: cannot create the folder: {exc.strerror or exc}",
+                         hint="choose a folder you can write to, or --no-report") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"--report-dir {folder}: the folder is not writable",
+                         hint="choose a folder you can write to, or --no-report")
 
 
 def preflight_credentials(pipeline: Pipeline, environ: Mapping[str, str]) -> None:
@@ -170,28 +188,44 @@ def signals_interrupt(executor: Any) -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def report(result: RunResult, options: ApplyOptions, redactor: Redactor, *, crashed: bool = False) -> None:
-    """Write the report files, CI annotations and the final summary; never lose the run's result."""
+def report(result: RunResult, options: ApplyOptions, redactor: Redactor, *, crashed: bool = False) -> bool:
+    """Write the report files, CI annotations and the final summary; never lose the run's result.
+
+    A report that cannot be written is said after the summary, so the run's outcome
+    is still on the console; returns False then.
+    """
     from rich.console import Console
+
+    from mftrun.errors import MftrunError
 
     if crashed and result.message is None:
         result.message = "mftrun crashed during the run; this report is partial"
     if result.ended_at is None:
         result.ended_at = result.started_at
     written: dict[str, Path] = {}
+    failure: MftrunError | None = None
     if options.report_dir is not None and options.formats:
         from mftrun.reports import write_reports
 
-        written = write_reports(result, report_dir=options.report_dir, formats=options.formats,
-                                redactor=redactor)
+        try:
+            written = write_reports(result, report_dir=options.report_dir, formats=options.formats,
+                                    redactor=redactor)
+        except MftrunError as exc:
+            failure = exc
     from mftrun.reports.github import annotate
 
     annotate(result, redactor=redactor)
     if crashed:
-        return
+        if failure is not None:
+            print(f"mftrun: {redactor.scrub(str(failure))}", file=sys.stderr)
+        return failure is None
     from mftrun.reports.summary import print_summary
 
     data = redactor.scrub_data(result.to_dict())
     print_summary(data, console=Console())
     for kind, path in written.items():
         print(f"{kind} report: {path}")
+    if failure is not None:
+        print(f"mftrun: error: {redactor.scrub(str(failure))}", file=sys.stderr)
+        return False
+    return True

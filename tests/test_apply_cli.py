@@ -112,3 +112,14 @@ def test_every_example_runs_green_under_emulate(tmp_path):
         assert report["exit_code"] == 0
         assert {s["status"] for s in report["steps"]} <= {"success", "skipped"}, name
         assert any(s["status"] == "success" for s in report["steps"]), name
+
+
+def test_an_unusable_report_dir_is_refused_before_anything_starts(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    code = main(["apply", str(EXAMPLES / "http-call.yaml"), "--emulate", "-q",
+                 "--report-dir", str(blocker / "reports")])
+    assert code == 2
+    captured = capsys.readouterr()
+    assert "--report-dir" in captured.err and "cannot create the folder" in captured.err
+    assert "started" not in captured.out, "no step may run when its evidence cannot be kept"

@@ -61,12 +61,12 @@ def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> 
 
     pipeline = load_pipeline(options.file)
     plan = build_plan(pipeline)
-    prepare_report_dir(options)
     redactor = Redactor()
     with contextlib.ExitStack() as stack:
         if options.emulate:
             pipeline = stack.enter_context(emulated(pipeline, options.scenario, redactor))
         preflight_credentials(pipeline, environ)
+        prepare_report_dir(options)
         providers = connect(pipeline, redactor=redactor, environ=environ,
                             max_parallel=options.max_parallel or pipeline.max_parallel)
         stack.callback(lambda: [p.close() for p in providers.values()])

@@ -43,6 +43,10 @@ def test_verdicts() -> None:
     allowed.steps = [allowed.steps[1]]
     allowed.exit_code = 0
     assert verdict(build_report(allowed)) == ("success", "Succeeded (1 allowed failure)")
+    crashed = success_run()
+    crashed.steps[-1].outcome = Status.RUNNING  # a crash left it going; exit code still 0
+    assert verdict(build_report(crashed))[0] == "error"
+    assert verdict(build_report(crashed))[1].startswith("Incomplete")
 
 
 def test_summary_lists_every_step_the_problems_and_the_verdict() -> None:

@@ -44,6 +44,10 @@ def verdict(report: dict[str, Any]) -> tuple[str, str]:
     code = report.get("exit_code", 1)
     if report.get("interrupted") or code in (130, 143):
         return "interrupted", "Interrupted"
+    unfinished = any(s.get("status") in ("pending", "running") for s in report.get("steps", ()))
+    if unfinished and code in (0, 1):
+        # Only a crash leaves steps unfinished without an interrupt: never call that a success.
+        return "error", "Incomplete (mftrun stopped before every step finished)"
     if code == 0:
         allowed = sum(1 for s in report.get("steps", ()) if s.get("outcome") != s.get("conclusion"))
         return "success", ("Succeeded" if not allowed else

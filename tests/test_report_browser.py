@@ -1,13 +1,15 @@
 """report.html in a real headless Chromium: rows, bars, no console errors, no network.
 
 Uses Debian's /usr/bin/chromium driven by Playwright (never `playwright install`).
-Screenshots land in test-output/ (gitignored) for people to look at.
+Screenshots land in each test's tmp_path (pytest keeps the last runs under
+/tmp/pytest-of-<user>/); set MFTRUN_SCREENSHOTS=DIR to also copy them there.
 """
 
 from __future__ import annotations
 
 import http.server
 import json
+import os
 import shutil
 import threading
 from collections.abc import Iterator
@@ -18,16 +20,15 @@ import pytest
 from mftrun.reports import build_report, write_reports
 
 try:
-    from test_reports_apply import apply_quickstart, apply_xss
+    from test_reports_apply import apply_quickstart, apply_xss_by_id
     from test_reports_samples import ALL, XSS, xss_run
 except ImportError:
-    from tests.test_reports_apply import apply_quickstart, apply_xss
+    from tests.test_reports_apply import apply_quickstart, apply_xss_by_id
     from tests.test_reports_samples import ALL, XSS, xss_run
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-OUTPUT = Path(__file__).resolve().parent.parent / "test-output" / "report-browser"
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                 reason=f"{CHROMIUM} is missing (Debian package chromium)")
@@ -66,11 +67,17 @@ class Watched:
         self.context.close()
 
 
-def shot(page, name: str) -> Path:  # type: ignore[no-untyped-def]
-    OUTPUT.mkdir(parents=True, exist_ok=True)
-    path = OUTPUT / f"{name}.png"
+def shot(page, folder: Path, name: str) -> Path:  # type: ignore[no-untyped-def]
+    """A full-page PNG in the test's own output folder (and MFTRUN_SCREENSHOTS if set)."""
+    folder = folder / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
-    assert path.stat().st_size > 10_000
+    assert path.read_bytes().startswith(b"\x89PNG") and path.stat().st_size > 10_000
+    if os.environ.get("MFTRUN_SCREENSHOTS"):
+        keep = Path(os.environ["MFTRUN_SCREENSHOTS"])
+        keep.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, keep / path.name)
     return path
 
 
@@ -108,7 +115,7 @@ def test_report_renders_from_file_url(browser, name: str, tmp_path: Path) -> Non
         try:
             page = watched.open(path.as_uri())
             check_page(page, build_report(result))
-            shot(page, f"{name}-{scheme}")
+            shot(page, tmp_path, f"{name}-{scheme}")
             assert watched.requests == [path.as_uri()]
             assert watched.problems == []
         finally:
@@ -181,7 +188,7 @@ def test_script_in_the_report_is_shown_as_text_and_never_runs(browser, tmp_path:
         assert f"task {XSS} failed: {XSS}" in page.locator("pre.error").inner_text()
         assert page.locator("h1").inner_text() == f"pipe{XSS}"
         assert dialogs == [] and watched.problems == []
-        shot(page, "xss")
+        shot(page, tmp_path, "xss")
     finally:
         watched.close()
 
@@ -193,12 +200,12 @@ def test_narrow_screen_and_print(browser, tmp_path: Path) -> None:  # type: igno
     try:
         page = watched.open(path.as_uri())
         assert page.locator("tr.step-row").count() == len(result.steps)
-        shot(page, "timeout-narrow")
+        shot(page, tmp_path, "timeout-narrow")
         page.set_viewport_size({"width": 794, "height": 1123})  # A4 at 96 dpi
         page.emulate_media(media="print")
         assert page.evaluate("getComputedStyle(document.body).backgroundColor") in (
             "rgba(0, 0, 0, 0)", "rgb(255, 255, 255)")
-        shot(page, "timeout-print")
+        shot(page, tmp_path, "timeout-print")
         pdf = tmp_path / "report.pdf"
         page.pdf(path=str(pdf), format="A4")
         assert pdf.read_bytes().startswith(b"%PDF")
@@ -242,14 +249,14 @@ def test_report_of_an_emulated_quickstart_run(browser, tmp_path: Path) -> None: 
             assert page.locator("tr.step-row[data-status=success]").count() == report["totals"]["success"]
             assert watched.requests == [path.as_uri()]
             assert watched.problems == []
-            shot(page, f"quickstart-{scheme}")
+            shot(page, tmp_path, f"quickstart-{scheme}")
         finally:
             watched.close()
 
 
 def test_emulated_task_error_with_script_shows_as_text(browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """The emulator's task name and error message carry a script tag; the page shows it as text."""
-    applied = apply_xss(tmp_path)
+    applied = apply_xss_by_id(tmp_path)
     assert applied.code == 1, applied.stderr
     path = applied.report_dir / "report.html"
     watched = Watched(browser)
@@ -259,10 +266,12 @@ def test_emulated_task_error_with_script_shows_as_text(browser, tmp_path: Path) 
         page = watched.open(path.as_uri())
         check_page(page, json.loads(applied.read("report.json")))
         assert page.locator("script").count() == 0
-        error = page.locator("tr.step-detail pre.error").inner_text()
-        assert f"task named '{XSS}'" in error and f"copy failed: {XSS}" in error
+        name = page.locator("tr.step-row .task-name")
+        assert name.is_visible() and name.inner_text() == XSS  # the platform's taskName, as text
+        error = page.locator("tr.step-detail pre.error")
+        assert error.is_visible() and error.inner_text().endswith(f"copy failed: {XSS}")
         assert dialogs == [] and watched.problems == []
         assert watched.requests == [path.as_uri()]
-        shot(page, "emulated-xss")
+        shot(page, tmp_path, "emulated-xss")
     finally:
         watched.close()

@@ -23,13 +23,17 @@ QUICKSTART_TASKS = ("02115928-16fe-4493-949b-d77d302a88ee", "6b1f0c2e-2d7a-4c1e-
                     "3c2b1a09-8f7e-4d6c-9b5a-4e3d2c1b0a9f", "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d")
 FAST = "seed: 11\nspeed: 100\nautomate_mft:\n  tasks:\n" + "".join(
     f"    - {{id: {task}, queue: 0, duration: 10s}}\n" for task in QUICKSTART_TASKS
-) + '    - {name: "Daily summary", queue: 0, duration: 10s}\n'
+) + '    - {name: "Daily summary", queue: 0, duration: 10s}\n' + (
+    # one backup still running for 20 simulated seconds, so backups-settled waits a little
+    "acronis:\n  tasks:\n    - {type: backup, enqueued: -1h, started: -50m, completed: 20s, result: ok}\n")
 
+XSS_TASK_ID = "5c1d2e3f-4a5b-4c6d-8e7f-0a1b2c3d4e5f"
 XSS_SCENARIO = f"""seed: 12
 speed: 50
 automate_mft:
   tasks:
-    - name: "{XSS}"
+    - id: {XSS_TASK_ID}
+      name: "{XSS}"
       outcome: failed
       queue: 1s
       duration: 5s
@@ -52,6 +56,8 @@ steps:
   - id: evil
     start_task: {{name: "{XSS}"}}
 """
+# The same task started by id: the script tag can then only come from the emulator's answers.
+XSS_BY_ID_PIPELINE = XSS_PIPELINE.replace(f'start_task: {{name: "{XSS}"}}', f"start_task: {XSS_TASK_ID}")
 
 
 @dataclass
@@ -86,12 +92,24 @@ def run_apply(tmp_path: Path, pipeline: Path, scenario_text: str) -> Applied:
 
 
 def apply_quickstart(tmp_path: Path) -> Applied:
-    return run_apply(tmp_path, ROOT / "examples" / "quickstart.yaml", FAST)
+    """The quickstart as shipped, but polled every 0.1 s so the run takes about a second."""
+    text = (ROOT / "examples" / "quickstart.yaml").read_text()
+    slow = "poll: {interval: 1s, max_interval: 10s}"
+    assert slow in text, "the quickstart's poll settings changed; update this test"
+    pipeline = tmp_path / "quickstart.yaml"
+    pipeline.write_text(text.replace(slow, "poll: {interval: 0.1s, max_interval: 0.2s}"))
+    return run_apply(tmp_path, pipeline, FAST)
 
 
 def apply_xss(tmp_path: Path) -> Applied:
     pipeline = tmp_path / "xss.yaml"
     pipeline.write_text(XSS_PIPELINE)
+    return run_apply(tmp_path, pipeline, XSS_SCENARIO)
+
+
+def apply_xss_by_id(tmp_path: Path) -> Applied:
+    pipeline = tmp_path / "xss-by-id.yaml"
+    pipeline.write_text(XSS_BY_ID_PIPELINE)
     return run_apply(tmp_path, pipeline, XSS_SCENARIO)
 
 
@@ -130,3 +148,22 @@ def test_platform_error_message_with_script_is_text_in_every_report(tmp_path: Pa
     for secret in applied.secrets():
         for blob in (applied.stdout, applied.stderr, html, applied.read("report.json")):
             assert secret not in blob
+
+
+def test_task_name_from_the_emulator_reaches_the_reports_as_text(tmp_path: Path) -> None:
+    """Started by id, so the name in the reports is the platform's `taskName`, not the pipeline's."""
+    applied = apply_xss_by_id(tmp_path)
+    assert applied.code == 1, applied.stderr
+    assert XSS not in (tmp_path / "xss-by-id.yaml").read_text()
+    report = json.loads(applied.read("report.json"))
+    jsonschema.Draft202012Validator(report_schema()).validate(report)
+    step = report["steps"][0]
+    assert step["outputs"]["run"]["taskName"] == XSS
+    assert step["error"].endswith(f"ended failed: copy failed: {XSS}")
+    html = applied.read("report.html")
+    assert "<script" not in html.lower()
+    assert html.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 2  # the name and the message
+    escaped = html.replace("&lt;script&gt;alert(1)&lt;/script&gt;", "")
+    assert "alert(1)" not in escaped, "every occurrence is the escaped form"
+    junit = applied.read("junit.xml")
+    assert XSS not in junit and ET.fromstring(junit.encode()) is not None

@@ -21,7 +21,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 import pytest
 
 from mftrun.emulator import Emulator, Scenario
@@ -216,7 +215,7 @@ def test_github_step_summary_is_appended(canary: Canary) -> None:
 
 
 def fragments(secret: str, size: int = 20) -> set[str]:
-    return {secret[i:i + size] for i in range(0, max(1, len(secret) - size + 1))}
+    return {secret[i:i + size] for i in range(max(1, len(secret) - size + 1))}
 
 
 @pytest.mark.xfail(strict=True, reason="provider owner: automate_mft._failure_detail truncates to 500 "

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
+
+import pytest
 
 from mftrun.reports import build_report
 from mftrun.reports.junit import render_junit
 
 try:
     from test_reports_samples import (
+        ALL,
         XSS,
         failure_run,
         interrupt_run,
@@ -18,6 +22,7 @@ try:
     )
 except ImportError:
     from tests.test_reports_samples import (
+        ALL,
         XSS,
         failure_run,
         interrupt_run,
@@ -94,3 +99,56 @@ def test_markup_is_escaped_and_control_characters_removed() -> None:
     assert case is not None and case.get("name") == f"evil{XSS}"
     message = case.find("failure").get("message")  # type: ignore[union-attr]
     assert message == f"boom \ufffd[31mred\ufffd[0m \ufffd {XSS} & more"
+
+
+# The common JUnit shape (Jenkins junit-10.xsd, GitLab's parser): what may appear where.
+SHAPE = {
+    "testsuites": ({"name", "tests", "failures", "errors", "skipped", "time", "disabled"}, {"testsuite"}),
+    "testsuite": ({"name", "tests", "failures", "errors", "skipped", "time", "timestamp", "hostname", "id",
+                   "package", "disabled"}, {"properties", "testcase", "system-out", "system-err"}),
+    "properties": (set(), {"property"}),
+    "property": ({"name", "value"}, set()),
+    "testcase": ({"name", "classname", "time", "assertions", "status"},
+                 {"skipped", "error", "failure", "system-out", "system-err"}),
+    "failure": ({"message", "type"}, set()),
+    "error": ({"message", "type"}, set()),
+    "skipped": ({"message"}, set()),
+    "system-out": (set(), set()),
+    "system-err": (set(), set()),
+}
+REQUIRED = {"testsuite": {"name", "tests", "failures", "errors", "skipped", "time", "timestamp"},
+            "testcase": {"name", "classname", "time"}, "property": {"name", "value"}}
+
+
+def check_shape(element: ET.Element) -> None:
+    allowed_attrs, allowed_children = SHAPE[element.tag]
+    assert set(element.attrib) <= allowed_attrs, (element.tag, element.attrib)
+    assert REQUIRED.get(element.tag, set()) <= set(element.attrib), (element.tag, element.attrib)
+    for name in ("tests", "failures", "errors", "skipped"):
+        if name in element.attrib:
+            assert element.get(name, "").isdigit()
+    if "time" in element.attrib:
+        assert float(element.get("time", "")) >= 0 and "e" not in element.get("time", "").lower()
+    if element.tag == "testsuite":
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", element.get("timestamp", ""))  # xs:dateTime, no zone
+        order = [child.tag for child in element]
+        rank = {"properties": 0, "testcase": 1, "system-out": 2, "system-err": 3}
+        assert order == sorted(order, key=rank.__getitem__), "children in the XSD's sequence order"
+    if element.tag == "testcase":
+        assert len([c for c in element if c.tag in ("skipped", "error", "failure")]) <= 1
+    for child in element:
+        assert child.tag in allowed_children, (element.tag, child.tag)
+        check_shape(child)
+
+
+@pytest.mark.parametrize("name", sorted(ALL))
+def test_every_sample_matches_the_common_junit_shape(name: str) -> None:
+    root = parse(ALL[name]())
+    check_shape(root)
+    [suite] = root.findall("testsuite")  # one testsuite per pipeline
+    cases = suite.findall("testcase")
+    assert int(suite.get("tests", "-1")) == len(cases)
+    for kind, attr in (("failure", "failures"), ("error", "errors"), ("skipped", "skipped")):
+        assert int(suite.get(attr, "-1")) == len(suite.findall(f"testcase/{kind}"))
+        assert all(e.get("message") for e in suite.iter(kind))
+    assert float(suite.get("time", "0")) >= max([float(c.get("time", "0")) for c in cases] + [0.0])

@@ -29,6 +29,11 @@ from mftrun.cli import main
 from mftrun.emulator import Emulator, Scenario
 from mftrun.reports import FILENAMES, report_schema
 
+try:
+    from test_reports_junit import check_shape
+except ImportError:  # tests/ made a package later
+    from tests.test_reports_junit import check_shape
+
 ROOT = Path(__file__).resolve().parent.parent
 T = {name: f"00000000-0000-4000-a000-{i:012d}" for i, name in enumerate(["ok", "ok2", "bad", "slow", "after"])}
 
@@ -97,7 +102,10 @@ def load_valid(report_dir: Path) -> dict[str, Any]:
 
 
 def junit_counts(report_dir: Path) -> dict[str, str]:
-    suite = ET.parse(report_dir / "junit.xml").getroot().find("testsuite")
+    """The suite's counts, after checking the whole file against the common JUnit shape."""
+    root = ET.parse(report_dir / "junit.xml").getroot()
+    check_shape(root)
+    suite = root.find("testsuite")
     assert suite is not None
     return {k: suite.get(k, "") for k in ("tests", "failures", "errors", "skipped")}
 
@@ -276,7 +284,7 @@ def test_sigint_to_a_separate_process_writes_valid_reports(platform, tmp_path: P
         assert emu.journal.runs, "the slow task should have started"
         time.sleep(0.2)
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        _, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()

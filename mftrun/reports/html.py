@@ -183,6 +183,19 @@ def _output(value: Any) -> dict[str, Any]:
     return {"short": text[: OUTPUT_INLINE - 20] + "…", "full": full}
 
 
+def _remote_name(outputs: dict[str, Any]) -> str | None:
+    """The task's name as the platform reports it (MFT's run object says `taskName`).
+
+    Shown in the row because people know tasks by name, not UUID; it is platform
+    text, so it goes through autoescaping like everything else.
+    """
+    run = outputs.get("run")
+    for value in (outputs.get("task_name"), run.get("taskName") if isinstance(run, dict) else None):
+        if isinstance(value, str) and value.strip():
+            return _short(value.strip(), 120)
+    return None
+
+
 def _step_view(step: dict[str, Any]) -> dict[str, Any]:
     attempts = []
     for attempt in step.get("attempts") or ():
@@ -210,6 +223,7 @@ def _step_view(step: dict[str, Any]) -> dict[str, Any]:
         if step.get("duration") is not None and _ran(step) else "-",
         "attempt_views": attempts,
         "outputs_list": [(str(k), _output(v)) for k, v in outputs.items()],
+        "remote_name": _remote_name(outputs),
         "notes": remote_notes(step),
         # A plain one-attempt success needs no box: its run id goes in the row.
         "show_attempts": bool(attempts) and (status != "success" or len(attempts) > 1),

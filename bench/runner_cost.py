@@ -22,22 +22,24 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import EmulatorProcess, analyse, apply_cost, independent, run_measured  # noqa: E402
+from platform_cost import default_poll  # noqa: E402
 
-DEFAULT_POLL = {"interval": 2.0, "max_interval": 30.0, "factor": 1.5}
+DEFAULT_POLL = default_poll()  # mftrun.model.Poll(), read from the package
 CPU_PER_REQUEST_MS = 1.0
 RSS_10K_MB = 300.0
 COLD_START_MS = 150.0
 
 
-def measure_apply(steps: int, duration: float = 15.0) -> dict[str, Any]:
+def measure_apply(steps: int, duration: float = 15.0, *, report: bool = True) -> dict[str, Any]:
     workload = independent(steps, duration, poll=dict(DEFAULT_POLL))
     with EmulatorProcess(workload) as emu:
-        cost = apply_cost(emu)
+        cost = apply_cost(emu, report=report)
         journal = emu.journal()
     traffic = analyse(journal, workload)
     per_request_ms = cost.cpu / traffic.requests * 1000
     return {
         "steps": steps,
+        "reports": report,
         "remote_duration_s": duration,
         "poll": DEFAULT_POLL,
         "wall_s": round(cost.wall, 2),

@@ -78,9 +78,11 @@ def run_command(args: argparse.Namespace) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception:  # a bug in mftrun, not the user's input
+        from mftrun.credentials import scrub_everywhere
+
         fd, path = tempfile.mkstemp(prefix="mftrun-crash-", suffix=".log")
         with os.fdopen(fd, "w") as log:
-            traceback.print_exc(file=log)
+            log.write(scrub_everywhere(traceback.format_exc()))
         print(f"mftrun: internal error (a bug in mftrun {__version__}); details in {path}",
               file=sys.stderr)
         return 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from pathlib import Path
 from typing import Mapping
 
@@ -18,12 +19,24 @@ MASK = "***"
 _MIN_SECRET = 4  # shorter strings would scrub ordinary text
 
 
+_LIVE: "weakref.WeakSet[Redactor]" = weakref.WeakSet()
+
+
+def scrub_everywhere(text: str) -> str:
+    """Scrub with every redactor still alive: for text written outside any run's reach,
+    such as the crash log of an unexpected error, whose message may quote a secret."""
+    for redactor in list(_LIVE):
+        text = redactor.scrub(text)
+    return text
+
+
 class Redactor:
     """Remembers secret strings and replaces them wherever they appear."""
 
     def __init__(self) -> None:
         self._secrets: set[str] = set()
         self._lock = threading.Lock()
+        _LIVE.add(self)
 
     def add(self, secret: str | None) -> None:
         if not secret or len(secret) < _MIN_SECRET:

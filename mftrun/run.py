@@ -9,11 +9,12 @@ import signal
 import sys
 import tempfile
 from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from mftrun.credentials import Redactor
-from mftrun.errors import UsageError
+from mftrun.errors import EXIT_FAILED, UsageError
 from mftrun.model import CredentialRef, Pipeline
 from mftrun.results import RunResult
 
@@ -198,10 +199,12 @@ def report(result: RunResult, options: ApplyOptions, redactor: Redactor, *, cras
 
     from mftrun.errors import MftrunError
 
-    if crashed and result.message is None:
-        result.message = "mftrun crashed during the run; this report is partial"
+    if crashed:
+        result.message = result.message or "mftrun crashed during the run; this report is partial"
+        if result.exit_code == 0:
+            result.exit_code = EXIT_FAILED  # what the process exits with (cli's crash handler)
     if result.ended_at is None:
-        result.ended_at = result.started_at
+        result.ended_at = datetime.now(timezone.utc) if crashed else result.started_at
     written: dict[str, Path] = {}
     failure: MftrunError | None = None
     if options.report_dir is not None and options.formats:

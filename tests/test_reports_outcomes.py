@@ -252,7 +252,6 @@ def test_internal_crash_still_leaves_a_valid_partial_report(platform, tmp_path: 
     assert junit_counts(tmp_path / "r") == {"tests": "1", "failures": "0", "errors": "1", "skipped": "0"}
 
 
-@pytest.mark.xfail(strict=True, reason="lead: mftrun/run.py report(crashed=True) must set exit_code 1")
 def test_crash_report_exit_code_is_not_zero(platform, tmp_path: Path,  # type: ignore[no-untyped-def]
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     from mftrun.executor import Executor

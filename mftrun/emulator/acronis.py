@@ -307,9 +307,9 @@ class Acronis:
             "updatedAt": rfc3339_ns(updated),
             "uuid": task.uuid,
             "tags": list(task.tags),
+            # Always present, like the fixture's (empty strings stay, as in its `issuer`).
+            "startedByUser": task.started_by,
         }
-        if task.started_by:
-            item["startedByUser"] = task.started_by
         if assigned is not None and now_ns >= assigned:
             item["assignedAt"] = rfc3339_ns(assigned)
         if started is not None and now_ns >= started:

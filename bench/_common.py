@@ -283,6 +283,7 @@ class Traffic:
     notice_lags: tuple[float, ...]  # real seconds from a run's end to the first poll after it
     dispatch_lags: tuple[float, ...]  # real seconds from the last need noticed to the start sent
     polls_per_run: tuple[int, ...]
+    start_spread: float = 0.0  # real seconds from the first start sent to the last
 
 
 def analyse(journal: dict[str, Any], workload: Workload, *, journal_fetches: int = 1) -> Traffic:
@@ -319,7 +320,8 @@ def analyse(journal: dict[str, Any], workload: Workload, *, journal_fetches: int
         connections=journal["connections"] - journal_fetches,
         first_request=min(times), last_request=max(times),
         notice_lags=tuple(lags), dispatch_lags=tuple(dispatch),
-        polls_per_run=tuple(len(v) for v in polls_by_run.values()))
+        polls_per_run=tuple(len(v) for v in polls_by_run.values()),
+        start_spread=(max(start_time.values()) - min(start_time.values())) if start_time else 0.0)
 
 
 def stats(values: Iterable[float]) -> dict[str, float]:

@@ -35,7 +35,7 @@ FLAT_POLL = {"interval": 0.06, "max_interval": 0.06, "factor": 1.0}  # diagnosti
 def workloads(quick: bool = False, poll: dict[str, float] | None = None) -> list[Workload]:
     kw: dict[str, Any] = {"poll": dict(poll or DAG_POLL)}
     if quick:
-        return [chain(10, 1.0, **kw), fan_out(50, 2.0, **kw), random_dag(200, levels=6, **kw)]
+        return [chain(8, 1.0, **kw), fan_out(50, 2.0, **kw), random_dag(150, levels=5, **kw)]
     return [chain(20, 1.0, **kw), fan_out(200, 2.0, **kw), random_dag(1000, levels=10, **kw)]
 
 
@@ -67,6 +67,7 @@ def measure(workload: Workload) -> dict[str, Any]:
         "startup_s": round(traffic.first_request - cost.t_start, 3),  # spawn -> first request
         "span_s": round(traffic.last_request - traffic.first_request, 3),  # first -> last request
         "teardown_s": round(cost.t_end - traffic.last_request, 3),  # last request -> exit
+        "start_spread_s": round(traffic.start_spread, 3),  # first start -> last start
         "span_ratio": round((traffic.last_request - traffic.first_request) / critical, 3),
         "notice_lag_s": {k: round(v, 3) for k, v in stats(traffic.notice_lags).items()},
         "dispatch_lag_s": {k: round(v, 4) for k, v in stats(traffic.dispatch_lags).items()},

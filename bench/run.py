@@ -183,7 +183,14 @@ class Bench:
             self.row("runner", f"{label}: peak RSS",
                      f"{r['peak_rss_mb']:.0f} MB (wall {r['wall_s']:.1f} s, after last request {r['teardown_s']:.1f} s)",
                      f"< {RSS_10K_MB:.0f} MB" if big else "-", r["rss_pass"] if big else None)
+        floors = [runner_cost.http_floor(threads, 2000 if self.quick else 4000)
+                  for threads in ((32,) if self.quick else (1, 32))]
+        for f in floors:
+            threads = "1 thread" if f["threads"] == 1 else f"{f['threads']} threads"
+            self.row("runner", f"bare `requests` GET, {threads} (diagnostic)",
+                     f"{f['cpu_ms_per_request']:.2f} ms CPU per request ({f['requests']:,} requests)")
         self.details["runner"] = results
+        self.details["http_floor"] = floors
 
     def baseline(self) -> None:
         dag_results = {r["workload"]: r for r in self.details.get("dag", {}).get("workloads", [])}

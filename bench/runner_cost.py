@@ -51,9 +51,43 @@ def measure_apply(steps: int, duration: float = 15.0, *, report: bool = True) ->
         "rss_pass": cost.max_rss_mb < RSS_10K_MB if steps >= 10_000 else None,
         "startup_s": round(traffic.first_request - cost.t_start, 2),
         "teardown_s": round(cost.t_end - traffic.last_request, 2),
+        "start_spread_s": round(traffic.start_spread, 2),  # first start -> last start sent
         "token_requests": traffic.tokens,
         "connections": traffic.connections,
     }
+
+
+_FLOOR_CHILD = r"""
+import json, sys, threading, time
+import requests
+url, threads, total = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+session = requests.Session()
+session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=max(2, threads)))
+def work(n):
+    for _ in range(n):
+        session.get(url, headers={"Authorization": "bearer not-a-token"}, timeout=30).content
+work(20)  # connections open, code paths warm
+cpu0, t0 = time.process_time(), time.perf_counter()
+pool = [threading.Thread(target=work, args=(total // threads,)) for _ in range(threads)]
+for t in pool: t.start()
+for t in pool: t.join()
+print(json.dumps({"requests": total // threads * threads, "cpu": time.process_time() - cpu0,
+                  "wall": time.perf_counter() - t0}))
+"""
+
+
+def http_floor(threads: int = 32, total: int = 4000) -> dict[str, Any]:
+    """CPU per request of bare `requests.Session().get` against the same emulator: the HTTP
+    library's own cost on this machine, the floor under mftrun's figure."""
+    workload = independent(1, 1.0)
+    with EmulatorProcess(workload) as emu:
+        url = f"{emu.url}/v1/task-runs/00000000-0000-4000-8000-000000000000"  # 401: no token work
+        cost = run_measured([sys.executable, "-c", _FLOOR_CHILD, url, str(threads), str(total)])
+    if cost.exit_code:
+        raise RuntimeError(f"the HTTP floor child exited {cost.exit_code}: {cost.output[-1000:]}")
+    data = json.loads(cost.output.strip().splitlines()[-1])
+    return {"threads": threads, "requests": data["requests"], "cpu_s": round(data["cpu"], 3),
+            "cpu_ms_per_request": round(data["cpu"] / data["requests"] * 1000, 3)}
 
 
 def cold_start(runs: int = 7) -> dict[str, Any]:

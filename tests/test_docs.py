@@ -19,7 +19,7 @@ from mftrun.errors import ValidationFailed
 from mftrun.validation import validate_bytes
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-_FENCE = re.compile(r"^```yaml[ \t]*\n(?P<body>.*?)^```[ \t]*$", re.S | re.M)
+_FENCE = re.compile(r"^```yaml[ \t]*\n(?P<body>.*?)^```[ \t]*$", re.DOTALL | re.MULTILINE)
 _INVALID = re.compile(r"<!--\s*invalid\b[^>]*-->\s*$")
 
 
@@ -36,9 +36,9 @@ def _blocks() -> list[tuple[str, int, str, bool]]:
 
 
 BLOCKS = _blocks()
-PIPELINES = [b for b in BLOCKS if re.search(r"^steps:", b[2], re.M)]
+PIPELINES = [b for b in BLOCKS if re.search(r"^steps:", b[2], re.MULTILINE)]
 SCENARIOS = [b for b in BLOCKS if b not in PIPELINES
-             and re.search(r"^(automate_mft|acronis|faults):", b[2], re.M)]
+             and re.search(r"^(automate_mft|acronis|faults):", b[2], re.MULTILINE)]
 
 
 def _id(block: tuple[str, int, str, bool]) -> str:

@@ -643,3 +643,620 @@ def test_mft_expired_token_is_403_on_every_documented_call(short_lived):
         resp = requests.request(method, f"{short_lived.url}{path}", headers=headers,
                                 json={} if method == "POST" else None, timeout=5)
         assert resp.status_code == 403, (path, resp.status_code)
+
+
+# ============================================================================ (b) our client vs a strict server
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+class StrictPlatform:
+    """Both platforms, written from api-contracts.md only, strict where the contract is.
+
+    Every deviation from the contract is answered as the platform would (an error
+    status) and also recorded in `violations`, so a test can say what was wrong.
+    """
+
+    TENANT = "5f4dcc3b-5aa7-4c8e-9d2b-0a1b2c3d4e5f"
+    KID = "b1946ac9-2492-4c1f-8d7e-6a5b4c3d2e1f"
+    CLIENT_ID = "0f8fad5b-d9cb-469f-a165-70867728950e"
+    CLIENT_SECRET = "s3cr3t-7c9e6679"
+    FILTERS = {"id", "uuid", "type", "queue", "priority", "startedBy", "policyId", "policyName",
+               "policyType", "resourceId", "resourceName", "resourceType", "workflowId", "tag",
+               "state", "resultCode"}
+    TIME_FILTERS = {"enqueuedAt", "assignedAt", "startedAt", "updatedAt", "completedAt"}
+    OTHER = {"lod", "order", "executorId", "allow_deleted", "limit", "after", "before"}
+
+    def __init__(self) -> None:
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        self.lock = threading.Lock()
+        self.violations: list[str] = []
+        self.log: list[dict[str, Any]] = []
+        self.jtis: set[str] = set()
+        self.tokens: dict[str, dict[str, Any]] = {}
+        self.tasks = {T_OK: ("Pull partner orders", ["success"]), T_FAIL: ("Broken export", ["failed"])}
+        self.runs: dict[str, dict[str, Any]] = {}
+        self.acronis: list[dict[str, Any]] = []
+        # platform -> (N, status): the platform's first token dies after N API calls, answering
+        # `status` from then on (401 revoked/unknown; 403 for an MFT token that expired early).
+        self.kill_first_token: dict[str, tuple[int, int]] = {}
+        self.forbid: set[str] = set()  # platforms whose API answers 403 to every call
+        self.api_calls = {"mft": 0, "acronis": 0}
+        self.expires_in: int | None = 300
+        server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        server.daemon_threads = True
+        self.server = server
+        self.url = f"http://127.0.0.1:{server.server_address[1]}"
+        self.thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                       daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def private_pem(self) -> str:
+        return self.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()).decode()
+
+    def violation(self, text: str) -> None:
+        with self.lock:
+            self.violations.append(text)
+
+    def calls(self, method: str, prefix: str) -> list[dict[str, Any]]:
+        return [r for r in self.log if r["method"] == method and r["path"].startswith(prefix)]
+
+    # ---------------------------------------------------------------- Acronis data
+
+    def add_acronis_task(self, *, state: str, type_: str = "backup", code: str | None = None,
+                         complete_after: float | None = None, result: str = "ok") -> int:
+        """An Acronis task in the fixture's shape; it completes `complete_after` s from now."""
+        with self.lock:
+            task_id = (1 << 60) + 1 + 2 * len(self.acronis)  # above 2**53, odd: a float would change it
+            item = dict(fixture_item())
+            item.update(id=task_id, idString=str(task_id), uuid=str(uuid.uuid4()), state=state,
+                        type=type_, assignCount=1, queue="backup")
+            item.pop("result", None)
+            item.pop("completedAt", None)
+            if state == "completed":
+                item["result"] = {"code": code or "ok", "payload": ""}
+                item["completedAt"] = item["updatedAt"]
+            self.acronis.append({"item": item, "complete_at": None if complete_after is None
+                                 else time.time() + complete_after, "result": result})
+            return task_id
+
+    def acronis_items(self) -> list[dict[str, Any]]:
+        now = time.time()
+        out = []
+        for entry in self.acronis:
+            item = dict(entry["item"])
+            if entry["complete_at"] is not None and now >= entry["complete_at"]:
+                item["state"] = "completed"
+                item["completedAt"] = "2026-11-23T10:00:00.123456789Z"
+                item["result"] = {"code": entry["result"], "payload": ""}
+                if entry["result"] == "error":
+                    item["result"]["error"] = {"domain": "backup", "code": "Failed", "reason": "disk full"}
+            out.append(item)
+        return out
+
+    # ---------------------------------------------------------------- HTTP
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        platform = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _body(self) -> bytes:
+                length = int(self.headers.get("Content-Length") or 0)
+                return self.rfile.read(length) if length else b""
+
+            def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _handle(self, method: str) -> None:
+                split = urlsplit(self.path)
+                body = self._body()
+                record = {"method": method, "path": split.path, "query": split.query,
+                          "headers": dict(self.headers), "body": body}
+                with platform.lock:
+                    platform.log.append(record)
+                try:
+                    status, answer = platform.route(method, split.path, parse_qs(split.query, keep_blank_values=True),
+                                                    self.headers, body, split.query)
+                except Exception as exc:  # a bug here must show, not hang the client
+                    platform.violation(f"server error {exc!r}")
+                    status, answer = 500, {"error": "server", "message": repr(exc)}
+                record["status"] = status
+                self._send(status, answer)
+
+            def do_GET(self) -> None:  # noqa: N802
+                self._handle("GET")
+
+            def do_POST(self) -> None:  # noqa: N802
+                self._handle("POST")
+
+            def do_PUT(self) -> None:  # noqa: N802
+                self._handle("PUT")
+
+            def do_DELETE(self) -> None:  # noqa: N802
+                self._handle("DELETE")
+
+        return Handler
+
+    def route(self, method: str, path: str, query: dict[str, list[str]], headers: Any, body: bytes,
+              raw_query: str) -> tuple[int, Any]:
+        if path == "/v1/oauth/token" and method == "POST":
+            return self.mft_token(headers, body)
+        if path == "/api/2/idp/token" and method == "POST":
+            return self.acronis_token(headers, body)
+        if path.startswith("/v1/"):
+            return self.mft_api(method, path, query, headers, body)
+        if path.startswith("/api/task_manager/v2/"):
+            return self.acronis_api(method, path, query, headers, raw_query)
+        self.violation(f"undocumented call {method} {path}")
+        return 404, {"error": "not_found", "message": path}
+
+    # ---------------------------------------------------------------- Automate MFT
+
+    def mft_token(self, headers: Any, body: bytes) -> tuple[int, Any]:
+        ctype = (headers.get("Content-Type") or "").split(";")[0].strip()
+        if ctype == "application/json":
+            fields = json.loads(body or b"{}")
+        elif ctype == "application/x-www-form-urlencoded":
+            fields = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+        else:
+            self.violation(f"MFT token request with Content-Type {ctype!r}")
+            return 400, {"error": "invalid_request", "error_description": "bad content type"}
+        if fields.get("grant_type") != "client_credentials" or \
+                fields.get("client_assertion_type") != ASSERTION_TYPE:
+            self.violation(f"MFT token fields {sorted(fields)} {fields.get('grant_type')!r}")
+            return 400, {"error": "invalid_request", "error_description": "grant"}
+        text = fields.get("client_assertion", "")
+        try:
+            header = jwt.get_unverified_header(text)
+            if header.get("alg") != "ES256" or header.get("kid") != self.KID:
+                raise jwt.InvalidTokenError(f"header {header}")
+            claims = jwt.decode(text, self.key.public_key(), algorithms=["ES256"],
+                                audience=f"{self.url}/v1/oauth/token", leeway=5,
+                                options={"require": ["aud", "iss", "sub", "exp", "iat", "nbf", "jti"]})
+            now = time.time()
+            if claims["iss"] != self.TENANT or claims["sub"] != self.TENANT:
+                raise jwt.InvalidTokenError("iss/sub")
+            if claims["exp"] > now + 600:
+                raise jwt.InvalidTokenError("exp more than 10 minutes ahead")
+            if claims["nbf"] > now + 5 or claims["iat"] > now + 5:
+                raise jwt.InvalidTokenError("nbf/iat in the future")
+            with self.lock:
+                if claims["jti"] in self.jtis:
+                    raise jwt.InvalidTokenError("jti replayed")
+                self.jtis.add(claims["jti"])
+        except jwt.PyJWTError as exc:
+            self.violation(f"MFT assertion rejected: {exc}")
+            return 401, {"error": "invalid_client", "error_description": str(exc)}
+        token = _b64(uuid.uuid4().bytes + uuid.uuid4().bytes)
+        lifetime = self.expires_in or 300
+        with self.lock:
+            self.tokens[token] = {"platform": "mft", "expires": time.time() + lifetime, "revoked": False,
+                                  "n": sum(1 for t in self.tokens.values() if t["platform"] == "mft") + 1}
+        answer: dict[str, Any] = {"access_token": token, "token_type": "bearer"}
+        if self.expires_in is not None:
+            answer["expires_in"] = self.expires_in
+        return 200, answer
+
+    def bearer(self, headers: Any, platform: str) -> tuple[dict[str, Any] | None, int]:
+        value = headers.get("Authorization") or ""
+        scheme, _, token = value.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return None, 401
+        with self.lock:
+            info = self.tokens.get(token.strip())
+        if info is None or info["platform"] != platform or info["revoked"]:
+            return None, 401
+        if time.time() >= info["expires"]:
+            return None, 403 if platform == "mft" else 401
+        return info, 200
+
+    def count_call(self, info: dict[str, Any], platform: str) -> int:
+        with self.lock:
+            self.api_calls[platform] += 1
+            if platform in self.forbid:
+                return 403
+            if info.get("dead"):
+                return info["dead"]
+            kill = self.kill_first_token.get(platform)
+            if kill is not None and info["n"] == 1 and self.api_calls[platform] > kill[0]:
+                info["dead"] = kill[1]
+                return kill[1]
+        return 200
+
+    def mft_api(self, method: str, path: str, query: dict[str, list[str]], headers: Any,
+                body: bytes) -> tuple[int, Any]:
+        info, status = self.bearer(headers, "mft")
+        if info is None:
+            return status, {"error": "unauthorized" if status == 401 else "forbidden", "message": "token"}
+        status = self.count_call(info, "mft")
+        if status != 200:
+            return status, {"error": "unauthorized" if status == 401 else "forbidden", "message": "token"}
+        if method == "GET" and path == "/v1/licenses/current":
+            return 200, {"tier": "Professional", "startDate": "2026-01-01", "endDate": "2027-01-01",
+                         "taskExecutions": {"used": len(self.runs), "limit": 1000}}
+        if method == "POST" and (path == "/v1/tasks/start" or
+                                 (path.startswith("/v1/tasks/") and path.endswith("/start"))):
+            if (headers.get("Content-Type") or "").split(";")[0].strip() != "application/json":
+                self.violation(f"start without a JSON body: {headers.get('Content-Type')!r} {body!r}")
+                return 400, {"error": "bad_request", "message": "a JSON object is expected ({} for none)"}
+            try:
+                params = json.loads(body)
+            except ValueError:
+                params = None
+            if not isinstance(params, dict):
+                self.violation(f"start body is not a JSON object: {body!r}")
+                return 400, {"error": "bad_request", "message": "a JSON object is expected"}
+            if path == "/v1/tasks/start":
+                names = query.get("name", [])
+                task_id = next((tid for tid, (name, _) in self.tasks.items() if [name] == names), None)
+            else:
+                task_id = path[len("/v1/tasks/"):-len("/start")]
+            if task_id not in self.tasks:
+                return 404, {"error": "not_found", "message": "no such task"}
+            run_id = str(uuid.uuid4())
+            with self.lock:
+                outcomes = self.tasks[task_id][1]
+                attempt = sum(1 for r in self.runs.values() if r["task"] == task_id)
+                self.runs[run_id] = {"task": task_id, "params": params, "polls": 0,
+                                     "outcome": outcomes[min(attempt, len(outcomes) - 1)]}
+            return 200, {"id": run_id}
+        if method == "GET" and path.startswith("/v1/task-runs/"):
+            run_id = path[len("/v1/task-runs/"):]
+            with self.lock:
+                run = self.runs.get(run_id)
+                if run is None:
+                    return 404, {"error": "not_found", "message": "no such run"}
+                run["polls"] += 1
+                polls = run["polls"]
+            status = "queued" if polls == 1 else "running" if polls == 2 else run["outcome"]
+            return 200, {"id": run_id, "taskId": run["task"], "status": {"taskRunStatus": status},
+                         "agent": "agent-1", "startTime": "2026-11-23T10:00:00Z"}
+        self.violation(f"undocumented MFT call {method} {path}")
+        return 404, {"error": "not_found", "message": path}
+
+    # ---------------------------------------------------------------- Acronis
+
+    def acronis_token(self, headers: Any, body: bytes) -> tuple[int, Any]:
+        ctype = (headers.get("Content-Type") or "").split(";")[0].strip()
+        if ctype != "application/x-www-form-urlencoded":
+            self.violation(f"Acronis token request with Content-Type {ctype!r}")
+            return 400, {"error": "invalid_request", "error_description": "form body expected"}
+        if parse_qs(body.decode()) != {"grant_type": ["client_credentials"]}:
+            self.violation(f"Acronis token body {body!r}")
+            return 400, {"error": "unsupported_grant_type", "error_description": "grant"}
+        scheme, _, encoded = (headers.get("Authorization") or "").partition(" ")
+        try:
+            user, _, secret = base64.b64decode(encoded).decode().partition(":")
+        except ValueError:
+            user = secret = ""
+        if scheme.lower() != "basic" or (user, secret) != (self.CLIENT_ID, self.CLIENT_SECRET):
+            self.violation("Acronis token request without the right HTTP Basic credentials")
+            return 401, {"error": "invalid_client", "error_description": "Invalid client"}
+        token = _b64(uuid.uuid4().bytes * 2)
+        expires_on = int(time.time()) + 7200
+        with self.lock:
+            self.tokens[token] = {"platform": "acronis", "expires": expires_on, "revoked": False,
+                                  "n": sum(1 for t in self.tokens.values() if t["platform"] == "acronis") + 1}
+        return 200, {"access_token": token, "expires_on": expires_on, "id_token": "x.y.z",
+                     "token_type": "bearer"}
+
+    def acronis_error(self, status: int, reason: str) -> tuple[int, Any]:
+        return status, {"domain": "TaskManager", "code": "Error", "reason": reason, "context": {},
+                        "kbLink": {}, "debug": {}}
+
+    def acronis_api(self, method: str, path: str, query: dict[str, list[str]], headers: Any,
+                    raw_query: str) -> tuple[int, Any]:
+        info, status = self.bearer(headers, "acronis")
+        if info is None:
+            return status, {"error": "unauthorized"}
+        status = self.count_call(info, "acronis")
+        if status != 200:
+            return self.acronis_error(status, "token") if status == 403 else (status, {"error": "unauthorized"})
+        if method != "GET":
+            self.violation(f"Acronis task manager is read-only: {method} {path}")
+            return 405, {}
+        items = self.acronis_items()
+        if path.startswith("/api/task_manager/v2/tasks/"):
+            wanted = path.rsplit("/", 1)[1]
+            for item in items:
+                if wanted in (item["idString"], item["uuid"]):
+                    return 200, item
+            return self.acronis_error(404, f"task {wanted} not found")
+        if path != "/api/task_manager/v2/tasks":
+            self.violation(f"undocumented Acronis call {path}")
+            return self.acronis_error(404, path)
+        for name, values in query.items():
+            if name not in self.FILTERS | self.TIME_FILTERS | self.OTHER:
+                self.violation(f"unknown query parameter {name}")
+            if any("," in v for v in values) and name in self.FILTERS:
+                self.violation(f"comma-separated values for {name}: {values}")
+                return self.acronis_error(400, "comma-separated values")
+            if name in self.TIME_FILTERS | {"limit", "after", "before", "lod"} and len(values) > 1:
+                self.violation(f"{name} given {len(values)} times")
+        limit = int(query.get("limit", ["3"])[0])
+        if "after" in query or "before" in query:
+            extra = set(query) - {"limit", "after", "before", "lod"}
+            if extra:
+                self.violation(f"a follow-up page repeats the query: {sorted(extra)}")
+                return self.acronis_error(400, "a cursor carries the query")
+            cursor = json.loads(base64.b64decode(query.get("after", query.get("before"))[0]))
+            query, offset = cursor["query"], cursor["offset"]
+        else:
+            offset = 0
+        for name, values in query.items():
+            if name in self.FILTERS:
+                def field(item: dict[str, Any], name: str = name) -> str | None:
+                    if name == "resultCode":
+                        return (item.get("result") or {}).get("code")
+                    return str(item.get(name)) if name != "id" else item["idString"]
+                items = [i for i in items if field(i) in values]
+        page = items[offset:offset + limit]
+        cursors: dict[str, str] = {}
+        keep = {k: v for k, v in query.items() if k not in ("limit", "after", "before", "lod")}
+        if offset + limit < len(items):
+            cursors["after"] = base64.b64encode(json.dumps(
+                {"query": keep, "offset": offset + limit}).encode()).decode()
+        if offset > 0:
+            cursors["before"] = base64.b64encode(json.dumps(
+                {"query": keep, "offset": max(0, offset - limit)}).encode()).decode()
+        return 200, {"items": page, "paging": {"cursors": cursors}}
+
+
+@pytest.fixture
+def platform():
+    server = StrictPlatform()
+    yield server
+    server.close()
+
+
+def write_pipeline(tmp_path: Path, platform: StrictPlatform, steps: str, monkeypatch) -> Path:
+    key = tmp_path / "mft.pem"
+    key.write_text(platform.private_pem())
+    key.chmod(0o600)
+    monkeypatch.setenv("T_TENANT", platform.TENANT)
+    monkeypatch.setenv("T_KID", platform.KID)
+    monkeypatch.setenv("T_CLIENT", platform.CLIENT_ID)
+    monkeypatch.setenv("T_SECRET", platform.CLIENT_SECRET)
+    text = f"""version: 1
+name: contract
+environments:
+  mft:
+    provider: automate-mft
+    base_url: {platform.url}
+    credentials:
+      tenant_id: {{env: T_TENANT}}
+      key_id: {{env: T_KID}}
+      private_key: {{file: {key}}}
+  acr:
+    provider: acronis
+    base_url: {platform.url}
+    credentials:
+      client_id: {{env: T_CLIENT}}
+      client_secret: {{env: T_SECRET}}
+defaults:
+  environment: mft
+  timeout: 20s
+  poll: {{interval: 50ms, max_interval: 100ms}}
+steps:
+{steps}"""
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(text)
+    return path
+
+
+def apply(path: Path, tmp_path: Path) -> int:
+    from mftrun.cli import main
+
+    return main(["apply", str(path), "--no-report", "-q"])
+
+
+def test_real_client_start_by_id_and_name_and_http_step_against_strict_server(platform, tmp_path,
+                                                                               monkeypatch, capsys):
+    path = write_pipeline(tmp_path, platform, f"""
+  - id: by-id
+    start_task:
+      task_id: {T_OK}
+      parameters: {{FileMask: "*.csv", Retries: 3}}
+  - id: by-name
+    start_task: {{name: Pull partner orders}}
+  - id: licence
+    http: {{method: GET, path: /v1/licenses/current, expect: [200]}}
+    outputs: {{tier: "{{{{ response.json.tier }}}}"}}
+""", monkeypatch)
+    code = apply(path, tmp_path)
+    out = capsys.readouterr()
+    assert platform.violations == [], platform.violations
+    assert code == 0, out.out + out.err
+    starts = platform.calls("POST", "/v1/tasks/")
+    assert len(starts) == 2
+    by_id = next(s for s in starts if s["path"] == f"/v1/tasks/{T_OK}/start")
+    assert json.loads(by_id["body"]) == {"FileMask": "*.csv", "Retries": 3}
+    by_name = next(s for s in starts if s["path"] == "/v1/tasks/start")
+    assert parse_qs(by_name["query"]) == {"name": ["Pull partner orders"]}
+    assert json.loads(by_name["body"]) == {}
+    # One shared token for the environment, asked for with a JSON body like the vendor sample;
+    # every call carries it as a bearer token.
+    token_calls = platform.calls("POST", "/v1/oauth/token")
+    assert len(token_calls) == 1
+    assert token_calls[0]["headers"]["Content-Type"].startswith("application/json")
+    for call in platform.log:
+        if call["path"].startswith("/v1/") and call["path"] != "/v1/oauth/token":
+            scheme = call["headers"]["Authorization"].split(" ")[0]
+            assert scheme.lower() == "bearer"
+    # Polled to the terminal status and not beyond.
+    for run_id, run in platform.runs.items():
+        assert run["polls"] == 3, (run_id, run)
+
+
+def test_real_client_failed_run_exits_1(platform, tmp_path, monkeypatch, capsys):
+    path = write_pipeline(tmp_path, platform, f"""
+  - id: broken
+    start_task: {T_FAIL}
+""", monkeypatch)
+    code = apply(path, tmp_path)
+    capsys.readouterr()
+    assert platform.violations == []
+    assert code == 1
+    assert len(platform.calls("POST", f"/v1/tasks/{T_FAIL}/start")) == 1
+
+
+@pytest.mark.parametrize("mode", ["revoked-401", "expired-early-403", "no-expires_in-403"])
+def test_real_client_renews_once_and_replays(platform, tmp_path, monkeypatch, capsys, mode):
+    status = 401 if mode == "revoked-401" else 403
+    platform.kill_first_token["mft"] = (2, status)  # the start and the first poll pass
+    if mode == "no-expires_in-403":
+        platform.expires_in = None  # [assumed] absent: the client assumes 5 minutes
+    path = write_pipeline(tmp_path, platform, f"""
+  - id: by-id
+    start_task: {T_OK}
+""", monkeypatch)
+    code = apply(path, tmp_path)
+    out = capsys.readouterr()
+    assert platform.violations == [], platform.violations
+    assert code == 0, out.out + out.err
+    assert len(platform.calls("POST", "/v1/oauth/token")) == 2
+    assert len(platform.calls("POST", "/v1/tasks/")) == 1  # the start is never replayed blindly
+    assert [c.get("status") for c in platform.log].count(status) == 1
+
+
+def test_real_client_renews_before_a_short_token_expires(platform, tmp_path, monkeypatch, capsys):
+    platform.expires_in = 1
+    path = write_pipeline(tmp_path, platform, f"""
+  - id: by-id
+    start_task: {T_OK}
+    poll: {{interval: 400ms, max_interval: 400ms}}
+""", monkeypatch)
+    code = apply(path, tmp_path)
+    capsys.readouterr()
+    assert platform.violations == [] and code == 0
+    assert len(platform.calls("POST", "/v1/oauth/token")) >= 2
+    assert 403 not in [c.get("status") for c in platform.log]  # renewed ahead, not after the fact
+
+
+def test_real_client_acronis_401_renews_once(platform, tmp_path, monkeypatch, capsys):
+    platform.kill_first_token["acronis"] = (1, 401)
+    for i in range(2):
+        platform.add_acronis_task(state="started", complete_after=0.2 + 0.1 * i)
+    code = apply(wait_pipeline(platform, tmp_path, monkeypatch), tmp_path)
+    out = capsys.readouterr()
+    assert platform.violations == [], platform.violations
+    assert code == 0, out.out + out.err
+    assert len(platform.calls("POST", "/api/2/idp/token")) == 2
+
+
+def test_real_check_second_403_is_forbidden_with_allow_list_hint(platform, tmp_path, monkeypatch, capsys):
+    from mftrun.cli import main
+
+    platform.forbid = {"mft", "acronis"}
+    path = write_pipeline(tmp_path, platform, f"""
+  - id: by-id
+    start_task: {T_OK}
+  - id: backups
+    environment: acr
+    wait_tasks: {{state: started}}
+""", monkeypatch)
+    code = main(["check", str(path)])
+    out = capsys.readouterr()
+    text = (out.out + out.err).lower()
+    assert code == 3
+    assert "allow-list" in text or "allow list" in text
+    assert "task_manager" in text
+    assert len(platform.calls("POST", "/v1/oauth/token")) == 2  # one renewal, then the verdict
+    assert len(platform.calls("POST", "/api/2/idp/token")) == 1  # Acronis: 403 is a scope problem
+
+
+def wait_pipeline(platform: StrictPlatform, tmp_path: Path, monkeypatch) -> Path:
+    return write_pipeline(tmp_path, platform, """
+  - id: backups
+    environment: acr
+    wait_tasks:
+      state: [enqueued, started]
+      type: backup
+      limit: 2
+""", monkeypatch)
+
+
+def test_real_client_wait_tasks_with_paging_against_strict_server(platform, tmp_path, monkeypatch, capsys):
+    seen = [platform.add_acronis_task(state="started", complete_after=0.3 + 0.1 * i) for i in range(5)]
+    platform.add_acronis_task(state="started", type_="replication")  # never matches: other type
+    platform.acronis[2]["result"] = "warning"
+    code = apply(wait_pipeline(platform, tmp_path, monkeypatch), tmp_path)
+    out = capsys.readouterr()
+    assert platform.violations == [], platform.violations
+    assert code == 0, out.out + out.err
+    lists = [c for c in platform.calls("GET", "/api/task_manager/v2/tasks")
+             if c["path"] == "/api/task_manager/v2/tasks"]
+    first = [c for c in lists if "after=" not in c["query"]]
+    assert first and all(parse_qs(c["query"])["state"] == ["enqueued", "started"] for c in first)
+    assert any("after=" in c["query"] for c in lists)  # five tasks, two a page: cursors were followed
+    # Results were looked up by the exact 64-bit ids (a float would have lost the last digit).
+    looked_up = {c["path"].rsplit("/", 1)[1] for c in platform.log
+                 if c["path"].startswith("/api/task_manager/v2/tasks/")}
+    looked_up |= {v for c in lists for v in parse_qs(c["query"]).get("id", [])}
+    assert {str(i) for i in seen} <= looked_up
+    assert len(platform.calls("POST", "/api/2/idp/token")) == 1
+
+
+def test_real_client_wait_tasks_fails_and_names_the_task(platform, tmp_path, monkeypatch, capsys):
+    for i in range(3):
+        platform.add_acronis_task(state="started", complete_after=0.2 + 0.1 * i)
+    bad = platform.acronis[1]
+    bad["result"] = "error"
+    code = apply(wait_pipeline(platform, tmp_path, monkeypatch), tmp_path)
+    out = capsys.readouterr()
+    assert platform.violations == [], platform.violations
+    assert code == 1
+    assert bad["item"]["idString"] in out.out + out.err
+
+
+def test_real_check_against_strict_server(platform, tmp_path, monkeypatch, capsys):
+    from mftrun.cli import main
+
+    platform.add_acronis_task(state="completed", code="ok")
+    path = write_pipeline(tmp_path, platform, f"""
+  - id: by-id
+    start_task: {T_OK}
+  - id: backups
+    environment: acr
+    wait_tasks: {{state: started}}
+""", monkeypatch)
+    code = main(["check", str(path)])
+    out = capsys.readouterr()
+    assert platform.violations == [], platform.violations
+    assert code == 0, out.out + out.err
+    assert len(platform.calls("GET", "/v1/licenses/current")) == 1
+    query = parse_qs(platform.calls("GET", "/api/task_manager/v2/tasks")[0]["query"])
+    assert query.get("limit") == ["1"]
+    assert platform.calls("POST", "/v1/tasks/") == []  # check starts nothing
+
+
+def test_real_check_reports_rejected_credentials_exit_3(platform, tmp_path, monkeypatch, capsys):
+    from mftrun.cli import main
+
+    path = write_pipeline(tmp_path, platform, f"""
+  - id: by-id
+    start_task: {T_OK}
+""", monkeypatch)
+    monkeypatch.setenv("T_KID", "some-other-key")
+    code = main(["check", str(path)])
+    out = capsys.readouterr()
+    assert code == 3
+    assert "kid" in (out.out + out.err).lower()

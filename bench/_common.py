@@ -230,6 +230,14 @@ class ProcessCost:
     t_start: float  # Unix time just before the child was spawned
     t_end: float
     output: str
+    # (Unix time, CPU seconds so far) read from /proc/<pid>/stat every ~20 ms (Linux; else empty):
+    # splits the CPU between start-up, the run itself and the reports at the end.
+    cpu_samples: tuple[tuple[float, float], ...] = ()
+
+    def cpu_at(self, when: float) -> float | None:
+        """The child's CPU seconds at Unix time `when` (last sample at or before it)."""
+        before = [cpu for t, cpu in self.cpu_samples if t <= when]
+        return before[-1] if before else None
 
 
 def run_measured(argv: list[str], *, env: dict[str, str] | None = None, timeout: float = 900) -> ProcessCost:
@@ -240,14 +248,22 @@ def run_measured(argv: list[str], *, env: dict[str, str] | None = None, timeout:
     proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env={**CHILD_ENV, **(env or {})},
                             cwd=str(ROOT), text=True)
     deadline = t0 + timeout
+    samples: list[tuple[float, float]] = []
+    next_sample = 0.0
     while True:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             break
-        if time.perf_counter() > deadline:
+        now = time.perf_counter()
+        if now > deadline:
             proc.kill()
             pid, status, usage = os.wait4(proc.pid, 0)
             break
+        if now >= next_sample:
+            cpu = _proc_cpu(proc.pid)
+            if cpu is not None:
+                samples.append((time.time(), cpu))
+            next_sample = now + 0.02
         time.sleep(0.002)
     wall = time.perf_counter() - t0
     t_end = time.time()
@@ -256,7 +272,20 @@ def run_measured(argv: list[str], *, env: dict[str, str] | None = None, timeout:
     text = out.read()
     out.close()
     return ProcessCost(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode,
-                       t_start, t_end, text)
+                       t_start, t_end, text, tuple(samples))
+
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _proc_cpu(pid: int) -> float | None:
+    """utime + stime of a live process from /proc (10 ms resolution), None where unavailable."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _TICKS  # fields 14 and 15 of stat(5)
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def apply_cost(emu: EmulatorProcess, *, report: bool = True) -> ProcessCost:

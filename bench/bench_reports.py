@@ -67,6 +67,16 @@ def main() -> None:
             started = time.perf_counter()
             write_reports(result, report_dir=Path(folder), redactor=redactor)
             print(f"{count:>6} {'all three':<14} {time.perf_counter() - started:>8.3f}")
+        # The console's final summary table (what `mftrun apply` prints last, even with -q).
+        import io
+
+        from rich.console import Console
+
+        from mftrun.reports.summary import print_summary
+
+        started = time.perf_counter()
+        print_summary(redactor.scrub_data(result.to_dict()), console=Console(file=io.StringIO(), width=100))
+        print(f"{count:>6} {'summary table':<14} {time.perf_counter() - started:>8.3f}")
 
 
 if __name__ == "__main__":

@@ -45,13 +45,15 @@ def default_poll() -> dict[str, float]:
 
 
 def long_tasks(n: int = 16, *, minutes: float = 10.0, speed: float = 60.0, max_parallel: int = 8,
-               seed: int = 5) -> Workload:
+               seed: int = 5, factor: float | None = None) -> Workload:
     """`n` tasks of about `minutes` each (+-5%, so their ends spread over the poll schedule),
     queued 0-10 s, `max_parallel` at a time, mftrun's default poll schedule scaled to `speed`."""
     rng = random.Random(seed)
     tasks = tuple(Task(f"t{i:03d}", task_uuid(rng), round(rng.uniform(0, 10), 3),
                        round(minutes * 60 * rng.uniform(0.95, 1.05), 3)) for i in range(n))
     poll = {k: (v / speed if k != "factor" else v) for k, v in default_poll().items()}
+    if factor is not None:  # to try another growth factor than mftrun's default
+        poll["factor"] = factor
     return Workload(f"{n} tasks of ~{minutes:g} min, max_parallel {max_parallel}", tasks, speed=speed,
                     max_parallel=max_parallel, poll=poll, token_lifetime=3600.0)
 
@@ -107,17 +109,20 @@ def measure(workload: Workload) -> dict[str, Any]:
     }
 
 
-def workload(quick: bool = False) -> Workload:
+def workload(quick: bool = False, factor: float | None = None) -> Workload:
     # Speed: every millisecond of real scheduling delay is `speed` simulated milliseconds
     # of notice lag, so the clock is scaled no more than the run time allows.
-    return long_tasks(4, speed=60.0, max_parallel=4) if quick else long_tasks(16, speed=30.0, max_parallel=8)
+    if quick:
+        return long_tasks(4, speed=60.0, max_parallel=4, factor=factor)
+    return long_tasks(16, speed=30.0, max_parallel=8, factor=factor)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--factor", type=float, help="poll growth factor instead of mftrun's default")
     args = parser.parse_args()
-    print(json.dumps(measure(workload(args.quick)), indent=1))
+    print(json.dumps(measure(workload(args.quick, args.factor)), indent=1))
 
 
 if __name__ == "__main__":

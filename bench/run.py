@@ -176,8 +176,11 @@ class Bench:
             r = runner_cost.measure_apply(steps, duration, report=report)
             results.append(r)
             label = f"`mftrun apply` {steps:,} steps" + ("" if report else " --no-report (diagnostic)")
+            in_run = r["cpu_ms_per_request_in_run"]
+            split = (f"; {in_run:.2f} ms first to last request, {r['cpu_before_first_request_s']:.1f} s before, "
+                     f"{r['cpu_after_last_request_s']:.1f} s after" if in_run is not None else "")
             self.row("runner", f"{label}: CPU per HTTP request",
-                     f"{r['cpu_ms_per_request']:.2f} ms ({r['cpu_s']:.1f} s / {r['requests']:,} requests)",
+                     f"{r['cpu_ms_per_request']:.2f} ms ({r['cpu_s']:.1f} s / {r['requests']:,} requests{split})",
                      f"<= {CPU_MS_PER_REQUEST:g} ms" if report else "-", r["cpu_pass"] if report else None)
             big = steps >= 10_000 and report
             self.row("runner", f"{label}: peak RSS",

@@ -37,6 +37,9 @@ def measure_apply(steps: int, duration: float = 15.0, *, report: bool = True) ->
         journal = emu.journal()
     traffic = analyse(journal, workload)
     per_request_ms = cost.cpu / traffic.requests * 1000
+    cpu_first, cpu_last = cost.cpu_at(traffic.first_request), cost.cpu_at(traffic.last_request)
+    in_run_ms = ((cpu_last - cpu_first) / traffic.requests * 1000
+                 if cpu_first is not None and cpu_last is not None else None)
     return {
         "steps": steps,
         "reports": report,
@@ -47,6 +50,10 @@ def measure_apply(steps: int, duration: float = 15.0, *, report: bool = True) ->
         "requests": traffic.requests,
         "cpu_ms_per_request": round(per_request_ms, 3),
         "cpu_pass": per_request_ms <= CPU_PER_REQUEST_MS,
+        # CPU between the first and the last request only (no start-up, reports or summary)
+        "cpu_ms_per_request_in_run": round(in_run_ms, 3) if in_run_ms is not None else None,
+        "cpu_before_first_request_s": round(cpu_first, 2) if cpu_first is not None else None,
+        "cpu_after_last_request_s": round(cost.cpu - cpu_last, 2) if cpu_last is not None else None,
         "peak_rss_mb": round(cost.max_rss_mb, 1),
         "rss_pass": cost.max_rss_mb < RSS_10K_MB if steps >= 10_000 else None,
         "startup_s": round(traffic.first_request - cost.t_start, 2),

@@ -997,7 +997,11 @@ class StrictPlatform:
             if extra:
                 self.violation(f"a follow-up page repeats the query: {sorted(extra)}")
                 return self.acronis_error(400, "a cursor carries the query")
-            cursor = json.loads(base64.b64decode(query.get("after", query.get("before"))[0]))
+            text = query.get("after", query.get("before"))[0]
+            if not (text.startswith("+/") and text.endswith("==")):
+                self.violation(f"cursor mangled in transit: {text!r}")
+                return self.acronis_error(400, "bad cursor")
+            cursor = json.loads(base64.b64decode(text[2:-2]))
             query, offset = cursor["query"], cursor["offset"]
         else:
             offset = 0
@@ -1011,12 +1015,14 @@ class StrictPlatform:
         page = items[offset:offset + limit]
         cursors: dict[str, str] = {}
         keep = {k: v for k, v in query.items() if k not in ("limit", "after", "before", "lod")}
+        # Cursors carry '+', '/' and '=' (like the documented "0A8AAAAAAAAAAA=="): a client that
+        # does not URL-encode them sends a different cursor.
         if offset + limit < len(items):
-            cursors["after"] = base64.b64encode(json.dumps(
-                {"query": keep, "offset": offset + limit}).encode()).decode()
+            cursors["after"] = "+/" + base64.b64encode(json.dumps(
+                {"query": keep, "offset": offset + limit}).encode()).decode() + "=="
         if offset > 0:
-            cursors["before"] = base64.b64encode(json.dumps(
-                {"query": keep, "offset": max(0, offset - limit)}).encode()).decode()
+            cursors["before"] = "+/" + base64.b64encode(json.dumps(
+                {"query": keep, "offset": max(0, offset - limit)}).encode()).decode() + "=="
         return 200, {"items": page, "paging": {"cursors": cursors}}
 
 
@@ -1065,7 +1071,7 @@ steps:
 def apply(path: Path, tmp_path: Path) -> int:
     from mftrun.cli import main
 
-    return main(["apply", str(path), "--no-report", "-q"])
+    return main(["apply", str(path), "--no-report"])
 
 
 def test_real_client_start_by_id_and_name_and_http_step_against_strict_server(platform, tmp_path,
@@ -1260,3 +1266,52 @@ def test_real_check_reports_rejected_credentials_exit_3(platform, tmp_path, monk
     out = capsys.readouterr()
     assert code == 3
     assert "kid" in (out.out + out.err).lower()
+
+
+def test_real_client_base_url_with_trailing_slash_keeps_the_exact_audience(platform, tmp_path, monkeypatch,
+                                                                            capsys):
+    path = write_pipeline(tmp_path, platform, f"""
+  - id: by-id
+    start_task: {T_OK}
+""", monkeypatch)
+    path.write_text(path.read_text().replace(f"base_url: {platform.url}\n", f"base_url: {platform.url}/\n"))
+    code = apply(path, tmp_path)
+    out = capsys.readouterr()
+    assert platform.violations == [], platform.violations
+    assert code == 0, out.out + out.err
+    assert all("//" not in c["path"] for c in platform.log)
+
+
+def test_real_client_wait_tasks_lod_goes_on_follow_up_pages(platform, tmp_path, monkeypatch, capsys):
+    for i in range(3):
+        platform.add_acronis_task(state="started", complete_after=0.2)
+    path = write_pipeline(tmp_path, platform, """
+  - id: backups
+    environment: acr
+    wait_tasks: {state: [enqueued, started], limit: 1, lod: short}
+""", monkeypatch)
+    code = apply(path, tmp_path)
+    capsys.readouterr()
+    assert platform.violations == [] and code == 0
+    follow = [parse_qs(c["query"]) for c in platform.log
+              if c["path"] == "/api/task_manager/v2/tasks" and "after=" in c["query"]]
+    assert follow and all(set(q) == {"limit", "after", "lod"} and q["lod"] == ["short"] for q in follow)
+
+
+def test_real_client_unknown_run_status_keeps_polling_until_the_step_timeout(platform, tmp_path, monkeypatch,
+                                                                            capsys):
+    platform.tasks[T_OK] = ("Pull partner orders", ["paused"])
+    path = write_pipeline(tmp_path, platform, f"""
+  - id: by-id
+    start_task: {T_OK}
+    timeout: 1s
+""", monkeypatch)
+    code = apply(path, tmp_path)
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert platform.violations == []
+    assert code == 1, text
+    assert "paused" in text
+    run = next(iter(platform.runs.values()))
+    assert run["polls"] >= 4  # it kept asking after the unknown status
+    assert "may still" in text.lower()  # no public cancel: the remote run may go on

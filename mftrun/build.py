@@ -45,6 +45,10 @@ FILTER_ENUMS: Mapping[str, tuple[str, ...]] = MappingProxyType({
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 DEFAULT_EXPECT = (200, 201, 202, 204)
 CONDITIONS = ("success", "failure", "always")
+# Top-level template names the executor provides (executor._context and its callers).
+BASE_NAMES = frozenset({"vars", "steps"})
+OUTPUT_NAMES = BASE_NAMES | {"result", "response"}  # a step's own outputs: what it returned
+UNTIL_NAMES = BASE_NAMES | {"response"}  # http until: the latest answer
 _TIME_FILTER = re.compile(r"^(gt|lt|ge|le|eq)\((.+)\)$")
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 
@@ -90,14 +94,27 @@ class _Builder:
             self.problem(path, str(exc))
             return None
 
-    def template(self, step_id: str, path: Path, text: str, *, expression: bool = False) -> None:
-        """Check a template's syntax now; remember its step references for the graph check."""
+    def template(self, step_id: str, path: Path, text: str, *, expression: bool = False,
+                 names: frozenset[str] = BASE_NAMES) -> None:
+        """Check a template's syntax and the names it reads now; remember its step
+        references for the graph check. `names` are the top-level names the executor
+        provides where this template is evaluated: any other name would only fail at
+        run time, after earlier steps have already run."""
         if not expression and not templating.is_template(text):
             return
-        error, refs = _analyse_expression(text) if expression else _analyse(text)
+        error, refs, used = _analyse_expression(text) if expression else _analyse(text)
         if error:
             self.problem(path, f"template syntax error: {error}",
                          "templates are Jinja2: {{ expression }}; check brackets and quotes")
+            return
+        # `steps.push-invoices` reads as steps.push minus `invoices`: the step
+        # reference check below explains that better than "unknown name 'invoices'".
+        unknown = sorted(name for name in used - names - _jinja_globals()
+                         if not re.search(rf"\w-{re.escape(name)}\b", text))
+        if unknown:
+            hint = _suggest(unknown[0], names) or (f"names available here: {', '.join(sorted(names))}; "
+                                                   "values from outside the file go in vars: or --var")
+            self.problem(path, f"template uses unknown name {unknown[0]!r}", hint)
             return
         if refs:
             self.templates.append((step_id, path, refs))
@@ -445,7 +462,7 @@ class _Builder:
                 spec[key] = value
             else:
                 spec[key] = value
-        if not any(k in spec for k in MULTI_FILTERS + TIME_FILTERS):  # noqa: SIM102
+        if not any(k in raw for k in MULTI_FILTERS + TIME_FILTERS):  # a wrong type is reported alone
             self.problem(path, "wait_tasks needs at least one filter",
                          "without a filter it would wait for every task of the tenant; "
                          "e.g. state: [started, paused] or policyId: ...")
@@ -474,7 +491,7 @@ class _Builder:
         until = raw.get("until")
         if isinstance(until, str):
             spec["until"] = until
-            self.template(sid, path + ("until",), until, expression=True)
+            self.template(sid, path + ("until",), until, expression=True, names=UNTIL_NAMES)
         self.templates_in(sid, {k: v for k, v in raw.items() if k != "until"}, path)
         return spec
 
@@ -499,7 +516,7 @@ class _Builder:
         out = {}
         for name, text in raw.items():
             if isinstance(text, str):
-                self.template(sid, path + (name,), text)
+                self.template(sid, path + (name,), text, names=OUTPUT_NAMES)
                 out[name] = text
         return MappingProxyType(out)
 
@@ -580,9 +597,10 @@ _JINJA_WORDS = frozenset({"and", "or", "not", "in", "is", "if", "else", "elif", 
 
 
 @lru_cache(maxsize=8192)
-def _analyse(text: str) -> tuple[str | None, frozenset[str]]:
-    """(syntax error or None, step ids read through steps.<id>) of one template."""
+def _analyse(text: str) -> tuple[str | None, frozenset[str], frozenset[str]]:
+    """(syntax error or None, step ids read through steps.<id>, top-level names) of one template."""
     refs: set[str] = set()
+    used: set[str] = set()
     rest = []
     last = 0
     simple = True
@@ -593,20 +611,22 @@ def _analyse(text: str) -> tuple[str | None, frozenset[str]]:
         if match.group(1) in _JINJA_WORDS or any(s[0] in _JINJA_WORDS for s in segments):
             simple = False
             break
+        used.add(match.group(1))
         if match.group(1) == "steps" and segments and (segments[0][0] or segments[0][1]):
             refs.add(segments[0][0] or segments[0][1])
     rest.append(text[last:])
     literal = "".join(rest)
     if simple and last and not any(m in literal for m in ("{{", "{%", "{#")):
-        return None, frozenset(refs)
+        return None, frozenset(refs), frozenset(used)
     error = templating.syntax_error(text)
     if error:
-        return error, frozenset()
-    return None, frozenset(templating.referenced_steps(text))
+        return error, frozenset(), frozenset()
+    return (None, frozenset(templating.referenced_steps(text)),
+            frozenset(templating.top_level_names(text)))
 
 
 @lru_cache(maxsize=1024)
-def _analyse_expression(text: str) -> tuple[str | None, frozenset[str]]:
+def _analyse_expression(text: str) -> tuple[str | None, frozenset[str], frozenset[str]]:
     """Like `_analyse`, for fields evaluated as one expression (run_if, until).
 
     The executor evaluates these with `templating.evaluate`: the text inside one
@@ -616,14 +636,21 @@ def _analyse_expression(text: str) -> tuple[str | None, frozenset[str]]:
     expr = templating.strip_braces(text)
     if "{{" in expr or "}}" in expr or "{%" in expr:
         return ("write one expression, e.g. \"{{ steps.a.outcome == 'success' }}\"; "
-                "blocks and several {{ }} parts are not allowed here"), frozenset()
+                "blocks and several {{ }} parts are not allowed here"), frozenset(), frozenset()
     from jinja2 import TemplateSyntaxError
 
     try:
         templating.environment().compile_expression(expr)
     except TemplateSyntaxError as exc:
-        return exc.message or "invalid expression", frozenset()
-    return None, frozenset(templating.referenced_steps(expr))
+        return exc.message or "invalid expression", frozenset(), frozenset()
+    return (None, frozenset(templating.referenced_steps(expr)),
+            frozenset(templating.top_level_names(expr)))
+
+
+@lru_cache(maxsize=1)
+def _jinja_globals() -> frozenset[str]:
+    """range, dict, namespace...: names Jinja itself provides in every template."""
+    return frozenset(templating.environment().globals)
 
 
 def _ancestors(sid: str, needs: Mapping[str, list[str]]) -> set[str]:

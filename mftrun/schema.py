@@ -155,6 +155,9 @@ def _problem(doc: Document, path: tuple[Any, ...], error: Any) -> Problem:
         message = f"{label} must be {wanted}, not {_type_of(value)}"
         if expected == ["array"] and isinstance(value, (str, int, float)):
             hint = hint or f"write a list: [{value}]"
+        elif "string" in expected and isinstance(value, int) and not isinstance(value, bool):
+            # Acronis ids are 64-bit: YAML reads them as numbers, the API wants the digits.
+            hint = f"quote it: '{value}'"
     elif kind == "enum":
         allowed = [str(v) for v in error.validator_value]
         seen: list[str] = []

@@ -183,3 +183,15 @@ def test_hyphenated_step_reference_gets_a_helpful_hint(tmp_path: Path) -> None:
     assert len(problems) == 1
     assert problems[0].message == "template refers to unknown step 'push'"
     assert problems[0].hint == "a step id with '-' is written steps['push-invoices']"
+
+
+def test_hints_for_a_misspelled_template_name_and_an_unquoted_64_bit_id() -> None:
+    from mftrun.validation import check_paths
+
+    _, problems = check_paths([str(FIXTURES / "invalid" / "template-unknown-name.yaml"),
+                               str(FIXTURES / "invalid" / "wait-tasks-numeric-id.yaml")])
+    hints = {p.message: p.hint for p in problems}
+    assert hints["template uses unknown name 'reslt'"] == "did you mean 'result'?"
+    assert hints["template uses unknown name 'env'"].startswith("names available here: steps, vars;")
+    assert hints["step 'one-backup' wait_tasks.id must be a string or a list, not a whole number"] \
+        == "quote it: '4557086697777291245'"

@@ -30,7 +30,7 @@ from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import jwt
 import pytest
@@ -47,6 +47,7 @@ ACRONIS_ERROR_KEYS = {"domain", "code", "reason", "context", "kbLink", "debug"}
 
 T_OK = "02115928-16fe-4493-949b-d77d302a88ee"
 T_FAIL = "5d0c3a9e-1b2f-4c6d-8e7f-9a0b1c2d3e4f"
+T_ODD = "7e57a11e-0d0d-4a4a-9b9b-c0ffee000001"
 A_FIXED_ID = 944455285181775872  # > 2**53, from the fixture
 A_FIXED_UUID = "38045860-8901-426e-b51f-fc6d24d1cbe0"
 POLICY = "6b1f0c2e-0000-4000-8000-000000000001"
@@ -675,7 +676,8 @@ class StrictPlatform:
         self.log: list[dict[str, Any]] = []
         self.jtis: set[str] = set()
         self.tokens: dict[str, dict[str, Any]] = {}
-        self.tasks = {T_OK: ("Pull partner orders", ["success"]), T_FAIL: ("Broken export", ["failed"])}
+        self.tasks = {T_OK: ("Pull partner orders", ["success"]), T_FAIL: ("Broken export", ["failed"]),
+                      T_ODD: ("Orders & invoices + 50% #1/2?", ["success"])}
         self.runs: dict[str, dict[str, Any]] = {}
         self.acronis: list[dict[str, Any]] = []
         # platform -> (N, status): the platform's first token dies after N API calls, answering
@@ -802,7 +804,7 @@ class StrictPlatform:
         if path == "/api/2/idp/token" and method == "POST":
             return self.acronis_token(headers, body)
         if path.startswith("/v1/"):
-            return self.mft_api(method, path, query, headers, body)
+            return self.mft_api(method, path, query, headers, body, raw_query)
         if path.startswith("/api/task_manager/v2/"):
             return self.acronis_api(method, path, query, headers, raw_query)
         self.violation(f"undocumented call {method} {path}")
@@ -882,7 +884,7 @@ class StrictPlatform:
         return 200
 
     def mft_api(self, method: str, path: str, query: dict[str, list[str]], headers: Any,
-                body: bytes) -> tuple[int, Any]:
+                body: bytes, raw_query: str) -> tuple[int, Any]:
         info, status = self.bearer(headers, "mft")
         if info is None:
             return status, {"error": "unauthorized" if status == 401 else "forbidden", "message": "token"}
@@ -905,7 +907,9 @@ class StrictPlatform:
                 self.violation(f"start body is not a JSON object: {body!r}")
                 return 400, {"error": "bad_request", "message": "a JSON object is expected"}
             if path == "/v1/tasks/start":
-                names = query.get("name", [])
+                # RFC 3986 reading of ?name={task_name}: '+' is a plus sign, not a space.
+                names = [unquote(part[len("name="):]) for part in raw_query.split("&")
+                         if part.startswith("name=")]
                 task_id = next((tid for tid, (name, _) in self.tasks.items() if [name] == names), None)
             else:
                 task_id = path[len("/v1/tasks/"):-len("/start")]
@@ -964,6 +968,8 @@ class StrictPlatform:
 
     def acronis_api(self, method: str, path: str, query: dict[str, list[str]], headers: Any,
                     raw_query: str) -> tuple[int, Any]:
+        if not (headers.get("Authorization") or "").startswith("Bearer "):
+            self.violation(f"Acronis call without 'Authorization: Bearer': {headers.get('Authorization')!r:.12}")
         info, status = self.bearer(headers, "acronis")
         if info is None:
             return status, {"error": "unauthorized"}
@@ -1083,6 +1089,8 @@ def test_real_client_start_by_id_and_name_and_http_step_against_strict_server(pl
       parameters: {{FileMask: "*.csv", Retries: 3}}
   - id: by-name
     start_task: {{name: Pull partner orders}}
+  - id: odd-name
+    start_task: {{name: "Orders & invoices + 50% #1/2?"}}
   - id: licence
     http: {{method: GET, path: /v1/licenses/current, expect: [200]}}
     outputs: {{tier: "{{{{ response.json.tier }}}}"}}
@@ -1092,11 +1100,11 @@ def test_real_client_start_by_id_and_name_and_http_step_against_strict_server(pl
     assert platform.violations == [], platform.violations
     assert code == 0, out.out + out.err
     starts = platform.calls("POST", "/v1/tasks/")
-    assert len(starts) == 2
+    assert len(starts) == 3
+    assert {run["task"] for run in platform.runs.values()} == {T_OK, T_ODD}
     by_id = next(s for s in starts if s["path"] == f"/v1/tasks/{T_OK}/start")
     assert json.loads(by_id["body"]) == {"FileMask": "*.csv", "Retries": 3}
-    by_name = next(s for s in starts if s["path"] == "/v1/tasks/start")
-    assert parse_qs(by_name["query"]) == {"name": ["Pull partner orders"]}
+    by_name = next(s for s in starts if s["query"] == "name=Pull%20partner%20orders")
     assert json.loads(by_name["body"]) == {}
     # One shared token for the environment, asked for with a JSON body like the vendor sample;
     # every call carries it as a bearer token.

@@ -89,6 +89,7 @@ class AcronisProvider(SessionProvider):
     name = "acronis"
     renew_on = frozenset({401})  # an expired token answers 401; 403 is a missing scope
     token_renew_margin = 15 * 60.0  # the vendor's examples renew 15 minutes before expiry
+    auth_scheme = "Bearer"  # as the vendor's authentication pages write it
 
     @staticmethod
     def default_policies() -> Policies:

@@ -77,7 +77,10 @@ class AutomateMftProvider(SessionProvider):
         if "task_id" in run.ident:
             path, params = f"/v1/tasks/{quote(run.ident['task_id'], safe='')}/start", None
         else:
-            path, params = "/v1/tasks/start", {"name": run.ident["name"]}
+            # Percent-encoded (a space is %20, not '+'): the documented URL is
+            # /v1/tasks/start?name={task_name}, and a server reading it as RFC 3986 would take a
+            # '+' literally and not find "Pull+partner+orders".
+            path, params = f"/v1/tasks/start?name={quote(run.ident['name'], safe='')}", None
         call = f"POST {path}"
         try:
             response = self.request("POST", path, policy=self.policies.start, calls=run.calls,

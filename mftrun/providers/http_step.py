@@ -61,6 +61,9 @@ class SessionProvider:
     can_cancel = False
     renew_on: frozenset[int] = frozenset({401, 403})
     token_renew_margin = 60.0
+    # The scheme word as each vendor's documentation writes it (Automate MFT's sample: "bearer";
+    # Acronis: "Bearer"). RFC 7235 makes it case-insensitive, but a literal gateway need not be.
+    auth_scheme = "bearer"
     poll_failures_tolerated = 3  # consecutive failed polls (each with its own retries) before error
 
     def __init__(self, env: Environment, *, max_parallel: int = 8, redactor: Any,
@@ -103,7 +106,8 @@ class SessionProvider:
                 tokens = TokenCache(self.token_source(transport, creds), self.clock,
                                     renew_margin=self.token_renew_margin)
                 self._session = AuthSession(transport, tokens, clock=self.clock,
-                                            renew_on=self.renew_on, denied=self.denied)
+                                            renew_on=self.renew_on, denied=self.denied,
+                                            scheme=self.auth_scheme)
             return self._session
 
     # -- the Provider interface ----------------------------------------------------------------

@@ -206,7 +206,7 @@ class Executor:
         live.attempts_started += 1
         attempt = Attempt(number=live.attempts_started, started_at=self.clock.now())
         live.result.attempts.append(attempt)
-        detail = "started" if attempt.number == 1 else f"attempt {attempt.number} started"
+        detail = "started"  # the console and reports show which attempt
         self._emit(live, detail)
         try:
             spec = templating.render_data(step.action.spec, self._context(),

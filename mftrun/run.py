@@ -103,7 +103,7 @@ def prepare_report_dir(options: ApplyOptions) -> None:
 
 
 def preflight_credentials(pipeline: Pipeline, environ: Mapping[str, str]) -> None:
-    """Read every credential reference before anything starts.
+    """Read every credential reference (and find every ca_bundle) before anything starts.
 
     A missing variable or key file is a set-up mistake, not a platform answer: finding it
     after half the pipeline has run (and the failure branch has paged someone) helps nobody.
@@ -122,6 +122,9 @@ def preflight_credentials(pipeline: Pipeline, environ: Mapping[str, str]) -> Non
                 resolve(field, ref, environ=environ, secret=False)
             except CredentialError as exc:
                 problems.append(f"environment {name!r}: {exc}")
+        if env.ca_bundle and not os.path.isfile(os.path.expanduser(env.ca_bundle)):
+            problems.append(f"environment {name!r}: ca_bundle {env.ca_bundle} does not exist or "
+                            "is not a file\n  hint: point ca_bundle at a PEM file of trusted CA certificates")
     if problems:
         raise CredentialError("some credentials cannot be read, so nothing was started:\n"
                               + "\n".join(problems))

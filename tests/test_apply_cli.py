@@ -123,3 +123,15 @@ def test_an_unusable_report_dir_is_refused_before_anything_starts(tmp_path, caps
     captured = capsys.readouterr()
     assert "--report-dir" in captured.err and "cannot create the folder" in captured.err
     assert "started" not in captured.out, "no step may run when its evidence cannot be kept"
+
+
+def test_a_missing_ca_bundle_is_found_before_anything_starts(tmp_path, capsys):
+    path = tmp_path / "p.yaml"
+    path.write_text("version: 1\nname: ca\nenvironments:\n  backup:\n    provider: acronis\n"
+                    "    base_url: http://127.0.0.1:9\n    ca_bundle: ~/no-such-ca.pem\n"
+                    "    credentials: {client_id: c, client_secret: {env: HOME}}\n"
+                    "steps:\n  - {id: a, environment: backup, wait_tasks: {state: started}}\n")
+    assert main(["apply", str(path), "--report-dir", str(tmp_path / "r"), "-q"]) == 3
+    err = capsys.readouterr().err
+    assert "environment 'backup': ca_bundle ~/no-such-ca.pem does not exist" in err
+    assert "nothing was started" in err

@@ -183,12 +183,18 @@ def test_mft_token_exp_at_the_documented_ten_minute_limit_is_accepted(emu):
     {"exp": 1_000_000},  # long past
     {"exp": "far"},  # replaced below: 11 minutes ahead
     {"jti": None},
+    {"iat": None},
+    {"nbf": None},
     {"kid": "no-such-key"},
-], ids=["aud", "iss", "sub", "no-exp", "expired", "exp-over-10min", "no-jti", "kid"])
+    {"exp": "just-over"},  # replaced below: 10 minutes 15 seconds ahead
+], ids=["aud", "iss", "sub", "no-exp", "expired", "exp-over-10min", "no-jti", "no-iat", "no-nbf", "kid",
+        "exp-10min-15s"])
 def test_mft_token_bad_assertion_gets_oauth_invalid_client(emu, override):
     override = dict(override)
     if override.get("exp") == "far":
         override["exp"] = int(time.time()) + 660
+    if override.get("exp") == "just-over":
+        override["exp"] = int(time.time()) + 615
     resp = requests.post(f"{emu.url}/v1/oauth/token", json=token_fields(assertion(emu, **override)),
                          timeout=5)
     assert resp.status_code in (400, 401), resp.text

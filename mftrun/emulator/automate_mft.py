@@ -27,6 +27,10 @@ PLATFORM = "automate-mft"
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 MAX_ASSERTION_LIFETIME = 600.0  # documented: exp at most 10 minutes from now
 LEEWAY = 30.0  # clock skew tolerated on exp/nbf/iat
+# The documented limit is enforced almost to the letter: the emulator and its client share one
+# clock, so only whole-second rounding needs room. A client asking for 10 min 30 s must fail
+# here, not first in production.
+LIFETIME_SLACK = 2.0
 DEFAULT_ATTEMPT = Attempt("success", queue=0.2, duration=1.0)  # real seconds; scaled on use
 
 
@@ -237,12 +241,12 @@ class AutomateMft:
             return reject("exp is missing or not a number")
         if exp <= now - LEEWAY:
             return reject("the assertion has expired (exp is in the past)")
-        if exp > now + MAX_ASSERTION_LIFETIME + LEEWAY:
+        if exp > now + MAX_ASSERTION_LIFETIME + LIFETIME_SLACK:
             return reject("exp is more than 10 minutes in the future")
-        for name in ("nbf", "iat"):
+        for name in ("nbf", "iat"):  # documented claims ("include iat and nbf"): required
             value = claims.get(name)
             if value is None:
-                continue
+                return reject(f"{name} is missing (the documented assertion carries iat and nbf)")
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 return reject(f"{name} is not a number")
             if value > now + LEEWAY:

@@ -9,6 +9,7 @@ codes in a platform's message, NUL) are replaced, or parsers reject the file.
 
 from __future__ import annotations
 
+import json
 import re
 import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
@@ -57,9 +58,25 @@ def _details(step: dict[str, Any], pipeline_file: str) -> str:
         lines.append(f"error: {step['error']}")
     lines.extend(remote_notes(step))
     for name, value in (step.get("outputs") or {}).items():
-        lines.append(f"output {name} = {value}")
+        shown = value if isinstance(value, str) else json.dumps(value, default=str)
+        lines.append(f"output {name} = {shown}")
     lines.append(f"HTTP calls: {step.get('http_calls', 0)}")
     return "\n".join(lines)
+
+
+def _junit_status(step: dict[str, Any]) -> str | None:
+    """continue_on_error: the step failed but concluded success. CI test views judge the
+    build by <failure>/<error> (Jenkins turns the build unstable), so such a step passes
+    here, as it does for the exit code; its details, in system-out, say it failed."""
+    if step.get("conclusion") == "success":
+        return "success"
+    return step.get("status")
+
+
+def _property_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return clean(value)
 
 
 def build_junit(report: dict[str, Any]) -> ET.Element:
@@ -67,7 +84,7 @@ def build_junit(report: dict[str, Any]) -> ET.Element:
     steps = report.get("steps") or []
     counts = {"tests": len(steps), "failures": 0, "errors": 0, "skipped": 0}
     for step in steps:
-        status = step.get("status")
+        status = _junit_status(step)
         if status in FAILURE:
             counts["failures"] += 1
         elif status in ERROR:
@@ -85,7 +102,7 @@ def build_junit(report: dict[str, Any]) -> ET.Element:
     properties = ET.SubElement(suite, "properties")
     for name in ("file", "sha256", "mftrun_version", "report_version", "exit_code", "emulated"):
         if report.get(name) is not None:
-            ET.SubElement(properties, "property", {"name": name, "value": clean(report[name])})
+            ET.SubElement(properties, "property", {"name": name, "value": _property_value(report[name])})
     ET.SubElement(properties, "property", {"name": "verdict", "value": verdict(report)[0]})
 
     file = str(report.get("file") or "")
@@ -93,7 +110,7 @@ def build_junit(report: dict[str, Any]) -> ET.Element:
         case = ET.SubElement(suite, "testcase", {
             "name": clean(step.get("id")), "classname": pipeline, "time": _seconds(step.get("duration")),
         })
-        status = step.get("status")
+        status = _junit_status(step)
         words = STATUS_TEXT.get(status, ("", str(status)))[1]
         first_line = clean((str(step.get("error") or "").strip().splitlines() or [words])[0])[:500]
         details = clean(_details(step, file))

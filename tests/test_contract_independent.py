@@ -1329,3 +1329,26 @@ def test_real_client_unknown_run_status_keeps_polling_until_the_step_timeout(pla
     run = next(iter(platform.runs.values()))
     assert run["polls"] >= 4  # it kept asking after the unknown status
     assert "may still" in text.lower()  # no public cancel: the remote run may go on
+
+
+def test_acronis_activities_endpoints_are_served(emu, acr):
+    """`GET /activities` and `/activities/{id}` are documented task-manager endpoints, not 404s."""
+    resp = requests.get(f"{emu.url}/api/task_manager/v2/activities", params={"limit": "2"}, headers=acr,
+                        timeout=5)
+    assert resp.status_code == 200
+    body = _json(resp)
+    assert len(body["items"]) == 2 and "after" in body["paging"]["cursors"]
+    activity = body["items"][0]
+    assert isinstance(activity["id"], int) and activity["id"] > 2**53
+    assert activity["idString"] == str(activity["id"])
+    assert f'"id":{activity["id"]}' in resp.text.replace(" ", "")
+    one = requests.get(f"{emu.url}/api/task_manager/v2/activities/{activity['idString']}", headers=acr,
+                       timeout=5)
+    assert one.status_code == 200 and _json(one)["id"] == activity["id"]
+    mine = f"{emu.url}/api/task_manager/v2/activities"
+    by_task = _json(requests.get(mine, params={"taskId": str(A_FIXED_ID)}, headers=acr, timeout=5))
+    assert [a["taskId"] for a in by_task["items"]] == [A_FIXED_ID]
+    assert by_task["items"][0]["result"]["code"] == "ok"
+    missing = requests.get(f"{mine}/{2**60 + 777}", headers=acr, timeout=5)
+    assert missing.status_code == 404 and ACRONIS_ERROR_KEYS <= set(_json(missing))
+    assert requests.get(mine, timeout=5).status_code == 401

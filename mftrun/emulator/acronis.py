@@ -29,6 +29,8 @@ from mftrun.emulator.wire import Request, Response, SimClock, json_response, rfc
 
 PLATFORM = "acronis"
 TASKS_PATH = "/api/task_manager/v2/tasks"
+ACTIVITIES_PATH = "/api/task_manager/v2/activities"
+ACTIVITY_ID_BIT = 1 << 62  # an activity's 64-bit id: its task's id with this bit flipped
 STATES = ("enqueued", "assigned", "started", "paused", "completed")
 RESULTS = ("ok", "error", "warning", "cancelled", "abandoned", "timedout")
 PRIORITIES = ("low", "belowNormal", "normal", "aboveNormal", "high")
@@ -51,6 +53,7 @@ def _named(item: dict[str, Any], key: str, field: str) -> list[str]:
 VALUE_FILTERS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "id": lambda i: [i["idString"]],
     "uuid": lambda i: [i["uuid"]],
+    "taskId": lambda i: [i["taskIdString"]] if "taskIdString" in i else [],  # activities only
     "type": lambda i: [i["type"]],
     "queue": lambda i: [i["queue"]],
     "priority": lambda i: [i["priority"]],
@@ -188,7 +191,9 @@ class Acronis:
             if req.method != "POST":
                 return _error(405, "MethodNotAllowed", "use POST", domain="Auth")
             return self._token(req)
-        if path == TASKS_PATH or path.startswith(TASKS_PATH + "/"):
+        base = next((p for p in (TASKS_PATH, ACTIVITIES_PATH) if path == p or path.startswith(p + "/")),
+                    None)
+        if base is not None:
             token, refusal = self._authenticate(req)
             if refusal is not None:
                 return refusal
@@ -199,19 +204,23 @@ class Acronis:
                               "(viewer or admin)", token=tid)
             if req.method != "GET":
                 return _error(405, "MethodNotAllowed", "the task manager is read-only", token=tid)
-            if path == TASKS_PATH:
+            activities = base == ACTIVITIES_PATH
+            what = "activity" if activities else "task"
+            if path == base:
                 try:
-                    return self._list(req, tid)
+                    return self._list(req, tid, activities=activities)
                 except _BadRequest as exc:
                     return _error(400, "BadRequest", str(exc), token=tid)
-            rest = unquote(path[len(TASKS_PATH) + 1:])
+            rest = unquote(path[len(base) + 1:])
             if "/" in rest or not rest.isdigit():
-                return _error(400, "BadRequest", f"task id {rest!r} is not a number", token=tid)
+                return _error(400, "BadRequest", f"{what} id {rest!r} is not a number", token=tid)
+            wanted = int(rest) ^ ACTIVITY_ID_BIT if activities else int(rest)
             with self._lock:
-                task = self._by_id.get(int(rest))
+                task = self._by_id.get(wanted)
             if task is None:
-                return _error(404, "NotFound", f"task {rest} not found", token=tid)
-            return json_response(200, self.item(task, self._clock.now_ns()), token=tid)
+                return _error(404, "NotFound", f"{what} {rest} not found", token=tid)
+            item = self.item(task, self._clock.now_ns())
+            return json_response(200, self.activity(item) if activities else item, token=tid)
         return _error(404, "NotFound", f"no such endpoint: {req.method} {path}", domain="Gateway")
 
     # ------------------------------------------------------------------ token endpoint
@@ -339,7 +348,22 @@ class Acronis:
             item["executor"] = dict(task.executor)
         return item
 
-    def _list(self, req: Request, tid: str) -> Response:
+    @staticmethod
+    def activity(task_item: dict[str, Any]) -> dict[str, Any]:
+        """The one activity of a task (the documented /activities endpoints; shape [assumed]).
+
+        The public docs publish no activity sample: it mirrors its task (state, times, result,
+        policy, resource) with its own 64-bit `id`/`idString`, plus `taskId`/`taskIdString` and
+        `createdAt`, the fields third-party integrations read.
+        """
+        item = dict(task_item)
+        activity_id = task_item["id"] ^ ACTIVITY_ID_BIT
+        item.update(id=activity_id, idString=str(activity_id), taskId=task_item["id"],
+                    taskIdString=task_item["idString"], createdAt=task_item["enqueuedAt"],
+                    uuid=str(uuid.uuid5(uuid.NAMESPACE_OID, f"activity:{task_item['uuid']}")))
+        return item
+
+    def _list(self, req: Request, tid: str, *, activities: bool = False) -> Response:
         params = req.params()
         names = {k for k, _ in params}
         limit = DEFAULT_LIMIT
@@ -374,7 +398,7 @@ class Acronis:
                 raise _BadRequest(f"{cursor_name} is not a valid cursor") from None
         else:
             query = [(k, v) for k, v in params if k not in PAGING]
-        items = self._select(query)
+        items = self._select(query, activities=activities)
         if lod == "count":
             return json_response(200, {"count": len(items)}, token=tid)
         page = items[offset:offset + limit]
@@ -389,11 +413,13 @@ class Acronis:
             cursors["before"] = cursor(max(0, offset - limit))
         return json_response(200, {"items": page, "paging": {"cursors": cursors}}, token=tid)
 
-    def _select(self, query: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    def _select(self, query: list[tuple[str, str]], *, activities: bool = False) -> list[dict[str, Any]]:
         values: dict[str, list[str]] = {}
         times: list[tuple[str, str, int]] = []
         order_field, descending = "enqueuedAt", False
         for name, value in query:
+            if name == "taskId" and not activities:
+                raise _BadRequest("unknown query parameter 'taskId'")
             if name in VALUE_FILTERS:
                 allowed = ENUMS.get(name)
                 if allowed is not None and value not in allowed:
@@ -423,6 +449,8 @@ class Acronis:
         out: list[tuple[Any, dict[str, Any]]] = []
         for task in tasks:
             item = self.item(task, now_ns)
+            if activities:
+                item = self.activity(item)
             if not all(self._matches(name, wanted, item) for name, wanted in values.items()):
                 continue
             if not all(self._time_ok(item, name, op, ns) for name, op, ns in times):

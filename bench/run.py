@@ -272,11 +272,30 @@ def main() -> int:
     if args.out != "-":
         results = {"started_at": started.isoformat(timespec="seconds"), "quick": args.quick,
                    "duration_s": round(duration, 1), "section_s": bench.timings, "machine": info,
-                   "mftrun_version": _version(), "table": [r.__dict__ | {"result": r.result} for r in bench.rows],
+                   "mftrun_version": _version(), "source": _source(), "table": [r.__dict__ | {"result": r.result} for r in bench.rows],
                    "errors": bench.errors, "details": bench.details}
         Path(args.out).write_text(json.dumps(results, indent=1, default=str) + "\n", encoding="utf-8")
         print(f"written: {args.out}")
     return 1 if bench.errors else 0
+
+
+def _source() -> str:
+    """The commit measured: `git rev-parse HEAD` (+ "-dirty" if mftrun/ has local changes),
+    or $MFTRUN_BENCH_SOURCE for a run from an exported copy (`git archive HEAD | tar -x`)."""
+    import subprocess
+
+    from _common import ROOT
+
+    try:
+        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10)
+        if head.returncode == 0:
+            dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "mftrun"],
+                                   capture_output=True, text=True, timeout=10).stdout.strip()
+            return head.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return os.environ.get("MFTRUN_BENCH_SOURCE", "unknown")
 
 
 def _version() -> str:

@@ -392,7 +392,7 @@ def test_acronis_token_expires_on_tracks_real_time_and_401_after(short_lived):
     headers = {"Authorization": f"Bearer {body['access_token']}"}
     url = f"{short_lived.url}/api/task_manager/v2/tasks"
     assert requests.get(url, headers=headers, timeout=5).status_code == 200
-    time.sleep(1.2)
+    time.sleep(0.7)
     assert requests.get(url, headers=headers, timeout=5).status_code == 401
 
 
@@ -681,6 +681,7 @@ class StrictPlatform:
         self.violations: list[str] = []
         self.log: list[dict[str, Any]] = []
         self.jtis: set[str] = set()
+        self.assertions: list[dict[str, Any]] = []
         self.tokens: dict[str, dict[str, Any]] = {}
         self.tasks = {T_OK: ("Pull partner orders", ["success"]), T_FAIL: ("Broken export", ["failed"]),
                       T_ODD: ("Orders & invoices + 50% #1/2?", ["success"])}
@@ -847,6 +848,7 @@ class StrictPlatform:
             if claims["nbf"] > now + 5 or claims["iat"] > now + 5:
                 raise jwt.InvalidTokenError("nbf/iat in the future")
             with self.lock:
+                self.assertions.append(dict(claims, _header=header))
                 if claims["jti"] in self.jtis:
                     raise jwt.InvalidTokenError("jti replayed")
                 self.jtis.add(claims["jti"])
@@ -1124,6 +1126,35 @@ def test_real_client_start_by_id_and_name_and_http_step_against_strict_server(pl
     # Polled to the terminal status and not beyond.
     for run_id, run in platform.runs.items():
         assert run["polls"] == 3, (run_id, run)
+    # The assertion as issue 4 pins it inside the documented limits: exp 4 minutes ahead at most,
+    # iat = nbf = now.
+    (claims,) = platform.assertions
+    assert claims["_header"]["alg"] == "ES256" and claims["_header"]["kid"] == platform.KID
+    assert claims["iat"] == claims["nbf"] and 0 < claims["exp"] - claims["iat"] <= 240
+    assert abs(claims["iat"] - time.time()) < 30
+
+
+def test_real_client_http_step_on_acronis_sends_repeated_query_parameters(platform, tmp_path, monkeypatch,
+                                                                           capsys):
+    platform.add_acronis_task(state="completed", code="ok")
+    platform.add_acronis_task(state="started")
+    path = write_pipeline(tmp_path, platform, """
+  - id: list
+    environment: acr
+    http:
+      path: /api/task_manager/v2/tasks
+      query: {state: [completed, paused], limit: 1}
+      expect: [200]
+    outputs:
+      first: "{{ response.json['items'][0]['idString'] }}"
+""", monkeypatch)
+    code = apply(path, tmp_path)
+    out = capsys.readouterr()
+    assert platform.violations == [], platform.violations
+    assert code == 0, out.out + out.err
+    (call,) = [c for c in platform.log if c["path"] == "/api/task_manager/v2/tasks"]
+    assert parse_qs(call["query"]) == {"state": ["completed", "paused"], "limit": ["1"]}
+    assert call["headers"]["Authorization"].startswith("Bearer ")
 
 
 def test_real_client_failed_run_exits_1(platform, tmp_path, monkeypatch, capsys):

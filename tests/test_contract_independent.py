@@ -1383,3 +1383,20 @@ def test_acronis_activities_endpoints_are_served(emu, acr):
     missing = requests.get(f"{mine}/{2**60 + 777}", headers=acr, timeout=5)
     assert missing.status_code == 404 and ACRONIS_ERROR_KEYS <= set(_json(missing))
     assert requests.get(mine, timeout=5).status_code == 401
+
+
+def test_real_client_refuses_comma_joined_ids_instead_of_passing_at_once(platform, tmp_path,
+                                                                         monkeypatch, capsys):
+    """The API takes repeated parameters; "P1,P2" would match nothing and the wait pass at once."""
+    platform.add_acronis_task(state="started")
+    path = write_pipeline(tmp_path, platform, f"""
+  - id: backups
+    environment: acr
+    wait_tasks: {{state: started, policyId: "{POLICY},{RES_1}"}}
+""", monkeypatch)
+    code = apply(path, tmp_path)
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert code != 0
+    assert f"policyId: [{POLICY}, {RES_1}]" in text
+    assert [c for c in platform.log if c["path"] == "/api/task_manager/v2/tasks"] == []

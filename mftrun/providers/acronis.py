@@ -40,6 +40,9 @@ FILTERS = frozenset({  # documented; others are passed through as-is (the platfo
     "allow_deleted",
 })
 
+# Filters whose values never contain a comma (enums, ids, UUIDs): a comma is a list written wrong.
+NO_COMMA = frozenset({"id", "uuid", "state", "resultCode", "priority", "policyId", "resourceId"})
+
 _TS = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
                  r"([Zz]|[+-]\d{2}:?\d{2})$")
 
@@ -237,7 +240,14 @@ def _wait_from_spec(spec: Mapping[str, Any]) -> TaskWait:
         for item in values:  # repeated parameters, never comma-joined
             if item is None or isinstance(item, (dict, list)):
                 raise InputError(f"wait_tasks: filter {name!r} must be a string or a list of strings")
-            params.append((str(name), _text(item)))
+            text = _text(item)
+            if name in NO_COMMA and "," in text:
+                # The API takes one value per parameter; "started,paused" would match no task and
+                # the step would pass at once without waiting for anything.
+                parts = [p.strip() for p in text.split(",") if p.strip()]
+                raise InputError(f"wait_tasks: filter {name!r} has the comma-separated value {text!r}",
+                                 hint=f"write a list, sent as repeated parameters: {name}: [{', '.join(parts)}]")
+            params.append((str(name), text))
     accept_raw = spec.get("accept_results", DEFAULT_ACCEPT)
     if isinstance(accept_raw, str):
         accept_raw = [accept_raw]

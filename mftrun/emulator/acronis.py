@@ -429,7 +429,10 @@ class Acronis:
                 values.setdefault(name, []).append(value)
             elif name in TIME_FIELDS:
                 m = re.fullmatch(r"(gt|lt|ge|le|eq)\((.*)\)", value)
-                op, text = (m.group(1), m.group(2)) if m else ("eq", value)
+                if not m:  # documented form only: a bare date silently meaning eq would hide typos
+                    raise _BadRequest(f"{name} must be an operator and a time, e.g. "
+                                      f"gt(2020-04-22T11:00:00Z) (gt, lt, ge, le, eq), not {value!r}")
+                op, text = m.group(1), m.group(2)
                 try:
                     times.append((name, op, parse_time_ns(text)))
                 except ValueError:

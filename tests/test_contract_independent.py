@@ -26,6 +26,7 @@ import re
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -39,6 +40,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from mftrun.emulator import Emulator, Scenario
+
+dataclass_frozen = dataclass(frozen=True)
 
 FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "acronis-tasks-in-progress.json"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -660,6 +663,12 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
+@dataclass_frozen
+class RawAnswer:
+    content_type: str
+    text: str
+
+
 class StrictPlatform:
     """Both platforms, written from api-contracts.md only, strict where the contract is.
 
@@ -695,6 +704,7 @@ class StrictPlatform:
         self.forbid: set[str] = set()  # platforms whose API answers 403 to every call
         self.api_calls = {"mft": 0, "acronis": 0}
         self.expires_in: int | None = 300
+        self.raw_start_answer: tuple[int, str, str] | None = None  # status, content type, text
         server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         server.daemon_threads = True
         self.server = server
@@ -790,6 +800,14 @@ class StrictPlatform:
                     platform.violation(f"server error {exc!r}")
                     status, answer = 500, {"error": "server", "message": repr(exc)}
                 record["status"] = status
+                if isinstance(answer, RawAnswer):
+                    data = answer.text.encode()
+                    self.send_response(status)
+                    self.send_header("Content-Type", answer.content_type)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 self._send(status, answer)
 
             def do_GET(self) -> None:  # noqa: N802
@@ -925,6 +943,9 @@ class StrictPlatform:
                 task_id = path[len("/v1/tasks/"):-len("/start")]
             if task_id not in self.tasks:
                 return 404, {"error": "not_found", "message": "no such task"}
+            if self.raw_start_answer is not None:
+                status, ctype, text = self.raw_start_answer
+                return status, RawAnswer(ctype, text)
             run_id = str(uuid.uuid4())
             with self.lock:
                 outcomes = self.tasks[task_id][1]
@@ -1402,3 +1423,23 @@ def test_real_client_refuses_comma_joined_ids_instead_of_passing_at_once(platfor
     assert code != 0
     assert f"policyId: [{POLICY}, {RES_1}]" in text
     assert [c for c in platform.log if c["path"] == "/api/task_manager/v2/tasks"] == []
+
+
+@pytest.mark.parametrize("status", [500, 400])
+def test_real_client_shows_an_error_body_truncated_and_escaped(platform, tmp_path, monkeypatch, capsys,
+                                                              status):
+    """Error body format is unknown: show whatever text it carries, truncated and escaped."""
+    platform.raw_start_answer = (status, "text/html",
+                                 "<html><body>\x1b[31mProxy\rError\x07 " + "A" * 5000 + "</body></html>")
+    path = write_pipeline(tmp_path, platform, f"""
+  - id: by-id
+    start_task: {T_OK}
+""", monkeypatch)
+    code = apply(path, tmp_path)
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert code != 0
+    assert "Proxy" in text
+    assert "\x1b[31m" not in text and "\x07" not in text and "\rError" not in text
+    assert "A" * 600 not in text
+    assert len(platform.calls("POST", "/v1/tasks/")) == 1  # never re-sent: it may have started

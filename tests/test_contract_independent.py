@@ -1443,3 +1443,35 @@ def test_real_client_shows_an_error_body_truncated_and_escaped(platform, tmp_pat
     assert "\x1b[31m" not in text and "\x07" not in text and "\rError" not in text
     assert "A" * 600 not in text
     assert len(platform.calls("POST", "/v1/tasks/")) == 1  # never re-sent: it may have started
+
+
+def test_real_client_audience_is_canonical_whatever_case_and_default_port(platform, tmp_path, monkeypatch,
+                                                                          capsys):
+    """`aud` must equal the token endpoint URL exactly; a base_url typed as HTTP://LocalHost:80/ would not."""
+    port = platform.server.server_address[1]
+    platform.url = f"http://localhost:{port}"  # what the server expects in `aud`
+    path = write_pipeline(tmp_path, platform, f"""
+  - id: by-id
+    start_task: {T_OK}
+""", monkeypatch)
+    path.write_text(path.read_text().replace(f"base_url: http://localhost:{port}\n",
+                                             f"base_url: HTTP://LocalHost:{port}/\n"))
+    assert f"HTTP://LocalHost:{port}/" in path.read_text()
+    code = apply(path, tmp_path)
+    out = capsys.readouterr()
+    assert platform.violations == [], platform.violations
+    assert code == 0, out.out + out.err
+    assert platform.assertions[0]["aud"] == f"http://localhost:{port}/v1/oauth/token"
+
+
+def test_base_url_is_canonical_so_the_mft_audience_matches_exactly():
+    from mftrun.errors import ConnectError
+    from mftrun.http.session import check_base_url as canonical
+
+    assert canonical("HTTPS://API.us.mft.progress.com:443/") == "https://api.us.mft.progress.com"
+    assert canonical(" https://eu2-cloud.acronis.com ") == "https://eu2-cloud.acronis.com"
+    assert canonical("https://h.example:8443/base/") == "https://h.example:8443/base"
+    assert canonical("http://[::1]:80/") == "http://[::1]"
+    with pytest.raises(ConnectError) as info:
+        canonical("https://user:pw@h.example")
+    assert "pw" not in str(info.value)

@@ -56,11 +56,14 @@ def is_loopback(host: str) -> bool:
 
 
 def check_base_url(base_url: str) -> str:
-    """Return the base URL without a trailing slash; refuse plain http to real hosts.
+    """Return the base URL in canonical form; refuse plain http to real hosts.
 
     Tokens and client assertions travel in every request, so plain http is only
-    acceptable on this machine (the emulator)."""
-    parts = urlsplit(base_url)
+    acceptable on this machine (the emulator). Canonical (lower-case scheme and
+    host, no default port, no trailing slash) because the Automate MFT client
+    assertion's `aud` is built from it and must equal the token endpoint's URL
+    exactly: `https://API.us.mft.progress.com:443/` would otherwise be refused."""
+    parts = urlsplit(base_url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConnectError(f"base URL {base_url!r} is not an http(s) URL",
                            hint="write it as https://host[:port]")
@@ -68,7 +71,20 @@ def check_base_url(base_url: str) -> str:
         raise ConnectError(
             f"refusing plain http:// for {parts.hostname}: credentials and tokens would travel unencrypted",
             hint="use https://; plain http is allowed only for loopback hosts (the emulator)")
-    return base_url.rstrip("/")
+    scheme = parts.scheme.lower()
+    host = parts.hostname  # already lower-case
+    netloc = f"[{host}]" if ":" in host else host
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConnectError(f"base URL {base_url!r} has an invalid port", hint="write it as https://host[:port]") \
+            from None
+    if port is not None and port != {"http": 80, "https": 443}[scheme]:
+        netloc += f":{port}"
+    if parts.username or parts.password:
+        raise ConnectError(f"base URL {parts.hostname!r} carries a user name or password",
+                           hint="put credentials in the environment's credentials, not in base_url")
+    return f"{scheme}://{netloc}{parts.path}".rstrip("/")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,9 @@
 """How long writing the reports takes, and how big they get, for runs of 10 to 10,000 steps.
 
-    python bench/bench_reports.py [--steps 10,1000,10000]
+    python bench/bench_reports.py [--steps 10,1000,10000] [--memory]
 
-Prints one line per size and format: seconds to render+write and file size.
+Prints one line per size and format: seconds to render+write and file size, and
+the console's final summary table; --memory: peak RSS each format adds.
 """
 
 from __future__ import annotations
@@ -45,10 +46,46 @@ def make_run(count: int) -> RunResult:
                      ended_at=T0 + timedelta(seconds=700), steps=steps, exit_code=1)
 
 
+_MEMORY_CHILD = r"""
+import resource, sys, tempfile
+from pathlib import Path
+sys.path.insert(0, sys.argv[3])
+from bench_reports import make_run
+from mftrun.credentials import Redactor
+from mftrun.reports import write_reports
+result = make_run(int(sys.argv[1]))
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+if sys.argv[2] != "none":
+    with tempfile.TemporaryDirectory() as folder:
+        write_reports(result, report_dir=Path(folder), formats=tuple(sys.argv[2].split("+")), redactor=Redactor())
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(before / 1024, after / 1024)
+"""
+
+
+def memory(count: int) -> None:
+    """Peak RSS added by each format alone, each in a fresh process (ru_maxrss only grows)."""
+    import subprocess
+    import sys
+
+    here = str(Path(__file__).resolve().parent)
+    for fmt in ("json", "html", "junit", "json+html+junit"):
+        out = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, str(count), fmt, here], capture_output=True,
+                             text=True, check=True, cwd=str(Path(here).parent),
+                             env={**__import__("os").environ, "PYTHONPATH": str(Path(here).parent)})
+        before, after = map(float, out.stdout.split())
+        print(f"{count:>6} {fmt:<16} peak RSS {before:>6.0f} MB -> {after:>6.0f} MB (+{after - before:.0f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", default="10,1000,10000")
+    parser.add_argument("--memory", action="store_true", help="peak RSS added by each format (fresh processes)")
     args = parser.parse_args()
+    if args.memory:
+        for count in (int(n) for n in args.steps.split(",")):
+            memory(count)
+        return
     redactor = Redactor()
     redactor.add("canary-client-secret-0123456789")
     redactor.add("another-secret-value-abcdefgh")

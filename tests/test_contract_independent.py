@@ -72,7 +72,7 @@ SCENARIO = {
     "automate_mft": {
         "token_lifetime": "5m",
         "tasks": [
-            {"id": T_OK, "name": "Pull partner orders", "queue": 0.3, "duration": 0.4,
+            {"id": T_OK, "name": "Pull partner orders", "queue": 0.15, "duration": 0.2,
              "files": {"transferred": 3}},
             {"id": T_FAIL, "name": "Broken export", "queue": 0.1, "duration": 0.2,
              "outcome": "failed", "message": "disk full"},
@@ -1216,7 +1216,7 @@ def test_real_client_renews_before_a_short_token_expires(platform, tmp_path, mon
     path = write_pipeline(tmp_path, platform, f"""
   - id: by-id
     start_task: {T_OK}
-    poll: {{interval: 400ms, max_interval: 400ms}}
+    poll: {{interval: 300ms, max_interval: 300ms}}
 """, monkeypatch)
     code = apply(path, tmp_path)
     capsys.readouterr()
@@ -1269,7 +1269,7 @@ def wait_pipeline(platform: StrictPlatform, tmp_path: Path, monkeypatch) -> Path
 
 
 def test_real_client_wait_tasks_with_paging_against_strict_server(platform, tmp_path, monkeypatch, capsys):
-    seen = [platform.add_acronis_task(state="started", complete_after=0.3 + 0.1 * i) for i in range(5)]
+    seen = [platform.add_acronis_task(state="started", complete_after=0.1 + 0.05 * i) for i in range(5)]
     platform.add_acronis_task(state="started", type_="replication")  # never matches: other type
     platform.acronis[2]["result"] = "warning"
     code = apply(wait_pipeline(platform, tmp_path, monkeypatch), tmp_path)
@@ -1372,7 +1372,7 @@ def test_real_client_unknown_run_status_keeps_polling_until_the_step_timeout(pla
     path = write_pipeline(tmp_path, platform, f"""
   - id: by-id
     start_task: {T_OK}
-    timeout: 1s
+    timeout: 500ms
 """, monkeypatch)
     code = apply(path, tmp_path)
     out = capsys.readouterr()
@@ -1381,7 +1381,7 @@ def test_real_client_unknown_run_status_keeps_polling_until_the_step_timeout(pla
     assert code == 1, text
     assert "paused" in text
     run = next(iter(platform.runs.values()))
-    assert run["polls"] >= 4  # it kept asking after the unknown status
+    assert run["polls"] >= 4  # it kept asking after the unknown status (50-100 ms apart)
     assert "may still" in text.lower()  # no public cancel: the remote run may go on
 
 
@@ -1475,3 +1475,21 @@ def test_base_url_is_canonical_so_the_mft_audience_matches_exactly():
     with pytest.raises(ConnectError) as info:
         canonical("https://user:pw@h.example")
     assert "pw" not in str(info.value)
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_real_client_start_refused_for_its_token_is_replayed_once_with_a_new_one(platform, tmp_path,
+                                                                                 monkeypatch, capsys, status):
+    """A start refused with 401/403 was not processed: one renewal, one replay, one run."""
+    platform.kill_first_token["mft"] = (0, status)
+    path = write_pipeline(tmp_path, platform, f"""
+  - id: by-id
+    start_task: {T_OK}
+""", monkeypatch)
+    code = apply(path, tmp_path)
+    out = capsys.readouterr()
+    assert platform.violations == [], platform.violations
+    assert code == 0, out.out + out.err
+    assert len(platform.calls("POST", "/v1/oauth/token")) == 2
+    assert len(platform.calls("POST", f"/v1/tasks/{T_OK}/start")) == 2
+    assert len(platform.runs) == 1

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import EmulatorProcess, analyse, apply_cost, independent, run_measured  # noqa: E402
+from _common import CHILD_ENV, EmulatorProcess, analyse, apply_cost, independent, run_measured  # noqa: E402
 from platform_cost import default_poll  # noqa: E402
 
 DEFAULT_POLL = default_poll()  # mftrun.model.Poll(), read from the package
@@ -30,9 +31,31 @@ RSS_10K_MB = 300.0
 COLD_START_MS = 150.0
 
 
-def measure_apply(steps: int, duration: float = 15.0, *, report: bool = True) -> dict[str, Any]:
+# An experiment, not a fix (mftrun/ is not changed by the benchmark): `requests` reads the
+# environment (proxies, NO_PROXY, ~/.netrc, CA-bundle variables) again for every request when
+# Session.trust_env is on. This sitecustomize, put on the child's path, memoises that lookup per
+# (host, settings), to measure what resolving it once per session would save.
+_ENV_ONCE = r"""
+import requests.sessions as _s
+_orig, _memo = _s.Session.merge_environment_settings, {}
+def _merge(self, url, proxies, stream, verify, cert):
+    from urllib.parse import urlsplit
+    key = (urlsplit(url).netloc, repr(proxies), stream, verify, cert)
+    if key not in _memo:
+        _memo[key] = _orig(self, url, proxies, stream, verify, cert)
+    return _memo[key]
+_s.Session.merge_environment_settings = _merge
+"""
+
+
+def measure_apply(steps: int, duration: float = 15.0, *, report: bool = True,
+                  env_once: bool = False) -> dict[str, Any]:
     workload = independent(steps, duration, poll=dict(DEFAULT_POLL))
     with EmulatorProcess(workload) as emu:
+        if env_once:
+            (emu.folder / "patch").mkdir()
+            (emu.folder / "patch" / "sitecustomize.py").write_text(_ENV_ONCE, encoding="utf-8")
+            emu.env["PYTHONPATH"] = str(emu.folder / "patch") + os.pathsep + CHILD_ENV["PYTHONPATH"]
         cost = apply_cost(emu, report=report)
         journal = emu.journal()
     traffic = analyse(journal, workload)
@@ -43,6 +66,7 @@ def measure_apply(steps: int, duration: float = 15.0, *, report: bool = True) ->
     return {
         "steps": steps,
         "reports": report,
+        "experiment_env_once": env_once,
         "remote_duration_s": duration,
         "poll": DEFAULT_POLL,
         "wall_s": round(cost.wall, 2),
@@ -110,7 +134,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, nargs="*", default=[1000, 10_000])
     parser.add_argument("--duration", type=float, default=15.0)
+    parser.add_argument("--ab-env-once", type=int, metavar="ROUNDS",
+                        help="experiment: alternate plain and env-lookups-once runs, ROUNDS of each")
     args = parser.parse_args()
+    if args.ab_env_once:
+        for _ in range(args.ab_env_once):
+            for once in (False, True):
+                for steps in args.steps:
+                    r = measure_apply(steps, args.duration, report=False, env_once=once)
+                    print(json.dumps({k: r[k] for k in ("steps", "experiment_env_once", "requests", "cpu_s",
+                                                        "cpu_ms_per_request", "cpu_ms_per_request_in_run")}),
+                          flush=True)
+        return
     print(json.dumps({"cold_start": cold_start()}), flush=True)
     for steps in args.steps:
         print(json.dumps(measure_apply(steps, args.duration)), flush=True)

@@ -39,6 +39,8 @@ from mftrun.results import Attempt, RunResult, Status, StepResult
 
 # Keys of an action spec that are evaluated later by the provider, not rendered before the start.
 LATE_KEYS = frozenset({"until"})
+AFTERMATH_CONDITIONS = frozenset({"failure", "always"})
+AFTERMATH_TIMEOUT = 600.0  # seconds, for a failure/always step without a timeout after the run's own ran out
 _MAX_WAIT = 0.2  # how long the scheduler sleeps at most, so an interrupt is noticed quickly
 
 
@@ -101,6 +103,8 @@ class Executor:
         self._active = 0
         self._unfinished = len(pipeline.steps)
         self._signal: int | None = None
+        self._run_timed_out = False
+        self._aftermath: str | None = None  # why only failure/always steps may still start
         self._stopping = threading.Event()
         self._steps_view: dict[str, Mapping[str, Any]] = {}
         self.result = RunResult(pipeline=pipeline.name, file=pipeline.path, sha256=pipeline.sha256,
@@ -141,8 +145,10 @@ class Executor:
                     self.result.message = (f"whole-run timeout of {format_duration(self.pipeline.timeout or 0)}"
                                            " reached")
                     self.listener.note(self.result.message)
-                    self._stop_all(Status.TIMED_OUT, "whole-run timeout reached")
-                    break
+                    run_deadline = None
+                    self._run_timed_out = True
+                    self._enter_aftermath("whole-run timeout reached")
+                    continue
                 self._fire_deadlines(now)
                 self._fire_timers(now)
                 self._start_ready(now)
@@ -161,8 +167,7 @@ class Executor:
             pool.close()
         self.result.ended_at = self.clock.now()
         self.result.interrupted = self._signal is not None
-        self.result.exit_code = self._exit_code(run_timed_out=run_deadline is not None
-                                                and self.result.message is not None)
+        self.result.exit_code = self._exit_code(run_timed_out=self._run_timed_out)
         self.listener.run_finished(self.result)
         return self.result
 
@@ -184,6 +189,8 @@ class Executor:
             except TemplateError as exc:
                 self._finish(live, Status.ERROR, error=f"run_if: {exc}", exit_code=EXIT_INVALID)
                 continue
+            if run and self._aftermath and step.run_if.kind not in AFTERMATH_CONDITIONS:
+                run, reason = False, f"not started: {self._aftermath}"
             if run:
                 heapq.heappush(self._startable, (step.index, step.id))
             else:
@@ -197,8 +204,11 @@ class Executor:
             self._active += 1
             live.result.outcome = live.result.conclusion = Status.RUNNING
             live.result.started_at = self.clock.now()
-            if live.step.timeout:
-                heapq.heappush(self._deadlines, (now + live.step.timeout, next(self._seq), step_id, live.gen))
+            timeout = live.step.timeout
+            if self._aftermath and not timeout:
+                timeout = AFTERMATH_TIMEOUT  # the run is already over its deadline: stay bounded
+            if timeout:
+                heapq.heappush(self._deadlines, (now + timeout, next(self._seq), step_id, live.gen))
             self._launch_attempt(live)
 
     def _launch_attempt(self, live: _Live) -> None:
@@ -378,6 +388,23 @@ class Executor:
         attempt = live.result.attempts[-1] if live.result.attempts else None
         if attempt and attempt.run_id and attempt.status == Status.RUNNING:
             live.result.remote_may_continue.append(attempt.run_id)
+
+    def _enter_aftermath(self, why: str) -> None:
+        """Whole-run timeout: end what runs, start nothing new, except the steps written to
+        react to trouble (run_if failure or always): the alert an operator wrote for a
+        stuck night must still go out. They keep their own timeout (or AFTERMATH_TIMEOUT)."""
+        self._aftermath = why
+        for live in list(self._live.values()):
+            if live.result.outcome == Status.RUNNING:
+                self._time_out(live, why)
+        startable, self._startable = self._startable, []
+        for index, step_id in startable:
+            live = self._live[step_id]
+            if live.step.run_if.kind in AFTERMATH_CONDITIONS:
+                heapq.heappush(self._startable, (index, step_id))
+            else:
+                live.result.skipped_reason = f"not started: {why}"
+                self._finish(live, Status.SKIPPED, detail=live.result.skipped_reason)
 
     def _stop_all(self, status: Status, why: str) -> None:
         """Interrupt or whole-run timeout: end every unfinished step, start nothing new."""

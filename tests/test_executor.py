@@ -178,3 +178,18 @@ def test_many_steps_in_flight_without_a_thread_each():
     assert provider.max_active > 1000
     assert all(s.outcome == Status.SUCCESS for s in result.steps)
     assert provider.max_threads - before <= executor.workers
+
+
+def test_whole_run_timeout_still_runs_the_failure_and_always_steps():
+    p = pipeline(step("slow"), step("next", needs=("slow",)),
+                 step("alert", needs=("next",), run_if="failure"),
+                 step("cleanup", needs=("slow",), run_if="always"),
+                 step("report", needs=("alert",)), timeout=0.15)
+    provider = FakeProvider({"slow": Script(outcomes=("never",))})
+    result, _ = run(p, provider)
+    assert statuses(result) == {"slow": "timed_out", "next": "skipped", "alert": "success",
+                                "cleanup": "success", "report": "skipped"}
+    assert "whole-run timeout" in result.message
+    assert result.exit_code == 1
+    assert next(s for s in result.steps if s.id == "report").skipped_reason == \
+        "not started: whole-run timeout reached"

@@ -1245,7 +1245,7 @@ def test_real_check_second_403_is_forbidden_with_allow_list_hint(platform, tmp_p
     assert "allow-list" in text or "allow list" in text
     assert "task_manager" in text
     assert len(platform.calls("POST", "/v1/oauth/token")) == 2  # one renewal, then the verdict
-    assert len(platform.calls("POST", "/api/2/idp/token")) == 1  # Acronis: 403 is a scope problem
+    assert len(platform.calls("POST", "/api/2/idp/token")) == 2  # one renewal, then "missing scope"
 
 
 def wait_pipeline(platform: StrictPlatform, tmp_path: Path, monkeypatch) -> Path:
@@ -1484,3 +1484,14 @@ def test_real_client_start_refused_for_its_token_is_replayed_once_with_a_new_one
     assert len(platform.calls("POST", "/v1/oauth/token")) == 2
     assert len(platform.calls("POST", f"/v1/tasks/{T_OK}/start")) == 2
     assert len(platform.runs) == 1
+
+
+def test_real_client_acronis_403_renews_once_for_a_role_granted_since(platform, tmp_path, monkeypatch, capsys):
+    """Section 3: the token is renewed once on 401/403; a role granted later is in the new token."""
+    platform.kill_first_token["acronis"] = (0, 403)
+    platform.add_acronis_task(state="started", complete_after=0.1)
+    code = apply(wait_pipeline(platform, tmp_path, monkeypatch), tmp_path)
+    out = capsys.readouterr()
+    assert platform.violations == [], platform.violations
+    assert code == 0, out.out + out.err
+    assert len(platform.calls("POST", "/api/2/idp/token")) == 2

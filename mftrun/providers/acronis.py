@@ -90,7 +90,10 @@ class TaskWait:
 
 class AcronisProvider(SessionProvider):
     name = "acronis"
-    renew_on = frozenset({401})  # an expired token answers 401; 403 is a missing scope
+    # An expired token answers 401; 403 is a missing scope. Both get one renewal and one replay
+    # (the contract's "renewed once on 401/403"): a role granted after the token was issued only
+    # shows in a new token. A second 403 is reported as the missing task_manager scope.
+    renew_on = frozenset({401, 403})
     token_renew_margin = 15 * 60.0  # the vendor's examples renew 15 minutes before expiry
     auth_scheme = "Bearer"  # as the vendor's authentication pages write it
 

@@ -669,11 +669,11 @@ class StrictPlatform:
     KID = "b1946ac9-2492-4c1f-8d7e-6a5b4c3d2e1f"
     CLIENT_ID = "0f8fad5b-d9cb-469f-a165-70867728950e"
     CLIENT_SECRET = "s3cr3t-7c9e6679"
-    FILTERS = {"id", "uuid", "type", "queue", "priority", "startedBy", "policyId", "policyName",
-               "policyType", "resourceId", "resourceName", "resourceType", "workflowId", "tag",
-               "state", "resultCode"}
-    TIME_FILTERS = {"enqueuedAt", "assignedAt", "startedAt", "updatedAt", "completedAt"}
-    OTHER = {"lod", "order", "executorId", "allow_deleted", "limit", "after", "before"}
+    FILTERS = frozenset({"id", "uuid", "type", "queue", "priority", "startedBy", "policyId", "policyName",
+                         "policyType", "resourceId", "resourceName", "resourceType", "workflowId", "tag",
+                         "state", "resultCode"})
+    TIME_FILTERS = frozenset({"enqueuedAt", "assignedAt", "startedAt", "updatedAt", "completedAt"})
+    OTHER = frozenset({"lod", "order", "executorId", "allow_deleted", "limit", "after", "before"})
 
     def __init__(self) -> None:
         self.key = ec.generate_private_key(ec.SECP256R1())
@@ -786,7 +786,7 @@ class StrictPlatform:
                 try:
                     status, answer = platform.route(method, split.path, parse_qs(split.query, keep_blank_values=True),
                                                     self.headers, body, split.query)
-                except Exception as exc:  # a bug here must show, not hang the client
+                except Exception as exc:  # noqa: BLE001 - a bug here must show, not hang the client
                     platform.violation(f"server error {exc!r}")
                     status, answer = 500, {"error": "server", "message": repr(exc)}
                 record["status"] = status
@@ -800,16 +800,16 @@ class StrictPlatform:
                     return
                 self._send(status, answer)
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 self._handle("GET")
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 self._handle("POST")
 
-            def do_PUT(self) -> None:  # noqa: N802
+            def do_PUT(self) -> None:
                 self._handle("PUT")
 
-            def do_DELETE(self) -> None:  # noqa: N802
+            def do_DELETE(self) -> None:
                 self._handle("DELETE")
 
         return Handler
@@ -1095,7 +1095,7 @@ steps:
     return path
 
 
-def apply(path: Path, tmp_path: Path) -> int:
+def apply(path: Path) -> int:
     from mftrun.cli import main
 
     return main(["apply", str(path), "--no-report"])
@@ -1116,7 +1116,7 @@ def test_real_client_start_by_id_and_name_and_http_step_against_strict_server(pl
     http: {{method: GET, path: /v1/licenses/current, expect: [200]}}
     outputs: {{tier: "{{{{ response.json.tier }}}}"}}
 """, monkeypatch)
-    code = apply(path, tmp_path)
+    code = apply(path)
     out = capsys.readouterr()
     assert platform.violations == [], platform.violations
     assert code == 0, out.out + out.err
@@ -1161,7 +1161,7 @@ def test_real_client_http_step_on_acronis_sends_repeated_query_parameters(platfo
     outputs:
       first: "{{ response.json['items'][0]['idString'] }}"
 """, monkeypatch)
-    code = apply(path, tmp_path)
+    code = apply(path)
     out = capsys.readouterr()
     assert platform.violations == [], platform.violations
     assert code == 0, out.out + out.err
@@ -1175,7 +1175,7 @@ def test_real_client_failed_run_exits_1(platform, tmp_path, monkeypatch, capsys)
   - id: broken
     start_task: {T_FAIL}
 """, monkeypatch)
-    code = apply(path, tmp_path)
+    code = apply(path)
     capsys.readouterr()
     assert platform.violations == []
     assert code == 1
@@ -1192,7 +1192,7 @@ def test_real_client_renews_once_and_replays(platform, tmp_path, monkeypatch, ca
   - id: by-id
     start_task: {T_OK}
 """, monkeypatch)
-    code = apply(path, tmp_path)
+    code = apply(path)
     out = capsys.readouterr()
     assert platform.violations == [], platform.violations
     assert code == 0, out.out + out.err
@@ -1209,7 +1209,7 @@ def test_real_client_renews_before_a_short_token_expires(platform, tmp_path, mon
     start_task: {T_OK}
     poll: {{interval: 500ms, max_interval: 500ms}}
 """, monkeypatch)
-    code = apply(path, tmp_path)
+    code = apply(path)
     capsys.readouterr()
     assert platform.violations == [] and code == 0
     assert len(platform.calls("POST", "/v1/oauth/token")) >= 2
@@ -1220,7 +1220,7 @@ def test_real_client_acronis_401_renews_once(platform, tmp_path, monkeypatch, ca
     platform.kill_first_token["acronis"] = (1, 401)
     for i in range(2):
         platform.add_acronis_task(state="started", complete_after=0.2 + 0.1 * i)
-    code = apply(wait_pipeline(platform, tmp_path, monkeypatch), tmp_path)
+    code = apply(wait_pipeline(platform, tmp_path, monkeypatch))
     out = capsys.readouterr()
     assert platform.violations == [], platform.violations
     assert code == 0, out.out + out.err
@@ -1263,7 +1263,7 @@ def test_real_client_wait_tasks_with_paging_against_strict_server(platform, tmp_
     seen = [platform.add_acronis_task(state="started", complete_after=0.1 + 0.05 * i) for i in range(5)]
     platform.add_acronis_task(state="started", type_="replication")  # never matches: other type
     platform.acronis[2]["result"] = "warning"
-    code = apply(wait_pipeline(platform, tmp_path, monkeypatch), tmp_path)
+    code = apply(wait_pipeline(platform, tmp_path, monkeypatch))
     out = capsys.readouterr()
     assert platform.violations == [], platform.violations
     assert code == 0, out.out + out.err
@@ -1285,7 +1285,7 @@ def test_real_client_wait_tasks_fails_and_names_the_task(platform, tmp_path, mon
         platform.add_acronis_task(state="started", complete_after=0.2 + 0.1 * i)
     bad = platform.acronis[1]
     bad["result"] = "error"
-    code = apply(wait_pipeline(platform, tmp_path, monkeypatch), tmp_path)
+    code = apply(wait_pipeline(platform, tmp_path, monkeypatch))
     out = capsys.readouterr()
     assert platform.violations == [], platform.violations
     assert code == 1
@@ -1334,7 +1334,7 @@ def test_real_client_base_url_with_trailing_slash_keeps_the_exact_audience(platf
     start_task: {T_OK}
 """, monkeypatch)
     path.write_text(path.read_text().replace(f"base_url: {platform.url}\n", f"base_url: {platform.url}/\n"))
-    code = apply(path, tmp_path)
+    code = apply(path)
     out = capsys.readouterr()
     assert platform.violations == [], platform.violations
     assert code == 0, out.out + out.err
@@ -1349,7 +1349,7 @@ def test_real_client_wait_tasks_lod_goes_on_follow_up_pages(platform, tmp_path, 
     environment: acr
     wait_tasks: {state: [enqueued, started], limit: 1, lod: short}
 """, monkeypatch)
-    code = apply(path, tmp_path)
+    code = apply(path)
     capsys.readouterr()
     assert platform.violations == [] and code == 0
     follow = [parse_qs(c["query"]) for c in platform.log
@@ -1365,7 +1365,7 @@ def test_real_client_unknown_run_status_keeps_polling_until_the_step_timeout(pla
     start_task: {T_OK}
     timeout: 500ms
 """, monkeypatch)
-    code = apply(path, tmp_path)
+    code = apply(path)
     out = capsys.readouterr()
     text = out.out + out.err
     assert platform.violations == []
@@ -1408,7 +1408,7 @@ def test_real_client_refuses_comma_joined_ids_instead_of_passing_at_once(platfor
     environment: acr
     wait_tasks: {{state: started, policyId: "{POLICY},{RES_1}"}}
 """, monkeypatch)
-    code = apply(path, tmp_path)
+    code = apply(path)
     out = capsys.readouterr()
     text = out.out + out.err
     assert code != 0
@@ -1426,7 +1426,7 @@ def test_real_client_shows_an_error_body_truncated_and_escaped(platform, tmp_pat
   - id: by-id
     start_task: {T_OK}
 """, monkeypatch)
-    code = apply(path, tmp_path)
+    code = apply(path)
     out = capsys.readouterr()
     text = out.out + out.err
     assert code != 0
@@ -1448,7 +1448,7 @@ def test_real_client_audience_is_canonical_whatever_case_and_default_port(platfo
     path.write_text(path.read_text().replace(f"base_url: http://localhost:{port}\n",
                                              f"base_url: HTTP://LocalHost:{port}/\n"))
     assert f"HTTP://LocalHost:{port}/" in path.read_text()
-    code = apply(path, tmp_path)
+    code = apply(path)
     out = capsys.readouterr()
     assert platform.violations == [], platform.violations
     assert code == 0, out.out + out.err
@@ -1477,7 +1477,7 @@ def test_real_client_start_refused_for_its_token_is_replayed_once_with_a_new_one
   - id: by-id
     start_task: {T_OK}
 """, monkeypatch)
-    code = apply(path, tmp_path)
+    code = apply(path)
     out = capsys.readouterr()
     assert platform.violations == [], platform.violations
     assert code == 0, out.out + out.err
@@ -1490,7 +1490,7 @@ def test_real_client_acronis_403_renews_once_for_a_role_granted_since(platform, 
     """Section 3: the token is renewed once on 401/403; a role granted later is in the new token."""
     platform.kill_first_token["acronis"] = (0, 403)
     platform.add_acronis_task(state="started", complete_after=0.1)
-    code = apply(wait_pipeline(platform, tmp_path, monkeypatch), tmp_path)
+    code = apply(wait_pipeline(platform, tmp_path, monkeypatch))
     out = capsys.readouterr()
     assert platform.violations == [], platform.violations
     assert code == 0, out.out + out.err

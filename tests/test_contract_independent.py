@@ -367,20 +367,6 @@ def test_acronis_token_basic_auth_form_grant_and_expires_on_in_unix_seconds(emu)
     assert before + 7200 - 5 <= body["expires_on"] <= time.time() + 7200 + 5
 
 
-def test_acronis_token_expires_on_tracks_real_time_and_401_after(short_lived):
-    creds = short_lived.credentials
-    resp = requests.post(f"{short_lived.url}/api/2/idp/token", auth=(creds.client_id, creds.client_secret),
-                         data={"grant_type": "client_credentials"}, timeout=5)
-    body = _json(resp)
-    # 6 simulated seconds at speed 10: the token is good for 0.6 real seconds.
-    assert body["expires_on"] <= time.time() + 2
-    headers = {"Authorization": f"Bearer {body['access_token']}"}
-    url = f"{short_lived.url}/api/task_manager/v2/tasks"
-    assert requests.get(url, headers=headers, timeout=5).status_code == 200
-    time.sleep(0.8)
-    assert requests.get(url, headers=headers, timeout=5).status_code == 401
-
-
 @pytest.mark.parametrize("case", ["wrong-secret", "unknown-client", "no-basic"])
 def test_acronis_rejected_client_is_401_invalid_client(emu, case):
     creds = emu.credentials
@@ -625,7 +611,17 @@ def test_acronis_client_without_task_manager_scope_gets_403():
         assert listing.status_code == 403
 
 
-def test_mft_expired_token_is_403_on_every_documented_call_and_a_new_token_works(short_lived):
+def test_expired_tokens_mft_403_on_every_documented_call_acronis_401_and_renewal_works(short_lived):
+    """Both platforms' expiry in one wait: MFT answers 403, Acronis 401 (expires_on in Unix seconds)."""
+    creds = short_lived.credentials
+    acr_body = _json(requests.post(f"{short_lived.url}/api/2/idp/token",
+                                   auth=(creds.client_id, creds.client_secret),
+                                   data={"grant_type": "client_credentials"}, timeout=5))
+    # 6 simulated seconds at speed 10: the token is good for 0.6 real seconds.
+    assert isinstance(acr_body["expires_on"], int) and acr_body["expires_on"] <= time.time() + 2
+    acr_headers = {"Authorization": f"Bearer {acr_body['access_token']}"}
+    acr_url = f"{short_lived.url}/api/task_manager/v2/tasks"
+    assert requests.get(acr_url, headers=acr_headers, timeout=5).status_code == 200
     short_lived.ensure_mft_task(T_OK)
     resp = requests.post(f"{short_lived.url}/v1/oauth/token",
                          json=token_fields(assertion(short_lived)), timeout=5)
@@ -642,6 +638,7 @@ def test_mft_expired_token_is_403_on_every_documented_call_and_a_new_token_works
         resp = requests.request(method, f"{short_lived.url}{path}", headers=headers,
                                 json={} if method == "POST" else None, timeout=5)
         assert resp.status_code == 403, (path, resp.status_code)
+    assert requests.get(acr_url, headers=acr_headers, timeout=5).status_code == 401
     renewed = {"Authorization": f"bearer {mft_token(short_lived)}"}
     assert requests.get(f"{short_lived.url}/v1/task-runs/{run_id}", headers=renewed, timeout=5).status_code == 200
 
@@ -694,6 +691,7 @@ class StrictPlatform:
         self.api_calls = {"mft": 0, "acronis": 0}
         self.expires_in: int | None = 300
         self.expiry_grace = 0.0  # seconds a token still works after its announced expiry
+        self.phases: tuple[str, ...] = ("queued", "running")  # a run's statuses before its outcome
         self.raw_start_answer: tuple[int, str, str] | None = None  # status, content type, text
         server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         server.daemon_threads = True
@@ -951,7 +949,8 @@ class StrictPlatform:
                     return 404, {"error": "not_found", "message": "no such run"}
                 run["polls"] += 1
                 polls = run["polls"]
-            status = "queued" if polls == 1 else "running" if polls == 2 else run["outcome"]
+            phases = self.phases
+            status = phases[polls - 1] if polls <= len(phases) else run["outcome"]
             return 200, {"id": run_id, "taskId": run["task"], "status": {"taskRunStatus": status},
                          "agent": "agent-1", "startTime": "2026-11-23T10:00:00Z"}
         self.violation(f"undocumented MFT call {method} {path}")
@@ -1029,9 +1028,9 @@ class StrictPlatform:
                 self.violation(f"cursor mangled in transit: {text!r}")
                 return self.acronis_error(400, "bad cursor")
             cursor = json.loads(base64.b64decode(text[2:-2]))
-            query, offset = cursor["query"], cursor["offset"]
+            query, position, direction = cursor["query"], cursor["key"], cursor["dir"]
         else:
-            offset = 0
+            position, direction = None, "after"
         for name, values in query.items():
             if name in self.FILTERS:
                 def field(item: dict[str, Any], name: str = name) -> str | None:
@@ -1039,17 +1038,27 @@ class StrictPlatform:
                         return (item.get("result") or {}).get("code")
                     return str(item.get(name)) if name != "id" else item["idString"]
                 items = [i for i in items if field(i) in values]
+        # Keyset paging by id: a cursor names the id it follows (or precedes), so tasks leaving
+        # the result between two pages shift nothing.
+        items.sort(key=lambda i: i["id"])
+        if position is None:
+            offset = 0
+        elif direction == "after":
+            offset = next((n for n, i in enumerate(items) if i["id"] > position), len(items))
+        else:
+            end = next((n for n, i in enumerate(items) if i["id"] >= position), len(items))
+            offset, limit = max(0, end - limit), min(limit, end)
         page = items[offset:offset + limit]
         cursors: dict[str, str] = {}
         keep = {k: v for k, v in query.items() if k not in ("limit", "after", "before", "lod")}
         # Cursors carry '+', '/' and '=' (like the documented "0A8AAAAAAAAAAA=="): a client that
         # does not URL-encode them sends a different cursor.
-        if offset + limit < len(items):
+        if page and offset + len(page) < len(items):
             cursors["after"] = "+/" + base64.b64encode(json.dumps(
-                {"query": keep, "offset": offset + limit}).encode()).decode() + "=="
-        if offset > 0:
+                {"query": keep, "key": page[-1]["id"], "dir": "after"}).encode()).decode() + "=="
+        if page and offset > 0:
             cursors["before"] = "+/" + base64.b64encode(json.dumps(
-                {"query": keep, "offset": max(0, offset - limit)}).encode()).decode() + "=="
+                {"query": keep, "key": page[0]["id"], "dir": "before"}).encode()).decode() + "=="
         return 200, {"items": page, "paging": {"cursors": cursors}}
 
 
@@ -1360,6 +1369,7 @@ def test_real_client_wait_tasks_lod_goes_on_follow_up_pages(platform, tmp_path, 
 def test_real_client_unknown_run_status_keeps_polling_until_the_step_timeout(platform, tmp_path, monkeypatch,
                                                                             capsys):
     platform.tasks[T_OK] = ("Pull partner orders", ["paused"])
+    platform.phases = ()  # "paused" from the first poll on
     path = write_pipeline(tmp_path, platform, f"""
   - id: by-id
     start_task: {T_OK}
@@ -1372,7 +1382,7 @@ def test_real_client_unknown_run_status_keeps_polling_until_the_step_timeout(pla
     assert code == 1, text
     assert "paused" in text
     run = next(iter(platform.runs.values()))
-    assert run["polls"] >= 4  # it kept asking after the unknown status (50-100 ms apart)
+    assert run["polls"] >= 2  # it kept asking after the unknown status
     assert "may still" in text.lower()  # no public cancel: the remote run may go on
 
 
@@ -1495,3 +1505,22 @@ def test_real_client_acronis_403_renews_once_for_a_role_granted_since(platform, 
     assert platform.violations == [], platform.violations
     assert code == 0, out.out + out.err
     assert len(platform.calls("POST", "/api/2/idp/token")) == 2
+
+
+def test_acronis_cursor_skips_nothing_when_a_task_leaves_the_result_between_pages():
+    """A task completing between page 1 and page 2 must not push a still-open task out of sight."""
+    data = {"seed": 9, "acronis": {"tasks": [
+        {"type": "race", "enqueued": "-10m", "started": "-10m", "completed": 0.4, "result": "error"},
+        {"type": "race", "enqueued": "-9m", "started": "-9m"},
+        {"type": "race", "enqueued": "-8m", "started": "-8m"},
+        {"type": "race", "enqueued": "-7m", "started": "-7m"},
+    ]}}
+    with Emulator(Scenario.from_dict(data)) as server:
+        started = time.time()  # scenario offsets count from the emulator's start, just before this
+        headers = {"Authorization": f"Bearer {acronis_token(server)['access_token']}"}
+        first = tasks(server, headers, [("state", "started"), ("type", "race"), ("limit", "2")])
+        all_open = tasks(server, headers, [("state", "started"), ("type", "race")])["items"]
+        time.sleep(max(0.0, started + 0.5 - time.time()))
+        second = tasks(server, headers, {"limit": "2", "after": first["paging"]["cursors"]["after"]})
+    assert len(first["items"]) == 2 and len(all_open) == 4
+    assert [i["id"] for i in second["items"]] == [i["id"] for i in all_open[2:]]

@@ -44,6 +44,11 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
 
 
+def _past(key: list[Any], position: list[Any], descending: bool) -> bool:
+    """Whether `key` comes after `position` in the listing's order."""
+    return key < position if descending else key > position
+
+
 def _named(item: dict[str, Any], key: str, field: str) -> list[str]:
     value = item.get(key)
     return [str(value.get(field))] if isinstance(value, dict) and value.get(field) is not None else []
@@ -382,7 +387,7 @@ class Acronis:
             if single["lod"] not in LODS:
                 raise _BadRequest(f"lod must be one of {', '.join(LODS)}")
             lod = single["lod"]
-        offset = 0
+        position: list[Any] | None = None  # the sort key the cursor points past (keyset paging)
         if cursor_name is not None:
             if "after" in names and "before" in names:
                 raise _BadRequest("send either after or before, not both")
@@ -393,27 +398,45 @@ class Acronis:
             try:
                 decoded = json.loads(base64.b64decode(single[cursor_name], validate=True))
                 query = [(str(k), str(v)) for k, v in decoded["q"]]
-                offset = int(decoded["o"])
+                position = list(decoded["k"])
             except (ValueError, KeyError, TypeError, binascii.Error):
                 raise _BadRequest(f"{cursor_name} is not a valid cursor") from None
         else:
             query = [(k, v) for k, v in params if k not in PAGING]
-        items = self._select(query, activities=activities)
+        keyed = self._select(query, activities=activities, keyed=True)
         if lod == "count":
-            return json_response(200, {"count": len(items)}, token=tid)
-        page = items[offset:offset + limit]
+            return json_response(200, {"count": len(keyed)}, token=tid)
+        # Keyset paging: a cursor holds the sort key of the item it follows or precedes, so a task
+        # that leaves the result between two pages (it completed) shifts nothing and skips nobody.
+        keys = [key for key, _ in keyed]
+        descending = self._descending(query)
+        if position is None:
+            start = 0
+        elif cursor_name == "after":
+            start = next((i for i, k in enumerate(keys) if _past(k, position, descending)), len(keys))
+        else:
+            end = next((i for i, k in enumerate(keys) if not _past(position, k, descending)), len(keys))
+            start = max(0, end - limit)
+            limit = end - start
+        page = keyed[start:start + limit]
         cursors: dict[str, str] = {}
 
-        def cursor(at: int) -> str:
-            return base64.b64encode(json.dumps({"q": query, "o": at}, separators=(",", ":")).encode()).decode()
+        def cursor(key: list[Any]) -> str:
+            return base64.b64encode(json.dumps({"q": query, "k": key}, separators=(",", ":")).encode()).decode()
 
-        if offset + limit < len(items):
-            cursors["after"] = cursor(offset + limit)
-        if offset > 0:
-            cursors["before"] = cursor(max(0, offset - limit))
-        return json_response(200, {"items": page, "paging": {"cursors": cursors}}, token=tid)
+        if start + len(page) < len(keyed) and page:
+            cursors["after"] = cursor(page[-1][0])
+        if start > 0 and page:
+            cursors["before"] = cursor(page[0][0])
+        return json_response(200, {"items": [item for _, item in page], "paging": {"cursors": cursors}},
+                             token=tid)
 
-    def _select(self, query: list[tuple[str, str]], *, activities: bool = False) -> list[dict[str, Any]]:
+    @staticmethod
+    def _descending(query: list[tuple[str, str]]) -> bool:
+        return any(name == "order" and value.startswith("desc(") for name, value in query)
+
+    def _select(self, query: list[tuple[str, str]], *, activities: bool = False,
+                keyed: bool = False) -> list[Any]:
         values: dict[str, list[str]] = {}
         times: list[tuple[str, str, int]] = []
         order_field, descending = "enqueuedAt", False
@@ -459,13 +482,13 @@ class Acronis:
             if not all(self._time_ok(item, name, op, ns) for name, op, ns in times):
                 continue
             if order_field == "id":
-                key: Any = (0, task.id)
+                key: Any = [0, 0, task.id]
             else:
                 stamp = item.get(order_field)
-                key = (0, parse_time_ns(stamp), task.id) if stamp else (1, 0, task.id)
+                key = [0, parse_time_ns(stamp), task.id] if stamp else [1, 0, task.id]
             out.append((key, item))
         out.sort(key=lambda pair: pair[0], reverse=descending)
-        return [item for _, item in out]
+        return out if keyed else [item for _, item in out]
 
     @staticmethod
     def _matches(name: str, wanted: list[str], item: dict[str, Any]) -> bool:

@@ -1524,3 +1524,20 @@ def test_acronis_cursor_skips_nothing_when_a_task_leaves_the_result_between_page
         second = tasks(server, headers, {"limit": "2", "after": first["paging"]["cursors"]["after"]})
     assert len(first["items"]) == 2 and len(all_open) == 4
     assert [i["id"] for i in second["items"]] == [i["id"] for i in all_open[2:]]
+
+
+def test_real_client_form_token_body_override_is_a_standard_oauth_post(platform, tmp_path, monkeypatch,
+                                                                      capsys):
+    """MFTRUN_MFT_TOKEN_BODY=form: the docs' "standard OAuth-style POST", form-encoded."""
+    monkeypatch.setenv("MFTRUN_MFT_TOKEN_BODY", "form")
+    path = write_pipeline(tmp_path, platform, """
+  - id: licence
+    http: {path: /v1/licenses/current}
+""", monkeypatch)
+    code = apply(path)
+    out = capsys.readouterr()
+    assert platform.violations == [], platform.violations
+    assert code == 0, out.out + out.err
+    (call,) = platform.calls("POST", "/v1/oauth/token")
+    assert call["headers"]["Content-Type"] == "application/x-www-form-urlencoded"
+    assert set(parse_qs(call["body"].decode())) == {"grant_type", "client_assertion_type", "client_assertion"}

@@ -655,6 +655,9 @@ class RawAnswer:
     text: str
 
 
+DROP = object()  # a route's answer: processed, then the connection is closed without a response
+
+
 class StrictPlatform:
     """Both platforms, written from api-contracts.md only, strict where the contract is.
 
@@ -692,6 +695,8 @@ class StrictPlatform:
         self.expires_in: int | None = 300
         self.expiry_grace = 0.0  # seconds a token still works after its announced expiry
         self.phases: tuple[str, ...] = ("queued", "running")  # a run's statuses before its outcome
+        self.policy_runs: list[dict[str, Any]] = []
+        self.policy_run_answer: str = "ok"  # ok | drop (processed, then the connection closes) | 503
         self.raw_start_answer: tuple[int, str, str] | None = None  # status, content type, text
         server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         server.daemon_threads = True
@@ -788,6 +793,10 @@ class StrictPlatform:
                     platform.violation(f"server error {exc!r}")
                     status, answer = 500, {"error": "server", "message": repr(exc)}
                 record["status"] = status
+                if answer is DROP:  # processed, but the answer never leaves
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
                 if isinstance(answer, RawAnswer):
                     data = answer.text.encode()
                     self.send_response(status)
@@ -822,6 +831,8 @@ class StrictPlatform:
             return self.mft_api(method, path, query, headers, body, raw_query)
         if path.startswith("/api/task_manager/v2/"):
             return self.acronis_api(method, path, query, headers, raw_query)
+        if path == "/api/policy_management/v4/applications/run" and method == "PUT":
+            return self.policy_run(headers, body)
         self.violation(f"undocumented call {method} {path}")
         return 404, {"error": "not_found", "message": path}
 
@@ -981,6 +992,23 @@ class StrictPlatform:
                                   "n": sum(1 for t in self.tokens.values() if t["platform"] == "acronis") + 1}
         return 200, {"access_token": token, "expires_on": expires_on, "id_token": "x.y.z",
                      "token_type": "bearer"}
+
+    def policy_run(self, headers: Any, body: bytes) -> tuple[int, Any]:
+        """Start a protection plan [doc]: {"state": "running", "policy_id": ..., "context_ids": [...]}."""
+        info, status = self.bearer(headers, "acronis")
+        if info is None:
+            return status, {"error": "unauthorized"}
+        fields = json.loads(body or b"null")
+        if not isinstance(fields, dict) or fields.get("state") != "running" or not fields.get("policy_id"):
+            self.violation(f"policy run body {body!r}")
+            return self.acronis_error(400, "state running and policy_id expected")
+        with self.lock:
+            self.policy_runs.append(fields)
+        if self.policy_run_answer == "drop":
+            return 200, DROP
+        if self.policy_run_answer == "503":
+            return self.acronis_error(503, "busy")
+        return 200, {}
 
     def acronis_error(self, status: int, reason: str) -> tuple[int, Any]:
         return status, {"domain": "TaskManager", "code": "Error", "reason": reason, "context": {},
@@ -1541,3 +1569,30 @@ def test_real_client_form_token_body_override_is_a_standard_oauth_post(platform,
     (call,) = platform.calls("POST", "/v1/oauth/token")
     assert call["headers"]["Content-Type"] == "application/x-www-form-urlencoded"
     assert set(parse_qs(call["body"].decode())) == {"grant_type", "client_assertion_type", "client_assertion"}
+
+
+@pytest.mark.parametrize("answer", ["ok", "drop", "503"])
+def test_real_client_http_put_that_starts_a_plan_is_never_resent(platform, tmp_path, monkeypatch, capsys,
+                                                                 answer):
+    """Acronis starts a protection plan with a PUT: a start is never replayed after an ambiguous failure."""
+    platform.policy_run_answer = answer
+    path = write_pipeline(tmp_path, platform, f"""
+  - id: run-plan
+    environment: acr
+    http:
+      method: PUT
+      path: /api/policy_management/v4/applications/run
+      json: {{state: running, policy_id: "{POLICY}", context_ids: ["{RES_1}"]}}
+""", monkeypatch)
+    code = apply(path)
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert platform.violations == [], platform.violations
+    assert len(platform.policy_runs) == 1, platform.policy_runs  # processed once, whatever came back
+    assert platform.policy_runs[0] == {"state": "running", "policy_id": POLICY, "context_ids": [RES_1]}
+    if answer == "ok":
+        assert code == 0, text
+    else:
+        assert code != 0
+        if answer == "drop":
+            assert "may have" in text

@@ -27,7 +27,10 @@ from mftrun.providers.base import Observation, StepContext
 
 DEFAULT_EXPECT = (200, 201, 202, 204)
 MAX_TEXT = 64 * 1024
-IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+# Methods whose call may be re-sent after an ambiguous failure. Not PUT, whatever HTTP says:
+# Acronis starts a protection plan with `PUT /api/policy_management/v4/applications/run`, and
+# a start must never be replayed blindly (api-contracts section 3).
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 _HIDDEN_HEADERS = frozenset({"authorization", "proxy-authorization", "set-cookie", "cookie"})
 
 

@@ -162,9 +162,9 @@ ACRONIS_POLL = ACRONIS_READ.replace(inline_retry_after=False)
 class Policies:
     """The set of policies one provider uses; swap them whole for tests or tuning."""
 
-    read: RetryPolicy = READ  # idempotent calls: GET/HEAD/PUT/DELETE, token requests, check
+    read: RetryPolicy = READ  # idempotent calls: GET/HEAD/OPTIONS/DELETE, token requests, check
     poll: RetryPolicy = POLL  # inside poll(): never sleeps for Retry-After
-    start: RetryPolicy = START  # non-idempotent calls (task start, http POST/PATCH)
+    start: RetryPolicy = START  # non-idempotent calls (task start, http POST/PUT/PATCH)
 
     def replace(self, **changes: RetryPolicy) -> Policies:
         return dataclasses.replace(self, **changes)

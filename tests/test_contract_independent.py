@@ -466,7 +466,8 @@ def test_acronis_unknown_task_is_404_with_the_documented_error_body(emu, acr):
     {"limit": "many"},
     {"completedAt": "2020-04-22T11:00:00Z"},
     [("completedAt", "gt(2020-04-22T11:00:00Z)"), ("completedAt", "lt(2030-04-22T11:00:00Z)")],
-], ids=["state", "time", "resultCode", "limit", "time-without-operator", "time-twice"])
+    {"limit": "1", "after": base64.b64encode(b'{"q":[],"k":["x",1,2]}').decode()},
+], ids=["state", "time", "resultCode", "limit", "time-without-operator", "time-twice", "forged-cursor"])
 def test_acronis_bad_filter_is_400_with_the_documented_error_body(emu, acr, params):
     body = tasks(emu, acr, params, status=400)
     assert ACRONIS_ERROR_KEYS <= set(body), sorted(body)

@@ -399,6 +399,8 @@ class Acronis:
                 decoded = json.loads(base64.b64decode(single[cursor_name], validate=True))
                 query = [(str(k), str(v)) for k, v in decoded["q"]]
                 position = list(decoded["k"])
+                if len(position) != 3 or not all(type(x) is int for x in position):
+                    raise ValueError("cursor key")
             except (ValueError, KeyError, TypeError, binascii.Error):
                 raise _BadRequest(f"{cursor_name} is not a valid cursor") from None
         else:

@@ -131,3 +131,25 @@ def test_canary_secrets_are_absent_from_every_byte_written(name: str, tmp_path: 
         for needle in needles:
             assert needle.encode() not in blob
     assert b"***" in (tmp_path / "report.json").read_bytes()
+
+
+def test_a_huge_run_prints_the_troubled_steps_first_and_says_how_many_are_not_shown() -> None:
+    import io
+
+    from rich.console import Console
+
+    from mftrun.reports.summary import MAX_ROWS, print_summary
+
+    steps = [{"id": f"s{i:05d}", "status": "success", "environment": "mft", "action": "start_task",
+              "attempts": [{}], "duration": 1.0} for i in range(5000)]
+    steps[4321] = {**steps[4321], "status": "failed", "error": "partner refused"}
+    report = {"pipeline": "big", "steps": steps, "duration": 60.0, "exit_code": 1,
+              "totals": {"success": 4999, "failed": 1}}
+    out = io.StringIO()
+    print_summary(report, console=Console(file=out, width=120, no_color=True))
+    text = out.getvalue()
+    rows = [line for line in text.splitlines() if line.strip().startswith("s0")]
+    assert len(rows) == MAX_ROWS
+    assert rows[0].strip().startswith("s04321")
+    assert f"and {5000 - MAX_ROWS:,} more step(s) not shown" in text
+    assert "s04321: partner refused" in text

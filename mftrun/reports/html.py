@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import PurePath
-from typing import Any
+from typing import Any, Iterator
 
 from mftrun.durations import format_duration
 from mftrun.reports.summary import (
@@ -251,6 +251,11 @@ def _environment() -> Any:
 
 
 def render_html(report: dict[str, Any]) -> str:
+    return "".join(render_html_chunks(report))
+
+
+def render_html_chunks(report: dict[str, Any]) -> Iterator[str]:
+    """The page in pieces, so a 10,000-step report is written without holding it whole."""
     key, words = verdict(report)
     steps = [_step_view(s) for s in report.get("steps") or []]
     counts = report.get("totals") or {}
@@ -260,7 +265,7 @@ def render_html(report: dict[str, Any]) -> str:
               for k in order if counts[k]]
     still_going = [(s["id"], note) for s in steps for note in s["notes"]]
     sha = str(report.get("sha256") or "")
-    return _environment().get_template("report.html.j2").render(
+    return _environment().get_template("report.html.j2").generate(
         report=report,
         verdict_key=key,
         verdict_text=words,

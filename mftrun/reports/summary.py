@@ -111,6 +111,19 @@ def summary_data(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+MAX_ROWS = 50  # a console table of thousands of rows is unreadable, and slow to lay out
+
+
+def _rows_worth_printing(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every step of a normal pipeline; for a huge one, the steps that did not plainly
+    succeed first (those are what the reader is looking for), up to MAX_ROWS."""
+    if len(steps) <= MAX_ROWS:
+        return steps
+    troubled = [s for s in steps if s.get("status") not in ("success", "skipped")]
+    rest = [s for s in steps if s.get("status") in ("success", "skipped")]
+    return (troubled + rest)[:MAX_ROWS]
+
+
 def print_summary(report: dict[str, Any], *, console: Console) -> None:
     """Print the step table, the totals and the verdict.
 
@@ -130,7 +143,9 @@ def print_summary(report: dict[str, Any], *, console: Console) -> None:
     table.add_column("tries", justify="right", no_wrap=True)
     table.add_column("time", justify="right", no_wrap=True)
     notes: list[tuple[str, str, str]] = []
-    for step in report.get("steps", ()):
+    steps = list(report.get("steps", ()))
+    shown = _rows_worth_printing(steps)
+    for step in shown:
         status = str(step.get("status", "?"))
         table.add_row(
             Text(str(step.get("id", "?"))),
@@ -143,6 +158,11 @@ def print_summary(report: dict[str, Any], *, console: Console) -> None:
         if status != "success" and (note := step_note(step, remote=False)):
             notes.append((str(step.get("id", "?")), status, note))
     console.print(table)
+    if len(shown) < len(steps):
+        left = len(steps) - len(shown)
+        console.print(Text(f"  ... and {left:,} more step(s) not shown (the first "
+                           f"{len(shown)} are those that did not succeed, if any): "
+                           "every step is in the reports", style="dim"))
     # Notes go under the table, not in a column: error text wraps badly in a narrow cell.
     for step_id, status, note in notes:
         line = Text("  ")
@@ -160,7 +180,7 @@ def print_summary(report: dict[str, Any], *, console: Console) -> None:
     console.print(line)
     if report.get("message"):
         console.print(Text(str(report["message"])))
-    for step in report.get("steps", ()):
+    for step in shown:
         for note in remote_notes(step):
             console.print(Text(f"warning: step {step.get('id')}: {note} "
                                "(the platform offers no cancel)", style="yellow"))

@@ -69,6 +69,7 @@ class LiveConsole:
 
     def _table(self) -> Any:
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(box=None, pad_edge=False, expand=False)
         for column in ("step", "status", "elapsed", "attempt", "remote status", "detail"):
@@ -91,9 +92,10 @@ class LiveConsole:
                 end = step.ended_at.timestamp() if step.ended_at else now
                 elapsed = f"{end - step.started_at.timestamp():.1f}s"
             remote = step.attempts[-1].remote_status if step.attempts else ""
-            table.add_row(step.id, f"[{STYLES[step.outcome]}]{step.outcome.value}[/]", elapsed,
-                          str(len(step.attempts) or ""), remote or "",
-                          self.redactor.scrub(self._details.get(step.id, ""))[:120])
+            # Platform text goes in as Text, never markup: a "[/]" in a message must not break the table.
+            table.add_row(step.id, Text(step.outcome.value, style=STYLES[step.outcome]), elapsed,
+                          str(len(step.attempts) or ""), Text(self.redactor.scrub(remote or "")),
+                          Text(self.redactor.scrub(self._details.get(step.id, ""))[:120]))
         return table
 
     def run_started(self, result: RunResult) -> None:

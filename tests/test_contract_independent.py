@@ -1242,10 +1242,11 @@ def test_real_client_renews_once_and_replays(platform, tmp_path, monkeypatch, ca
 def test_real_client_renews_before_a_short_token_expires(platform, tmp_path, monkeypatch, capsys):
     platform.expires_in = 1  # announced; the grace keeps a busy machine from turning this into a 403 race
     platform.expiry_grace = 1.0
+    platform.phases = ("queued", "running", "running")  # the run outlives the renewal point (0.8 s)
     path = write_pipeline(tmp_path, platform, f"""
   - id: by-id
     start_task: {T_OK}
-    poll: {{interval: 500ms, max_interval: 500ms}}
+    poll: {{interval: 300ms, max_interval: 300ms}}
 """, monkeypatch)
     code = apply(path)
     capsys.readouterr()
@@ -1597,3 +1598,54 @@ def test_real_client_http_put_that_starts_a_plan_is_never_resent(platform, tmp_p
         assert code != 0
         if answer == "drop":
             assert "may have" in text
+
+
+def test_emulator_runs_a_protection_plan_started_with_the_documented_put(tmp_path, monkeypatch, capsys):
+    """`PUT .../applications/run` starts a plan [doc]; under the emulator its tasks then appear and end
+    as the scenario's earlier run of that plan did (here: error), so wait_tasks can rehearse it."""
+    data = {"seed": 4, "speed": 120, "acronis": {"tasks": [
+        {"type": "backup", "enqueued": "-10m", "started": "-10m", "completed": "-9m", "result": "error",
+         "policy": {"id": POLICY, "name": "Nightly servers"}, "resource": {"id": RES_1, "name": "db-01"}},
+    ]}}
+    with Emulator(Scenario.from_dict(data)) as server:
+        headers = {"Authorization": f"Bearer {acronis_token(server)['access_token']}"}
+        url = f"{server.url}/api/policy_management/v4/applications/run"
+        bad = requests.put(url, json={"state": "stopped", "policy_id": POLICY}, headers=headers, timeout=5)
+        assert bad.status_code == 400 and ACRONIS_ERROR_KEYS <= set(_json(bad))
+        assert requests.put(url, json={"state": "running", "policy_id": POLICY}, timeout=5).status_code == 401
+        env = server.write_credentials(tmp_path / "creds")
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        pipeline = tmp_path / "plan.yaml"
+        pipeline.write_text(f"""version: 1
+name: plan
+environments:
+  acr:
+    provider: acronis
+    base_url: {server.url}
+    credentials:
+      client_id: {{env: ACRONIS_CLIENT_ID}}
+      client_secret: {{env: ACRONIS_CLIENT_SECRET}}
+defaults:
+  environment: acr
+  poll: {{interval: 100ms, max_interval: 200ms}}
+  timeout: 20s
+steps:
+  - id: run-plan
+    http:
+      method: PUT
+      path: /api/policy_management/v4/applications/run
+      json: {{state: running, policy_id: "{POLICY}", context_ids: ["{RES_1}"]}}
+      expect: [200, 204]
+  - id: wait
+    needs: [run-plan]
+    wait_tasks: {{policyId: "{POLICY}", state: [enqueued, assigned, started]}}
+""")
+        code = apply(pipeline)
+        out = capsys.readouterr()
+        listing = tasks(server, headers, {"policyId": POLICY})["items"]
+    assert code == 1, out.out + out.err
+    assert len(listing) == 2  # the scenario's earlier run and the one the PUT started
+    new = next(i for i in listing if i["startedByUser"] == "api")
+    assert new["resource"] == {"id": RES_1, "name": "db-01"} and new["result"]["code"] == "error"
+    assert new["idString"] in out.out + out.err

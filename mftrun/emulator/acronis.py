@@ -31,6 +31,8 @@ PLATFORM = "acronis"
 TASKS_PATH = "/api/task_manager/v2/tasks"
 ACTIVITIES_PATH = "/api/task_manager/v2/activities"
 ACTIVITY_ID_BIT = 1 << 62  # an activity's 64-bit id: its task's id with this bit flipped
+POLICY_RUN_PATH = "/api/policy_management/v4/applications/run"
+POLICY_RUN_DURATION = 60.0  # simulated seconds a plan run takes when no scenario task says otherwise
 STATES = ("enqueued", "assigned", "started", "paused", "completed")
 RESULTS = ("ok", "error", "warning", "cancelled", "abandoned", "timedout")
 PRIORITIES = ("low", "belowNormal", "normal", "aboveNormal", "high")
@@ -226,7 +228,63 @@ class Acronis:
                 return _error(404, "NotFound", f"{what} {rest} not found", token=tid)
             item = self.item(task, self._clock.now_ns())
             return json_response(200, self.activity(item) if activities else item, token=tid)
+        if path == POLICY_RUN_PATH:
+            token, refusal = self._authenticate(req)
+            if refusal is not None:
+                return refusal
+            assert token is not None
+            if req.method != "PUT":
+                return _error(405, "MethodNotAllowed", "use PUT", domain="PolicyManagement",
+                              token=token.journal_id)
+            return self._run_policy(req, token.journal_id)
         return _error(404, "NotFound", f"no such endpoint: {req.method} {path}", domain="Gateway")
+
+    # ------------------------------------------------------------------ starting a protection plan
+
+    def _run_policy(self, req: Request, tid: str) -> Response:
+        """PUT /api/policy_management/v4/applications/run [doc]: one new task per resource.
+
+        Body: {"state": "running", "policy_id": ..., "context_ids": [...]} (context_ids optional).
+        The new tasks copy type, queue, names, duration and result from the scenario's latest task
+        of that policy (and resource), so a scenario says how its plan's runs go; otherwise a
+        `backup` that ends `ok` after a simulated minute. Answers 204 [assumed: undocumented].
+        """
+        try:
+            body = json.loads(req.body or b"null")
+        except ValueError:
+            body = None
+        contexts = body.get("context_ids", []) if isinstance(body, dict) else None
+        if not isinstance(body, dict) or body.get("state") != "running" \
+                or not isinstance(body.get("policy_id"), str) or not body["policy_id"] \
+                or not isinstance(contexts, list) or not all(isinstance(c, str) and c for c in contexts):
+            return _error(400, "BadRequest", 'send {"state": "running", "policy_id": "...", '
+                          '"context_ids": ["..."]}', domain="PolicyManagement", token=tid)
+        policy_id = body["policy_id"]
+        now = self._clock.sim_elapsed()
+        with self._lock:
+            known = [t for t in self._tasks if t.policy and t.policy.get("id") == policy_id]
+            for context in contexts or [None]:
+                like = [t for t in known if context is None or (t.resource or {}).get("id") == context]
+                model = max(like or known, key=lambda t: t.enqueued, default=None)
+                duration = POLICY_RUN_DURATION
+                if model is not None and model.completed is not None and model.started is not None:
+                    duration = max(1.0, model.completed - model.started)
+                resource = dict(model.resource or {}) if model is not None and like else {}
+                if context is not None:
+                    resource["id"] = context
+                task = AcronisTask(
+                    id=(1 << 59) + self._rng.randrange(1 << 62),
+                    uuid=str(uuid.UUID(int=self._rng.getrandbits(128), version=4)),
+                    type=model.type if model else "backup", queue=model.queue if model else "backup",
+                    priority=model.priority if model else "normal",
+                    enqueued=now, assigned=now, started=now, completed=now + duration,
+                    result_code=(model.result_code if model and model.result_code else "ok"),
+                    result_error=model.result_error if model else None,
+                    policy=dict(model.policy) if model and model.policy else {"id": policy_id},
+                    resource=resource or None, started_by="api", tags=model.tags if model else ())
+                self._tasks.append(task)
+                self._by_id[task.id] = task
+        return Response(204, token=tid)
 
     # ------------------------------------------------------------------ token endpoint
 

@@ -190,8 +190,6 @@ def test_no_secret_in_any_byte_written(canary: Canary) -> None:
     assert len(canary.needles) >= 10
 
 
-@pytest.mark.xfail(strict=True, reason="lead/http owner: AcronisTokenSource must register the HTTP Basic "
-                                       "value base64(client_id:client_secret) with the redactor")
 def test_an_echoed_basic_authorization_header_is_scrubbed(canary: Canary) -> None:
     basic = canary.needles["basic_credentials"].encode()
     assert [where for where, blob in canary.blobs().items() if basic in blob] == []
@@ -218,9 +216,6 @@ def fragments(secret: str, size: int = 20) -> set[str]:
     return {secret[i:i + size] for i in range(max(1, len(secret) - size + 1))}
 
 
-@pytest.mark.xfail(strict=True, reason="provider owner: automate_mft._failure_detail truncates to 500 "
-                                       "characters before the redactor runs, so a secret cut in two leaks "
-                                       "its first part; scrub first, then truncate")
 def test_no_fragment_of_a_secret_survives_truncation(canary: Canary) -> None:
     # The MFT tokens are opaque (no JWT parts shared with other values), so any piece is a leak.
     bearer = [v for k, v in canary.needles.items() if k.startswith("authorization") and "." not in v]

@@ -16,6 +16,7 @@ Ed25519, header `kid`, claims aud/iss/sub/jti/iat/nbf/exp with exp 240 s ahead
 
 from __future__ import annotations
 
+import base64
 import threading
 import uuid
 from collections.abc import Callable, Mapping
@@ -192,6 +193,11 @@ class CredentialSource:
         return ref.describe() if ref is not None else field
 
 
+def _scrubbed_error(response: Any, redactor: Any, limit: int = 300) -> str:
+    """Scrub, then shorten: cutting first could leave half a secret that no longer matches."""
+    return redactor.scrub(_error_text(response, limit=1 << 20))[:limit]
+
+
 def _error_text(response: Any, limit: int = 300) -> str:
     """What an error body says, short and single-line."""
     try:
@@ -259,11 +265,11 @@ class MftTokenSource:
         response = call_with_retry(send, self._policy, clock=self._clock).response
         if response.status_code in (400, 401, 403):
             raise AuthError(f"environment {self._env_name!r}: credentials rejected by {self.url} "
-                            f"({response.status_code} {self._redactor.scrub(_error_text(response))})",
+                            f"({response.status_code} {_scrubbed_error(response, self._redactor)})",
                             hint=MFT_KEY_HINT)
         if response.status_code != 200:
             raise RemoteError(f"environment {self._env_name!r}: token request to {self.url} failed: "
-                              f"{response.status_code} {self._redactor.scrub(_error_text(response))}",
+                              f"{response.status_code} {_scrubbed_error(response, self._redactor)}",
                               status=response.status_code)
         body = _token_answer(response, self.url)
         self._redactor.add(body["access_token"])
@@ -287,6 +293,8 @@ class AcronisTokenSource:
     def __call__(self) -> tuple[str, float | None]:
         client_id = self._creds.get("client_id", secret=False)
         secret = self._creds.get("client_secret", secret=True)
+        # The Basic header's value is a secret too, should a proxy or the platform echo it.
+        self._redactor.add(base64.b64encode(f"{client_id}:{secret}".encode()).decode("ascii"))
 
         def send() -> Any:
             return self._transport.send("POST", self.url, data={"grant_type": "client_credentials"},
@@ -295,12 +303,12 @@ class AcronisTokenSource:
         response = call_with_retry(send, self._policy, clock=self._clock).response
         if response.status_code in (400, 401):
             raise AuthError(f"environment {self._env_name!r}: credentials rejected by {self.url} "
-                            f"({response.status_code} {self._redactor.scrub(_error_text(response))})",
+                            f"({response.status_code} {_scrubbed_error(response, self._redactor)})",
                             hint="check client_id and client_secret, and that the base_url is the data "
                                  "centre where the API client was created")
         if response.status_code != 200:
             raise RemoteError(f"environment {self._env_name!r}: token request to {self.url} failed: "
-                              f"{response.status_code} {self._redactor.scrub(_error_text(response))}",
+                              f"{response.status_code} {_scrubbed_error(response, self._redactor)}",
                               status=response.status_code)
         body = _token_answer(response, self.url)
         self._redactor.add(body["access_token"])

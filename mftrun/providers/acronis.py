@@ -176,7 +176,7 @@ class AcronisProvider(SessionProvider):
             message = (f"{len(bad)} of {len(wait.final)} task(s) did not end with an accepted result "
                        f"({accepted}): {names}")
             return Observation(state="failed", remote_status="completed", outputs=outputs,
-                               message=self.redactor.scrub(message[:4000]))
+                               message=self.redactor.scrub(message)[:4000])
         return Observation(state="success", remote_status=f"{len(wait.final)} task(s) completed",
                            outputs=outputs)
 

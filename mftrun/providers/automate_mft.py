@@ -139,7 +139,8 @@ class AutomateMftProvider(SessionProvider):
         if status is not None and status.casefold() in run.success:
             return Observation(state="success", remote_status=status, run_id=run.run_id, outputs=outputs)
         if status is not None and status.casefold() in run.failure:
-            detail = _failure_detail(body)
+            # Scrub, then shorten: cutting first could leave half a secret that no longer matches.
+            detail = self.redactor.scrub(_failure_detail(body))[:500]
             message = f"{run.label} run {run.run_id} ended {status}" + (f": {detail}" if detail else "")
             return Observation(state="failed", remote_status=status, run_id=run.run_id,
                                outputs=outputs, message=self.redactor.scrub(message))
@@ -195,8 +196,7 @@ def _failure_detail(body: Any) -> str:
         for key in ("message", "statusMessage", "error", "errorMessage", "reason", "details"):
             value = place.get(key)
             if value not in (None, "", [], {}):
-                text = value if isinstance(value, str) else str(value)
-                return text[:500]
+                return value if isinstance(value, str) else str(value)
     return ""
 
 

@@ -202,7 +202,7 @@ class SessionProvider:
                            status=status, hint=hint)
 
     def snippet(self, response: Any, limit: int = 300) -> str:
-        text = self.redactor.scrub(_error_text(response, limit))
+        text = self.redactor.scrub(_error_text(response, 1 << 20))[:limit]  # scrub, then shorten
         return text.encode("unicode_escape", "backslashreplace").decode("ascii")[: limit + 40]
 
     # -- the http action -----------------------------------------------------------------------

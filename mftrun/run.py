@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from mftrun.credentials import Redactor
-from mftrun.errors import EXIT_FAILED, UsageError
+from mftrun.errors import EXIT_FAILED, InputError, UsageError
 from mftrun.model import CredentialRef, Pipeline
 from mftrun.results import RunResult
 
@@ -149,6 +149,11 @@ def emulated(pipeline: Pipeline, scenario_path: str | None, redactor: Redactor) 
     with Emulator(scenario) as emu, tempfile.TemporaryDirectory(prefix="mftrun-emulate-") as folder:
         env_vars = emu.write_credentials(Path(folder))
         creds = emu.credentials
+        if "MFT_PRIVATE_KEY_FILE" not in env_vars and any(
+                e.provider == "automate-mft" for e in pipeline.environments.values()):
+            raise InputError(f"scenario {scenario_path}: every Automate MFT key in it is a public key "
+                             "only, so mftrun cannot sign its client assertion under --emulate",
+                             hint="give one key a private_key, or leave keys out to have one generated")
         for secret in (creds.private_key_pem, creds.client_secret):
             redactor.add(secret)
         environments = {}

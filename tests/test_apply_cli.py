@@ -135,3 +135,19 @@ def test_a_missing_ca_bundle_is_found_before_anything_starts(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "environment 'backup': ca_bundle ~/no-such-ca.pem does not exist" in err
     assert "nothing was started" in err
+
+
+def test_emulate_with_a_public_key_only_scenario_says_why_it_cannot_sign(tmp_path, capsys):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    public = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    (tmp_path / "pub.pem").write_bytes(public)
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(f"automate_mft:\n  tenants:\n    - keys:\n        - {{public_key_file: {tmp_path / 'pub.pem'}}}\n")
+    code = main(["apply", str(EXAMPLES / "http-call.yaml"), "--emulate", "--scenario", str(scenario),
+                 "--report-dir", str(tmp_path / "r")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "public key only" in err and "Traceback" not in err and "internal error" not in err

@@ -32,7 +32,8 @@ def environment_block(url: str, env: dict[str, str]) -> str:
         "    credentials:",
         "      tenant_id: {env: MFT_TENANT_ID}",
         "      key_id: {env: MFT_KEY_ID}",
-        f"      private_key: {{file: {env['MFT_PRIVATE_KEY_FILE']}}}",
+        f"      private_key: {{file: {env.get('MFT_PRIVATE_KEY_FILE', 'YOUR-PRIVATE-KEY.pem')}}}"
+        + ("" if "MFT_PRIVATE_KEY_FILE" in env else "   # the scenario registers public keys only"),
         "  backup:",
         "    provider: acronis",
         f"    base_url: {url}",

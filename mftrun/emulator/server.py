@@ -163,8 +163,11 @@ class Emulator:
 
     @property
     def credentials(self) -> Credentials:
-        tenant = self.scenario.mft_tenants[0]
-        key = tenant.keys[0]
+        # The first key mftrun can sign with; a scenario may register public keys only,
+        # for a user who brings the matching private key.
+        signable = [(t, k) for t in self.scenario.mft_tenants for k in t.keys if k.private_key_pem]
+        tenant, key = signable[0] if signable else (self.scenario.mft_tenants[0],
+                                                    self.scenario.mft_tenants[0].keys[0])
         client = self.scenario.acronis_clients[0]
         return Credentials(tenant.id, key.id, key.private_key_pem, client.id, client.secret)
 
@@ -174,19 +177,15 @@ class Emulator:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         key_path = folder / "mft-private-key.pem"
+        env = {"MFT_TENANT_ID": creds.tenant_id, "MFT_KEY_ID": creds.key_id,
+               "ACRONIS_CLIENT_ID": creds.client_id, "ACRONIS_CLIENT_SECRET": creds.client_secret}
         if creds.private_key_pem is None:
-            raise ValueError("the first MFT key has only a public key; no private key to write")
+            return env  # public keys only: the user signs with their own private key
         fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(creds.private_key_pem)
         os.chmod(key_path, 0o600)
-        return {
-            "MFT_TENANT_ID": creds.tenant_id,
-            "MFT_KEY_ID": creds.key_id,
-            "MFT_PRIVATE_KEY_FILE": str(key_path.resolve()),
-            "ACRONIS_CLIENT_ID": creds.client_id,
-            "ACRONIS_CLIENT_SECRET": creds.client_secret,
-        }
+        return {**env, "MFT_PRIVATE_KEY_FILE": str(key_path.resolve())}
 
     def ensure_mft_task(self, task_id: str | None = None, name: str | None = None) -> None:
         self.mft.ensure_task(task_id, name)

@@ -209,12 +209,17 @@ class _Builder:
         if timeout is not None and timeout <= 0:
             self.problem(path + ("timeout",), "the HTTP timeout must be more than 0")
         ca_bundle = raw.get("ca_bundle")
+        token_body = raw.get("token_body")
+        if token_body is not None and provider != "automate-mft":
+            self.problem(path + ("token_body",), "token_body is for automate-mft environments only",
+                         "remove it: the Acronis token request is always form-encoded", key=True)
         return Environment(
             name=name, provider=provider, base_url=resolved or "",
             credentials=MappingProxyType(credentials),
             region=region if isinstance(region, str) else None,
             ca_bundle=ca_bundle if isinstance(ca_bundle, str) else None,
             http_timeout=timeout if timeout else 30.0,
+            token_body=token_body if token_body in ("json", "form") else "json",
             position=self.pos(path, key=True),
         )
 

@@ -63,6 +63,7 @@ class Environment:
     region: str | None = None
     ca_bundle: str | None = None
     http_timeout: float = 30.0  # read timeout for one HTTP call, seconds
+    token_body: str = "json"  # automate-mft token request: "json" (vendor sample) or "form" [assumed]
     position: Position = NOWHERE
 
 

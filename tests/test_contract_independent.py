@@ -1573,6 +1573,23 @@ def test_real_client_form_token_body_override_is_a_standard_oauth_post(platform,
     assert set(parse_qs(call["body"].decode())) == {"grant_type", "client_assertion_type", "client_assertion"}
 
 
+def test_real_client_token_body_form_from_the_pipeline_file(platform, tmp_path, monkeypatch, capsys):
+    """The same override written where the contract asks for it: in the pipeline file."""
+    monkeypatch.delenv("MFTRUN_MFT_TOKEN_BODY", raising=False)
+    path = write_pipeline(tmp_path, platform, """
+  - id: licence
+    http: {path: /v1/licenses/current}
+""", monkeypatch)
+    path.write_text(path.read_text().replace("    provider: automate-mft\n",
+                                             "    provider: automate-mft\n    token_body: form\n", 1))
+    code = apply(path)
+    out = capsys.readouterr()
+    assert platform.violations == [], platform.violations
+    assert code == 0, out.out + out.err
+    (call,) = platform.calls("POST", "/v1/oauth/token")
+    assert call["headers"]["Content-Type"] == "application/x-www-form-urlencoded"
+
+
 @pytest.mark.parametrize("answer", ["ok", "drop", "503"])
 def test_real_client_http_put_that_starts_a_plan_is_never_resent(platform, tmp_path, monkeypatch, capsys,
                                                                  answer):

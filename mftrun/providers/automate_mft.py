@@ -46,7 +46,8 @@ class AutomateMftProvider(SessionProvider):
     def token_source(self, transport: HttpTransport, creds: CredentialSource) -> MftTokenSource:
         return MftTokenSource(transport, creds, clock=self.clock, redactor=self.redactor,
                               policy=self.policies.read, env_name=self.env.name,
-                              form_body=self.environ.get(TOKEN_BODY_VAR, "json").lower() == "form")
+                              form_body=self.env.token_body == "form"
+                              or self.environ.get(TOKEN_BODY_VAR, "").lower() == "form")
 
     def denied(self, status: int, call: str, response: Any) -> AuthError:
         if status == 401:

@@ -173,3 +173,12 @@ def test_oversized_answers_are_refused():
 def test_a_missing_ca_bundle_is_reported():
     with pytest.raises(ConnectError, match="ca_bundle /nonexistent/ca.pem does not exist"):
         HttpTransport("https://example.com", ca_bundle="/nonexistent/ca.pem")
+
+
+def test_proxies_come_from_the_environment_but_never_for_loopback(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp.example:3128")
+    monkeypatch.setenv("NO_PROXY", "internal.example")
+    assert HttpTransport("https://api.us.mft.progress.com")._proxies.get("https") == \
+        "http://proxy.corp.example:3128"
+    assert HttpTransport("https://api.internal.example")._proxies == {}
+    assert HttpTransport("http://127.0.0.1:8080")._proxies == {}

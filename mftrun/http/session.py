@@ -114,8 +114,13 @@ class HttpTransport:
                                    hint="point ca_bundle at a PEM file of trusted CA certificates")
             self._verify: bool | str = path
         else:
-            self._verify = True
+            # What requests would read on every call with trust_env, read once here.
+            self._verify = environ.get("REQUESTS_CA_BUNDLE") or environ.get("CURL_CA_BUNDLE") or True
         session = requests.Session()
+        # The environment (proxies, CA variables, ~/.netrc) is read once per session, not on
+        # every request as trust_env does: that lookup was the largest mftrun-side CPU item per
+        # request (bench/profile_apply.py). ~/.netrc is never wanted: every call carries its token.
+        session.trust_env = False
         # Pool: one connection per parallel step (at least 2: the executor has at least 2 workers,
         # and urllib3 warns on stderr when it must discard a connection); no requests-level retries.
         adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max(2, max_parallel), max_retries=0)
@@ -126,8 +131,8 @@ class HttpTransport:
         self._session = session
         # Proxies come from the environment exactly as requests does it (trust_env);
         # loopback never goes through a proxy, so the emulator works behind corporate proxies.
-        self._proxies = ({"http": None, "https": None, "all": None}
-                         if is_loopback(self._host) else None)
+        self._proxies = ({} if is_loopback(self._host)
+                         else requests.utils.get_environ_proxies(self.base_url))
         self._lock = threading.Lock()
         self.requests_sent = 0
 

@@ -43,7 +43,7 @@ from mftrun.emulator import Emulator, Scenario
 
 dataclass_frozen = dataclass(frozen=True)
 
-FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "acronis-tasks-in-progress.json"
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "acronis-tasks-in-progress.json"  # a copy of the shared fixture
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 NS_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$")
 ACRONIS_ERROR_KEYS = {"domain", "code", "reason", "context", "kbLink", "debug"}

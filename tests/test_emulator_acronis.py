@@ -14,7 +14,7 @@ import requests
 from mftrun.emulator import Emulator, Scenario
 
 TASKS = "/api/task_manager/v2/tasks"
-FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "acronis-tasks-in-progress.json"
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "acronis-tasks-in-progress.json"  # a copy of the shared fixture
 NS_STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$")
 BIG_ID = 944455285181775872
 

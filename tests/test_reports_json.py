@@ -32,6 +32,11 @@ def test_written_json_validates_and_matches_the_run(name: str, tmp_path: Path) -
     assert data["exit_code"] == result.exit_code
     assert [s["id"] for s in data["steps"]] == [s.id for s in result.steps]
     assert sum(data["totals"].values()) == len(result.steps)
+    assert data == build_report(result)
+    # one step per line: readable in a diff, and written with json's fast encoder
+    lines = paths["json"].read_text("utf-8").splitlines()
+    assert [json.loads(line.strip().rstrip(","))["id"] for line in lines
+            if line.startswith('    {"id": ')] == [s.id for s in result.steps]
 
 
 def test_timeout_report_names_the_remote_run_left_going() -> None:

@@ -1,4 +1,4 @@
-"""Keep the documentation honest: every YAML example in docs/*.md must be what it claims.
+"""Keep the documentation honest: every YAML example in README.md must be what it claims.
 
 A ```yaml block with a top-level `steps:` is a pipeline and must validate with no
 problem, unless the line before its fence is `<!-- invalid -->` (a deliberate bad
@@ -18,7 +18,7 @@ from mftrun.emulator.scenario import load_scenario
 from mftrun.errors import ValidationFailed
 from mftrun.validation import validate_bytes
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+ROOT = Path(__file__).resolve().parent.parent
 _FENCE = re.compile(r"^```yaml[ \t]*\n(?P<body>.*?)^```[ \t]*$", re.DOTALL | re.MULTILINE)
 _INVALID = re.compile(r"<!--\s*invalid\b[^>]*-->\s*$")
 
@@ -26,7 +26,7 @@ _INVALID = re.compile(r"<!--\s*invalid\b[^>]*-->\s*$")
 def _blocks() -> list[tuple[str, int, str, bool]]:
     """(file name, line of the block's first content line, text, marked invalid)."""
     found = []
-    for path in sorted(DOCS.glob("*.md")):
+    for path in [ROOT / "README.md"]:
         text = path.read_text(encoding="utf-8")
         for match in _FENCE.finditer(text):
             before = text[:match.start()].rstrip("\n").rsplit("\n", 1)[-1]
@@ -55,7 +55,7 @@ def test_the_docs_have_examples_of_both_kinds() -> None:
 @pytest.mark.parametrize("block", PIPELINES, ids=_id)
 def test_pipeline_examples_validate(block: tuple[str, int, str, bool]) -> None:
     name, line, text, invalid = block
-    pipeline, problems = validate_bytes(text.encode("utf-8"), f"docs/{name}:{line}")
+    pipeline, problems = validate_bytes(text.encode("utf-8"), f"{name}:{line}")
     if invalid:
         assert problems, f"docs/{name}:{line} is marked invalid but validates"
     else:

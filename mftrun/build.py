@@ -50,6 +50,7 @@ BASE_NAMES = frozenset({"vars", "steps"})
 OUTPUT_NAMES = BASE_NAMES | {"result", "response"}  # a step's own outputs: what it returned
 UNTIL_NAMES = BASE_NAMES | {"response"}  # http until: the latest answer
 _TIME_FILTER = re.compile(r"^(gt|lt|ge|le|eq)\((.+)\)$")
+_DUNDER = re.compile(r"""(\.\s*|\[\s*['"])__\w+__""")
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 
 Path = tuple
@@ -106,6 +107,11 @@ class _Builder:
         if error:
             self.problem(path, f"template syntax error: {error}",
                          "templates are Jinja2: {{ expression }}; check brackets and quotes")
+            return
+        if _DUNDER.search(text):
+            self.problem(path, "templates may not read Python internals (names like __class__): "
+                         "the sandbox refuses them at run time",
+                         "read data only: vars, steps.<id>.outputs, result")
             return
         # `steps.push-invoices` reads as steps.push minus `invoices`: the step
         # reference check below explains that better than "unknown name 'invoices'".

@@ -177,10 +177,12 @@ def _output(value: Any) -> dict[str, Any]:
         text, full = value, value
     else:
         text = json.dumps(value, ensure_ascii=False, sort_keys=True)
-        full = json.dumps(value, ensure_ascii=False, sort_keys=True, indent=2)
+        full = None
     if len(text) <= OUTPUT_INLINE:
         return {"short": text, "full": None}
-    return {"short": text[: OUTPUT_INLINE - 20] + "…", "full": full}
+    if full is None:  # pretty-printing is slow (pure-Python json): only for what gets folded
+        full = json.dumps(value, ensure_ascii=False, sort_keys=True, indent=2)
+    return {"short": text[: OUTPUT_INLINE - 20] + "…", "full": full or text}
 
 
 def _remote_name(outputs: dict[str, Any]) -> str | None:

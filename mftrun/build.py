@@ -314,7 +314,11 @@ class _Builder:
                 out[name] = value
         factor = raw.get("factor")
         if isinstance(factor, (int, float)) and not isinstance(factor, bool):
-            out["factor"] = float(factor)
+            if not 1 <= factor <= 10:  # also refuses NaN and inf
+                self.problem(path + ("factor",), f"poll.factor {factor} must be between 1 and 10",
+                             "1 polls at a steady interval; 1.5 (the default) grows the gap by half each time")
+            else:
+                out["factor"] = float(factor)
         return out
 
     def retry_fields(self, raw: Any, path: Path) -> dict[str, float]:
@@ -329,7 +333,11 @@ class _Builder:
             out["delay"] = delay
         backoff = raw.get("backoff")
         if isinstance(backoff, (int, float)) and not isinstance(backoff, bool):
-            out["backoff"] = float(backoff)
+            if not 1 <= backoff <= 10:  # also refuses NaN and inf
+                self.problem(path + ("backoff",), f"retries.backoff {backoff} must be between 1 and 10",
+                             "1 waits the same delay before every retry; 2 doubles it each time")
+            else:
+                out["backoff"] = float(backoff)
         return out
 
     def step(self, index: int, raw: Any, path: Path, defaults: dict[str, Any],

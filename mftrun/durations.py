@@ -9,6 +9,15 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 PATTERN = r"^\s*(\d+(\.\d+)?(ms|s|m|h|d))+\s*$"
 
 
+MAX_DURATION = 366 * 86400.0  # a year: longer is a typo, and NaN/inf would stall the scheduler
+
+
+def _bounded(seconds: float, value: object) -> float:
+    if seconds != seconds or seconds > MAX_DURATION:  # NaN, inf, or absurd
+        raise ValueError(f"duration {value!r} is not a finite duration of at most 366d")
+    return seconds
+
+
 def parse_duration(value: object) -> float:
     """Return seconds; raise ValueError with a message that says the accepted forms."""
     if isinstance(value, bool):
@@ -16,7 +25,7 @@ def parse_duration(value: object) -> float:
     if isinstance(value, (int, float)):
         if value < 0:
             raise ValueError(f"duration {value} is negative")
-        return float(value)
+        return _bounded(float(value), value)
     if isinstance(value, str):
         text = value.strip().lower()
         try:
@@ -26,7 +35,7 @@ def parse_duration(value: object) -> float:
         else:
             if number < 0:
                 raise ValueError(f"duration {value!r} is negative")
-            return number
+            return _bounded(number, value)
         pos, total = 0, 0.0
         for match in _PART.finditer(text):
             if match.start() != pos:
@@ -34,7 +43,7 @@ def parse_duration(value: object) -> float:
             total += float(match.group(1)) * _UNITS[match.group(2)]
             pos = match.end()
         if text and pos == len(text):
-            return total
+            return _bounded(total, value)
     raise ValueError(
         f"{value!r} is not a duration; write e.g. 45s, 15m, 2h, 1h30m or a number of seconds")
 

@@ -46,8 +46,8 @@ class ApplyOptions:
             raise UsageError(f"--report: unknown format {', '.join(unknown)}; choose among {', '.join(REPORT_FORMATS)}")
         if args.scenario and not args.emulate:
             raise UsageError("--scenario only makes sense with --emulate")
-        if args.max_parallel is not None and args.max_parallel < 1:
-            raise UsageError("--max-parallel must be at least 1")
+        if args.max_parallel is not None and not 1 <= args.max_parallel <= 1000:
+            raise UsageError("--max-parallel must be between 1 and 1000")
         return cls(file=args.file, variables=variables, max_parallel=args.max_parallel,
                    emulate=args.emulate, scenario=args.scenario,
                    report_dir=None if args.no_report else Path(args.report_dir), formats=formats,

@@ -187,6 +187,15 @@ class Executor:
                 run, reason = should_run(step.run_if, needs, ancestors,
                                          lambda expr: templating.evaluate(expr, self._context()))
             except TemplateError as exc:
+                # An expression over outputs that an upstream failure or skip never produced is
+                # not a mistake in the file: the step is skipped, as skips flow downstream.
+                missing = [r for r in ancestors if r.conclusion != Status.SUCCESS]
+                if missing:
+                    reason = (f"run_if could not be evaluated ({exc.message}) because upstream step "
+                              f"{missing[0].id} ended {missing[0].outcome.value}")
+                    live.result.skipped_reason = reason
+                    self._finish(live, Status.SKIPPED, detail=reason)
+                    continue
                 self._finish(live, Status.ERROR, error=f"run_if: {exc}", exit_code=EXIT_INVALID)
                 continue
             if run and self._aftermath and step.run_if.kind not in AFTERMATH_CONDITIONS:

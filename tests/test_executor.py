@@ -193,3 +193,14 @@ def test_whole_run_timeout_still_runs_the_failure_and_always_steps():
     assert result.exit_code == 1
     assert next(s for s in result.steps if s.id == "report").skipped_reason == \
         "not started: whole-run timeout reached"
+
+
+def test_run_if_over_outputs_an_upstream_failure_never_produced_skips_instead_of_erroring():
+    p = pipeline(step("first"), step("pull", needs=("first",)),
+                 step("push", needs=("pull",), run_if="expression",
+                      expression="{{ steps.pull.outputs.files > 0 }}"))
+    result, _ = run(p, FakeProvider({"first": Script(outcomes=("failed",))}))
+    assert statuses(result) == {"first": "failed", "pull": "skipped", "push": "skipped"}
+    push = next(s for s in result.steps if s.id == "push")
+    assert "because upstream step first ended failed" in push.skipped_reason
+    assert result.exit_code == 1

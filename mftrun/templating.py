@@ -103,7 +103,8 @@ def syntax_error(text: str) -> str | None:
     if _SINGLE_EXPR.match(text) is None and not is_template(text):
         source = "{{ " + text + " }}"
     try:
-        environment().parse(source)
+        # compile, not only parse: an unknown filter or test is found here, not mid-run
+        environment().compile(source)
     except TemplateSyntaxError as exc:
         return exc.message or "invalid template"
     return None

@@ -119,7 +119,12 @@ def preflight_credentials(pipeline: Pipeline, environ: Mapping[str, str]) -> Non
             continue
         for field, ref in env.credentials.items():
             try:
-                resolve(field, ref, environ=environ, secret=False)
+                value = resolve(field, ref, environ=environ, secret=False)
+                if field == "private_key":  # unreadable keys are found now too, not at the first step
+                    from mftrun.http.auth import load_private_key
+
+                    where = f", declared at {ref.position}" if ref.position.line else ""
+                    load_private_key(value, source=f"{ref.kind} {ref.ref}{where}")
             except CredentialError as exc:
                 problems.append(f"environment {name!r}: {exc}")
         if env.ca_bundle and not os.path.isfile(os.path.expanduser(env.ca_bundle)):

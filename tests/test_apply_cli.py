@@ -152,3 +152,16 @@ def test_emulate_with_a_public_key_only_scenario_says_why_it_cannot_sign(tmp_pat
     assert code == 2
     err = capsys.readouterr().err
     assert "public key only" in err and "Traceback" not in err and "internal error" not in err
+
+
+def test_an_unreadable_private_key_is_found_before_anything_starts(tmp_path, capsys, monkeypatch):
+    garbage = "-----BEGIN PRIVATE KEY-----\nCanarySecretGarbage1234567890\n-----END PRIVATE KEY-----"
+    monkeypatch.setenv("MFT_BAD_KEY", garbage)
+    path = tmp_path / "p.yaml"
+    path.write_text("version: 1\nname: key\nenvironments:\n  mft:\n    provider: automate-mft\n"
+                    "    base_url: http://127.0.0.1:9\n    credentials:\n      tenant_id: t\n      key_id: k\n"
+                    "      private_key: {env: MFT_BAD_KEY}\nsteps:\n  - {id: a, environment: mft, start_task: t}\n")
+    assert main(["apply", str(path), "--report-dir", str(tmp_path / "r"), "-q"]) == 3
+    err = capsys.readouterr().err
+    assert f"declared at {path}:10:20) cannot be read: the PEM is damaged or not a private key" in err
+    assert "nothing was started" in err and "CanarySecretGarbage" not in err

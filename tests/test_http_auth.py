@@ -62,7 +62,7 @@ def test_a_pem_pasted_on_one_line_with_escaped_newlines_is_read():
 
 @pytest.mark.parametrize("text, words", [
     ("not a key at all", "is not a PEM private key"),
-    ("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "cannot be read as a private key"),
+    ("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "cannot be read: the PEM is damaged or not a private key"),
 ])
 def test_unreadable_keys_are_credential_errors(text, words):
     with pytest.raises(CredentialError) as caught:

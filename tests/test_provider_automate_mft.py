@@ -151,7 +151,7 @@ def test_missing_env_var_missing_file_and_unreadable_key(tmp_path):
             provider_for(env).check()
         (tmp_path / "garbage.pem").write_text("-----BEGIN PRIVATE KEY-----\nnot base64!\n-----END PRIVATE KEY-----\n")
         env = mft_env(emu, tmp_path, private_key=CredentialRef("file", str(tmp_path / "garbage.pem")))
-        with pytest.raises(CredentialError, match="cannot be read as a private key"):
+        with pytest.raises(CredentialError, match="cannot be read: the PEM is damaged or not a private key"):
             provider_for(env).check()
         assert emu.journal.request_count == 0
 

@@ -54,9 +54,11 @@ def load_private_key(pem: str, *, source: str = "private_key") -> tuple[Any, str
                               hint="export it without a passphrase, e.g. "
                                    "openssl pkey -in key.pem -out plain.pem") from None
     except Exception as exc:  # noqa: BLE001 - ValueError, UnsupportedAlgorithm, ... all mean 'bad key'
-        raise CredentialError(f"credential 'private_key' ({source}) cannot be read as a private key: "
-                              f"{exc.__class__.__name__}",
-                              hint="use the PEM private key that belongs to the API key's key id") from None
+        kind = "an unsupported key type" if exc.__class__.__name__ == "UnsupportedAlgorithm" \
+            else "damaged or not a private key"
+        raise CredentialError(f"credential 'private_key' ({source}) cannot be read: the PEM is {kind}",
+                              hint="use the PEM private key (EC P-256, RSA or Ed25519) that belongs to "
+                                   "the API key's key id") from None
     if isinstance(key, ec.EllipticCurvePrivateKey):
         alg = {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}.get(key.curve.name)
         if alg is None:

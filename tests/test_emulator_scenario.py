@@ -52,6 +52,8 @@ def write(tmp_path: Path, text: str) -> Path:
     ("faults:\n  - kind: revoke_tokens\n", ":2:5:", "at"),
     ("automate_mft:\n  tasks:\n    - id: a\n    - id: a\n", ":4:7:", "duplicate task id"),
     ("surprise: 1\n", ":1:1:", "surprise"),
+    ("speed: .nan\n", ":1:8:", "not a usable time scale"),
+    ("speed: .inf\n", ":1:8:", "not a usable time scale"),
     ("automate_mft:\n  tenants:\n    - keys:\n        - private_key: nope\n", ":4:11:", "PEM"),
 ])
 def test_bad_scenarios_name_file_line_column(tmp_path: Path, text: str, where: str, words: str) -> None:

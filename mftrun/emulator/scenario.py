@@ -288,6 +288,10 @@ def _build(data: dict[str, Any], source: str, positions: dict[tuple[Any, ...], t
     if not isinstance(data, dict):
         raise ValidationFailed([Problem(source, 1, 1, "a scenario must be a mapping")])
     _validate_schema(data, ctx)
+    raw_speed = data.get("speed", 1)
+    if isinstance(raw_speed, (int, float)) and (raw_speed != raw_speed or raw_speed > 100_000):  # NaN, inf
+        ctx.problem(("speed",), f"{raw_speed} is not a usable time scale",
+                    "a number above 0 and at most 100000; 60 makes a 10-minute task take 10 s")
     if ctx.problems:
         raise ValidationFailed(ctx.problems)
     seed = int(data.get("seed", 0))

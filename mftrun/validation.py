@@ -78,7 +78,14 @@ def pipeline_files(paths: Sequence[str]) -> tuple[list[Path], list[Problem]]:
             files.append(path)
         else:
             problems.append(Problem(str(path), 1, 1, "no such file or folder"))
-    return files, problems
+    seen: set[Path] = set()  # `validate pipelines/ pipelines/a.yaml` checks a.yaml once
+    unique = []
+    for file in files:
+        key = file.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(file)
+    return unique, problems
 
 
 def check_paths(paths: Sequence[str]) -> tuple[list[Path], list[Problem]]:

@@ -195,3 +195,13 @@ def test_hints_for_a_misspelled_template_name_and_an_unquoted_64_bit_id() -> Non
     assert hints["template uses unknown name 'env'"].startswith("names available here: steps, vars;")
     assert hints["step 'one-backup' wait_tasks.id must be a string or a list, not a whole number"] \
         == "quote it: '4557086697777291245'"
+
+
+def test_a_file_named_twice_is_checked_once() -> None:
+    from mftrun.validation import pipeline_files
+
+    folder = FIXTURES / "valid"
+    one = sorted(folder.glob("*.yaml"))[0]
+    files, problems = pipeline_files([str(folder), str(one), str(one)])
+    assert problems == []
+    assert len(files) == len({f.resolve() for f in files}) == len(list(pipeline_files([str(folder)])[0]))

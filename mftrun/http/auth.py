@@ -216,17 +216,29 @@ def _error_text(response: Any, limit: int = 300) -> str:
     return (text[:limit] + "...") if len(text) > limit else (text or f"HTTP {response.status_code}")
 
 
-def _token_answer(response: Any, url: str) -> dict[str, Any]:
+def _token_answer(response: Any, *, url: str, env_name: str, redactor: Any,
+                  rejected: tuple[int, ...], hint: str) -> dict[str, Any]:
+    """Judge a token endpoint's answer for either platform; register the token as a secret."""
+    status = response.status_code
+    if status in rejected:
+        raise AuthError(f"environment {env_name!r}: credentials rejected by {url} "
+                        f"({status} {_scrubbed_error(response, redactor)})", hint=hint)
+    if status != 200:
+        raise RemoteError(f"environment {env_name!r}: token request to {url} failed: "
+                          f"{status} {_scrubbed_error(response, redactor)}", status=status)
     try:
         body = response.json()
     except ValueError:
         body = None
     if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
-        raise RemoteError(f"the token endpoint {url} answered {response.status_code} without an "
-                          f"access_token: {_error_text(response)}", status=response.status_code)
+        raise RemoteError(f"the token endpoint {url} answered {status} without an "
+                          f"access_token: {_scrubbed_error(response, redactor)}", status=status)
+    redactor.add(body["access_token"])
     return body
 
 
+ACRONIS_CLIENT_HINT = ("check client_id and client_secret, and that the base_url is the data centre "
+                       "where the API client was created")
 MFT_KEY_HINT = ("the key id (kid) and the private key must belong to the same API key, the key must "
                 "not be deleted, and tenant_id must be that key's tenant")
 
@@ -265,16 +277,8 @@ class MftTokenSource:
             return self._transport.send("POST", self.url, json=body)
 
         response = call_with_retry(send, self._policy, clock=self._clock).response
-        if response.status_code in (400, 401, 403):
-            raise AuthError(f"environment {self._env_name!r}: credentials rejected by {self.url} "
-                            f"({response.status_code} {_scrubbed_error(response, self._redactor)})",
-                            hint=MFT_KEY_HINT)
-        if response.status_code != 200:
-            raise RemoteError(f"environment {self._env_name!r}: token request to {self.url} failed: "
-                              f"{response.status_code} {_scrubbed_error(response, self._redactor)}",
-                              status=response.status_code)
-        body = _token_answer(response, self.url)
-        self._redactor.add(body["access_token"])
+        body = _token_answer(response, url=self.url, env_name=self._env_name, redactor=self._redactor,
+                             rejected=(400, 401, 403), hint=MFT_KEY_HINT)
         lifetime = body.get("expires_in")
         return body["access_token"], float(lifetime) if isinstance(lifetime, (int, float)) else None
 
@@ -303,17 +307,8 @@ class AcronisTokenSource:
                                         auth=(client_id, secret))
 
         response = call_with_retry(send, self._policy, clock=self._clock).response
-        if response.status_code in (400, 401):
-            raise AuthError(f"environment {self._env_name!r}: credentials rejected by {self.url} "
-                            f"({response.status_code} {_scrubbed_error(response, self._redactor)})",
-                            hint="check client_id and client_secret, and that the base_url is the data "
-                                 "centre where the API client was created")
-        if response.status_code != 200:
-            raise RemoteError(f"environment {self._env_name!r}: token request to {self.url} failed: "
-                              f"{response.status_code} {_scrubbed_error(response, self._redactor)}",
-                              status=response.status_code)
-        body = _token_answer(response, self.url)
-        self._redactor.add(body["access_token"])
+        body = _token_answer(response, url=self.url, env_name=self._env_name, redactor=self._redactor,
+                             rejected=(400, 401), hint=ACRONIS_CLIENT_HINT)
         if isinstance(body.get("id_token"), str):
             self._redactor.add(body["id_token"])
         expires_on = body.get("expires_on")

@@ -191,8 +191,11 @@ class Executor:
                 # not a mistake in the file: the step is skipped, as skips flow downstream.
                 missing = [r for r in ancestors if r.conclusion != Status.SUCCESS]
                 if missing:
+                    # name the root cause (a failure rather than the skip it caused), deterministically
+                    cause = min(missing, key=lambda r: (r.outcome == Status.SKIPPED,
+                                                        self._live[r.id].step.index))
                     reason = (f"run_if could not be evaluated ({exc.message}) because upstream step "
-                              f"{missing[0].id} ended {missing[0].outcome.value}")
+                              f"{cause.id} ended {cause.outcome.value}")
                     live.result.skipped_reason = reason
                     self._finish(live, Status.SKIPPED, detail=reason)
                     continue

@@ -28,6 +28,9 @@ _SAFE_SCALARS = {
     "tag:yaml.org,2002:float",
 }
 _AS_TEXT = {"tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:binary"}
+# One limit for every PyYAML: 6.0.4's C parser stops at its own depth, 6.0.3 and the
+# pure-Python parser do not (and the latter is quadratic in flow depth).
+MAX_DEPTH = 200
 _MAX_NODES = 2_000_000  # alias bombs ("billion laughs") stop here
 
 
@@ -236,6 +239,9 @@ class _Builder:
                 path = self._path_of_next(stack)
                 mark = event.start_mark
                 positions[path] = (mark.line + 1, mark.column + 1)
+                if len(stack) >= MAX_DEPTH:
+                    raise self._fail(mark, f"the document nests deeper than {MAX_DEPTH} levels",
+                                     "a pipeline needs a few levels; flatten the value")
                 container: Any = {} if cls is MapStart else []
                 stack.append([container, path, 1, event.anchor, None, [], mark])
 

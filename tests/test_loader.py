@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+import yaml
+
 from mftrun.loader import load_bytes, load_text
 
 
@@ -85,10 +88,41 @@ def test_alias_bomb_is_refused_without_expanding() -> None:
     assert "too many values" in problems[0][2]
 
 
-def test_deep_nesting_does_not_crash() -> None:
-    text = "a: " + "[" * 5000 + "]" * 5000 + "\n"
-    doc, problems = load(text)  # an explicit stack: no RecursionError
-    assert problems == [] and isinstance(doc.data["a"], list)
+@pytest.mark.parametrize("parser", ["C", "pure-Python"])
+@pytest.mark.parametrize("depth", [10, 150, 5000, 50_000])
+@pytest.mark.parametrize("shape", ["flow", "block"])
+def test_deep_nesting_parses_or_is_a_positioned_error(
+    parser: str, depth: int, shape: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Never a crash: a parse, or a YAML error at a real position, whatever PyYAML >= 6 allows.
+
+    PyYAML 6.0.4's C parser refuses nesting beyond a fixed depth while 6.0.3 and the
+    pure-Python parser accept it; mftrun owes the user the same kind of answer either way.
+    """
+    if parser == "pure-Python":
+        monkeypatch.delattr(yaml, "CSafeLoader", raising=False)
+    elif not getattr(yaml, "__with_libyaml__", False):
+        pytest.skip("PyYAML built without libyaml")
+    if shape == "block":
+        depth = min(depth, 1000)  # block indentation grows quadratically with depth
+    if shape == "flow":
+        text = "a: " + "[" * depth + "]" * depth + "\n"
+    else:
+        text = "a:\n" + "".join("  " * i + "- \n" for i in range(1, depth + 1))
+    doc, problems = load(text)
+    if doc is not None:
+        assert problems == []
+        node, levels = doc.data["a"], 0
+        while isinstance(node, list):
+            node, levels = (node[0] if node else None), levels + 1
+        assert levels == depth <= 150
+        return
+    assert len(problems) == 1
+    line, column, message = problems[0]
+    lines = text.splitlines()
+    assert 1 <= line <= len(lines) + 1 and column >= 1
+    assert depth >= 1000
+    assert message.startswith(("YAML syntax error", "the document nests deeper than"))
 
 
 def test_bytes_hash_bom_and_encoding() -> None:

@@ -19,14 +19,18 @@ import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-CHILD_ENV = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-             "NO_COLOR": "1"}
+CHILD_ENV = {
+    **os.environ,
+    "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    "NO_COLOR": "1",
+}
 CHILD_ENV.pop("GITHUB_ACTIONS", None)  # no CI annotations on the benchmark's stdout
 
 # The emulator process: load the scenario, start on a free loopback port, write the
@@ -60,7 +64,9 @@ class Workload:
     tasks: tuple[Task, ...]
     speed: float = 1.0  # simulated seconds per real second
     max_parallel: int = 8
-    poll: dict[str, float] = field(default_factory=lambda: {"interval": 0.2, "max_interval": 5.0, "factor": 1.5})
+    poll: dict[str, float] = field(
+        default_factory=lambda: {"interval": 0.2, "max_interval": 5.0, "factor": 1.5}
+    )
     token_lifetime: float | None = None  # simulated seconds; None: the emulator's default (300 s)
 
     def real(self, task: Task) -> float:
@@ -70,17 +76,27 @@ class Workload:
         """Longest path of remote (queue + duration) times over the DAG, in real seconds."""
         finish: dict[str, float] = {}
         for task in self.tasks:  # generated in topological order
-            finish[task.step_id] = max((finish[n] for n in task.needs), default=0.0) + self.real(task)
+            finish[task.step_id] = max((finish[n] for n in task.needs), default=0.0) + self.real(
+                task
+            )
         return max(finish.values(), default=0.0)
 
     def subset(self, count: int) -> Workload:
         """The first `count` tasks with needs outside the subset dropped (for the slow baseline)."""
         keep = self.tasks[:count]
         ids = {t.step_id for t in keep}
-        tasks = tuple(Task(t.step_id, t.task_id, t.queue, t.duration, tuple(n for n in t.needs if n in ids))
-                      for t in keep)
-        return Workload(f"{self.name}[:{count}]", tasks, self.speed, self.max_parallel, self.poll,
-                        self.token_lifetime)
+        tasks = tuple(
+            Task(t.step_id, t.task_id, t.queue, t.duration, tuple(n for n in t.needs if n in ids))
+            for t in keep
+        )
+        return Workload(
+            f"{self.name}[:{count}]",
+            tasks,
+            self.speed,
+            self.max_parallel,
+            self.poll,
+            self.token_lifetime,
+        )
 
 
 def task_uuid(rng: random.Random) -> str:
@@ -91,9 +107,13 @@ def task_uuid(rng: random.Random) -> str:
 
 # ----------------------------------------------------------------------------- workloads
 
+
 def chain(n: int = 20, seconds: float = 1.0, **kw: Any) -> Workload:
     rng = random.Random(1)
-    tasks = [Task(f"c{i:03d}", task_uuid(rng), 0.0, seconds, (f"c{i - 1:03d}",) if i else ()) for i in range(n)]
+    tasks = [
+        Task(f"c{i:03d}", task_uuid(rng), 0.0, seconds, (f"c{i - 1:03d}",) if i else ())
+        for i in range(n)
+    ]
     return Workload(f"chain of {n} x {seconds:g}s", tuple(tasks), **kw)
 
 
@@ -104,8 +124,9 @@ def fan_out(n: int = 200, seconds: float = 2.0, **kw: Any) -> Workload:
     return Workload(f"fan-out of {n} x {seconds:g}s", tuple(tasks), **kw)
 
 
-def random_dag(n: int = 1000, levels: int = 10, seed: int = 7, low: float = 0.5, high: float = 2.5,
-               **kw: Any) -> Workload:
+def random_dag(
+    n: int = 1000, levels: int = 10, seed: int = 7, low: float = 0.5, high: float = 2.5, **kw: Any
+) -> Workload:
     """`n` steps spread over `levels` random levels; each step past level 0 needs 1-3 random
     steps of earlier levels (at least one of the level just before, so depth is `levels`);
     remote durations uniform in [low, high] simulated seconds, queue 0-0.3 s."""
@@ -124,8 +145,15 @@ def random_dag(n: int = 1000, levels: int = 10, seed: int = 7, low: float = 0.5,
                 if pick not in needs:
                     needs.append(pick)
         by_level[level].append(sid)
-        tasks.append(Task(sid, task_uuid(rng), round(rng.uniform(0, 0.3), 3),
-                          round(rng.uniform(low, high), 3), tuple(needs)))
+        tasks.append(
+            Task(
+                sid,
+                task_uuid(rng),
+                round(rng.uniform(0, 0.3), 3),
+                round(rng.uniform(low, high), 3),
+                tuple(needs),
+            )
+        )
     kw.setdefault("max_parallel", n)
     return Workload(f"random DAG of {n} steps ({levels} levels, seed {seed})", tuple(tasks), **kw)
 
@@ -139,9 +167,14 @@ def independent(n: int, seconds: float, *, seed: int = 3, **kw: Any) -> Workload
 
 # ----------------------------------------------------------------------------- files
 
+
 def scenario_dict(workload: Workload) -> dict[str, Any]:
-    mft: dict[str, Any] = {"tasks": [{"id": t.task_id, "queue": t.queue, "duration": t.duration,
-                                      "outcome": "success"} for t in workload.tasks]}
+    mft: dict[str, Any] = {
+        "tasks": [
+            {"id": t.task_id, "queue": t.queue, "duration": t.duration, "outcome": "success"}
+            for t in workload.tasks
+        ]
+    }
     if workload.token_lifetime is not None:
         mft["token_lifetime"] = workload.token_lifetime
     return {"seed": 11, "speed": workload.speed, "automate_mft": mft}
@@ -158,11 +191,22 @@ def pipeline_text(workload: Workload, url: str, key_file: str) -> str:
     doc = {
         "version": 1,
         "name": workload.name,
-        "environments": {"mft": {"provider": "automate-mft", "base_url": url, "credentials": {
-            "tenant_id": {"env": "MFT_TENANT_ID"}, "key_id": {"env": "MFT_KEY_ID"},
-            "private_key": {"file": key_file}}}},
-        "defaults": {"environment": "mft", "timeout": "2h",
-                     "poll": {k: v for k, v in workload.poll.items()}},
+        "environments": {
+            "mft": {
+                "provider": "automate-mft",
+                "base_url": url,
+                "credentials": {
+                    "tenant_id": {"env": "MFT_TENANT_ID"},
+                    "key_id": {"env": "MFT_KEY_ID"},
+                    "private_key": {"file": key_file},
+                },
+            }
+        },
+        "defaults": {
+            "environment": "mft",
+            "timeout": "2h",
+            "poll": {k: v for k, v in workload.poll.items()},
+        },
         "max_parallel": workload.max_parallel,
         "steps": steps,
     }
@@ -170,6 +214,7 @@ def pipeline_text(workload: Workload, url: str, key_file: str) -> str:
 
 
 # ----------------------------------------------------------------------------- emulator process
+
 
 class EmulatorProcess:
     """`with EmulatorProcess(workload) as emu:` -> emu.url, emu.env, emu.journal()."""
@@ -185,9 +230,14 @@ class EmulatorProcess:
     def __enter__(self) -> EmulatorProcess:
         scenario = self.folder / "scenario.json"  # JSON is YAML; the loader takes it as is
         scenario.write_text(json.dumps(scenario_dict(self.workload)), encoding="utf-8")
-        self.proc = subprocess.Popen([sys.executable, "-c", _EMULATOR_MAIN, str(scenario), str(self.folder / "creds")],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=CHILD_ENV,
-                                     cwd=str(ROOT))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _EMULATOR_MAIN, str(scenario), str(self.folder / "creds")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=CHILD_ENV,
+            cwd=str(ROOT),
+        )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if not line:
@@ -215,11 +265,15 @@ class EmulatorProcess:
 
     def write_pipeline(self) -> Path:
         path = self.folder / "pipeline.yaml"
-        path.write_text(pipeline_text(self.workload, self.url, self.env["MFT_PRIVATE_KEY_FILE"]), encoding="utf-8")
+        path.write_text(
+            pipeline_text(self.workload, self.url, self.env["MFT_PRIVATE_KEY_FILE"]),
+            encoding="utf-8",
+        )
         return path
 
 
 # ----------------------------------------------------------------------------- running mftrun
+
 
 @dataclass(frozen=True, slots=True)
 class ProcessCost:
@@ -240,13 +294,21 @@ class ProcessCost:
         return before[-1] if before else None
 
 
-def run_measured(argv: list[str], *, env: dict[str, str] | None = None, timeout: float = 900) -> ProcessCost:
+def run_measured(
+    argv: list[str], *, env: dict[str, str] | None = None, timeout: float = 900
+) -> ProcessCost:
     """Spawn, wait with wait4 (that child's own rusage), return its cost."""
     out = tempfile.TemporaryFile(mode="w+")
     t_start = time.time()
     t0 = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env={**CHILD_ENV, **(env or {})},
-                            cwd=str(ROOT), text=True)
+    proc = subprocess.Popen(
+        argv,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        env={**CHILD_ENV, **(env or {})},
+        cwd=str(ROOT),
+        text=True,
+    )
     deadline = t0 + timeout
     samples: list[tuple[float, float]] = []
     next_sample = 0.0
@@ -271,8 +333,16 @@ def run_measured(argv: list[str], *, env: dict[str, str] | None = None, timeout:
     out.seek(0)
     text = out.read()
     out.close()
-    return ProcessCost(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode,
-                       t_start, t_end, text, tuple(samples))
+    return ProcessCost(
+        wall,
+        usage.ru_utime + usage.ru_stime,
+        usage.ru_maxrss / 1024,
+        proc.returncode,
+        t_start,
+        t_end,
+        text,
+        tuple(samples),
+    )
 
 
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -299,6 +369,7 @@ def apply_cost(emu: EmulatorProcess, *, report: bool = True) -> ProcessCost:
 
 
 # ----------------------------------------------------------------------------- journal analysis
+
 
 @dataclass(frozen=True, slots=True)
 class Traffic:
@@ -338,8 +409,14 @@ def analyse(journal: dict[str, Any], workload: Workload, *, journal_fetches: int
     by_step = {t.step_id: t for t in workload.tasks}
     dispatch: list[float] = []
     for t in workload.tasks:
-        if t.needs and t.task_id in start_time and all(by_step[n].task_id in notice for n in t.needs):
-            dispatch.append(start_time[t.task_id] - max(notice[by_step[n].task_id] for n in t.needs))
+        if (
+            t.needs
+            and t.task_id in start_time
+            and all(by_step[n].task_id in notice for n in t.needs)
+        ):
+            dispatch.append(
+                start_time[t.task_id] - max(notice[by_step[n].task_id] for n in t.needs)
+            )
     times = [r["time"] for r in reqs] or [0.0]
     return Traffic(
         requests=len(reqs),
@@ -347,10 +424,13 @@ def analyse(journal: dict[str, Any], workload: Workload, *, journal_fetches: int
         polls=sum(len(v) for v in polls_by_run.values()),
         tokens=sum(journal["tokens_issued"].values()),
         connections=journal["connections"] - journal_fetches,
-        first_request=min(times), last_request=max(times),
-        notice_lags=tuple(lags), dispatch_lags=tuple(dispatch),
+        first_request=min(times),
+        last_request=max(times),
+        notice_lags=tuple(lags),
+        dispatch_lags=tuple(dispatch),
         polls_per_run=tuple(len(v) for v in polls_by_run.values()),
-        start_spread=(max(start_time.values()) - min(start_time.values())) if start_time else 0.0)
+        start_spread=(max(start_time.values()) - min(start_time.values())) if start_time else 0.0,
+    )
 
 
 def stats(values: Iterable[float]) -> dict[str, float]:
@@ -358,10 +438,17 @@ def stats(values: Iterable[float]) -> dict[str, float]:
     if not vals:
         return {"n": 0}
     pick = lambda q: vals[min(len(vals) - 1, int(q * len(vals)))]  # noqa: E731
-    return {"n": len(vals), "mean": sum(vals) / len(vals), "p50": pick(0.5), "p95": pick(0.95), "max": vals[-1]}
+    return {
+        "n": len(vals),
+        "mean": sum(vals) / len(vals),
+        "p50": pick(0.5),
+        "p95": pick(0.95),
+        "max": vals[-1],
+    }
 
 
 # ----------------------------------------------------------------------------- the machine
+
 
 def machine() -> dict[str, Any]:
     cpu = platform.processor() or ""
@@ -379,13 +466,22 @@ def machine() -> dict[str, Any]:
                 mem_gb = round(int(line.split()[1]) / 1024 / 1024, 1)
     except OSError:
         pass
-    return {"nproc": os.cpu_count(), "cpu": cpu, "ram_gb": mem_gb, "python": platform.python_version(),
-            "os": f"{platform.system()} {platform.release()}", "load_avg_1m": round(os.getloadavg()[0], 2)}
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "ram_gb": mem_gb,
+        "python": platform.python_version(),
+        "os": f"{platform.system()} {platform.release()}",
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+    }
 
 
 # ----------------------------------------------------------------------------- the plain script
 
-def baseline_cost(workload: Workload, subset: int, *, poll: float = 5.0, accel: float = 1.0) -> dict[str, Any]:
+
+def baseline_cost(
+    workload: Workload, subset: int, *, poll: float = 5.0, accel: float = 1.0
+) -> dict[str, Any]:
     """Run bench/baseline.py on the first `subset` tasks; extrapolate to the whole workload.
 
     The script is sequential, so its wall time is the sum over tasks of the remote
@@ -404,8 +500,19 @@ def baseline_cost(workload: Workload, subset: int, *, poll: float = 5.0, accel: 
     with EmulatorProcess(fast) as emu:
         tasks_file = emu.folder / "tasks.json"
         tasks_file.write_text(json.dumps([t.task_id for t in fast.tasks]), encoding="utf-8")
-        cost = run_measured([sys.executable, str(ROOT / "bench" / "baseline.py"), "--base-url", emu.url,
-                             "--tasks", str(tasks_file), "--poll", repr(poll / accel)], env=emu.env)
+        cost = run_measured(
+            [
+                sys.executable,
+                str(ROOT / "bench" / "baseline.py"),
+                "--base-url",
+                emu.url,
+                "--tasks",
+                str(tasks_file),
+                "--poll",
+                repr(poll / accel),
+            ],
+            env=emu.env,
+        )
         journal = emu.journal()
     if cost.exit_code != 0:
         raise RuntimeError(f"baseline exited {cost.exit_code}:\n{cost.output[-3000:]}")

@@ -29,27 +29,49 @@ import requests
 def get_token(base_url: str, tenant_id: str, key_id: str, private_key: str) -> str:
     now = int(time.time())
     assertion = jwt.encode(
-        {"iss": tenant_id, "sub": tenant_id, "aud": f"{base_url}/v1/oauth/token", "iat": now, "nbf": now,
-         "exp": now + 240, "jti": str(uuid.uuid4())},
-        private_key, algorithm="ES256", headers={"kid": key_id})
-    response = requests.post(f"{base_url}/v1/oauth/token", json={
-        "grant_type": "client_credentials",
-        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-        "client_assertion": assertion}, timeout=30)
+        {
+            "iss": tenant_id,
+            "sub": tenant_id,
+            "aud": f"{base_url}/v1/oauth/token",
+            "iat": now,
+            "nbf": now,
+            "exp": now + 240,
+            "jti": str(uuid.uuid4()),
+        },
+        private_key,
+        algorithm="ES256",
+        headers={"kid": key_id},
+    )
+    response = requests.post(
+        f"{base_url}/v1/oauth/token",
+        json={
+            "grant_type": "client_credentials",
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": assertion,
+        },
+        timeout=30,
+    )
     response.raise_for_status()
     return response.json()["access_token"]
 
 
 def run_task(base_url: str, task_id: str, creds: tuple[str, str, str], poll: float) -> str:
     token = get_token(base_url, *creds)
-    response = requests.post(f"{base_url}/v1/tasks/{task_id}/start", json={},
-                             headers={"Authorization": f"bearer {token}"}, timeout=30)
+    response = requests.post(
+        f"{base_url}/v1/tasks/{task_id}/start",
+        json={},
+        headers={"Authorization": f"bearer {token}"},
+        timeout=30,
+    )
     response.raise_for_status()
     run_id = response.json()["id"]
     while True:
         time.sleep(poll)
-        response = requests.get(f"{base_url}/v1/task-runs/{run_id}",
-                                headers={"Authorization": f"bearer {token}"}, timeout=30)
+        response = requests.get(
+            f"{base_url}/v1/task-runs/{run_id}",
+            headers={"Authorization": f"bearer {token}"},
+            timeout=30,
+        )
         if response.status_code == 403:  # the sample's renewal path
             token = get_token(base_url, *creds)
             continue
@@ -63,7 +85,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--base-url", required=True)
     parser.add_argument("--tasks", required=True, help="JSON file: a list of task ids in run order")
-    parser.add_argument("--poll", type=float, default=5.0, help="seconds between polls (the sample's 5)")
+    parser.add_argument(
+        "--poll", type=float, default=5.0, help="seconds between polls (the sample's 5)"
+    )
     args = parser.parse_args()
     with open(os.environ["MFT_PRIVATE_KEY_FILE"], encoding="utf-8") as fh:
         creds = (os.environ["MFT_TENANT_ID"], os.environ["MFT_KEY_ID"], fh.read())

@@ -49,7 +49,9 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, raw: bytes) -> tuple[int, bytes]:
+async def request(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, raw: bytes
+) -> tuple[int, bytes]:
     writer.write(raw)
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head[9:12])
@@ -58,7 +60,9 @@ async def request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ra
     return status, body
 
 
-def raw_request(method: str, path: str, port: int, token: str | None = None, body: bytes = b"") -> bytes:
+def raw_request(
+    method: str, path: str, port: int, token: str | None = None, body: bytes = b""
+) -> bytes:
     lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{port}"]
     if token:
         lines.append(f"Authorization: bearer {token}")
@@ -67,7 +71,9 @@ def raw_request(method: str, path: str, port: int, token: str | None = None, bod
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-async def load(port: int, raws: list[bytes], clients: int, seconds: float) -> tuple[int, list[float], int]:
+async def load(
+    port: int, raws: list[bytes], clients: int, seconds: float
+) -> tuple[int, list[float], int]:
     latencies: list[float] = []
     errors = 0
     stop_at = time.monotonic() + seconds
@@ -125,10 +131,22 @@ def main() -> int:
         scenario = Path(tmp) / "scenario.yaml"
         scenario.write_text(SCENARIO)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "mftrun", "emulate", "--scenario", str(scenario),
-             "--credentials-dir", str(Path(tmp) / "creds")],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)})
+            [
+                sys.executable,
+                "-m",
+                "mftrun",
+                "emulate",
+                "--scenario",
+                str(scenario),
+                "--credentials-dir",
+                str(Path(tmp) / "creds"),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
         try:
             port = 0
             assert proc.stdout is not None
@@ -138,29 +156,49 @@ def main() -> int:
                     port = int(match.group(1))
                 if "Ctrl-C" in line:
                     break
-            env = dict(re.findall(r"export (\w+)=(\S+)", (Path(tmp) / "creds" / "env.sh").read_text()))
+            env = dict(
+                re.findall(r"export (\w+)=(\S+)", (Path(tmp) / "creds" / "env.sh").read_text())
+            )
             url = f"http://127.0.0.1:{port}"
             now = int(time.time())
             assertion = jwt.encode(
-                {"iss": env["MFT_TENANT_ID"], "sub": env["MFT_TENANT_ID"], "aud": f"{url}/v1/oauth/token",
-                 "exp": now + 240, "iat": now, "nbf": now, "jti": str(uuid.uuid4())},
-                Path(env["MFT_PRIVATE_KEY_FILE"].strip("'")).read_text(), algorithm="ES256",
-                headers={"kid": env["MFT_KEY_ID"]})
+                {
+                    "iss": env["MFT_TENANT_ID"],
+                    "sub": env["MFT_TENANT_ID"],
+                    "aud": f"{url}/v1/oauth/token",
+                    "exp": now + 240,
+                    "iat": now,
+                    "nbf": now,
+                    "jti": str(uuid.uuid4()),
+                },
+                Path(env["MFT_PRIVATE_KEY_FILE"].strip("'")).read_text(),
+                algorithm="ES256",
+                headers={"kid": env["MFT_KEY_ID"]},
+            )
             import requests
 
-            token = requests.post(f"{url}/v1/oauth/token", timeout=10, json={
-                "grant_type": "client_credentials",
-                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-                "client_assertion": assertion}).json()["access_token"]
+            token = requests.post(
+                f"{url}/v1/oauth/token",
+                timeout=10,
+                json={
+                    "grant_type": "client_credentials",
+                    "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    "client_assertion": assertion,
+                },
+            ).json()["access_token"]
 
-            print(f"emulator pid {proc.pid} on {url}; {os.cpu_count()} CPUs; {args.clients} keep-alive clients")
+            print(
+                f"emulator pid {proc.pid} on {url}; {os.cpu_count()} CPUs; {args.clients} keep-alive clients"
+            )
             idle_rss = rss_kib(proc.pid)
 
             # 1. Request rate: the realistic call (a poll of a run, authenticated) and a trivial one.
             run_ids = asyncio.run(start_runs(port, token, 100, 10))
             for label, raws in (
-                ("GET /v1/task-runs/{id} (bearer)", [raw_request("GET", f"/v1/task-runs/{r}", port, token)
-                                                     for r in run_ids]),
+                (
+                    "GET /v1/task-runs/{id} (bearer)",
+                    [raw_request("GET", f"/v1/task-runs/{r}", port, token) for r in run_ids],
+                ),
                 ("GET /_emulator/health", [raw_request("GET", "/_emulator/health", port)]),
             ):
                 cpu0 = cpu_seconds(proc.pid)
@@ -168,15 +206,21 @@ def main() -> int:
                 count, latencies, errors = asyncio.run(load(port, raws, args.clients, args.seconds))
                 elapsed = time.monotonic() - begin
                 cpu = cpu_seconds(proc.pid) - cpu0
-                print(f"{label}: {count / elapsed:,.0f} req/s over {elapsed:.1f}s ({count:,} requests, "
-                      f"{errors} non-200); latency p50 {percentile(latencies, .5) * 1000:.1f} ms, "
-                      f"p95 {percentile(latencies, .95) * 1000:.1f} ms, p99 {percentile(latencies, .99) * 1000:.1f} ms, "
-                      f"mean {statistics.fmean(latencies) * 1000:.1f} ms; emulator CPU {cpu / elapsed:.0%} of one core")
+                print(
+                    f"{label}: {count / elapsed:,.0f} req/s over {elapsed:.1f}s ({count:,} requests, "
+                    f"{errors} non-200); latency p50 {percentile(latencies, 0.5) * 1000:.1f} ms, "
+                    f"p95 {percentile(latencies, 0.95) * 1000:.1f} ms, p99 {percentile(latencies, 0.99) * 1000:.1f} ms, "
+                    f"mean {statistics.fmean(latencies) * 1000:.1f} ms; emulator CPU {cpu / elapsed:.0%} of one core"
+                )
 
             # 2. Single-client latency: the Nagle/delayed-ACK stall would show here as ~40 ms.
-            count, latencies, _ = asyncio.run(load(port, [raw_request("GET", "/_emulator/health", port)], 1, 1.0))
-            print(f"one keep-alive client: {count:,} requests in 1 s, p50 {percentile(latencies, .5) * 1000:.2f} ms, "
-                  f"max {max(latencies) * 1000:.2f} ms")
+            count, latencies, _ = asyncio.run(
+                load(port, [raw_request("GET", "/_emulator/health", port)], 1, 1.0)
+            )
+            print(
+                f"one keep-alive client: {count:,} requests in 1 s, p50 {percentile(latencies, 0.5) * 1000:.2f} ms, "
+                f"max {max(latencies) * 1000:.2f} ms"
+            )
 
             # 3. Memory with N runs in flight (the journal keeps one entry per request too).
             before = rss_kib(proc.pid)
@@ -186,11 +230,13 @@ def main() -> int:
             after = rss_kib(proc.pid)
             in_flight = requests.get(f"{url}/_emulator/journal", timeout=60).json()["runs"]
             running = sum(1 for r in in_flight if r["status"] in ("queued", "running"))
-            print(f"{args.runs:,} runs started in {elapsed:.1f}s ({args.runs / elapsed:,.0f}/s); "
-                  f"{running:,} in flight; emulator RSS idle {idle_rss / 1024:.1f} MiB, "
-                  f"before {before / 1024:.1f} MiB, after {after / 1024:.1f} MiB "
-                  f"(+{(after - before) / 1024:.1f} MiB, ~{(after - before) * 1024 / args.runs:,.0f} bytes per run "
-                  f"incl. its journal entries)")
+            print(
+                f"{args.runs:,} runs started in {elapsed:.1f}s ({args.runs / elapsed:,.0f}/s); "
+                f"{running:,} in flight; emulator RSS idle {idle_rss / 1024:.1f} MiB, "
+                f"before {before / 1024:.1f} MiB, after {after / 1024:.1f} MiB "
+                f"(+{(after - before) / 1024:.1f} MiB, ~{(after - before) * 1024 / args.runs:,.0f} bytes per run "
+                f"incl. its journal entries)"
+            )
         finally:
             proc.send_signal(2)
             try:

@@ -27,23 +27,55 @@ def make_run(count: int) -> RunResult:
     for i in range(count):
         status = CYCLE[i % len(CYCLE)]
         start = T0 + timedelta(seconds=i % 600)
-        attempts = [] if status is Status.SKIPPED else [
-            Attempt(number=n, started_at=start + timedelta(seconds=40 * (n - 1)),
-                    ended_at=start + timedelta(seconds=40 * n - 5), run_id=f"{i:08d}-0000-4000-8000-{n:012d}",
-                    remote_status="failed" if status is Status.FAILED else "success", status=status)
-            for n in range(1, 3 if status is Status.FAILED else 2)]
-        steps.append(StepResult(
-            id=f"step-{i:05d}", environment="mft", action="start_task", line=10 + 5 * i, column=5,
-            outcome=status, conclusion=status, attempts=attempts,
-            started_at=start if attempts else None,
-            ended_at=attempts[-1].ended_at if attempts else None,
-            error="task failed: sftp permission denied" if status is Status.FAILED else None,
-            outputs={"run_id": attempts[0].run_id, "run": {"status": {"taskRunStatus": "success"},
-                                                          "fileStatistics": {"bytes": 1024 * i}}}
-            if attempts else {},
-            http_calls=4))
-    return RunResult(pipeline="bench", file="bench.yaml", sha256="0" * 64, started_at=T0,
-                     ended_at=T0 + timedelta(seconds=700), steps=steps, exit_code=1)
+        attempts = (
+            []
+            if status is Status.SKIPPED
+            else [
+                Attempt(
+                    number=n,
+                    started_at=start + timedelta(seconds=40 * (n - 1)),
+                    ended_at=start + timedelta(seconds=40 * n - 5),
+                    run_id=f"{i:08d}-0000-4000-8000-{n:012d}",
+                    remote_status="failed" if status is Status.FAILED else "success",
+                    status=status,
+                )
+                for n in range(1, 3 if status is Status.FAILED else 2)
+            ]
+        )
+        steps.append(
+            StepResult(
+                id=f"step-{i:05d}",
+                environment="mft",
+                action="start_task",
+                line=10 + 5 * i,
+                column=5,
+                outcome=status,
+                conclusion=status,
+                attempts=attempts,
+                started_at=start if attempts else None,
+                ended_at=attempts[-1].ended_at if attempts else None,
+                error="task failed: sftp permission denied" if status is Status.FAILED else None,
+                outputs={
+                    "run_id": attempts[0].run_id,
+                    "run": {
+                        "status": {"taskRunStatus": "success"},
+                        "fileStatistics": {"bytes": 1024 * i},
+                    },
+                }
+                if attempts
+                else {},
+                http_calls=4,
+            )
+        )
+    return RunResult(
+        pipeline="bench",
+        file="bench.yaml",
+        sha256="0" * 64,
+        started_at=T0,
+        ended_at=T0 + timedelta(seconds=700),
+        steps=steps,
+        exit_code=1,
+    )
 
 
 _MEMORY_CHILD = r"""
@@ -70,17 +102,26 @@ def memory(count: int) -> None:
 
     here = str(Path(__file__).resolve().parent)
     for fmt in ("json", "html", "junit", "json+html+junit"):
-        out = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, str(count), fmt, here], capture_output=True,
-                             text=True, check=True, cwd=str(Path(here).parent),
-                             env={**__import__("os").environ, "PYTHONPATH": str(Path(here).parent)})
+        out = subprocess.run(
+            [sys.executable, "-c", _MEMORY_CHILD, str(count), fmt, here],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=str(Path(here).parent),
+            env={**__import__("os").environ, "PYTHONPATH": str(Path(here).parent)},
+        )
         before, after = map(float, out.stdout.split())
-        print(f"{count:>6} {fmt:<16} peak RSS {before:>6.0f} MB -> {after:>6.0f} MB (+{after - before:.0f})")
+        print(
+            f"{count:>6} {fmt:<16} peak RSS {before:>6.0f} MB -> {after:>6.0f} MB (+{after - before:.0f})"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", default="10,1000,10000")
-    parser.add_argument("--memory", action="store_true", help="peak RSS added by each format (fresh processes)")
+    parser.add_argument(
+        "--memory", action="store_true", help="peak RSS added by each format (fresh processes)"
+    )
     args = parser.parse_args()
     if args.memory:
         for count in (int(n) for n in args.steps.split(",")):
@@ -98,7 +139,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as folder:
             for fmt in ("json", "html", "junit"):
                 started = time.perf_counter()
-                path = write_reports(result, report_dir=Path(folder), formats=(fmt,), redactor=redactor)[fmt]
+                path = write_reports(
+                    result, report_dir=Path(folder), formats=(fmt,), redactor=redactor
+                )[fmt]
                 elapsed = time.perf_counter() - started
                 print(f"{count:>6} {fmt:<14} {elapsed:>8.3f} {path.stat().st_size / 1e6:>8.2f} MB")
             started = time.perf_counter()
@@ -112,7 +155,9 @@ def main() -> None:
         from mftrun.reports.summary import print_summary
 
         started = time.perf_counter()
-        print_summary(redactor.scrub_data(result.to_dict()), console=Console(file=io.StringIO(), width=100))
+        print_summary(
+            redactor.scrub_data(result.to_dict()), console=Console(file=io.StringIO(), width=100)
+        )
         print(f"{count:>6} {'summary table':<14} {time.perf_counter() - started:>8.3f}")
 
 

@@ -46,11 +46,17 @@ class Ctx:
 
 def environment(emu: Emulator, folder: Path) -> Environment:
     paths = emu.write_credentials(folder)
-    return Environment("mft", "automate-mft", emu.url, {
-        "tenant_id": CredentialRef("value", emu.credentials.tenant_id),
-        "key_id": CredentialRef("value", emu.credentials.key_id),
-        "private_key": CredentialRef("file", paths["MFT_PRIVATE_KEY_FILE"]),
-    }, http_timeout=30.0)
+    return Environment(
+        "mft",
+        "automate-mft",
+        emu.url,
+        {
+            "tenant_id": CredentialRef("value", emu.credentials.tenant_id),
+            "key_id": CredentialRef("value", emu.credentials.key_id),
+            "private_key": CredentialRef("file", paths["MFT_PRIVATE_KEY_FILE"]),
+        },
+        http_timeout=30.0,
+    )
 
 
 def sequential(calls: int, folder: Path) -> None:
@@ -63,19 +69,28 @@ def sequential(calls: int, folder: Path) -> None:
             provider.request("GET", "/v1/licenses/current", policy=DEFAULT_POLICIES.read)
             samples.append((time.perf_counter() - began) * 1000)
         samples.sort()
-        print(f"sequential GETs        : {calls} calls, median {statistics.median(samples):.2f} ms, "
-              f"p95 {samples[int(len(samples) * 0.95)]:.2f} ms, {provider.stats()['token_requests']} token request")
+        print(
+            f"sequential GETs        : {calls} calls, median {statistics.median(samples):.2f} ms, "
+            f"p95 {samples[int(len(samples) * 0.95)]:.2f} ms, {provider.stats()['token_requests']} token request"
+        )
         provider.close()
 
 
 def many_runs(runs: int, workers: int, folder: Path, *, revoke_at: float | None = None) -> None:
     # Token lifetime long enough that only a revocation renews it (the emulator scales it by speed).
-    data = {"speed": 100, "automate_mft": {"token_lifetime": "100000s",
-                                           "tasks": [{"id": TASK, "queue": "2s", "duration": "20s"}]}}
+    data = {
+        "speed": 100,
+        "automate_mft": {
+            "token_lifetime": "100000s",
+            "tasks": [{"id": TASK, "queue": "2s", "duration": "20s"}],
+        },
+    }
     if revoke_at is not None:
         data["faults"] = [{"kind": "revoke_tokens", "at": f"{revoke_at * 100:g}s"}]
     with Emulator(Scenario.from_dict(data)) as emu:
-        provider = create_provider(environment(emu, folder), redactor=Redactor(), max_parallel=workers)
+        provider = create_provider(
+            environment(emu, folder), redactor=Redactor(), max_parallel=workers
+        )
         done = threading.Semaphore(0)
         failures: list[str] = []
         began = time.perf_counter()
@@ -101,10 +116,12 @@ def many_runs(runs: int, workers: int, folder: Path, *, revoke_at: float | None 
         wall = time.perf_counter() - began
         stats = provider.stats()
         label = "runs, tokens revoked  " if revoke_at is not None else "runs to the end        "
-        print(f"{label}: {runs} runs x {workers} threads in {wall:.2f} s, "
-              f"{stats['http_requests']} requests ({stats['http_requests'] / wall:.0f}/s), "
-              f"token requests {stats['token_requests']} (emulator issued "
-              f"{emu.journal.tokens_issued('automate-mft')}), failures {len(failures)}")
+        print(
+            f"{label}: {runs} runs x {workers} threads in {wall:.2f} s, "
+            f"{stats['http_requests']} requests ({stats['http_requests'] / wall:.0f}/s), "
+            f"token requests {stats['token_requests']} (emulator issued "
+            f"{emu.journal.tokens_issued('automate-mft')}), failures {len(failures)}"
+        )
         if failures:
             print("  first failure:", failures[0][:200])
         provider.close()

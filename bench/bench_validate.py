@@ -56,11 +56,19 @@ def generate(steps: int) -> str:
         sid = f"s{i:05d}"
         lines = [f"  - id: {sid}"]
         if i % 50 == 49:
-            lines += ["    environment: backup", "    wait_tasks:",
-                      "      state: [started, paused]", f"      policyName: 'nightly-{i}'"]
+            lines += [
+                "    environment: backup",
+                "    wait_tasks:",
+                "      state: [started, paused]",
+                f"      policyName: 'nightly-{i}'",
+            ]
         elif i % 10 == 3 and i >= width:
-            lines += ["    start_task:", f"      task_id: {rng_ids[i]}", "      parameters:",
-                      f"        FileMask: \"{{{{ steps.s{i - width:05d}.outputs.mask }}}}\""]
+            lines += [
+                "    start_task:",
+                f"      task_id: {rng_ids[i]}",
+                "      parameters:",
+                f'        FileMask: "{{{{ steps.s{i - width:05d}.outputs.mask }}}}"',
+            ]
         else:
             lines.append(f"    start_task: {rng_ids[i]}")
         if i >= width:
@@ -69,7 +77,7 @@ def generate(steps: int) -> str:
                 needs.append(f"s{i - width + 1:05d}")
             lines.append(f"    needs: [{', '.join(needs)}]")
         if i % 10 == 3:
-            lines += ["    outputs:", "      mask: \"{{ result.run_id }}-*.csv\""]
+            lines += ["    outputs:", '      mask: "{{ result.run_id }}-*.csv"']
         if i % 7 == 0:
             lines.append("    retries: {attempts: 1, delay: 30s}")
         out.append("\n".join(lines) + "\n")
@@ -90,8 +98,13 @@ CHILD = textwrap.dedent("""
 
 
 def measure(path: str) -> dict[str, float]:
-    proc = subprocess.run([sys.executable, "-c", CHILD, path], capture_output=True, text=True,
-                          cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT})
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, path],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": ROOT},
+    )
     result = json.loads(proc.stderr.strip().splitlines()[-1])
     if result["code"] != 0:
         raise SystemExit(f"validate failed:\n{proc.stdout[-2000:]}")
@@ -112,12 +125,18 @@ def main() -> None:
     walls = [r["wall"] for r in runs]
     cpus = [r["cpu"] for r in runs]
     peak = max(r["rss_mb"] for r in runs)
-    print(f"validate {args.steps} steps ({len(text) / 1e6:.1f} MB of YAML), {args.runs} runs "
-          f"in fresh processes")
-    print(f"  wall time: median {statistics.median(walls):.2f} s, "
-          f"min {min(walls):.2f} s, max {max(walls):.2f} s   (target < 2 s)")
-    print(f"  CPU time:  median {statistics.median(cpus):.2f} s (whole process, incl. "
-          f"interpreter start; robust when other jobs share the cores)")
+    print(
+        f"validate {args.steps} steps ({len(text) / 1e6:.1f} MB of YAML), {args.runs} runs "
+        f"in fresh processes"
+    )
+    print(
+        f"  wall time: median {statistics.median(walls):.2f} s, "
+        f"min {min(walls):.2f} s, max {max(walls):.2f} s   (target < 2 s)"
+    )
+    print(
+        f"  CPU time:  median {statistics.median(cpus):.2f} s (whole process, incl. "
+        f"interpreter start; robust when other jobs share the cores)"
+    )
     print(f"  load average during the runs: {os.getloadavg()[0]:.2f}")
     print(f"  peak RSS:  {peak:.0f} MB   (target < 200 MB)")
 

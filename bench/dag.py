@@ -20,7 +20,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import EmulatorProcess, Workload, analyse, apply_cost, chain, fan_out, random_dag, stats  # noqa: E402
+from _common import (
+    EmulatorProcess,
+    Workload,
+    analyse,
+    apply_cost,
+    chain,
+    fan_out,
+    random_dag,
+    stats,
+)  # noqa: E402
 
 TARGET = 1.10
 # Poll settings for second-long tasks. Growth 1.1 is what the issue's own notice rule
@@ -29,7 +38,11 @@ TARGET = 1.10
 # workload task. mftrun's defaults (2 s, x1.5, 30 s) are meant for minutes-long
 # transfers: with them a 1-second task's end is noticed after 2 s at the earliest.
 DAG_POLL = {"interval": 0.05, "max_interval": 30.0, "factor": 1.1}
-FLAT_POLL = {"interval": 0.06, "max_interval": 0.06, "factor": 1.0}  # diagnostic: polling is not the limit
+FLAT_POLL = {
+    "interval": 0.06,
+    "max_interval": 0.06,
+    "factor": 1.0,
+}  # diagnostic: polling is not the limit
 
 
 def workloads(quick: bool = False, poll: dict[str, float] | None = None) -> list[Workload]:

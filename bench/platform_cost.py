@@ -44,18 +44,38 @@ def default_poll() -> dict[str, float]:
     return {"interval": poll.interval, "max_interval": poll.max_interval, "factor": poll.factor}
 
 
-def long_tasks(n: int = 16, *, minutes: float = 10.0, speed: float = 60.0, max_parallel: int = 8,
-               seed: int = 5, factor: float | None = None) -> Workload:
+def long_tasks(
+    n: int = 16,
+    *,
+    minutes: float = 10.0,
+    speed: float = 60.0,
+    max_parallel: int = 8,
+    seed: int = 5,
+    factor: float | None = None,
+) -> Workload:
     """`n` tasks of about `minutes` each (+-5%, so their ends spread over the poll schedule),
     queued 0-10 s, `max_parallel` at a time, mftrun's default poll schedule scaled to `speed`."""
     rng = random.Random(seed)
-    tasks = tuple(Task(f"t{i:03d}", task_uuid(rng), round(rng.uniform(0, 10), 3),
-                       round(minutes * 60 * rng.uniform(0.95, 1.05), 3)) for i in range(n))
+    tasks = tuple(
+        Task(
+            f"t{i:03d}",
+            task_uuid(rng),
+            round(rng.uniform(0, 10), 3),
+            round(minutes * 60 * rng.uniform(0.95, 1.05), 3),
+        )
+        for i in range(n)
+    )
     poll = {k: (v / speed if k != "factor" else v) for k, v in default_poll().items()}
     if factor is not None:  # to try another growth factor than mftrun's default
         poll["factor"] = factor
-    return Workload(f"{n} tasks of ~{minutes:g} min, max_parallel {max_parallel}", tasks, speed=speed,
-                    max_parallel=max_parallel, poll=poll, token_lifetime=3600.0)
+    return Workload(
+        f"{n} tasks of ~{minutes:g} min, max_parallel {max_parallel}",
+        tasks,
+        speed=speed,
+        max_parallel=max_parallel,
+        poll=poll,
+        token_lifetime=3600.0,
+    )
 
 
 def measure(workload: Workload) -> dict[str, Any]:
@@ -76,8 +96,15 @@ def measure(workload: Workload) -> dict[str, Any]:
         elapsed = (run["ended"] - run["started"]) * speed if run["ended"] else None
         lag = (min(after) - run["ended"]) * speed if after else None
         allowed = min(NOTICE_FRACTION * elapsed, max_interval) if elapsed else None
-        per_run.append({"run_id": run["run_id"], "elapsed_s": elapsed, "polls": len(times), "lag_s": lag,
-                        "allowed_s": allowed})
+        per_run.append(
+            {
+                "run_id": run["run_id"],
+                "elapsed_s": elapsed,
+                "polls": len(times),
+                "lag_s": lag,
+                "allowed_s": allowed,
+            }
+        )
     runs = len(workload.tasks)
     noticed_ok = all(p["lag_s"] is not None and p["lag_s"] <= p["allowed_s"] for p in per_run)
     worst = max(per_run, key=lambda p: (p["lag_s"] or 0) - (p["allowed_s"] or 0))
@@ -86,7 +113,9 @@ def measure(workload: Workload) -> dict[str, Any]:
         "workload": workload.name,
         "runs": runs,
         "speed": speed,
-        "poll_simulated_s": {k: (v * speed if k != "factor" else v) for k, v in workload.poll.items()},
+        "poll_simulated_s": {
+            k: (v * speed if k != "factor" else v) for k, v in workload.poll.items()
+        },
         "max_parallel": workload.max_parallel,
         "token_lifetime_s": workload.token_lifetime,
         "wall_real_s": round(cost.wall, 3),
@@ -95,9 +124,15 @@ def measure(workload: Workload) -> dict[str, Any]:
         "polls_per_run": {k: round(v, 2) for k, v in stats(p["polls"] for p in per_run).items()},
         "max_polls_per_run": max_polls,
         "polls_pass": max_polls <= MAX_POLLS,
-        "notice_lag_s": {k: round(v, 2) for k, v in stats(p["lag_s"] for p in per_run if p["lag_s"] is not None).items()},
-        "worst_notice": {"lag_s": round(worst["lag_s"] or 0, 2), "allowed_s": round(worst["allowed_s"] or 0, 2),
-                         "elapsed_s": round(worst["elapsed_s"] or 0, 1)},
+        "notice_lag_s": {
+            k: round(v, 2)
+            for k, v in stats(p["lag_s"] for p in per_run if p["lag_s"] is not None).items()
+        },
+        "worst_notice": {
+            "lag_s": round(worst["lag_s"] or 0, 2),
+            "allowed_s": round(worst["allowed_s"] or 0, 2),
+            "elapsed_s": round(worst["elapsed_s"] or 0, 1),
+        },
         "notice_pass": noticed_ok,
         "token_requests": traffic.tokens,
         "tokens_pass": traffic.tokens == 1,
@@ -118,9 +153,13 @@ def workload(quick: bool = False, factor: float | None = None) -> Workload:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--factor", type=float, help="poll growth factor instead of mftrun's default")
+    parser.add_argument(
+        "--factor", type=float, help="poll growth factor instead of mftrun's default"
+    )
     args = parser.parse_args()
     print(json.dumps(measure(workload(args.quick, args.factor)), indent=1))
 

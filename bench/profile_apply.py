@@ -29,7 +29,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--duration", type=float, default=15.0)
-    parser.add_argument("--report", action="store_true", help="also write the reports (default: --no-report)")
+    parser.add_argument(
+        "--report", action="store_true", help="also write the reports (default: --no-report)"
+    )
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--sort", default="tottime,cumulative")
     args = parser.parse_args()
@@ -66,8 +68,10 @@ def main() -> None:
         threading.Thread.run = original_run  # type: ignore[method-assign]
         journal = emu.journal()
     traffic = analyse(journal, workload)
-    print(f"exit {code}; {args.steps} steps; wall {wall:.1f} s; CPU {cpu:.2f} s (profiled, so inflated); "
-          f"{traffic.requests} requests; {cpu / traffic.requests * 1000:.2f} ms CPU per request (profiled)")
+    print(
+        f"exit {code}; {args.steps} steps; wall {wall:.1f} s; CPU {cpu:.2f} s (profiled, so inflated); "
+        f"{traffic.requests} requests; {cpu / traffic.requests * 1000:.2f} ms CPU per request (profiled)"
+    )
     stats = pstats.Stats(main_prof)
     for prof in profiles:
         try:

@@ -34,7 +34,8 @@ import traceback
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -75,8 +76,14 @@ class Bench:
         self.timings: dict[str, float] = {}
         self.errors: dict[str, str] = {}
 
-    def row(self, section: str, benchmark: str, figure: str, target: str = "-",
-            passed: bool | None = None) -> None:
+    def row(
+        self,
+        section: str,
+        benchmark: str,
+        figure: str,
+        target: str = "-",
+        passed: bool | None = None,
+    ) -> None:
         self.rows.append(Row(section, benchmark, figure, target, passed))
 
     def section(self, name: str, body: Callable[[], None]) -> None:
@@ -86,12 +93,21 @@ class Bench:
             body()
         except Exception as exc:  # noqa: BLE001 - one broken section must not hide the others
             self.errors[name] = f"{exc.__class__.__name__}: {exc}"
-            self.row(name, f"{name}: did not run", str(exc).splitlines()[0][:80] if str(exc) else "error",
-                     "-", False)
+            self.row(
+                name,
+                f"{name}: did not run",
+                str(exc).splitlines()[0][:80] if str(exc) else "error",
+                "-",
+                False,
+            )
             traceback.print_exc()
         self.timings[name] = round(time.perf_counter() - t0, 1)
-        print(f"[{time.strftime('%H:%M:%S')}] {name} done in {self.timings[name]:.1f} s "
-              f"(load {os.getloadavg()[0]:.2f})", file=sys.stderr, flush=True)
+        print(
+            f"[{time.strftime('%H:%M:%S')}] {name} done in {self.timings[name]:.1f} s "
+            f"(load {os.getloadavg()[0]:.2f})",
+            file=sys.stderr,
+            flush=True,
+        )
 
     # -- sections ------------------------------------------------------------------------------
 
@@ -99,18 +115,31 @@ class Bench:
         runs = 3 if self.quick else 9
         out: dict[str, Any] = {"runs": runs}
         bare = [run_measured([sys.executable, "-c", "pass"]).wall * 1000 for _ in range(runs)]
-        out["python_bare_ms"] = {"min": round(min(bare), 1), "median": round(statistics.median(bare), 1)}
+        out["python_bare_ms"] = {
+            "min": round(min(bare), 1),
+            "median": round(statistics.median(bare), 1),
+        }
         for flag in ("--help", "--version"):
             costs = [run_measured([sys.executable, "-m", "mftrun", flag]) for _ in range(runs)]
             if any(c.exit_code for c in costs):
-                raise RuntimeError(f"mftrun {flag} exited {costs[0].exit_code}: {costs[0].output[-500:]}")
+                raise RuntimeError(
+                    f"mftrun {flag} exited {costs[0].exit_code}: {costs[0].output[-500:]}"
+                )
             walls = [c.wall * 1000 for c in costs]
             med = statistics.median(walls)
-            out[flag] = {"min_ms": round(min(walls), 1), "median_ms": round(med, 1),
-                         "max_ms": round(max(walls), 1), "peak_rss_mb": round(max(c.max_rss_mb for c in costs), 1)}
-            self.row("cold start", f"`mftrun {flag}` cold start",
-                     f"{med:.0f} ms (median of {runs}; min {min(walls):.0f}; bare python {out['python_bare_ms']['median']:.0f})",
-                     f"< {COLD_START_MS:.0f} ms", med < COLD_START_MS)
+            out[flag] = {
+                "min_ms": round(min(walls), 1),
+                "median_ms": round(med, 1),
+                "max_ms": round(max(walls), 1),
+                "peak_rss_mb": round(max(c.max_rss_mb for c in costs), 1),
+            }
+            self.row(
+                "cold start",
+                f"`mftrun {flag}` cold start",
+                f"{med:.0f} ms (median of {runs}; min {min(walls):.0f}; bare python {out['python_bare_ms']['median']:.0f})",
+                f"< {COLD_START_MS:.0f} ms",
+                med < COLD_START_MS,
+            )
         self.details["cold_start"] = out
 
     def validate(self) -> None:
@@ -119,28 +148,52 @@ class Bench:
             path = Path(tmp) / "bench.yaml"
             text = generate(steps)
             path.write_text(text, encoding="utf-8")
-            costs = [run_measured([sys.executable, "-m", "mftrun", "validate", str(path)]) for _ in range(runs)]
+            costs = [
+                run_measured([sys.executable, "-m", "mftrun", "validate", str(path)])
+                for _ in range(runs)
+            ]
         if any(c.exit_code for c in costs):
-            raise RuntimeError(f"mftrun validate exited {costs[0].exit_code}: {costs[0].output[-500:]}")
+            raise RuntimeError(
+                f"mftrun validate exited {costs[0].exit_code}: {costs[0].output[-500:]}"
+            )
         wall = statistics.median(c.wall for c in costs)
         rss = max(c.max_rss_mb for c in costs)
-        self.details["validate"] = {"steps": steps, "yaml_mb": round(len(text) / 1e6, 2), "runs": runs,
-                                    "wall_s": [round(c.wall, 3) for c in costs],
-                                    "cpu_s": [round(c.cpu, 3) for c in costs], "peak_rss_mb": round(rss, 1)}
-        self.row("validate", f"`mftrun validate` {steps:,} steps: time",
-                 f"{wall:.2f} s (median of {runs}, whole process; CPU {statistics.median(c.cpu for c in costs):.2f} s)",
-                 f"< {VALIDATE_S:g} s", wall < VALIDATE_S)
-        self.row("validate", f"`mftrun validate` {steps:,} steps: peak RSS", f"{rss:.0f} MB",
-                 f"< {VALIDATE_MB:.0f} MB", rss < VALIDATE_MB)
+        self.details["validate"] = {
+            "steps": steps,
+            "yaml_mb": round(len(text) / 1e6, 2),
+            "runs": runs,
+            "wall_s": [round(c.wall, 3) for c in costs],
+            "cpu_s": [round(c.cpu, 3) for c in costs],
+            "peak_rss_mb": round(rss, 1),
+        }
+        self.row(
+            "validate",
+            f"`mftrun validate` {steps:,} steps: time",
+            f"{wall:.2f} s (median of {runs}, whole process; CPU {statistics.median(c.cpu for c in costs):.2f} s)",
+            f"< {VALIDATE_S:g} s",
+            wall < VALIDATE_S,
+        )
+        self.row(
+            "validate",
+            f"`mftrun validate` {steps:,} steps: peak RSS",
+            f"{rss:.0f} MB",
+            f"< {VALIDATE_MB:.0f} MB",
+            rss < VALIDATE_MB,
+        )
 
     def dags(self) -> None:
         results = []
         for workload in dag.workloads(self.quick):
             r = dag.measure(workload)
             results.append(r)
-            self.row("DAG", f"{short(workload.name)}: wall / critical path",
-                     f"{r['wall_s']:.2f} s / {r['critical_path_s']:.2f} s = {r['ratio']:.3f} "
-                     f"(first to last request: {r['span_ratio']:.3f})", f"<= {DAG_RATIO:.2f}", r["pass"])
+            self.row(
+                "DAG",
+                f"{short(workload.name)}: wall / critical path",
+                f"{r['wall_s']:.2f} s / {r['critical_path_s']:.2f} s = {r['ratio']:.3f} "
+                f"(first to last request: {r['span_ratio']:.3f})",
+                f"<= {DAG_RATIO:.2f}",
+                r["pass"],
+            )
         diagnostic = None
         if not self.quick:
             # The same chain polled every 60 ms (flat; 60 ms does not divide the 1 s tasks, so
@@ -148,51 +201,99 @@ class Bench:
             workload = replace(dag.workloads()[0], poll=dict(dag.FLAT_POLL))
             workload = replace(workload, name=f"{workload.name}, flat 60 ms poll")
             diagnostic = dag.measure(workload)
-            self.row("DAG", f"{short(workload.name)} (diagnostic)",
-                     f"{diagnostic['wall_s']:.2f} s / {diagnostic['critical_path_s']:.2f} s = "
-                     f"{diagnostic['ratio']:.3f} ({diagnostic['polls_per_run']:.0f} polls per run)")
-        self.details["dag"] = {"poll": dag.DAG_POLL, "workloads": results, "flat_poll_chain": diagnostic}
+            self.row(
+                "DAG",
+                f"{short(workload.name)} (diagnostic)",
+                f"{diagnostic['wall_s']:.2f} s / {diagnostic['critical_path_s']:.2f} s = "
+                f"{diagnostic['ratio']:.3f} ({diagnostic['polls_per_run']:.0f} polls per run)",
+            )
+        self.details["dag"] = {
+            "poll": dag.DAG_POLL,
+            "workloads": results,
+            "flat_poll_chain": diagnostic,
+        }
 
     def platform(self) -> None:
         r = platform_cost.measure(platform_cost.workload(self.quick))
         self.details["platform"] = r
         name = f"10-min tasks ({r['runs']} runs, max_parallel {r['max_parallel']})"
         self.row("platform", f"{name}: HTTP requests per run", f"{r['requests_per_run']:.1f}")
-        self.row("platform", f"{name}: polls per run (max)",
-                 f"{r['max_polls_per_run']} (mean {r['polls_per_run']['mean']:.1f})", "<= 40", r["polls_pass"])
+        self.row(
+            "platform",
+            f"{name}: polls per run (max)",
+            f"{r['max_polls_per_run']} (mean {r['polls_per_run']['mean']:.1f})",
+            "<= 40",
+            r["polls_pass"],
+        )
         w = r["worst_notice"]
-        self.row("platform", f"{name}: end noticed after (worst vs allowed)",
-                 f"{w['lag_s']:.1f} s vs {w['allowed_s']:.1f} s (mean lag {r['notice_lag_s']['mean']:.1f} s)",
-                 "min(10% elapsed, max_interval)", r["notice_pass"])
-        self.row("platform", f"{name}: token requests per environment", str(r["token_requests"]), "1",
-                 r["tokens_pass"])
-        self.row("platform", f"{name}: TCP connections opened", str(r["connections"]),
-                 f"<= {r['connections_limit']} (max_parallel + 1)", r["connections_pass"])
+        self.row(
+            "platform",
+            f"{name}: end noticed after (worst vs allowed)",
+            f"{w['lag_s']:.1f} s vs {w['allowed_s']:.1f} s (mean lag {r['notice_lag_s']['mean']:.1f} s)",
+            "min(10% elapsed, max_interval)",
+            r["notice_pass"],
+        )
+        self.row(
+            "platform",
+            f"{name}: token requests per environment",
+            str(r["token_requests"]),
+            "1",
+            r["tokens_pass"],
+        )
+        self.row(
+            "platform",
+            f"{name}: TCP connections opened",
+            str(r["connections"]),
+            f"<= {r['connections_limit']} (max_parallel + 1)",
+            r["connections_pass"],
+        )
 
     def runner(self) -> None:
-        sizes = [(1000, 5.0, True)] if self.quick else [(1000, 15.0, True), (10_000, 15.0, True),
-                                                         (10_000, 15.0, False)]
+        sizes = (
+            [(1000, 5.0, True)]
+            if self.quick
+            else [(1000, 15.0, True), (10_000, 15.0, True), (10_000, 15.0, False)]
+        )
         results = []
         for steps, duration, report in sizes:
             r = runner_cost.measure_apply(steps, duration, report=report)
             results.append(r)
-            label = f"`mftrun apply` {steps:,} steps" + ("" if report else " --no-report (diagnostic)")
+            label = f"`mftrun apply` {steps:,} steps" + (
+                "" if report else " --no-report (diagnostic)"
+            )
             in_run = r["cpu_ms_per_request_in_run"]
-            split = (f"; {in_run:.2f} ms first to last request, {r['cpu_before_first_request_s']:.1f} s before, "
-                     f"{r['cpu_after_last_request_s']:.1f} s after" if in_run is not None else "")
-            self.row("runner", f"{label}: CPU per HTTP request",
-                     f"{r['cpu_ms_per_request']:.2f} ms ({r['cpu_s']:.1f} s / {r['requests']:,} requests{split})",
-                     f"<= {CPU_MS_PER_REQUEST:g} ms" if report else "-", r["cpu_pass"] if report else None)
+            split = (
+                f"; {in_run:.2f} ms first to last request, {r['cpu_before_first_request_s']:.1f} s before, "
+                f"{r['cpu_after_last_request_s']:.1f} s after"
+                if in_run is not None
+                else ""
+            )
+            self.row(
+                "runner",
+                f"{label}: CPU per HTTP request",
+                f"{r['cpu_ms_per_request']:.2f} ms ({r['cpu_s']:.1f} s / {r['requests']:,} requests{split})",
+                f"<= {CPU_MS_PER_REQUEST:g} ms" if report else "-",
+                r["cpu_pass"] if report else None,
+            )
             big = steps >= 10_000 and report
-            self.row("runner", f"{label}: peak RSS",
-                     f"{r['peak_rss_mb']:.0f} MB (wall {r['wall_s']:.1f} s, after last request {r['teardown_s']:.1f} s)",
-                     f"< {RSS_10K_MB:.0f} MB" if big else "-", r["rss_pass"] if big else None)
-        floors = [runner_cost.http_floor(threads, 2000 if self.quick else 4000)
-                  for threads in ((32,) if self.quick else (1, 32))]
+            self.row(
+                "runner",
+                f"{label}: peak RSS",
+                f"{r['peak_rss_mb']:.0f} MB (wall {r['wall_s']:.1f} s, after last request {r['teardown_s']:.1f} s)",
+                f"< {RSS_10K_MB:.0f} MB" if big else "-",
+                r["rss_pass"] if big else None,
+            )
+        floors = [
+            runner_cost.http_floor(threads, 2000 if self.quick else 4000)
+            for threads in ((32,) if self.quick else (1, 32))
+        ]
         for f in floors:
             threads = "1 thread" if f["threads"] == 1 else f"{f['threads']} threads"
-            self.row("runner", f"bare `requests` GET, {threads} (diagnostic)",
-                     f"{f['cpu_ms_per_request']:.2f} ms CPU per request ({f['requests']:,} requests)")
+            self.row(
+                "runner",
+                f"bare `requests` GET, {threads} (diagnostic)",
+                f"{f['cpu_ms_per_request']:.2f} ms CPU per request ({f['requests']:,} requests)",
+            )
         self.details["runner"] = results
         self.details["http_floor"] = floors
 
@@ -206,27 +307,41 @@ class Bench:
             out.append({"workload": workload.name, "script": base, "mftrun": mine})
             if mine is None:
                 continue
-            self.row("baseline", f"{short(workload.name)}: wall, mftrun vs script",
-                     f"{mine['wall_s']:.1f} s vs {base['wall_s']:.1f} s = {mine['wall_s'] / base['wall_s']:.3f}x")
-            self.row("baseline", f"{short(workload.name)}: requests / tokens / connections, mftrun vs script",
-                     f"{mine['requests']:,} / {mine['token_requests']} / {mine['connections']} vs "
-                     f"{base['requests']:,} / {base['token_requests']:,} / {base['connections']:,}")
+            self.row(
+                "baseline",
+                f"{short(workload.name)}: wall, mftrun vs script",
+                f"{mine['wall_s']:.1f} s vs {base['wall_s']:.1f} s = {mine['wall_s'] / base['wall_s']:.3f}x",
+            )
+            self.row(
+                "baseline",
+                f"{short(workload.name)}: requests / tokens / connections, mftrun vs script",
+                f"{mine['requests']:,} / {mine['token_requests']} / {mine['connections']} vs "
+                f"{base['requests']:,} / {base['token_requests']:,} / {base['connections']:,}",
+            )
         plat = self.details.get("platform")
         workload = platform_cost.workload(self.quick)
-        base = baseline_cost(workload, 1 if self.quick else 2, poll=BASELINE_POLL / workload.speed, accel=2.0)
+        base = baseline_cost(
+            workload, 1 if self.quick else 2, poll=BASELINE_POLL / workload.speed, accel=2.0
+        )
         out.append({"workload": workload.name, "script": base, "mftrun": plat})
         if plat is not None:
-            self.row("baseline", "10-min tasks: polls per run, mftrun vs script",
-                     f"{plat['polls_per_run']['mean']:.1f} vs {base['polls_per_run']:.1f} = "
-                     f"{plat['polls_per_run']['mean'] / base['polls_per_run']:.2f}x")
-            self.row("baseline", "10-min tasks: requests / tokens / connections, mftrun vs script",
-                     f"{plat['requests']:,} / {plat['token_requests']} / {plat['connections']} vs "
-                     f"{base['requests']:,} / {base['token_requests']:,} / {base['connections']:,}")
+            self.row(
+                "baseline",
+                "10-min tasks: polls per run, mftrun vs script",
+                f"{plat['polls_per_run']['mean']:.1f} vs {base['polls_per_run']:.1f} = "
+                f"{plat['polls_per_run']['mean'] / base['polls_per_run']:.2f}x",
+            )
+            self.row(
+                "baseline",
+                "10-min tasks: requests / tokens / connections, mftrun vs script",
+                f"{plat['requests']:,} / {plat['token_requests']} / {plat['connections']} vs "
+                f"{base['requests']:,} / {base['token_requests']:,} / {base['connections']:,}",
+            )
         self.details["baseline"] = out
 
 
 def short(name: str) -> str:
-    """"random DAG of 1000 steps (10 levels, seed 7)" -> "random DAG of 1000 steps"."""
+    """ "random DAG of 1000 steps (10 levels, seed 7)" -> "random DAG of 1000 steps"."""
     return name.split(" (")[0]
 
 
@@ -234,24 +349,42 @@ def table(rows: list[Row]) -> str:
     head = ("Benchmark", "Figure", "Target", "Result")
     body = [(r.benchmark, r.figure, r.target, r.result) for r in rows]
     widths = [max(len(x[i]) for x in [head, *body]) for i in range(4)]
-    line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
-    return "\n".join([line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, body)])
+    line = lambda cells: (
+        "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=False)) + " |"
+    )  # noqa: E731
+    return "\n".join(
+        [line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, body)]
+    )
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="smaller workloads: a smoke run of about a minute")
-    parser.add_argument("--out", default=str(HERE / "results.json"),
-                        help="where to write the results (default: bench/results.json; '-' for none)")
-    parser.add_argument("--only", help="comma-separated sections: cold,validate,dag,platform,runner,baseline")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="smaller workloads: a smoke run of about a minute"
+    )
+    parser.add_argument(
+        "--out",
+        default=str(HERE / "results.json"),
+        help="where to write the results (default: bench/results.json; '-' for none)",
+    )
+    parser.add_argument(
+        "--only", help="comma-separated sections: cold,validate,dag,platform,runner,baseline"
+    )
     args = parser.parse_args()
     bench = Bench(args.quick)
     started = datetime.now(timezone.utc)
     load_before = os.getloadavg()
     t0 = time.perf_counter()
-    sections = {"cold": ("cold start", bench.cold_start), "validate": ("validate", bench.validate),
-                "dag": ("DAG efficiency", bench.dags), "platform": ("platform cost", bench.platform),
-                "runner": ("runner cost", bench.runner), "baseline": ("baseline", bench.baseline)}
+    sections = {
+        "cold": ("cold start", bench.cold_start),
+        "validate": ("validate", bench.validate),
+        "dag": ("DAG efficiency", bench.dags),
+        "platform": ("platform cost", bench.platform),
+        "runner": ("runner cost", bench.runner),
+        "baseline": ("baseline", bench.baseline),
+    }
     wanted = args.only.split(",") if args.only else list(sections)
     for key in wanted:
         name, body = sections[key]
@@ -261,21 +394,35 @@ def main() -> int:
     info["load_avg_before"] = [round(x, 2) for x in load_before]
     info["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
     print()
-    print(f"mftrun benchmarks{' (--quick)' if args.quick else ''}, {started:%Y-%m-%d %H:%M} UTC: "
-          f"{info['nproc']} x {info['cpu']}, {info['ram_gb']} GB RAM, Python {info['python']}, {info['os']}; "
-          f"load average {info['load_avg_before'][0]:.2f} before, {info['load_avg_after'][0]:.2f} after")
+    print(
+        f"mftrun benchmarks{' (--quick)' if args.quick else ''}, {started:%Y-%m-%d %H:%M} UTC: "
+        f"{info['nproc']} x {info['cpu']}, {info['ram_gb']} GB RAM, Python {info['python']}, {info['os']}; "
+        f"load average {info['load_avg_before'][0]:.2f} before, {info['load_avg_after'][0]:.2f} after"
+    )
     print()
     print(table(bench.rows))
     print()
     misses = [r for r in bench.rows if r.passed is False]
-    print(f"{sum(r.passed is True for r in bench.rows)} pass, {len(misses)} miss; "
-          f"whole run {duration:.0f} s ({', '.join(f'{k} {v:.0f} s' for k, v in bench.timings.items())})")
+    print(
+        f"{sum(r.passed is True for r in bench.rows)} pass, {len(misses)} miss; "
+        f"whole run {duration:.0f} s ({', '.join(f'{k} {v:.0f} s' for k, v in bench.timings.items())})"
+    )
     if args.out != "-":
-        results = {"started_at": started.isoformat(timespec="seconds"), "quick": args.quick,
-                   "duration_s": round(duration, 1), "section_s": bench.timings, "machine": info,
-                   "mftrun_version": _version(), "source": _source(), "table": [r.__dict__ | {"result": r.result} for r in bench.rows],
-                   "errors": bench.errors, "details": bench.details}
-        Path(args.out).write_text(json.dumps(results, indent=1, default=str) + "\n", encoding="utf-8")
+        results = {
+            "started_at": started.isoformat(timespec="seconds"),
+            "quick": args.quick,
+            "duration_s": round(duration, 1),
+            "section_s": bench.timings,
+            "machine": info,
+            "mftrun_version": _version(),
+            "source": _source(),
+            "table": [r.__dict__ | {"result": r.result} for r in bench.rows],
+            "errors": bench.errors,
+            "details": bench.details,
+        }
+        Path(args.out).write_text(
+            json.dumps(results, indent=1, default=str) + "\n", encoding="utf-8"
+        )
         print(f"written: {args.out}")
     return 1 if bench.errors else 0
 
@@ -288,11 +435,19 @@ def _source() -> str:
     from _common import ROOT
 
     try:
-        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=10)
+        head = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         if head.returncode == 0:
-            dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "mftrun"],
-                                   capture_output=True, text=True, timeout=10).stdout.strip()
+            dirty = subprocess.run(
+                ["git", "-C", str(ROOT), "status", "--porcelain", "--", "mftrun"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            ).stdout.strip()
             return head.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         pass

@@ -48,8 +48,9 @@ _s.Session.merge_environment_settings = _merge
 """
 
 
-def measure_apply(steps: int, duration: float = 15.0, *, report: bool = True,
-                  env_once: bool = False) -> dict[str, Any]:
+def measure_apply(
+    steps: int, duration: float = 15.0, *, report: bool = True, env_once: bool = False
+) -> dict[str, Any]:
     workload = independent(steps, duration, poll=dict(DEFAULT_POLL))
     with EmulatorProcess(workload) as emu:
         if env_once:
@@ -61,8 +62,11 @@ def measure_apply(steps: int, duration: float = 15.0, *, report: bool = True,
     traffic = analyse(journal, workload)
     per_request_ms = cost.cpu / traffic.requests * 1000
     cpu_first, cpu_last = cost.cpu_at(traffic.first_request), cost.cpu_at(traffic.last_request)
-    in_run_ms = ((cpu_last - cpu_first) / traffic.requests * 1000
-                 if cpu_first is not None and cpu_last is not None else None)
+    in_run_ms = (
+        (cpu_last - cpu_first) / traffic.requests * 1000
+        if cpu_first is not None and cpu_last is not None
+        else None
+    )
     return {
         "steps": steps,
         "reports": report,
@@ -117,8 +121,12 @@ def http_floor(threads: int = 32, total: int = 4000) -> dict[str, Any]:
     if cost.exit_code:
         raise RuntimeError(f"the HTTP floor child exited {cost.exit_code}: {cost.output[-1000:]}")
     data = json.loads(cost.output.strip().splitlines()[-1])
-    return {"threads": threads, "requests": data["requests"], "cpu_s": round(data["cpu"], 3),
-            "cpu_ms_per_request": round(data["cpu"] / data["requests"] * 1000, 3)}
+    return {
+        "threads": threads,
+        "requests": data["requests"],
+        "cpu_s": round(data["cpu"], 3),
+        "cpu_ms_per_request": round(data["cpu"] / data["requests"] * 1000, 3),
+    }
 
 
 def cold_start(runs: int = 7) -> dict[str, Any]:
@@ -126,25 +134,47 @@ def cold_start(runs: int = 7) -> dict[str, Any]:
     helps = [run_measured([sys.executable, "-m", "mftrun", "--help"]).wall for _ in range(runs)]
     bare = [run_measured([sys.executable, "-c", "pass"]).wall for _ in range(runs)]
     best = min(helps) * 1000
-    return {"runs": runs, "help_ms_min": round(best, 1), "help_ms_median": round(statistics.median(helps) * 1000, 1),
-            "python_bare_ms_min": round(min(bare) * 1000, 1), "pass": best < COLD_START_MS}
+    return {
+        "runs": runs,
+        "help_ms_min": round(best, 1),
+        "help_ms_median": round(statistics.median(helps) * 1000, 1),
+        "python_bare_ms_min": round(min(bare) * 1000, 1),
+        "pass": best < COLD_START_MS,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, nargs="*", default=[1000, 10_000])
     parser.add_argument("--duration", type=float, default=15.0)
-    parser.add_argument("--ab-env-once", type=int, metavar="ROUNDS",
-                        help="experiment: alternate plain and env-lookups-once runs, ROUNDS of each")
+    parser.add_argument(
+        "--ab-env-once",
+        type=int,
+        metavar="ROUNDS",
+        help="experiment: alternate plain and env-lookups-once runs, ROUNDS of each",
+    )
     args = parser.parse_args()
     if args.ab_env_once:
         for _ in range(args.ab_env_once):
             for once in (False, True):
                 for steps in args.steps:
                     r = measure_apply(steps, args.duration, report=False, env_once=once)
-                    print(json.dumps({k: r[k] for k in ("steps", "experiment_env_once", "requests", "cpu_s",
-                                                        "cpu_ms_per_request", "cpu_ms_per_request_in_run")}),
-                          flush=True)
+                    print(
+                        json.dumps(
+                            {
+                                k: r[k]
+                                for k in (
+                                    "steps",
+                                    "experiment_env_once",
+                                    "requests",
+                                    "cpu_s",
+                                    "cpu_ms_per_request",
+                                    "cpu_ms_per_request_in_run",
+                                )
+                            }
+                        ),
+                        flush=True,
+                    )
         return
     print(json.dumps({"cold_start": cold_start()}), flush=True)
     for steps in args.steps:

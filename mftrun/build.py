@@ -17,31 +17,64 @@ import ipaddress
 import re
 from functools import lru_cache
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from mftrun import templating
 from mftrun.durations import parse_duration
 from mftrun.errors import Problem
 from mftrun.loader import Document
 from mftrun.model import (
-    ACTIONS, MFT_REGIONS, PROVIDER_ACTIONS, PROVIDERS, SECRET_FIELDS, Action, Condition,
-    CredentialRef, Environment, Pipeline, Poll, Position, Retry, Step,
+    ACTIONS,
+    MFT_REGIONS,
+    PROVIDER_ACTIONS,
+    PROVIDERS,
+    SECRET_FIELDS,
+    Action,
+    Condition,
+    CredentialRef,
+    Environment,
+    Pipeline,
+    Poll,
+    Position,
+    Retry,
+    Step,
 )
 
-CREDENTIAL_FIELDS: Mapping[str, tuple[str, ...]] = MappingProxyType({
-    "automate-mft": ("tenant_id", "key_id", "private_key"),
-    "acronis": ("client_id", "client_secret"),
-})
+CREDENTIAL_FIELDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "automate-mft": ("tenant_id", "key_id", "private_key"),
+        "acronis": ("client_id", "client_secret"),
+    }
+)
 # Documented task manager v2 filters (see ../shared/docs/api-contracts.md, section 2).
-MULTI_FILTERS = ("id", "uuid", "type", "queue", "priority", "startedBy", "policyId", "policyName",
-                 "policyType", "resourceId", "resourceName", "resourceType", "workflowId", "tag",
-                 "state", "resultCode", "executorId")
+MULTI_FILTERS = (
+    "id",
+    "uuid",
+    "type",
+    "queue",
+    "priority",
+    "startedBy",
+    "policyId",
+    "policyName",
+    "policyType",
+    "resourceId",
+    "resourceName",
+    "resourceType",
+    "workflowId",
+    "tag",
+    "state",
+    "resultCode",
+    "executorId",
+)
 TIME_FILTERS = ("enqueuedAt", "assignedAt", "startedAt", "updatedAt", "completedAt")
-FILTER_ENUMS: Mapping[str, tuple[str, ...]] = MappingProxyType({
-    "state": ("enqueued", "assigned", "started", "paused", "completed"),
-    "resultCode": ("ok", "error", "warning", "cancelled", "abandoned", "timedout"),
-    "priority": ("low", "belowNormal", "normal", "aboveNormal", "high"),
-})
+FILTER_ENUMS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "state": ("enqueued", "assigned", "started", "paused", "completed"),
+        "resultCode": ("ok", "error", "warning", "cancelled", "abandoned", "timedout"),
+        "priority": ("low", "belowNormal", "normal", "aboveNormal", "high"),
+    }
+)
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 DEFAULT_EXPECT = (200, 201, 202, 204)
 CONDITIONS = ("success", "failure", "always")
@@ -79,8 +112,9 @@ class _Builder:
         self.templates: list[tuple[str, Path, frozenset[str]]] = []  # (step, path, refs)
 
     # -- helpers ---------------------------------------------------------------
-    def problem(self, path: Path, message: str, hint: str | None = None, *,
-                key: bool = False) -> None:
+    def problem(
+        self, path: Path, message: str, hint: str | None = None, *, key: bool = False
+    ) -> None:
         self.problems.append(self.doc.problem(path, message, hint, key=key))
 
     def pos(self, path: Path, *, key: bool = False) -> Position:
@@ -95,8 +129,15 @@ class _Builder:
             self.problem(path, str(exc))
             return None
 
-    def template(self, step_id: str, path: Path, text: str, *, expression: bool = False,
-                 names: frozenset[str] = BASE_NAMES) -> None:
+    def template(
+        self,
+        step_id: str,
+        path: Path,
+        text: str,
+        *,
+        expression: bool = False,
+        names: frozenset[str] = BASE_NAMES,
+    ) -> None:
         """Check a template's syntax and the names it reads now; remember its step
         references for the graph check. `names` are the top-level names the executor
         provides where this template is evaluated: any other name would only fail at
@@ -105,21 +146,32 @@ class _Builder:
             return
         error, refs, used = _analyse_expression(text) if expression else _analyse(text)
         if error:
-            self.problem(path, f"template syntax error: {error}",
-                         "templates are Jinja2: {{ expression }}; check brackets and quotes")
+            self.problem(
+                path,
+                f"template syntax error: {error}",
+                "templates are Jinja2: {{ expression }}; check brackets and quotes",
+            )
             return
         if _DUNDER.search(text):
-            self.problem(path, "templates may not read Python internals (names like __class__): "
-                         "the sandbox refuses them at run time",
-                         "read data only: vars, steps.<id>.outputs, result")
+            self.problem(
+                path,
+                "templates may not read Python internals (names like __class__): "
+                "the sandbox refuses them at run time",
+                "read data only: vars, steps.<id>.outputs, result",
+            )
             return
         # `steps.push-invoices` reads as steps.push minus `invoices`: the step
         # reference check below explains that better than "unknown name 'invoices'".
-        unknown = sorted(name for name in used - names - _jinja_globals()
-                         if not re.search(rf"\w-{re.escape(name)}\b", text))
+        unknown = sorted(
+            name
+            for name in used - names - _jinja_globals()
+            if not re.search(rf"\w-{re.escape(name)}\b", text)
+        )
         if unknown:
-            hint = _suggest(unknown[0], names) or (f"names available here: {', '.join(sorted(names))}; "
-                                                   "values from outside the file go in vars: or --var")
+            hint = _suggest(unknown[0], names) or (
+                f"names available here: {', '.join(sorted(names))}; "
+                "values from outside the file go in vars: or --var"
+            )
             self.problem(path, f"template uses unknown name {unknown[0]!r}", hint)
             return
         if refs:
@@ -189,25 +241,41 @@ class _Builder:
         resolved: str | None = None
         if provider == "automate-mft":
             if region is not None and base_url is not None:
-                self.problem(path + ("base_url",), f"environment {name!r} sets both region and "
-                             "base_url", "keep one: region picks the vendor's URL", key=True)
+                self.problem(
+                    path + ("base_url",),
+                    f"environment {name!r} sets both region and base_url",
+                    "keep one: region picks the vendor's URL",
+                    key=True,
+                )
             elif isinstance(region, str):
                 resolved = MFT_REGIONS.get(region)
                 if resolved is None:
-                    self.problem(path + ("region",),
-                                 f"unknown automate-mft region {region!r}: use us, eu or staging",
-                                 "or give base_url: https://... for another host")
+                    self.problem(
+                        path + ("region",),
+                        f"unknown automate-mft region {region!r}: use us, eu or staging",
+                        "or give base_url: https://... for another host",
+                    )
             elif region is None and base_url is None:
-                self.problem(path, f"environment {name!r} needs region (us, eu or staging) "
-                             "or base_url", "e.g. region: us")
+                self.problem(
+                    path,
+                    f"environment {name!r} needs region (us, eu or staging) or base_url",
+                    "e.g. region: us",
+                )
         else:
             if region is not None:
-                self.problem(path + ("region",), "region is for automate-mft environments only",
-                             "acronis environments give their data-centre URL as base_url, "
-                             "e.g. https://eu2-cloud.acronis.com", key=True)
+                self.problem(
+                    path + ("region",),
+                    "region is for automate-mft environments only",
+                    "acronis environments give their data-centre URL as base_url, "
+                    "e.g. https://eu2-cloud.acronis.com",
+                    key=True,
+                )
             if base_url is None:
-                self.problem(path, f"environment {name!r} (acronis) needs base_url",
-                             "the data-centre URL, e.g. https://eu2-cloud.acronis.com")
+                self.problem(
+                    path,
+                    f"environment {name!r} (acronis) needs base_url",
+                    "the data-centre URL, e.g. https://eu2-cloud.acronis.com",
+                )
         if isinstance(base_url, str):
             resolved = self.url(base_url, path + ("base_url",))
         credentials = self.credentials(provider, raw.get("credentials"), path + ("credentials",))
@@ -217,10 +285,16 @@ class _Builder:
         ca_bundle = raw.get("ca_bundle")
         token_body = raw.get("token_body")
         if token_body is not None and provider != "automate-mft":
-            self.problem(path + ("token_body",), "token_body is for automate-mft environments only",
-                         "remove it: the Acronis token request is always form-encoded", key=True)
+            self.problem(
+                path + ("token_body",),
+                "token_body is for automate-mft environments only",
+                "remove it: the Acronis token request is always form-encoded",
+                key=True,
+            )
         return Environment(
-            name=name, provider=provider, base_url=resolved or "",
+            name=name,
+            provider=provider,
+            base_url=resolved or "",
             credentials=MappingProxyType(credentials),
             region=region if isinstance(region, str) else None,
             ca_bundle=ca_bundle if isinstance(ca_bundle, str) else None,
@@ -240,14 +314,20 @@ class _Builder:
             self.problem(path, f"base_url {text!r} is not a valid URL: {exc}")
             return None
         if parts.scheme not in ("https", "http") or not host:
-            self.problem(path, f"base_url {text!r} is not an https:// URL",
-                         "write e.g. https://eu2-cloud.acronis.com")
+            self.problem(
+                path,
+                f"base_url {text!r} is not an https:// URL",
+                "write e.g. https://eu2-cloud.acronis.com",
+            )
             return None
         if parts.scheme == "http" and not _is_loopback(host):
-            self.problem(path, f"base_url {text!r} uses plain http: tokens and credentials "
-                         "would cross the network unencrypted",
-                         "use https://; http:// is allowed only for loopback hosts "
-                         "(127.0.0.1, ::1, localhost), e.g. the emulator")
+            self.problem(
+                path,
+                f"base_url {text!r} uses plain http: tokens and credentials "
+                "would cross the network unencrypted",
+                "use https://; http:// is allowed only for loopback hosts "
+                "(127.0.0.1, ::1, localhost), e.g. the emulator",
+            )
             return None
         if parts.query or parts.fragment:
             self.problem(path, f"base_url {text!r} must not have a query or fragment")
@@ -263,17 +343,24 @@ class _Builder:
             fpath = path + (field,)
             if field not in wanted:
                 if field in CREDENTIAL_FIELDS["automate-mft"] + CREDENTIAL_FIELDS["acronis"]:
-                    self.problem(fpath, f"{provider} environments do not use credentials.{field}",
-                                 f"{provider} needs: {', '.join(wanted)}", key=True)
+                    self.problem(
+                        fpath,
+                        f"{provider} environments do not use credentials.{field}",
+                        f"{provider} needs: {', '.join(wanted)}",
+                        key=True,
+                    )
                 continue  # unknown names: the schema reported them
             position = self.pos(fpath)
             if isinstance(value, str):
                 if field in SECRET_FIELDS:
                     # The schema says this too; the semantic check keeps the message
                     # even for documents validated without it.
-                    self.problem(fpath, f"{field} must not be written inline: pipeline files "
-                                 "live in Git, and a secret there is a leaked secret",
-                                 f"use {field}: {{env: NAME}} or {field}: {{file: PATH}}")
+                    self.problem(
+                        fpath,
+                        f"{field} must not be written inline: pipeline files "
+                        "live in Git, and a secret there is a leaked secret",
+                        f"use {field}: {{env: NAME}} or {field}: {{file: PATH}}",
+                    )
                     continue
                 out[field] = CredentialRef("value", value, position)
             elif isinstance(value, dict) and len(value) == 1:
@@ -287,7 +374,8 @@ class _Builder:
         """Parse defaults once (not per step); report their problems once."""
         raw = raw if isinstance(raw, dict) else {}
         out: dict[str, Any] = {
-            "environment": raw.get("environment") if isinstance(raw.get("environment"), str)
+            "environment": raw.get("environment")
+            if isinstance(raw.get("environment"), str)
             else None,
             "timeout": self.duration(raw.get("timeout"), ("defaults", "timeout")),
             "poll": self.poll_fields(raw.get("poll"), ("defaults", "poll")),
@@ -298,8 +386,11 @@ class _Builder:
         env = out["environment"]
         if env is not None and env not in raw_envs:
             out["environment_ok"] = False
-            self.problem(("defaults", "environment"), f"unknown environment {env!r}",
-                         _suggest(env, raw_envs) or _defined(raw_envs))
+            self.problem(
+                ("defaults", "environment"),
+                f"unknown environment {env!r}",
+                _suggest(env, raw_envs) or _defined(raw_envs),
+            )
         return out
 
     def poll_fields(self, raw: Any, path: Path) -> dict[str, float]:
@@ -315,8 +406,11 @@ class _Builder:
         factor = raw.get("factor")
         if isinstance(factor, (int, float)) and not isinstance(factor, bool):
             if not 1 <= factor <= 10:  # also refuses NaN and inf
-                self.problem(path + ("factor",), f"poll.factor {factor} must be between 1 and 10",
-                             "1 polls at a steady interval; 1.5 (the default) grows the gap by half each time")
+                self.problem(
+                    path + ("factor",),
+                    f"poll.factor {factor} must be between 1 and 10",
+                    "1 polls at a steady interval; 1.5 (the default) grows the gap by half each time",
+                )
             else:
                 out["factor"] = float(factor)
         return out
@@ -334,26 +428,42 @@ class _Builder:
         backoff = raw.get("backoff")
         if isinstance(backoff, (int, float)) and not isinstance(backoff, bool):
             if not 1 <= backoff <= 10:  # also refuses NaN and inf
-                self.problem(path + ("backoff",), f"retries.backoff {backoff} must be between 1 and 10",
-                             "1 waits the same delay before every retry; 2 doubles it each time")
+                self.problem(
+                    path + ("backoff",),
+                    f"retries.backoff {backoff} must be between 1 and 10",
+                    "1 waits the same delay before every retry; 2 doubles it each time",
+                )
             else:
                 out["backoff"] = float(backoff)
         return out
 
-    def step(self, index: int, raw: Any, path: Path, defaults: dict[str, Any],
-             raw_envs: Mapping[str, Any]) -> Step | None:
+    def step(
+        self,
+        index: int,
+        raw: Any,
+        path: Path,
+        defaults: dict[str, Any],
+        raw_envs: Mapping[str, Any],
+    ) -> Step | None:
         if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
             return None
         sid = raw["id"]
         kinds = [kind for kind in ACTIONS if kind in raw]
         kind = kinds[0] if kinds else None
         if not kinds:
-            self.problem(path, f"step {sid!r} has no action",
-                         "give it exactly one of start_task, wait_tasks or http")
+            self.problem(
+                path,
+                f"step {sid!r} has no action",
+                "give it exactly one of start_task, wait_tasks or http",
+            )
         elif len(kinds) > 1:
-            self.problem(path + (kinds[1],), f"step {sid!r} has {len(kinds)} actions "
-                         f"({', '.join(kinds)}); a step does exactly one thing",
-                         "split it into separate steps joined by needs", key=True)
+            self.problem(
+                path + (kinds[1],),
+                f"step {sid!r} has {len(kinds)} actions "
+                f"({', '.join(kinds)}); a step does exactly one thing",
+                "split it into separate steps joined by needs",
+                key=True,
+            )
         environment = self.step_environment(sid, raw, path, defaults, raw_envs, kind)
         action = self.action(sid, kind, raw.get(kind), path + (kind,)) if kind else None
         needs = raw.get("needs")
@@ -367,56 +477,84 @@ class _Builder:
         poll_values = {**defaults["poll"], **self.poll_fields(raw.get("poll"), path + ("poll",))}
         poll = Poll(**poll_values)
         if poll.max_interval < poll.interval:
-            self.problem(path + ("poll",) if "poll" in raw else ("defaults", "poll"),
-                         f"poll.max_interval ({poll.max_interval:g}s) is smaller than "
-                         f"poll.interval ({poll.interval:g}s)", "raise max_interval")
-        retries = Retry(**{**defaults["retries"],
-                           **self.retry_fields(raw.get("retries"), path + ("retries",))})
+            self.problem(
+                path + ("poll",) if "poll" in raw else ("defaults", "poll"),
+                f"poll.max_interval ({poll.max_interval:g}s) is smaller than "
+                f"poll.interval ({poll.interval:g}s)",
+                "raise max_interval",
+            )
+        retries = Retry(
+            **{**defaults["retries"], **self.retry_fields(raw.get("retries"), path + ("retries",))}
+        )
         outputs = self.outputs(sid, raw.get("outputs"), path + ("outputs",))
         coe = raw.get("continue_on_error")
         if action is None or environment is None:
             return None
         return Step(
-            id=sid, action=action, environment=environment, index=index, needs=needs_t,
-            run_if=run_if, timeout=timeout, poll=poll, retries=retries,
+            id=sid,
+            action=action,
+            environment=environment,
+            index=index,
+            needs=needs_t,
+            run_if=run_if,
+            timeout=timeout,
+            poll=poll,
+            retries=retries,
             continue_on_error=coe if isinstance(coe, bool) else defaults["continue_on_error"],
-            outputs=outputs, position=self.pos(path),
+            outputs=outputs,
+            position=self.pos(path),
         )
 
-    def step_environment(self, sid: str, raw: dict[str, Any], path: Path,
-                         defaults: dict[str, Any], raw_envs: Mapping[str, Any],
-                         kind: str | None) -> str | None:
+    def step_environment(
+        self,
+        sid: str,
+        raw: dict[str, Any],
+        path: Path,
+        defaults: dict[str, Any],
+        raw_envs: Mapping[str, Any],
+        kind: str | None,
+    ) -> str | None:
         name = raw.get("environment")
         epath = path + ("environment",)
         if name is None:
             name = defaults["environment"]
             epath = ("defaults", "environment")
             if name is None:
-                self.problem(path, f"step {sid!r} has no environment",
-                             "set environment: on the step, or defaults.environment")
+                self.problem(
+                    path,
+                    f"step {sid!r} has no environment",
+                    "set environment: on the step, or defaults.environment",
+                )
                 return None
             if not defaults["environment_ok"]:
                 return None  # reported once, at defaults.environment
         if not isinstance(name, str):
             return None
         if name not in raw_envs:
-            self.problem(epath, f"step {sid!r} uses unknown environment {name!r}",
-                         _suggest(name, raw_envs) or _defined(raw_envs))
+            self.problem(
+                epath,
+                f"step {sid!r} uses unknown environment {name!r}",
+                _suggest(name, raw_envs) or _defined(raw_envs),
+            )
             return None
         env = raw_envs[name]
         provider = env.get("provider") if isinstance(env, dict) else None
         if kind and provider in PROVIDER_ACTIONS and kind not in PROVIDER_ACTIONS[provider]:
             offers = [k for k, v in PROVIDER_ACTIONS.items() if kind in v]
-            self.problem(path + (kind,), f"step {sid!r}: {kind} is not offered by {provider} "
-                         f"(environment {name!r})",
-                         f"{provider} offers {', '.join(PROVIDER_ACTIONS[provider])}; {kind} "
-                         f"needs an environment with provider {' or '.join(offers)}", key=True)
+            self.problem(
+                path + (kind,),
+                f"step {sid!r}: {kind} is not offered by {provider} (environment {name!r})",
+                f"{provider} offers {', '.join(PROVIDER_ACTIONS[provider])}; {kind} "
+                f"needs an environment with provider {' or '.join(offers)}",
+                key=True,
+            )
         return name
 
     # -- actions ---------------------------------------------------------------
     def action(self, sid: str, kind: str, raw: Any, path: Path) -> Action | None:
-        builder = {"start_task": self.start_task, "wait_tasks": self.wait_tasks,
-                   "http": self.http}[kind]
+        builder = {"start_task": self.start_task, "wait_tasks": self.wait_tasks, "http": self.http}[
+            kind
+        ]
         spec = builder(sid, raw, path)
         if spec is None:
             return None
@@ -427,18 +565,29 @@ class _Builder:
             if not raw.strip():
                 return None
             self.template(sid, path, raw)
-            return {"task_id": raw, "parameters": {}, "success_statuses": ["success"],
-                    "failure_statuses": ["failed"]}
+            return {
+                "task_id": raw,
+                "parameters": {},
+                "success_statuses": ["success"],
+                "failure_statuses": ["failed"],
+            }
         if not isinstance(raw, dict):
             return None
         has_id, has_name = "task_id" in raw, "name" in raw
         if has_id and has_name:
-            self.problem(path + ("name",), "start_task takes task_id or name, not both",
-                         "keep task_id (stable) or name", key=True)
+            self.problem(
+                path + ("name",),
+                "start_task takes task_id or name, not both",
+                "keep task_id (stable) or name",
+                key=True,
+            )
             return None
         if not has_id and not has_name:
-            self.problem(path, "start_task needs task_id or name",
-                         "e.g. start_task: {task_id: 02115928-16fe-4493-949b-d77d302a88ee}")
+            self.problem(
+                path,
+                "start_task needs task_id or name",
+                "e.g. start_task: {task_id: 02115928-16fe-4493-949b-d77d302a88ee}",
+            )
             return None
         spec: dict[str, Any] = {}
         which = "task_id" if has_id else "name"
@@ -449,8 +598,11 @@ class _Builder:
         spec["failure_statuses"] = raw.get("failure_statuses") or ["failed"]
         both = set(map(str, spec["success_statuses"])) & set(map(str, spec["failure_statuses"]))
         if both:
-            self.problem(path + ("failure_statuses",), f"status {sorted(both)[0]!r} is listed "
-                         "as both success and failure", "list each status once")
+            self.problem(
+                path + ("failure_statuses",),
+                f"status {sorted(both)[0]!r} is listed as both success and failure",
+                "list each status once",
+            )
         self.templates_in(sid, raw, path)
         return spec
 
@@ -467,24 +619,41 @@ class _Builder:
                 allowed = FILTER_ENUMS.get(key)
                 for i, item in enumerate(values):
                     ipath = vpath if isinstance(value, str) else vpath + (i,)
-                    if allowed and isinstance(item, str) and item not in allowed \
-                            and not templating.is_template(item):
-                        self.problem(ipath, f"wait_tasks.{key}: {item!r} is not one of "
-                                     f"{', '.join(allowed)}", _suggest(item, allowed))
+                    if (
+                        allowed
+                        and isinstance(item, str)
+                        and item not in allowed
+                        and not templating.is_template(item)
+                    ):
+                        self.problem(
+                            ipath,
+                            f"wait_tasks.{key}: {item!r} is not one of {', '.join(allowed)}",
+                            _suggest(item, allowed),
+                        )
                 spec[key] = list(values)
             elif key in TIME_FILTERS:
-                if isinstance(value, str) and not templating.is_template(value) \
-                        and not _TIME_FILTER.match(value.strip()):
-                    self.problem(vpath, f"wait_tasks.{key} {value!r} is not a time filter",
-                                 f"write e.g. {key}: gt(2020-04-22T11:00:00Z) "
-                                 "(gt, lt, ge, le or eq)")
+                if (
+                    isinstance(value, str)
+                    and not templating.is_template(value)
+                    and not _TIME_FILTER.match(value.strip())
+                ):
+                    self.problem(
+                        vpath,
+                        f"wait_tasks.{key} {value!r} is not a time filter",
+                        f"write e.g. {key}: gt(2020-04-22T11:00:00Z) (gt, lt, ge, le or eq)",
+                    )
                 spec[key] = value
             else:
                 spec[key] = value
-        if not any(k in raw for k in MULTI_FILTERS + TIME_FILTERS):  # a wrong type is reported alone
-            self.problem(path, "wait_tasks needs at least one filter",
-                         "without a filter it would wait for every task of the tenant; "
-                         "e.g. state: [started, paused] or policyId: ...")
+        if not any(
+            k in raw for k in MULTI_FILTERS + TIME_FILTERS
+        ):  # a wrong type is reported alone
+            self.problem(
+                path,
+                "wait_tasks needs at least one filter",
+                "without a filter it would wait for every task of the tenant; "
+                "e.g. state: [started, paused] or policyId: ...",
+            )
         spec.setdefault("accept_results", ["ok", "warning"])
         self.templates_in(sid, raw, path)
         return spec
@@ -504,9 +673,13 @@ class _Builder:
             spec["json"] = raw["json"]
         for name in spec["headers"]:
             if str(name).lower() == "authorization":
-                self.problem(path + ("headers", name), "an Authorization header is not allowed: "
-                             "the environment's session authenticates every call",
-                             "remove it; set the environment's credentials instead", key=True)
+                self.problem(
+                    path + ("headers", name),
+                    "an Authorization header is not allowed: "
+                    "the environment's session authenticates every call",
+                    "remove it; set the environment's credentials instead",
+                    key=True,
+                )
         until = raw.get("until")
         if isinstance(until, str):
             spec["until"] = until
@@ -524,9 +697,11 @@ class _Builder:
         if "{{" in text:
             self.template(sid, path, text, expression=True)
             return Condition("expression", text)
-        self.problem(path, f"run_if {raw!r} must be success, failure, always or a "
-                     "{{ expression }}", _suggest(text, CONDITIONS)
-                     or "e.g. run_if: \"{{ steps.pull.outputs.count > 0 }}\"")
+        self.problem(
+            path,
+            f"run_if {raw!r} must be success, failure, always or a {{{{ expression }}}}",
+            _suggest(text, CONDITIONS) or 'e.g. run_if: "{{ steps.pull.outputs.count > 0 }}"',
+        )
         return Condition()
 
     def outputs(self, sid: str, raw: Any, path: Path) -> Mapping[str, str]:
@@ -553,8 +728,11 @@ class _Builder:
             sid = raw["id"]
             if sid in first:
                 line = self.pos(("steps", first[sid], "id")).line
-                self.problem(("steps", index, "id"), f"duplicate step id {sid!r} "
-                             f"(first at line {line})", "step ids must be unique; rename one")
+                self.problem(
+                    ("steps", index, "id"),
+                    f"duplicate step id {sid!r} (first at line {line})",
+                    "step ids must be unique; rename one",
+                )
                 continue
             first[sid] = index
         for sid, index in first.items():
@@ -569,17 +747,21 @@ class _Builder:
                 if need == sid:
                     self.problem(npath, f"step {sid!r} needs itself", "remove it from needs")
                 elif need not in first:
-                    self.problem(npath, f"step {sid!r} needs unknown step {need!r}",
-                                 _suggest(need, first) or "needs lists ids of other steps")
+                    self.problem(
+                        npath,
+                        f"step {sid!r} needs unknown step {need!r}",
+                        _suggest(need, first) or "needs lists ids of other steps",
+                    )
                 else:
                     needs[sid].append(need)
                     need_paths.setdefault((sid, need), npath)
         for cycle in find_cycles(needs):
             # cycle[k] is needed by cycle[k + 1]; point at that needs entry.
-            self.problem(need_paths[(cycle[1], cycle[0])],
-                         f"dependency cycle: {' -> '.join(cycle)}",
-                         "each step in the cycle needs the one before it; remove one of "
-                         "these needs")
+            self.problem(
+                need_paths[(cycle[1], cycle[0])],
+                f"dependency cycle: {' -> '.join(cycle)}",
+                "each step in the cycle needs the one before it; remove one of these needs",
+            )
         self.template_references(first, needs)
 
     def template_references(self, ids: Mapping[str, int], needs: Mapping[str, list[str]]) -> None:
@@ -588,9 +770,11 @@ class _Builder:
             for ref in sorted(refs):
                 if ref not in ids:
                     hyphenated = [i for i in ids if i.startswith(ref + "-")]
-                    hint = (f"a step id with '-' is written steps['{hyphenated[0]}']"
-                            if hyphenated else _suggest(ref, ids)
-                            or "steps.<id> must name a step of this file")
+                    hint = (
+                        f"a step id with '-' is written steps['{hyphenated[0]}']"
+                        if hyphenated
+                        else _suggest(ref, ids) or "steps.<id> must name a step of this file"
+                    )
                     self.problem(path, f"template refers to unknown step {ref!r}", hint)
                     continue
                 if ref in needs.get(sid, ()):
@@ -599,20 +783,50 @@ class _Builder:
                     upstream[sid] = _ancestors(sid, needs)
                 if ref not in upstream[sid]:
                     what = "itself" if ref == sid else f"step {ref!r}"
-                    self.problem(path, f"step {sid!r} reads steps.{ref} but does not depend "
-                                 f"on {what}",
-                                 "a step's own result is `result`/`response`" if ref == sid
-                                 else f"add {ref!r} to the needs of {sid!r}")
+                    self.problem(
+                        path,
+                        f"step {sid!r} reads steps.{ref} but does not depend on {what}",
+                        "a step's own result is `result`/`response`"
+                        if ref == sid
+                        else f"add {ref!r} to the needs of {sid!r}",
+                    )
 
 
 # `{{ name.attr['key'].attr }}` with plain text around: by far the most common
 # template. Checked without Jinja's lexer and parser, which cost ~0.2 ms each.
 _SIMPLE_EXPR = re.compile(
-    r"\{\{\s*([A-Za-z_]\w*)((?:\.[A-Za-z_]\w*|\[\s*'[^'\\{}]*'\s*\]|\[\s*\d+\s*\])*)\s*\}\}")
+    r"\{\{\s*([A-Za-z_]\w*)((?:\.[A-Za-z_]\w*|\[\s*'[^'\\{}]*'\s*\]|\[\s*\d+\s*\])*)\s*\}\}"
+)
 _SEGMENT = re.compile(r"\.([A-Za-z_]\w*)|\[\s*'([^']*)'\s*\]|\[\s*\d+\s*\]")
-_JINJA_WORDS = frozenset({"and", "or", "not", "in", "is", "if", "else", "elif", "endif", "for",
-                          "endfor", "true", "false", "none", "True", "False", "None", "block",
-                          "endblock", "set", "with", "recursive", "import", "from", "as"})
+_JINJA_WORDS = frozenset(
+    {
+        "and",
+        "or",
+        "not",
+        "in",
+        "is",
+        "if",
+        "else",
+        "elif",
+        "endif",
+        "for",
+        "endfor",
+        "true",
+        "false",
+        "none",
+        "True",
+        "False",
+        "None",
+        "block",
+        "endblock",
+        "set",
+        "with",
+        "recursive",
+        "import",
+        "from",
+        "as",
+    }
+)
 
 
 @lru_cache(maxsize=8192)
@@ -624,7 +838,7 @@ def _analyse(text: str) -> tuple[str | None, frozenset[str], frozenset[str]]:
     last = 0
     simple = True
     for match in _SIMPLE_EXPR.finditer(text):
-        rest.append(text[last:match.start()])
+        rest.append(text[last : match.start()])
         last = match.end()
         segments = _SEGMENT.findall(match.group(2))
         if match.group(1) in _JINJA_WORDS or any(s[0] in _JINJA_WORDS for s in segments):
@@ -640,8 +854,11 @@ def _analyse(text: str) -> tuple[str | None, frozenset[str], frozenset[str]]:
     error = templating.syntax_error(text)
     if error:
         return error, frozenset(), frozenset()
-    return (None, frozenset(templating.referenced_steps(text)),
-            frozenset(templating.top_level_names(text)))
+    return (
+        None,
+        frozenset(templating.referenced_steps(text)),
+        frozenset(templating.top_level_names(text)),
+    )
 
 
 @lru_cache(maxsize=1024)
@@ -654,16 +871,25 @@ def _analyse_expression(text: str) -> tuple[str | None, frozenset[str], frozense
     """
     expr = templating.strip_braces(text)
     if "{{" in expr or "}}" in expr or "{%" in expr:
-        return ("write one expression, e.g. \"{{ steps.a.outcome == 'success' }}\"; "
-                "blocks and several {{ }} parts are not allowed here"), frozenset(), frozenset()
+        return (
+            (
+                "write one expression, e.g. \"{{ steps.a.outcome == 'success' }}\"; "
+                "blocks and several {{ }} parts are not allowed here"
+            ),
+            frozenset(),
+            frozenset(),
+        )
     from jinja2 import TemplateSyntaxError
 
     try:
         templating.environment().compile_expression(expr)
     except TemplateSyntaxError as exc:
         return exc.message or "invalid expression", frozenset(), frozenset()
-    return (None, frozenset(templating.referenced_steps(expr)),
-            frozenset(templating.top_level_names(expr)))
+    return (
+        None,
+        frozenset(templating.referenced_steps(expr)),
+        frozenset(templating.top_level_names(expr)),
+    )
 
 
 @lru_cache(maxsize=1)
@@ -696,4 +922,3 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-

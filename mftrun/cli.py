@@ -13,7 +13,7 @@ import os
 import sys
 import tempfile
 import traceback
-from typing import Sequence
+from collections.abc import Sequence
 
 from mftrun import __version__
 
@@ -83,6 +83,8 @@ def run_command(args: argparse.Namespace) -> int:
         fd, path = tempfile.mkstemp(prefix="mftrun-crash-", suffix=".log")
         with os.fdopen(fd, "w") as log:
             log.write(scrub_everywhere(traceback.format_exc()))
-        print(f"mftrun: internal error (a bug in mftrun {__version__}); details in {path}",
-              file=sys.stderr)
+        print(
+            f"mftrun: internal error (a bug in mftrun {__version__}); details in {path}",
+            file=sys.stderr,
+        )
         return 1

@@ -9,7 +9,8 @@ several levels up and the steps between were skipped; a skipped need makes
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
+from collections.abc import Callable, Iterable, Mapping
 
 from mftrun.model import Condition
 from mftrun.results import Status, StepResult
@@ -17,8 +18,12 @@ from mftrun.results import Status, StepResult
 FAILED_CONCLUSIONS = frozenset({Status.FAILED, Status.ERROR, Status.TIMED_OUT})
 
 
-def should_run(condition: Condition, needs: Iterable[StepResult], ancestors: Iterable[StepResult],
-               evaluate: Callable[[str], Any]) -> tuple[bool, str]:
+def should_run(
+    condition: Condition,
+    needs: Iterable[StepResult],
+    ancestors: Iterable[StepResult],
+    evaluate: Callable[[str], Any],
+) -> tuple[bool, str]:
     """Return (run?, reason for the console when not)."""
     needs = list(needs)
     if condition.kind == "always":

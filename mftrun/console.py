@@ -16,16 +16,23 @@ from mftrun.events import StepEvent
 from mftrun.results import RunResult, Status, StepResult
 
 STYLES = {
-    Status.PENDING: "dim", Status.RUNNING: "cyan", Status.SUCCESS: "green", Status.FAILED: "red",
-    Status.ERROR: "red", Status.TIMED_OUT: "yellow", Status.SKIPPED: "dim", Status.CANCELLED: "magenta",
+    Status.PENDING: "dim",
+    Status.RUNNING: "cyan",
+    Status.SUCCESS: "green",
+    Status.FAILED: "red",
+    Status.ERROR: "red",
+    Status.TIMED_OUT: "yellow",
+    Status.SKIPPED: "dim",
+    Status.CANCELLED: "magenta",
 }
 
 
 class PlainConsole:
     """One line per change; the format CI logs want."""
 
-    def __init__(self, stream: TextIO | None = None, *, redactor: Redactor | None = None,
-                 quiet: bool = False) -> None:
+    def __init__(
+        self, stream: TextIO | None = None, *, redactor: Redactor | None = None, quiet: bool = False
+    ) -> None:
         self.stream = stream or sys.stdout
         self.redactor = redactor or Redactor()
         self.quiet = quiet
@@ -36,8 +43,10 @@ class PlainConsole:
 
     def run_started(self, result: RunResult) -> None:
         if not self.quiet:
-            self._line(f"pipeline {result.pipeline}: {len(result.steps)} steps"
-                       + (" (emulated)" if result.emulated else ""))
+            self._line(
+                f"pipeline {result.pipeline}: {len(result.steps)} steps"
+                + (" (emulated)" if result.emulated else "")
+            )
 
     def step_changed(self, event: StepEvent) -> None:
         step = event.step
@@ -79,8 +88,11 @@ class LiveConsole:
         steps = self._steps
         if len(steps) > room:  # a big pipeline: show what moves, and counts for the rest
             running = [s for s in steps if s.outcome == Status.RUNNING]
-            ended = sorted((s for s in steps if s.outcome.is_final and s.ended_at),
-                           key=lambda s: s.ended_at, reverse=True)  # type: ignore[arg-type, return-value]
+            ended = sorted(
+                (s for s in steps if s.outcome.is_final and s.ended_at),
+                key=lambda s: s.ended_at,
+                reverse=True,
+            )  # type: ignore[arg-type, return-value]
             steps = (running + ended)[:room]
             counts: dict[str, int] = {}
             for s in self._steps:
@@ -93,22 +105,34 @@ class LiveConsole:
                 elapsed = f"{end - step.started_at.timestamp():.1f}s"
             remote = step.attempts[-1].remote_status if step.attempts else ""
             # Platform text goes in as Text, never markup: a "[/]" in a message must not break the table.
-            table.add_row(step.id, Text(step.outcome.value, style=STYLES[step.outcome]), elapsed,
-                          str(len(step.attempts) or ""), Text(self.redactor.scrub(remote or "")),
-                          Text(self.redactor.scrub(self._details.get(step.id, ""))[:120]))
+            table.add_row(
+                step.id,
+                Text(step.outcome.value, style=STYLES[step.outcome]),
+                elapsed,
+                str(len(step.attempts) or ""),
+                Text(self.redactor.scrub(remote or "")),
+                Text(self.redactor.scrub(self._details.get(step.id, ""))[:120]),
+            )
         return table
 
     def run_started(self, result: RunResult) -> None:
         from rich.live import Live
 
         self._steps = result.steps
-        self._live = Live(self._table(), console=self.console, refresh_per_second=4,
-                          get_renderable=self._table, transient=True)
+        self._live = Live(
+            self._table(),
+            console=self.console,
+            refresh_per_second=4,
+            get_renderable=self._table,
+            transient=True,
+        )
         self._live.start()
 
     def step_changed(self, event: StepEvent) -> None:
         # The remote status has its own column; a finished step keeps only its final note.
-        if event.step.outcome.is_final or (event.detail and not event.detail.startswith("remote status")):
+        if event.step.outcome.is_final or (
+            event.detail and not event.detail.startswith("remote status")
+        ):
             self._details[event.step.id] = event.detail
 
     def note(self, text: str) -> None:

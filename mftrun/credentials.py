@@ -10,7 +10,7 @@ import os
 import threading
 import weakref
 from pathlib import Path
-from typing import Mapping
+from collections.abc import Mapping
 
 from mftrun.errors import CredentialError
 from mftrun.model import CredentialRef
@@ -19,7 +19,7 @@ MASK = "***"
 _MIN_SECRET = 4  # shorter strings would scrub ordinary text
 
 
-_LIVE: "weakref.WeakSet[Redactor]" = weakref.WeakSet()
+_LIVE: weakref.WeakSet[Redactor] = weakref.WeakSet()
 
 
 def scrub_everywhere(text: str) -> str:
@@ -69,8 +69,14 @@ class Redactor:
         return value
 
 
-def resolve(field: str, ref: CredentialRef, *, environ: Mapping[str, str] = os.environ,
-            redactor: Redactor | None = None, secret: bool = True) -> str:
+def resolve(
+    field: str,
+    ref: CredentialRef,
+    *,
+    environ: Mapping[str, str] = os.environ,
+    redactor: Redactor | None = None,
+    secret: bool = True,
+) -> str:
     """Read a credential's value; raise CredentialError saying exactly what is missing."""
     where = f" (declared at {ref.position})" if ref.position.line else ""
     if ref.kind == "env":
@@ -78,17 +84,22 @@ def resolve(field: str, ref: CredentialRef, *, environ: Mapping[str, str] = os.e
         if value is None or value == "":
             raise CredentialError(
                 f"credential {field!r}: environment variable {ref.ref} is not set{where}",
-                hint=f"export {ref.ref}=... before running, or point {field} at a file")
+                hint=f"export {ref.ref}=... before running, or point {field} at a file",
+            )
     elif ref.kind == "file":
         path = Path(os.path.expanduser(ref.ref))
         try:
             value = path.read_text(encoding="utf-8").strip()
         except FileNotFoundError:
-            raise CredentialError(f"credential {field!r}: file {path} does not exist{where}",
-                                  hint="check the path; ~ is expanded to your home folder") from None
+            raise CredentialError(
+                f"credential {field!r}: file {path} does not exist{where}",
+                hint="check the path; ~ is expanded to your home folder",
+            ) from None
         except (OSError, UnicodeDecodeError) as exc:
-            raise CredentialError(f"credential {field!r}: cannot read {path}: "
-                                  f"{getattr(exc, 'strerror', None) or exc.__class__.__name__}{where}") from None
+            raise CredentialError(
+                f"credential {field!r}: cannot read {path}: "
+                f"{getattr(exc, 'strerror', None) or exc.__class__.__name__}{where}"
+            ) from None
         if not value:
             raise CredentialError(f"credential {field!r}: file {path} is empty{where}")
     else:

@@ -45,7 +45,8 @@ def parse_duration(value: object) -> float:
         if text and pos == len(text):
             return _bounded(total, value)
     raise ValueError(
-        f"{value!r} is not a duration; write e.g. 45s, 15m, 2h, 1h30m or a number of seconds")
+        f"{value!r} is not a duration; write e.g. 45s, 15m, 2h, 1h30m or a number of seconds"
+    )
 
 
 def format_duration(seconds: float) -> str:

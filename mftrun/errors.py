@@ -63,8 +63,13 @@ class Problem:
         return f"{text}\n  hint: {self.hint}" if self.hint else text
 
     def to_dict(self) -> dict[str, object]:
-        return {"file": self.file, "line": self.line, "column": self.column,
-                "message": self.message, "hint": self.hint}
+        return {
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "message": self.message,
+            "hint": self.hint,
+        }
 
 
 class ValidationFailed(InputError):

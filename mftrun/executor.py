@@ -23,14 +23,23 @@ import signal
 import threading
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
+from collections.abc import Callable, Mapping
 
 from mftrun import templating
 from mftrun.clock import Clock, SystemClock
 from mftrun.conditions import FAILED_CONCLUSIONS, should_run, step_view
 from mftrun.durations import format_duration
-from mftrun.errors import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, EXIT_PLATFORM,
-                           EXIT_TERMINATED, MftrunError, TemplateError)
+from mftrun.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_PLATFORM,
+    EXIT_TERMINATED,
+    MftrunError,
+    TemplateError,
+)
 from mftrun.events import Listener, NullListener, StepEvent
 from mftrun.model import Pipeline, Step
 from mftrun.plan import Plan
@@ -40,7 +49,9 @@ from mftrun.results import Attempt, RunResult, Status, StepResult
 # Keys of an action spec that are evaluated later by the provider, not rendered before the start.
 LATE_KEYS = frozenset({"until"})
 AFTERMATH_CONDITIONS = frozenset({"failure", "always"})
-AFTERMATH_TIMEOUT = 600.0  # seconds, for a failure/always step without a timeout after the run's own ran out
+AFTERMATH_TIMEOUT = (
+    600.0  # seconds, for a failure/always step without a timeout after the run's own ran out
+)
 _MAX_WAIT = 0.2  # how long the scheduler sleeps at most, so an interrupt is noticed quickly
 
 
@@ -64,8 +75,10 @@ class _WorkerPool:
 
     def __init__(self, size: int) -> None:
         self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
-        self._threads = [threading.Thread(target=self._work, name=f"mftrun-worker-{i}", daemon=True)
-                         for i in range(size)]
+        self._threads = [
+            threading.Thread(target=self._work, name=f"mftrun-worker-{i}", daemon=True)
+            for i in range(size)
+        ]
         for thread in self._threads:
             thread.start()
 
@@ -82,10 +95,18 @@ class _WorkerPool:
 
 
 class Executor:
-    def __init__(self, pipeline: Pipeline, plan: Plan, providers: Mapping[str, Provider], *,
-                 clock: Clock | None = None, listener: Listener | None = None,
-                 variables: Mapping[str, Any] | None = None, workers: int | None = None,
-                 max_parallel: int | None = None) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        plan: Plan,
+        providers: Mapping[str, Provider],
+        *,
+        clock: Clock | None = None,
+        listener: Listener | None = None,
+        variables: Mapping[str, Any] | None = None,
+        workers: int | None = None,
+        max_parallel: int | None = None,
+    ) -> None:
         self.pipeline = pipeline
         self.plan = plan
         self.providers = providers
@@ -107,12 +128,21 @@ class Executor:
         self._aftermath: str | None = None  # why only failure/always steps may still start
         self._stopping = threading.Event()
         self._steps_view: dict[str, Mapping[str, Any]] = {}
-        self.result = RunResult(pipeline=pipeline.name, file=pipeline.path, sha256=pipeline.sha256,
-                                started_at=self.clock.now())
+        self.result = RunResult(
+            pipeline=pipeline.name,
+            file=pipeline.path,
+            sha256=pipeline.sha256,
+            started_at=self.clock.now(),
+        )
         self._live: dict[str, _Live] = {}
         for step in pipeline.steps:
-            step_result = StepResult(id=step.id, environment=step.environment, action=step.action.kind,
-                                     line=step.position.line, column=step.position.column)
+            step_result = StepResult(
+                id=step.id,
+                environment=step.environment,
+                action=step.action.kind,
+                line=step.position.line,
+                column=step.position.column,
+            )
             self.result.steps.append(step_result)
             self._live[step.id] = _Live(step, step_result, waiting_needs=len(set(step.needs)))
 
@@ -142,8 +172,10 @@ class Executor:
                     self._stop_all(Status.CANCELLED, "interrupted")
                     break
                 if run_deadline is not None and now >= run_deadline:
-                    self.result.message = (f"whole-run timeout of {format_duration(self.pipeline.timeout or 0)}"
-                                           " reached")
+                    self.result.message = (
+                        f"whole-run timeout of {format_duration(self.pipeline.timeout or 0)}"
+                        " reached"
+                    )
                     self.listener.note(self.result.message)
                     run_deadline = None
                     self._run_timed_out = True
@@ -155,8 +187,12 @@ class Executor:
                 self._settle_ready()
                 if self._unfinished == 0:
                     break
-                wake = min([t[0] for t in self._timers[:1]] + [d[0] for d in self._deadlines[:1]]
-                           + ([run_deadline] if run_deadline else []) + [now + _MAX_WAIT])
+                wake = min(
+                    [t[0] for t in self._timers[:1]]
+                    + [d[0] for d in self._deadlines[:1]]
+                    + ([run_deadline] if run_deadline else [])
+                    + [now + _MAX_WAIT]
+                )
                 try:
                     answer = self._answers.get(timeout=max(0.0, wake - self.clock.monotonic()))
                 except queue.Empty:
@@ -184,18 +220,26 @@ class Executor:
             needs = [self._live[n].result for n in step.needs]
             ancestors = [self._live[a].result for a in self.plan.ancestors(step.id)]
             try:
-                run, reason = should_run(step.run_if, needs, ancestors,
-                                         lambda expr: templating.evaluate(expr, self._context()))
+                run, reason = should_run(
+                    step.run_if,
+                    needs,
+                    ancestors,
+                    lambda expr: templating.evaluate(expr, self._context()),
+                )
             except TemplateError as exc:
                 # An expression over outputs that an upstream failure or skip never produced is
                 # not a mistake in the file: the step is skipped, as skips flow downstream.
                 missing = [r for r in ancestors if r.conclusion != Status.SUCCESS]
                 if missing:
                     # name the root cause (a failure rather than the skip it caused), deterministically
-                    cause = min(missing, key=lambda r: (r.outcome == Status.SKIPPED,
-                                                        self._live[r.id].step.index))
-                    reason = (f"run_if could not be evaluated ({exc.message}) because upstream step "
-                              f"{cause.id} ended {cause.outcome.value}")
+                    cause = min(
+                        missing,
+                        key=lambda r: (r.outcome == Status.SKIPPED, self._live[r.id].step.index),
+                    )
+                    reason = (
+                        f"run_if could not be evaluated ({exc.message}) because upstream step "
+                        f"{cause.id} ended {cause.outcome.value}"
+                    )
                     live.result.skipped_reason = reason
                     self._finish(live, Status.SKIPPED, detail=reason)
                     continue
@@ -231,8 +275,11 @@ class Executor:
         detail = "started"  # the console and reports show which attempt
         self._emit(live, detail)
         try:
-            spec = templating.render_data(step.action.spec, self._context(),
-                                          skip=LATE_KEYS if step.action.kind == "http" else frozenset())
+            spec = templating.render_data(
+                step.action.spec,
+                self._context(),
+                skip=LATE_KEYS if step.action.kind == "http" else frozenset(),
+            )
         except TemplateError as exc:
             self._finish(live, Status.ERROR, error=str(exc), exit_code=EXIT_INVALID)
             return
@@ -241,7 +288,11 @@ class Executor:
             live.calls_before += provider.http_calls(live.handle)
             live.handle = None
         live.gap = step.poll.interval
-        self._submit(live, "start", lambda: provider.start(step.action.kind, spec, _StepContext(self, step.id)))
+        self._submit(
+            live,
+            "start",
+            lambda: provider.start(step.action.kind, spec, _StepContext(self, step.id)),
+        )
 
     # -- worker traffic ------------------------------------------------------------------------
 
@@ -268,14 +319,20 @@ class Executor:
                 return
             self._handle_answer(*answer)
 
-    def _handle_answer(self, step_id: str, gen: int, kind: str, value: Any, exc: BaseException | None) -> None:
+    def _handle_answer(
+        self, step_id: str, gen: int, kind: str, value: Any, exc: BaseException | None
+    ) -> None:
         live = self._live[step_id]
         if kind == "cancel":
             return
         if kind == "start" and value is not None:
             handle, obs = value
             if gen != live.gen:  # the step ended (timeout, interrupt) while the start was in flight
-                if obs.run_id and not obs.terminal and obs.run_id not in live.result.remote_may_continue:
+                if (
+                    obs.run_id
+                    and not obs.terminal
+                    and obs.run_id not in live.result.remote_may_continue
+                ):
                     live.result.remote_may_continue.append(obs.run_id)
                 return
             live.handle = handle
@@ -323,14 +380,20 @@ class Executor:
         retries = live.step.retries
         if live.attempts_started <= retries.attempts and not self._stopping.is_set():
             delay = retries.delay * (retries.backoff ** (live.attempts_started - 1))
-            self._emit(live, f"attempt {live.attempts_started} failed ({obs.message or obs.remote_status}); "
-                             f"retrying in {format_duration(delay)}")
+            self._emit(
+                live,
+                f"attempt {live.attempts_started} failed ({obs.message or obs.remote_status}); "
+                f"retrying in {format_duration(delay)}",
+            )
             self._timer(self.clock.monotonic() + delay, live, "restart")
             return
-        self._finish_with_outputs(live, Status.FAILED, obs, error=obs.message or
-                                  f"remote status {obs.remote_status}")
+        self._finish_with_outputs(
+            live, Status.FAILED, obs, error=obs.message or f"remote status {obs.remote_status}"
+        )
 
-    def _finish_with_outputs(self, live: _Live, status: Status, obs: Observation, error: str | None = None) -> None:
+    def _finish_with_outputs(
+        self, live: _Live, status: Status, obs: Observation, error: str | None = None
+    ) -> None:
         outputs = dict(obs.outputs)
         context = self._context(result=obs.outputs, response=obs.outputs)
         try:
@@ -360,7 +423,11 @@ class Executor:
                 self._launch_attempt(live)
             else:
                 provider, handle = self.providers[live.step.environment], live.handle
-                self._submit(live, "poll", lambda p=provider, h=handle, s=step_id: p.poll(h, _StepContext(self, s)))
+                self._submit(
+                    live,
+                    "poll",
+                    lambda p=provider, h=handle, s=step_id: p.poll(h, _StepContext(self, s)),
+                )
 
     def _fire_deadlines(self, now: float) -> None:
         while self._deadlines and self._deadlines[0][0] <= now:
@@ -368,7 +435,9 @@ class Executor:
             live = self._live[step_id]
             if gen != live.gen or live.result.outcome != Status.RUNNING:
                 continue
-            self._time_out(live, f"step timeout of {format_duration(live.step.timeout or 0)} reached")
+            self._time_out(
+                live, f"step timeout of {format_duration(live.step.timeout or 0)} reached"
+            )
 
     def _time_out(self, live: _Live, why: str) -> None:
         left = self._cancel_remote(live)
@@ -391,7 +460,7 @@ class Executor:
         if run_id:
             if run_id not in live.result.remote_may_continue:
                 live.result.remote_may_continue.append(run_id)
-            return (f"remote run {run_id} may still be going ({provider.name} has no public cancel call)")
+            return f"remote run {run_id} may still be going ({provider.name} has no public cancel call)"
         if live.busy and live.step.action.kind == "start_task":
             return "the start request was in flight: the remote task may have started"
         return ""
@@ -436,16 +505,26 @@ class Executor:
 
     # -- endings -------------------------------------------------------------------------------
 
-    def _finish(self, live: _Live, status: Status, *, error: str | None = None, detail: str = "",
-                exit_code: int | None = None) -> None:
+    def _finish(
+        self,
+        live: _Live,
+        status: Status,
+        *,
+        error: str | None = None,
+        detail: str = "",
+        exit_code: int | None = None,
+    ) -> None:
         result = live.result
         if result.outcome.is_final:
             return
         was_running = result.outcome == Status.RUNNING
         live.gen += 1
         result.outcome = status
-        result.conclusion = (Status.SUCCESS if status in FAILED_CONCLUSIONS and live.step.continue_on_error
-                             else status)
+        result.conclusion = (
+            Status.SUCCESS
+            if status in FAILED_CONCLUSIONS and live.step.continue_on_error
+            else status
+        )
         result.error = error
         if status == Status.ERROR:
             result.error_exit_code = exit_code or EXIT_PLATFORM
@@ -470,7 +549,11 @@ class Executor:
         for dependent in self.plan.dependents.get(result.id, ()):
             dep = self._live[dependent]
             dep.waiting_needs -= 1
-            if dep.waiting_needs == 0 and not dep.result.outcome.is_final and not self._stopping.is_set():
+            if (
+                dep.waiting_needs == 0
+                and not dep.result.outcome.is_final
+                and not self._stopping.is_set()
+            ):
                 self._newly_ready.append(dependent)
 
     def _emit(self, live: _Live, detail: str) -> None:

@@ -24,7 +24,9 @@ Path = tuple  # tuple[str | int, ...]
 _STR = "tag:yaml.org,2002:str"
 _MERGE = "tag:yaml.org,2002:merge"
 _SAFE_SCALARS = {
-    "tag:yaml.org,2002:null", "tag:yaml.org,2002:bool", "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:int",
     "tag:yaml.org,2002:float",
 }
 _AS_TEXT = {"tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:binary"}
@@ -62,8 +64,9 @@ class Document:
                 return Position(self.file, 1, 1)
             path = path[:-1]
 
-    def problem(self, path: Path, message: str, hint: str | None = None, *,
-                key: bool = False) -> Problem:
+    def problem(
+        self, path: Path, message: str, hint: str | None = None, *, key: bool = False
+    ) -> Problem:
         pos = self.position(path, key=key)
         return Problem(pos.file, pos.line, pos.column, message, hint)
 
@@ -90,14 +93,27 @@ def load_text(text: str, file: str, sha256: str = "") -> tuple[Document | None, 
         character = getattr(exc, "character", None)
         if isinstance(character, str) and len(character) == 1:
             character = ord(character)
-        what = (f"character {character:#06x} is not allowed in YAML: "
-                f"{getattr(exc, 'reason', 'unacceptable character')}"
-                if isinstance(character, int) else f"not valid YAML: {_one_line(exc)}")
-        return None, [Problem(file, line, column, what,
-                              "save the file as UTF-8 text without control characters")]
+        what = (
+            f"character {character:#06x} is not allowed in YAML: "
+            f"{getattr(exc, 'reason', 'unacceptable character')}"
+            if isinstance(character, int)
+            else f"not valid YAML: {_one_line(exc)}"
+        )
+        return None, [
+            Problem(
+                file, line, column, what, "save the file as UTF-8 text without control characters"
+            )
+        ]
     if builder.empty:
-        return None, [Problem(file, 1, 1, "the file is empty",
-                              "a pipeline needs at least `version: 1` and `steps:`")]
+        return None, [
+            Problem(
+                file,
+                1,
+                1,
+                "the file is empty",
+                "a pipeline needs at least `version: 1` and `steps:`",
+            )
+        ]
     doc = Document(file, builder.result, sha256, builder.positions, builder.key_positions)
     return doc, builder.problems
 
@@ -110,8 +126,7 @@ def load_bytes(raw: bytes, file: str) -> tuple[Document | None, list[Problem]]:
         prefix = raw[: exc.start]
         line = prefix.count(b"\n") + 1
         column = exc.start - (prefix.rfind(b"\n") + 1) + 1
-        return None, [Problem(file, line, column, "the file is not UTF-8 text",
-                              "save it as UTF-8")]
+        return None, [Problem(file, line, column, "the file is not UTF-8 text", "save it as UTF-8")]
     return load_text(text, file, digest)
 
 
@@ -199,8 +214,11 @@ class _Builder:
             if cls is DocStart:
                 documents += 1
                 if documents > 1:
-                    raise self._fail(event.start_mark, "a pipeline file holds one YAML document",
-                                     "remove the extra '---' and what follows")
+                    raise self._fail(
+                        event.start_mark,
+                        "a pipeline file holds one YAML document",
+                        "remove the extra '---' and what follows",
+                    )
                 continue
             if cls is MapEnd or cls is SeqEnd:
                 frame = stack.pop()
@@ -208,8 +226,11 @@ class _Builder:
                 if cls is MapEnd and frame[5]:
                     size += self._merge(value, frame[5])
                 if size > _MAX_NODES:
-                    raise self._fail(frame[6], "the document expands to too many values "
-                                     "(nested aliases?)", "write the values out")
+                    raise self._fail(
+                        frame[6],
+                        "the document expands to too many values (nested aliases?)",
+                        "write the values out",
+                    )
                 if frame[3] is not None:
                     self._anchors[frame[3]] = (value, size)
                 self._add(stack, value, size, frame[6])
@@ -226,22 +247,30 @@ class _Builder:
                 found = self._anchors.get(event.anchor)
                 if found is None:
                     open_anchors = {frame[3] for frame in stack}
-                    message = (f"alias *{event.anchor} is used inside its own anchor"
-                               if event.anchor in open_anchors
-                               else f"unknown alias *{event.anchor}")
+                    message = (
+                        f"alias *{event.anchor} is used inside its own anchor"
+                        if event.anchor in open_anchors
+                        else f"unknown alias *{event.anchor}"
+                    )
                     raise self._fail(event.start_mark, message, "define &name before using *name")
                 self._add(stack, found[0], found[1], event.start_mark)
             elif cls is MapStart or cls is SeqStart:
                 tag = event.tag
                 if tag is not None and tag not in ("!", _MAP_TAG, _SEQ_TAG):
-                    raise self._fail(event.start_mark, f"unsupported YAML tag {tag!r}",
-                                     "remove the tag; pipeline files use plain YAML values")
+                    raise self._fail(
+                        event.start_mark,
+                        f"unsupported YAML tag {tag!r}",
+                        "remove the tag; pipeline files use plain YAML values",
+                    )
                 path = self._path_of_next(stack)
                 mark = event.start_mark
                 positions[path] = (mark.line + 1, mark.column + 1)
                 if len(stack) >= MAX_DEPTH:
-                    raise self._fail(mark, f"the document nests deeper than {MAX_DEPTH} levels",
-                                     "a pipeline needs a few levels; flatten the value")
+                    raise self._fail(
+                        mark,
+                        f"the document nests deeper than {MAX_DEPTH} levels",
+                        "a pipeline needs a few levels; flatten the value",
+                    )
                 container: Any = {} if cls is MapStart else []
                 stack.append([container, path, 1, event.anchor, None, [], mark])
 
@@ -289,7 +318,8 @@ class _Builder:
                 return
             key = event.value  # as written: `on:` and `yes:` are names here, not booleans
         elif isinstance(event, yaml.AliasEvent) and isinstance(
-                self._anchors.get(event.anchor, (None,))[0], str):
+            self._anchors.get(event.anchor, (None,))[0], str
+        ):
             key = self._anchors[event.anchor][0]
         else:
             raise self._fail(mark, "a mapping key must be a plain value, not a list or mapping")
@@ -297,9 +327,15 @@ class _Builder:
         if key in frame[0]:
             first = self.key_positions.get(path)
             where = f" (first at line {first[0]})" if first else ""
-            self.problems.append(Problem(
-                self.file, mark.line + 1, mark.column + 1, f"duplicate key {key!r}{where}",
-                "YAML would keep only the last one; remove or rename the other"))
+            self.problems.append(
+                Problem(
+                    self.file,
+                    mark.line + 1,
+                    mark.column + 1,
+                    f"duplicate key {key!r}{where}",
+                    "YAML would keep only the last one; remove or rename the other",
+                )
+            )
             frame[4] = _DUPLICATE
             return
         self.key_positions[path] = (mark.line + 1, mark.column + 1)
@@ -340,8 +376,11 @@ class _Builder:
             return self._constructor.yaml_constructors[tag](self._constructor, node)
         if tag in _AS_TEXT or tag == _MERGE:
             return value  # dates stay as written: JSON has no date type
-        raise self._fail(event.start_mark, f"unsupported YAML tag {tag!r}",
-                         "remove the tag; pipeline files use plain YAML values")
+        raise self._fail(
+            event.start_mark,
+            f"unsupported YAML tag {tag!r}",
+            "remove the tag; pipeline files use plain YAML values",
+        )
 
 
 _MERGE_KEY = object()

@@ -9,20 +9,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
+from collections.abc import Mapping
 
 PROVIDERS = ("automate-mft", "acronis")
 ACTIONS = ("start_task", "wait_tasks", "http")
 # Which actions each provider offers; `http` works on every provider's session.
-PROVIDER_ACTIONS: Mapping[str, tuple[str, ...]] = MappingProxyType({
-    "automate-mft": ("start_task", "http"),
-    "acronis": ("wait_tasks", "http"),
-})
-MFT_REGIONS: Mapping[str, str] = MappingProxyType({
-    "us": "https://api.us.mft.progress.com",
-    "eu": "https://api.eu.mft.progress.com",
-    "staging": "https://api.staging.mft.progress.com",
-})
+PROVIDER_ACTIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "automate-mft": ("start_task", "http"),
+        "acronis": ("wait_tasks", "http"),
+    }
+)
+MFT_REGIONS: Mapping[str, str] = MappingProxyType(
+    {
+        "us": "https://api.us.mft.progress.com",
+        "eu": "https://api.eu.mft.progress.com",
+        "staging": "https://api.staging.mft.progress.com",
+    }
+)
 # Credential fields that must never be written inline in the file.
 SECRET_FIELDS = frozenset({"private_key", "client_secret"})
 
@@ -51,7 +56,9 @@ class CredentialRef:
     position: Position = NOWHERE
 
     def describe(self) -> str:
-        return {"env": f"env var {self.ref}", "file": f"file {self.ref}"}.get(self.kind, "inline value")
+        return {"env": f"env var {self.ref}", "file": f"file {self.ref}"}.get(
+            self.kind, "inline value"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +70,9 @@ class Environment:
     region: str | None = None
     ca_bundle: str | None = None
     http_timeout: float = 30.0  # read timeout for one HTTP call, seconds
-    token_body: str = "json"  # automate-mft token request: "json" (vendor sample) or "form" [assumed]
+    token_body: str = (
+        "json"  # automate-mft token request: "json" (vendor sample) or "form" [assumed]
+    )
     position: Position = NOWHERE
 
 

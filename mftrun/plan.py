@@ -10,7 +10,7 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from mftrun.errors import Problem, ValidationFailed
 from mftrun.model import Pipeline
@@ -96,14 +96,25 @@ def build_plan(pipeline: Pipeline) -> Plan:
     built by hand.
     """
     index = {step.id: step.index for step in pipeline.steps}
-    needs = {step.id: tuple(dict.fromkeys(n for n in step.needs if n in index))
-             for step in pipeline.steps}
+    needs = {
+        step.id: tuple(dict.fromkeys(n for n in step.needs if n in index))
+        for step in pipeline.steps
+    }
     cycles = find_cycles(needs)
     if cycles:
         position = pipeline.position
-        raise ValidationFailed([Problem(position.file, position.line, position.column,
-                                        f"dependency cycle: {' -> '.join(cycle)}",
-                                        "remove one of these needs") for cycle in cycles])
+        raise ValidationFailed(
+            [
+                Problem(
+                    position.file,
+                    position.line,
+                    position.column,
+                    f"dependency cycle: {' -> '.join(cycle)}",
+                    "remove one of these needs",
+                )
+                for cycle in cycles
+            ]
+        )
     dependents: dict[str, list[str]] = {sid: [] for sid in needs}
     for sid, deps in needs.items():
         for dep in deps:
@@ -128,6 +139,7 @@ def build_plan(pipeline: Pipeline) -> Plan:
         order=tuple(order),
         levels=tuple(tuple(group) for group in levels),
         needs=MappingProxyType(needs),
-        dependents=MappingProxyType({k: tuple(sorted(v, key=index.__getitem__))
-                                     for k, v in dependents.items()}),
+        dependents=MappingProxyType(
+            {k: tuple(sorted(v, key=index.__getitem__)) for k, v in dependents.items()}
+        ),
     )

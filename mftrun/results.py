@@ -132,7 +132,9 @@ class RunResult:
             "sha256": self.sha256,
             "started_at": _iso(self.started_at),
             "ended_at": _iso(self.ended_at),
-            "duration": (self.ended_at - self.started_at).total_seconds() if self.ended_at else None,
+            "duration": (self.ended_at - self.started_at).total_seconds()
+            if self.ended_at
+            else None,
             "exit_code": self.exit_code,
             "interrupted": self.interrupted,
             "emulated": self.emulated,

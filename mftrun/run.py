@@ -11,7 +11,8 @@ import tempfile
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
+from collections.abc import Iterator, Mapping
 
 from mftrun.credentials import Redactor
 from mftrun.errors import EXIT_FAILED, InputError, UsageError
@@ -33,7 +34,7 @@ class ApplyOptions:
     quiet: bool = False
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace) -> "ApplyOptions":
+    def from_args(cls, args: argparse.Namespace) -> ApplyOptions:
         variables = {}
         for item in args.var:
             key, sep, value = item.partition("=")
@@ -43,15 +44,23 @@ class ApplyOptions:
         formats = tuple(f.strip() for f in args.report.split(",") if f.strip())
         unknown = [f for f in formats if f not in REPORT_FORMATS]
         if unknown:
-            raise UsageError(f"--report: unknown format {', '.join(unknown)}; choose among {', '.join(REPORT_FORMATS)}")
+            raise UsageError(
+                f"--report: unknown format {', '.join(unknown)}; choose among {', '.join(REPORT_FORMATS)}"
+            )
         if args.scenario and not args.emulate:
             raise UsageError("--scenario only makes sense with --emulate")
         if args.max_parallel is not None and not 1 <= args.max_parallel <= 1000:
             raise UsageError("--max-parallel must be between 1 and 1000")
-        return cls(file=args.file, variables=variables, max_parallel=args.max_parallel,
-                   emulate=args.emulate, scenario=args.scenario,
-                   report_dir=None if args.no_report else Path(args.report_dir), formats=formats,
-                   quiet=args.quiet)
+        return cls(
+            file=args.file,
+            variables=variables,
+            max_parallel=args.max_parallel,
+            emulate=args.emulate,
+            scenario=args.scenario,
+            report_dir=None if args.no_report else Path(args.report_dir),
+            formats=formats,
+            quiet=args.quiet,
+        )
 
 
 def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> int:
@@ -68,12 +77,22 @@ def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> 
             pipeline = stack.enter_context(emulated(pipeline, options.scenario, redactor))
         preflight_credentials(pipeline, environ)
         prepare_report_dir(options)
-        providers = connect(pipeline, redactor=redactor, environ=environ,
-                            max_parallel=options.max_parallel or pipeline.max_parallel)
+        providers = connect(
+            pipeline,
+            redactor=redactor,
+            environ=environ,
+            max_parallel=options.max_parallel or pipeline.max_parallel,
+        )
         stack.callback(lambda: [p.close() for p in providers.values()])
         console = make_console(quiet=options.quiet, redactor=redactor)
-        executor = Executor(pipeline, plan, providers, listener=console, variables=options.variables,
-                            max_parallel=options.max_parallel)
+        executor = Executor(
+            pipeline,
+            plan,
+            providers,
+            listener=console,
+            variables=options.variables,
+            max_parallel=options.max_parallel,
+        )
         executor.result.emulated = options.emulate
         with signals_interrupt(executor):
             try:
@@ -95,11 +114,15 @@ def prepare_report_dir(options: ApplyOptions) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UsageError(f"--report-dir {folder}: cannot create the folder: {exc.strerror or exc}",
-                         hint="choose a folder you can write to, or --no-report") from None
+        raise UsageError(
+            f"--report-dir {folder}: cannot create the folder: {exc.strerror or exc}",
+            hint="choose a folder you can write to, or --no-report",
+        ) from None
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise UsageError(f"--report-dir {folder}: the folder is not writable",
-                         hint="choose a folder you can write to, or --no-report")
+        raise UsageError(
+            f"--report-dir {folder}: the folder is not writable",
+            hint="choose a folder you can write to, or --no-report",
+        )
 
 
 def preflight_credentials(pipeline: Pipeline, environ: Mapping[str, str]) -> None:
@@ -120,7 +143,9 @@ def preflight_credentials(pipeline: Pipeline, environ: Mapping[str, str]) -> Non
         for field, ref in env.credentials.items():
             try:
                 value = resolve(field, ref, environ=environ, secret=False)
-                if field == "private_key":  # unreadable keys are found now too, not at the first step
+                if (
+                    field == "private_key"
+                ):  # unreadable keys are found now too, not at the first step
                     from mftrun.http.auth import load_private_key
 
                     where = f", declared at {ref.position}" if ref.position.line else ""
@@ -128,24 +153,34 @@ def preflight_credentials(pipeline: Pipeline, environ: Mapping[str, str]) -> Non
             except CredentialError as exc:
                 problems.append(f"environment {name!r}: {exc}")
         if env.ca_bundle and not os.path.isfile(os.path.expanduser(env.ca_bundle)):
-            problems.append(f"environment {name!r}: ca_bundle {env.ca_bundle} does not exist or "
-                            "is not a file\n  hint: point ca_bundle at a PEM file of trusted CA certificates")
+            problems.append(
+                f"environment {name!r}: ca_bundle {env.ca_bundle} does not exist or "
+                "is not a file\n  hint: point ca_bundle at a PEM file of trusted CA certificates"
+            )
     if problems:
-        raise CredentialError("some credentials cannot be read, so nothing was started:\n"
-                              + "\n".join(problems))
+        raise CredentialError(
+            "some credentials cannot be read, so nothing was started:\n" + "\n".join(problems)
+        )
 
 
-def connect(pipeline: Pipeline, *, redactor: Redactor, environ: Mapping[str, str], max_parallel: int) -> dict[str, Any]:
+def connect(
+    pipeline: Pipeline, *, redactor: Redactor, environ: Mapping[str, str], max_parallel: int
+) -> dict[str, Any]:
     """One provider (one authenticated session) per environment that a step uses."""
     from mftrun.providers.registry import create_provider
 
     used = {step.environment for step in pipeline.steps}
-    return {name: create_provider(env, max_parallel=max_parallel, redactor=redactor, environ=environ)
-            for name, env in pipeline.environments.items() if name in used}
+    return {
+        name: create_provider(env, max_parallel=max_parallel, redactor=redactor, environ=environ)
+        for name, env in pipeline.environments.items()
+        if name in used
+    }
 
 
 @contextlib.contextmanager
-def emulated(pipeline: Pipeline, scenario_path: str | None, redactor: Redactor) -> Iterator[Pipeline]:
+def emulated(
+    pipeline: Pipeline, scenario_path: str | None, redactor: Redactor
+) -> Iterator[Pipeline]:
     """Point every environment at an in-process emulator with generated credentials."""
     from mftrun.emulator import Emulator, Scenario, load_scenario
     from mftrun.templating import is_template
@@ -155,21 +190,28 @@ def emulated(pipeline: Pipeline, scenario_path: str | None, redactor: Redactor) 
         env_vars = emu.write_credentials(Path(folder))
         creds = emu.credentials
         if "MFT_PRIVATE_KEY_FILE" not in env_vars and any(
-                e.provider == "automate-mft" for e in pipeline.environments.values()):
-            raise InputError(f"scenario {scenario_path}: every Automate MFT key in it is a public key "
-                             "only, so mftrun cannot sign its client assertion under --emulate",
-                             hint="give one key a private_key, or leave keys out to have one generated")
+            e.provider == "automate-mft" for e in pipeline.environments.values()
+        ):
+            raise InputError(
+                f"scenario {scenario_path}: every Automate MFT key in it is a public key "
+                "only, so mftrun cannot sign its client assertion under --emulate",
+                hint="give one key a private_key, or leave keys out to have one generated",
+            )
         for secret in (creds.private_key_pem, creds.client_secret):
             redactor.add(secret)
         environments = {}
         for name, env in pipeline.environments.items():
             if env.provider == "automate-mft":
-                refs = {"tenant_id": CredentialRef("value", creds.tenant_id),
-                        "key_id": CredentialRef("value", creds.key_id),
-                        "private_key": CredentialRef("file", env_vars["MFT_PRIVATE_KEY_FILE"])}
+                refs = {
+                    "tenant_id": CredentialRef("value", creds.tenant_id),
+                    "key_id": CredentialRef("value", creds.key_id),
+                    "private_key": CredentialRef("file", env_vars["MFT_PRIVATE_KEY_FILE"]),
+                }
             else:
-                refs = {"client_id": CredentialRef("value", creds.client_id),
-                        "client_secret": CredentialRef("value", creds.client_secret)}
+                refs = {
+                    "client_id": CredentialRef("value", creds.client_id),
+                    "client_secret": CredentialRef("value", creds.client_secret),
+                }
             environments[name] = replace(env, base_url=emu.url, credentials=refs, ca_bundle=None)
         for step in pipeline.steps:
             spec = step.action.spec
@@ -187,11 +229,16 @@ def emulated(pipeline: Pipeline, scenario_path: str | None, redactor: Redactor) 
 @contextlib.contextmanager
 def signals_interrupt(executor: Any) -> Iterator[None]:
     """First Ctrl-C/SIGTERM: stop gracefully (reports still written). Second Ctrl-C: exit at once."""
+
     def handler(signum: int, frame: object) -> None:
         if executor._signal is not None and signum == signal.SIGINT:
             os._exit(130)
-        print(f"\nmftrun: {signal.Signals(signum).name} received: starting nothing new, "
-              "cancelling running steps (Ctrl-C again to exit at once)", file=sys.stderr, flush=True)
+        print(
+            f"\nmftrun: {signal.Signals(signum).name} received: starting nothing new, "
+            "cancelling running steps (Ctrl-C again to exit at once)",
+            file=sys.stderr,
+            flush=True,
+        )
         executor.interrupt(signum)
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -202,7 +249,9 @@ def signals_interrupt(executor: Any) -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def report(result: RunResult, options: ApplyOptions, redactor: Redactor, *, crashed: bool = False) -> bool:
+def report(
+    result: RunResult, options: ApplyOptions, redactor: Redactor, *, crashed: bool = False
+) -> bool:
     """Write the report files, CI annotations and the final summary; never lose the run's result.
 
     A report that cannot be written is said after the summary, so the run's outcome
@@ -224,8 +273,9 @@ def report(result: RunResult, options: ApplyOptions, redactor: Redactor, *, cras
         from mftrun.reports import write_reports
 
         try:
-            written = write_reports(result, report_dir=options.report_dir, formats=options.formats,
-                                    redactor=redactor)
+            written = write_reports(
+                result, report_dir=options.report_dir, formats=options.formats, redactor=redactor
+            )
         except MftrunError as exc:
             failure = exc
     from mftrun.reports.github import annotate

@@ -63,8 +63,15 @@ def check(doc: Document) -> list[Problem]:
 
 
 # When one node breaks several rules, the first of these says the most.
-_PRIORITY = {"type": 0, "const": 1, "enum": 1, "required": 2, "minProperties": 3,
-             "maxProperties": 3, "pattern": 4}
+_PRIORITY = {
+    "type": 0,
+    "const": 1,
+    "enum": 1,
+    "required": 2,
+    "minProperties": 3,
+    "maxProperties": 3,
+    "pattern": 4,
+}
 
 
 def _rank(error: Any) -> int:
@@ -80,8 +87,13 @@ def _deepest(error: Any, best_match: Any) -> Any:
 def _label(path: tuple[Any, ...], data: Any = None) -> str:
     """`step 'pull'.timeout` / `environments.mft.region` style name of a location."""
     out = ""
-    if len(path) >= 2 and path[0] == "steps" and isinstance(path[1], int) \
-            and isinstance(data, dict) and isinstance(data.get("steps"), list):
+    if (
+        len(path) >= 2
+        and path[0] == "steps"
+        and isinstance(path[1], int)
+        and isinstance(data, dict)
+        and isinstance(data.get("steps"), list)
+    ):
         steps = data["steps"]
         step = steps[path[1]] if path[1] < len(steps) else None
         if isinstance(step, dict) and isinstance(step.get("id"), str):
@@ -94,9 +106,15 @@ def _label(path: tuple[Any, ...], data: Any = None) -> str:
     return out or "the document"
 
 
-_TYPE_NAMES = {"string": "a string", "number": "a number", "integer": "a whole number",
-               "boolean": "true or false", "object": "a mapping", "array": "a list",
-               "null": "empty"}
+_TYPE_NAMES = {
+    "string": "a string",
+    "number": "a number",
+    "integer": "a whole number",
+    "boolean": "true or false",
+    "object": "a mapping",
+    "array": "a list",
+    "null": "empty",
+}
 
 
 def _type_of(value: Any) -> str:
@@ -137,14 +155,27 @@ def _problem(doc: Document, path: tuple[Any, ...], error: Any) -> Problem:
         message = f"{where} is missing required {noun} {names}"
         props = sub.get("properties", {})
         first = props.get(missing[0], {}) if missing else {}
-        hint = hint or (first.get("description") if isinstance(first, dict) else None) \
+        hint = (
+            hint
+            or (first.get("description") if isinstance(first, dict) else None)
             or f"add {missing[0]}: here"
+        )
         return doc.problem(path, message, hint)
-    if own_message and kind in {"type", "pattern", "const", "minProperties", "maxProperties",
-                                "propertyNames", "enum"}:
+    if own_message and kind in {
+        "type",
+        "pattern",
+        "const",
+        "minProperties",
+        "maxProperties",
+        "propertyNames",
+        "enum",
+    }:
         if own_message.startswith(("is ", "must ")):
-            message = f"{label} {own_message}: {_short(value)}" if kind not in {
-                "type", "minProperties", "maxProperties"} else f"{label} {own_message}"
+            message = (
+                f"{label} {own_message}: {_short(value)}"
+                if kind not in {"type", "minProperties", "maxProperties"}
+                else f"{label} {own_message}"
+            )
         else:
             message = f"{label}: {own_message}"
         return doc.problem(path, message, hint)
@@ -170,12 +201,16 @@ def _problem(doc: Document, path: tuple[Any, ...], error: Any) -> Problem:
     elif kind == "const":
         message = f"{label} must be {_short(error.validator_value)}, not {_short(value)}"
     elif kind in {"minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"}:
-        op = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=",
-              "exclusiveMaximum": "<"}[kind]
+        op = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}[
+            kind
+        ]
         message = f"{label} must be {op} {error.validator_value}, not {value}"
     elif kind == "minItems":
-        message = (f"{label} must not be empty" if error.validator_value == 1
-                   else f"{label} needs at least {error.validator_value} items")
+        message = (
+            f"{label} must not be empty"
+            if error.validator_value == 1
+            else f"{label} needs at least {error.validator_value} items"
+        )
     elif kind == "minLength":
         message = f"{label} must not be empty"
     elif kind == "uniqueItems":
@@ -202,10 +237,16 @@ def _unknown_fields(doc: Document, error: Any) -> list[Problem]:
         if key in known or any(p.search(key) for p in patterns):
             continue
         close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-        hint = (f"did you mean {close[0]!r}?" if close
-                else f"allowed here: {', '.join(known)}" if known else None)
-        problems.append(doc.problem(path + (key,), f"unknown field {key!r} {where}", hint,
-                                    key=True))
+        hint = (
+            f"did you mean {close[0]!r}?"
+            if close
+            else f"allowed here: {', '.join(known)}"
+            if known
+            else None
+        )
+        problems.append(
+            doc.problem(path + (key,), f"unknown field {key!r} {where}", hint, key=True)
+        )
     return problems
 
 
@@ -216,8 +257,9 @@ def _unknown_fields(doc: Document, error: Any) -> list[Problem]:
 # know, or any case it is unsure about, counts as invalid, and then jsonschema
 # runs and produces the real, positioned errors.
 
-_IGNORED = frozenset({"description", "title", "$schema", "$id", "$defs", "x-error", "x-hint",
-                      "default", "examples"})
+_IGNORED = frozenset(
+    {"description", "title", "$schema", "$id", "$defs", "x-error", "x-hint", "default", "examples"}
+)
 
 
 def fast_valid(instance: Any) -> bool:
@@ -299,7 +341,7 @@ def _valid(sub: Any, value: Any, root: dict[str, Any]) -> bool:  # noqa: C901 - 
         elif keyword == "$ref":
             if not arg.startswith("#/$defs/"):
                 return False
-            if not _valid(root["$defs"][arg[len("#/$defs/"):]], value, root):
+            if not _valid(root["$defs"][arg[len("#/$defs/") :]], value, root):
                 return False
         elif keyword == "enum":
             if not any(_same(value, option) for option in arg):

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from mftrun.errors import TemplateError
 
@@ -25,8 +26,9 @@ def environment() -> Any:
     from jinja2 import StrictUndefined
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
-                                        keep_trailing_newline=True)
+    env = ImmutableSandboxedEnvironment(
+        undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
+    )
     import json
 
     env.filters["tojson"] = lambda v: json.dumps(v, default=str)
@@ -46,9 +48,11 @@ def _fail(text: str, exc: Exception) -> TemplateError:
     from jinja2 import TemplateSyntaxError, UndefinedError
 
     if isinstance(exc, UndefinedError):
-        return TemplateError(f"template {text!r}: {exc.message}",
-                             hint="check the name; only vars, steps.<id>.outputs/status/outcome "
-                                  "of finished steps and documented names are defined")
+        return TemplateError(
+            f"template {text!r}: {exc.message}",
+            hint="check the name; only vars, steps.<id>.outputs/status/outcome "
+            "of finished steps and documented names are defined",
+        )
     if isinstance(exc, TemplateSyntaxError):
         return TemplateError(f"template {text!r}: syntax error: {exc.message}")
     from jinja2.exceptions import SecurityError
@@ -84,7 +88,9 @@ def render(text: str, context: Mapping[str, Any]) -> Any:
         raise _fail(text, exc) from None
 
 
-def render_data(value: Any, context: Mapping[str, Any], *, skip: frozenset[str] = frozenset()) -> Any:
+def render_data(
+    value: Any, context: Mapping[str, Any], *, skip: frozenset[str] = frozenset()
+) -> Any:
     """Render every template string inside JSON-like data; keys in `skip` are left as written."""
     if isinstance(value, str):
         return render(value, context)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from mftrun.model import Action, Environment, Pipeline, Poll, Retry, Condition, Step, Position
 from mftrun.providers.base import Observation
@@ -67,8 +68,13 @@ class FakeProvider:
                 self.active += 1
             return Observation("running", "running", run_id=handle["run_id"])
         outputs = {"run_id": handle["run_id"], "status": outcome, **script.outputs}
-        return Observation(outcome, outcome, run_id=handle["run_id"], outputs=outputs,  # type: ignore[arg-type]
-                           message=None if outcome == "success" else f"task {handle['task']} failed")
+        return Observation(
+            outcome,
+            outcome,
+            run_id=handle["run_id"],
+            outputs=outputs,  # type: ignore[arg-type]
+            message=None if outcome == "success" else f"task {handle['task']} failed",
+        )
 
     def cancel(self, handle: Any) -> bool:
         return False
@@ -89,10 +95,20 @@ class FakeProvider:
 FAST = Poll(interval=0.005, max_interval=0.02, factor=1.5)
 
 
-def step(step_id: str, *, task: str | None = None, needs: tuple[str, ...] = (), run_if: str = "success",
-         expression: str | None = None, timeout: float | None = None, retries: int = 0,
-         continue_on_error: bool = False, outputs: Mapping[str, str] | None = None,
-         spec: Mapping[str, Any] | None = None, index: int = 0) -> Step:
+def step(
+    step_id: str,
+    *,
+    task: str | None = None,
+    needs: tuple[str, ...] = (),
+    run_if: str = "success",
+    expression: str | None = None,
+    timeout: float | None = None,
+    retries: int = 0,
+    continue_on_error: bool = False,
+    outputs: Mapping[str, str] | None = None,
+    spec: Mapping[str, Any] | None = None,
+    index: int = 0,
+) -> Step:
     return Step(
         id=step_id,
         action=Action("start_task", dict(spec or {"task_id": task or step_id})),
@@ -109,9 +125,23 @@ def step(step_id: str, *, task: str | None = None, needs: tuple[str, ...] = (), 
     )
 
 
-def pipeline(*steps: Step, timeout: float | None = None, max_parallel: int = 8,
-             variables: Mapping[str, Any] | None = None) -> Pipeline:
+def pipeline(
+    *steps: Step,
+    timeout: float | None = None,
+    max_parallel: int = 8,
+    variables: Mapping[str, Any] | None = None,
+) -> Pipeline:
     numbered = tuple(replace(s, index=i) for i, s in enumerate(steps))
-    env = Environment(name="env", provider="automate-mft", base_url="http://127.0.0.1:1", credentials={})
-    return Pipeline(name="t", path="p.yaml", sha256="0" * 64, environments={"env": env}, steps=numbered,
-                    max_parallel=max_parallel, timeout=timeout, vars=dict(variables or {}))
+    env = Environment(
+        name="env", provider="automate-mft", base_url="http://127.0.0.1:1", credentials={}
+    )
+    return Pipeline(
+        name="t",
+        path="p.yaml",
+        sha256="0" * 64,
+        environments={"env": env},
+        steps=numbered,
+        max_parallel=max_parallel,
+        timeout=timeout,
+        vars=dict(variables or {}),
+    )

@@ -16,13 +16,23 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 
 
-def mftrun(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mftrun", *args], capture_output=True, text=True, timeout=120,
-                          cwd=cwd, env={**os.environ, "NO_COLOR": "1", **(env or {})})
+def mftrun(
+    *args: str, cwd: Path | None = None, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "mftrun", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        env={**os.environ, "NO_COLOR": "1", **(env or {})},
+    )
 
 
 def test_quickstart_runs_green_against_the_embedded_emulator(tmp_path):
-    result = mftrun("apply", str(EXAMPLES / "quickstart.yaml"), "--emulate", "--report-dir", str(tmp_path))
+    result = mftrun(
+        "apply", str(EXAMPLES / "quickstart.yaml"), "--emulate", "--report-dir", str(tmp_path)
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["emulated"] is True
@@ -34,11 +44,20 @@ def test_quickstart_runs_green_against_the_embedded_emulator(tmp_path):
 
 def test_emulate_with_a_scenario_exercises_the_failure_branch(tmp_path):
     scenario = tmp_path / "s.yaml"
-    scenario.write_text("speed: 5\nautomate_mft:\n  tasks:\n"
-                        "    - {id: 6b1f0c2e-2d7a-4c1e-9b8e-3f4a5c6d7e8f, outcome: failed, queue: 1, duration: 2,"
-                        " message: 'partner SFTP refused the upload'}\n")
-    result = mftrun("apply", str(EXAMPLES / "quickstart.yaml"), "--emulate", "--scenario", str(scenario),
-                    "--report-dir", str(tmp_path / "r"))
+    scenario.write_text(
+        "speed: 5\nautomate_mft:\n  tasks:\n"
+        "    - {id: 6b1f0c2e-2d7a-4c1e-9b8e-3f4a5c6d7e8f, outcome: failed, queue: 1, duration: 2,"
+        " message: 'partner SFTP refused the upload'}\n"
+    )
+    result = mftrun(
+        "apply",
+        str(EXAMPLES / "quickstart.yaml"),
+        "--emulate",
+        "--scenario",
+        str(scenario),
+        "--report-dir",
+        str(tmp_path / "r"),
+    )
     assert result.returncode == 1, result.stderr
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     steps = {s["id"]: s for s in report["steps"]}
@@ -48,15 +67,24 @@ def test_emulate_with_a_scenario_exercises_the_failure_branch(tmp_path):
     assert steps["notify-failure"]["status"] == "success"
 
 
-@pytest.mark.parametrize("args, message", [
-    (["apply", "does-not-exist.yaml"], "does-not-exist.yaml"),
-    (["apply", "examples/quickstart.yaml", "--var", "novalue"], "KEY=VALUE"),
-    (["apply", "examples/quickstart.yaml", "--scenario", "x.yaml"], "--emulate"),
-    (["apply", "examples/quickstart.yaml", "--report", "pdf"], "unknown format pdf"),
-    (["apply", "examples/quickstart.yaml", "--max-parallel", "0"], "between 1 and 1000"),
-    (["apply", "examples/quickstart.yaml", "--max-parallel", "99999999999"], "between 1 and 1000"),
-    (["apply", "examples/quickstart.yaml", "--emulate", "--scenario", "nope.yaml"], "nope.yaml"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["apply", "does-not-exist.yaml"], "does-not-exist.yaml"),
+        (["apply", "examples/quickstart.yaml", "--var", "novalue"], "KEY=VALUE"),
+        (["apply", "examples/quickstart.yaml", "--scenario", "x.yaml"], "--emulate"),
+        (["apply", "examples/quickstart.yaml", "--report", "pdf"], "unknown format pdf"),
+        (["apply", "examples/quickstart.yaml", "--max-parallel", "0"], "between 1 and 1000"),
+        (
+            ["apply", "examples/quickstart.yaml", "--max-parallel", "99999999999"],
+            "between 1 and 1000",
+        ),
+        (
+            ["apply", "examples/quickstart.yaml", "--emulate", "--scenario", "nope.yaml"],
+            "nope.yaml",
+        ),
+    ],
+)
 def test_bad_command_lines_exit_2_with_a_message(args, message, capsys, monkeypatch):
     monkeypatch.chdir(ROOT)
     assert main(args) == 2
@@ -67,21 +95,27 @@ def test_bad_command_lines_exit_2_with_a_message(args, message, capsys, monkeypa
 
 def test_invalid_pipeline_is_reported_with_position_and_exit_2(tmp_path, capsys):
     path = tmp_path / "bad.yaml"
-    path.write_text("version: 1\nname: x\nenvironments: {}\nsteps:\n  - id: a\n    start_task: t\n    needs: [ghost]\n")
+    path.write_text(
+        "version: 1\nname: x\nenvironments: {}\nsteps:\n  - id: a\n    start_task: t\n    needs: [ghost]\n"
+    )
     assert main(["apply", str(path), "--report-dir", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert f"{path}:7:" in err and "ghost" in err
     assert not (tmp_path / "r").exists(), "nothing ran, so no report"
 
 
-def test_missing_credentials_stop_the_run_before_anything_starts_with_exit_3(tmp_path, capsys, monkeypatch):
+def test_missing_credentials_stop_the_run_before_anything_starts_with_exit_3(
+    tmp_path, capsys, monkeypatch
+):
     for name in ("MFT_TENANT_ID", "MFT_KEY_ID", "ACRONIS_CLIENT_ID", "ACRONIS_CLIENT_SECRET"):
         monkeypatch.delenv(name, raising=False)
     path = tmp_path / "p.yaml"
-    path.write_text("version: 1\nname: creds\nenvironments:\n  mft:\n    provider: automate-mft\n"
-                    "    base_url: http://127.0.0.1:9\n    credentials:\n      tenant_id: {env: MFT_TENANT_ID}\n"
-                    "      key_id: k\n      private_key: {file: /nonexistent/key.pem}\n"
-                    "steps:\n  - {id: a, environment: mft, start_task: t}\n")
+    path.write_text(
+        "version: 1\nname: creds\nenvironments:\n  mft:\n    provider: automate-mft\n"
+        "    base_url: http://127.0.0.1:9\n    credentials:\n      tenant_id: {env: MFT_TENANT_ID}\n"
+        "      key_id: k\n      private_key: {file: /nonexistent/key.pem}\n"
+        "steps:\n  - {id: a, environment: mft, start_task: t}\n"
+    )
     code = main(["apply", str(path), "--report-dir", str(tmp_path / "r"), "-q"])
     assert code == 3
     err = capsys.readouterr().err
@@ -101,10 +135,26 @@ def test_every_example_runs_green_under_emulate(tmp_path):
     examples = sorted(EXAMPLES.glob("*.yaml"))
     assert len(examples) >= 6
     env = {**os.environ, "NO_COLOR": "1"}
-    running = {path.name: subprocess.Popen(
-        [sys.executable, "-m", "mftrun", "apply", str(path), "--emulate", "-q",
-         "--report-dir", str(tmp_path / path.stem)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for path in examples}
+    running = {
+        path.name: subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mftrun",
+                "apply",
+                str(path),
+                "--emulate",
+                "-q",
+                "--report-dir",
+                str(tmp_path / path.stem),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for path in examples
+    }
     for name, proc in running.items():
         out, err = proc.communicate(timeout=150)
         assert proc.returncode == 0, f"{name}: exit {proc.returncode}\n{out}\n{err}"
@@ -118,8 +168,16 @@ def test_every_example_runs_green_under_emulate(tmp_path):
 def test_an_unusable_report_dir_is_refused_before_anything_starts(tmp_path, capsys):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    code = main(["apply", str(EXAMPLES / "http-call.yaml"), "--emulate", "-q",
-                 "--report-dir", str(blocker / "reports")])
+    code = main(
+        [
+            "apply",
+            str(EXAMPLES / "http-call.yaml"),
+            "--emulate",
+            "-q",
+            "--report-dir",
+            str(blocker / "reports"),
+        ]
+    )
     assert code == 2
     captured = capsys.readouterr()
     assert "--report-dir" in captured.err and "cannot create the folder" in captured.err
@@ -128,10 +186,12 @@ def test_an_unusable_report_dir_is_refused_before_anything_starts(tmp_path, caps
 
 def test_a_missing_ca_bundle_is_found_before_anything_starts(tmp_path, capsys):
     path = tmp_path / "p.yaml"
-    path.write_text("version: 1\nname: ca\nenvironments:\n  backup:\n    provider: acronis\n"
-                    "    base_url: http://127.0.0.1:9\n    ca_bundle: ~/no-such-ca.pem\n"
-                    "    credentials: {client_id: c, client_secret: {env: HOME}}\n"
-                    "steps:\n  - {id: a, environment: backup, wait_tasks: {state: started}}\n")
+    path.write_text(
+        "version: 1\nname: ca\nenvironments:\n  backup:\n    provider: acronis\n"
+        "    base_url: http://127.0.0.1:9\n    ca_bundle: ~/no-such-ca.pem\n"
+        "    credentials: {client_id: c, client_secret: {env: HOME}}\n"
+        "steps:\n  - {id: a, environment: backup, wait_tasks: {state: started}}\n"
+    )
     assert main(["apply", str(path), "--report-dir", str(tmp_path / "r"), "-q"]) == 3
     err = capsys.readouterr().err
     assert "environment 'backup': ca_bundle ~/no-such-ca.pem does not exist" in err
@@ -142,26 +202,46 @@ def test_emulate_with_a_public_key_only_scenario_says_why_it_cannot_sign(tmp_pat
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    public = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    public = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
     (tmp_path / "pub.pem").write_bytes(public)
     scenario = tmp_path / "s.yaml"
-    scenario.write_text(f"automate_mft:\n  tenants:\n    - keys:\n        - {{public_key_file: {tmp_path / 'pub.pem'}}}\n")
-    code = main(["apply", str(EXAMPLES / "http-call.yaml"), "--emulate", "--scenario", str(scenario),
-                 "--report-dir", str(tmp_path / "r")])
+    scenario.write_text(
+        f"automate_mft:\n  tenants:\n    - keys:\n        - {{public_key_file: {tmp_path / 'pub.pem'}}}\n"
+    )
+    code = main(
+        [
+            "apply",
+            str(EXAMPLES / "http-call.yaml"),
+            "--emulate",
+            "--scenario",
+            str(scenario),
+            "--report-dir",
+            str(tmp_path / "r"),
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert "public key only" in err and "Traceback" not in err and "internal error" not in err
 
 
 def test_an_unreadable_private_key_is_found_before_anything_starts(tmp_path, capsys, monkeypatch):
-    garbage = "-----BEGIN PRIVATE KEY-----\nCanarySecretGarbage1234567890\n-----END PRIVATE KEY-----"
+    garbage = (
+        "-----BEGIN PRIVATE KEY-----\nCanarySecretGarbage1234567890\n-----END PRIVATE KEY-----"
+    )
     monkeypatch.setenv("MFT_BAD_KEY", garbage)
     path = tmp_path / "p.yaml"
-    path.write_text("version: 1\nname: key\nenvironments:\n  mft:\n    provider: automate-mft\n"
-                    "    base_url: http://127.0.0.1:9\n    credentials:\n      tenant_id: t\n      key_id: k\n"
-                    "      private_key: {env: MFT_BAD_KEY}\nsteps:\n  - {id: a, environment: mft, start_task: t}\n")
+    path.write_text(
+        "version: 1\nname: key\nenvironments:\n  mft:\n    provider: automate-mft\n"
+        "    base_url: http://127.0.0.1:9\n    credentials:\n      tenant_id: t\n      key_id: k\n"
+        "      private_key: {env: MFT_BAD_KEY}\nsteps:\n  - {id: a, environment: mft, start_task: t}\n"
+    )
     assert main(["apply", str(path), "--report-dir", str(tmp_path / "r"), "-q"]) == 3
     err = capsys.readouterr().err
-    assert f"declared at {path}:10:20) cannot be read: the PEM is damaged or not a private key" in err
+    assert (
+        f"declared at {path}:10:20) cannot be read: the PEM is damaged or not a private key" in err
+    )
     assert "nothing was started" in err and "CanarySecretGarbage" not in err

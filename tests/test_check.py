@@ -11,7 +11,9 @@ from mftrun.commands import check
 from mftrun.emulator import Emulator, Scenario
 
 
-def pipeline(tmp_path, mft_url: str, acronis_url: str, *, unused_url: str = "https://unused.invalid") -> str:
+def pipeline(
+    tmp_path, mft_url: str, acronis_url: str, *, unused_url: str = "https://unused.invalid"
+) -> str:
     text = textwrap.dedent(f"""\
         version: 1
         name: check-me
@@ -61,8 +63,13 @@ def test_all_environments_ok_exit_0_and_unused_ones_are_not_touched(tmp_path, ca
         assert code == 0, out
         assert "2 of 2 environment(s) ok" in out and "spare" not in out
         assert "license plan Professional" in out
-        assert emu.journal.tokens_issued("automate-mft") == 1 and emu.journal.tokens_issued("acronis") == 1
-        assert not any(r.path.startswith("/v1/tasks") for r in emu.journal.requests)  # nothing started
+        assert (
+            emu.journal.tokens_issued("automate-mft") == 1
+            and emu.journal.tokens_issued("acronis") == 1
+        )
+        assert not any(
+            r.path.startswith("/v1/tasks") for r in emu.journal.requests
+        )  # nothing started
 
 
 def test_a_wrong_kid_fails_that_environment_with_exit_3(tmp_path, capsys, monkeypatch):
@@ -74,7 +81,9 @@ def test_a_wrong_kid_fails_that_environment_with_exit_3(tmp_path, capsys, monkey
         out = capsys.readouterr().out
         assert code == 3
         assert "1 of 2 environment(s) ok" in out
-        assert "credentials rejected" in out and "key id (kid) and the private key must belong" in out
+        assert (
+            "credentials rejected" in out and "key id (kid) and the private key must belong" in out
+        )
 
 
 def test_unreachable_environments_are_reported_not_raised(tmp_path, capsys):
@@ -84,7 +93,9 @@ def test_unreachable_environments_are_reported_not_raised(tmp_path, capsys):
     sock.close()
     with Emulator(Scenario.default()) as emu:
         environ = emu.write_credentials(tmp_path)
-    code = check.run(args(pipeline(tmp_path, "https://no-such-host.invalid", closed)), environ=environ)
+    code = check.run(
+        args(pipeline(tmp_path, "https://no-such-host.invalid", closed)), environ=environ
+    )
     out = capsys.readouterr().out
     assert code == 3 and "0 of 2 environment(s) ok" in out
     assert "cannot resolve host no-such-host.invalid" in out

@@ -22,6 +22,7 @@ def test_a_bug_prints_no_traceback_and_its_log_quotes_no_secret(monkeypatch, cap
     monkeypatch.setattr(plan_command, "run", buggy)
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     import tempfile
+
     monkeypatch.setattr(tempfile, "tempdir", None)
     code = cli.main(["plan", "whatever.yaml"])
     assert code == 1

@@ -32,7 +32,9 @@ def test_validate_ok_and_folders(capsys: Any) -> None:
 
 
 def test_validate_text_lists_every_problem_positioned(capsys: Any) -> None:
-    code, out, _ = run(capsys, "validate", str(INVALID / "cycle.yaml"), str(INVALID / "self-need.yaml"))
+    code, out, _ = run(
+        capsys, "validate", str(INVALID / "cycle.yaml"), str(INVALID / "self-need.yaml")
+    )
     assert code == 2
     assert f"{INVALID / 'cycle.yaml'}:24:13: dependency cycle: a -> b -> c -> a" in out
     assert "hint: each step in the cycle needs the one before it" in out
@@ -41,8 +43,9 @@ def test_validate_text_lists_every_problem_positioned(capsys: Any) -> None:
 
 
 def test_validate_json(capsys: Any) -> None:
-    code, out, _ = run(capsys, "validate", "--format", "json", str(INVALID / "unknown-need.yaml"),
-                       str(EXAMPLE))
+    code, out, _ = run(
+        capsys, "validate", "--format", "json", str(INVALID / "unknown-need.yaml"), str(EXAMPLE)
+    )
     assert code == 2
     report = json.loads(out)
     assert report["valid"] is False and report["problem_count"] == 1
@@ -78,13 +81,19 @@ def test_plan_text_and_json(capsys: Any) -> None:
     code, out, _ = run(capsys, "plan", str(EXAMPLE))
     assert code == 0
     assert "level 3 (2 in parallel)" in out
-    assert "order: backups-settled -> pull-orders -> push-invoices -> archive -> notify-failure" in out
+    assert (
+        "order: backups-settled -> pull-orders -> push-invoices -> archive -> notify-failure" in out
+    )
     assert "run_if failure" in out and "timeout 2h; poll 2s..30s x1.5" in out
     code, out, _ = run(capsys, "plan", "--format", "json", str(EXAMPLE))
     assert code == 0
     plan = json.loads(out)
-    assert plan["levels"] == [["backups-settled"], ["pull-orders"], ["push-invoices", "archive"],
-                              ["notify-failure"]]
+    assert plan["levels"] == [
+        ["backups-settled"],
+        ["pull-orders"],
+        ["push-invoices", "archive"],
+        ["notify-failure"],
+    ]
     steps = {s["id"]: s for s in plan["steps"]}
     assert steps["notify-failure"]["needs"] == ["push-invoices", "archive"]
     assert steps["notify-failure"]["run_if"] == "failure"
@@ -121,22 +130,92 @@ def test_schema_command_prints_the_packaged_schema(capsys: Any) -> None:
 
 # -- property test: arbitrary YAML and mutations of the example --------------------------
 
-KEYS = ["version", "name", "environments", "defaults", "steps", "id", "start_task", "wait_tasks",
-        "http", "needs", "run_if", "timeout", "poll", "retries", "outputs", "environment",
-        "provider", "region", "base_url", "credentials", "private_key", "client_secret", "env",
-        "file", "state", "path", "method", "headers", "until", "interval", "<<", "x-a", "mft",
-        "backup", "task_id", "parameters", "max_parallel", "vars"]
-TEXTS = ["", "mft", "backup", "us", "acronis", "automate-mft", "2h", "-1s", "1h30m", "abc",
-         "{{ steps.archive.status }}", "{{ steps.nope.x }}", "{{ 1 +", "{% if %}", "failure",
-         "/v1/x", "http://10.0.0.1", "https://x", "pull-orders", "archive", "started", "gt(1)",
-         "Authorization", "\t", "&a", "*a", "é", "null"]
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70),
-                    st.floats(allow_nan=True, allow_infinity=True), st.sampled_from(TEXTS),
-                    st.text(max_size=8))
-json_like = st.recursive(scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=4),
-    st.dictionaries(st.one_of(st.sampled_from(KEYS), st.text(max_size=5)), inner, max_size=4)),
-    max_leaves=12)
+KEYS = [
+    "version",
+    "name",
+    "environments",
+    "defaults",
+    "steps",
+    "id",
+    "start_task",
+    "wait_tasks",
+    "http",
+    "needs",
+    "run_if",
+    "timeout",
+    "poll",
+    "retries",
+    "outputs",
+    "environment",
+    "provider",
+    "region",
+    "base_url",
+    "credentials",
+    "private_key",
+    "client_secret",
+    "env",
+    "file",
+    "state",
+    "path",
+    "method",
+    "headers",
+    "until",
+    "interval",
+    "<<",
+    "x-a",
+    "mft",
+    "backup",
+    "task_id",
+    "parameters",
+    "max_parallel",
+    "vars",
+]
+TEXTS = [
+    "",
+    "mft",
+    "backup",
+    "us",
+    "acronis",
+    "automate-mft",
+    "2h",
+    "-1s",
+    "1h30m",
+    "abc",
+    "{{ steps.archive.status }}",
+    "{{ steps.nope.x }}",
+    "{{ 1 +",
+    "{% if %}",
+    "failure",
+    "/v1/x",
+    "http://10.0.0.1",
+    "https://x",
+    "pull-orders",
+    "archive",
+    "started",
+    "gt(1)",
+    "Authorization",
+    "\t",
+    "&a",
+    "*a",
+    "é",
+    "null",
+]
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(TEXTS),
+    st.text(max_size=8),
+)
+json_like = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(st.one_of(st.sampled_from(KEYS), st.text(max_size=5)), inner, max_size=4),
+    ),
+    max_leaves=12,
+)
 EXAMPLE_DATA = yaml.safe_load(EXAMPLE.read_text())
 
 
@@ -179,15 +258,42 @@ def text_edits(draw: Any) -> str:
         at = draw(st.integers(0, len(text)))
         kind = draw(st.sampled_from(["cut", "insert", "dup-line"]))
         if kind == "cut":
-            text = text[:at] + text[at + draw(st.integers(1, 40)):]
+            text = text[:at] + text[at + draw(st.integers(1, 40)) :]
         elif kind == "insert":
-            text = text[:at] + draw(st.one_of(st.sampled_from(
-                [":", "- ", "  ", "\n", "[", "{", "}", "'", '"', "&a ", "*a", "<<: ", "\t", "#",
-                 "!!binary ", "---\n", "? "]), st.text(max_size=6))) + text[at:]
+            text = (
+                text[:at]
+                + draw(
+                    st.one_of(
+                        st.sampled_from(
+                            [
+                                ":",
+                                "- ",
+                                "  ",
+                                "\n",
+                                "[",
+                                "{",
+                                "}",
+                                "'",
+                                '"',
+                                "&a ",
+                                "*a",
+                                "<<: ",
+                                "\t",
+                                "#",
+                                "!!binary ",
+                                "---\n",
+                                "? ",
+                            ]
+                        ),
+                        st.text(max_size=6),
+                    )
+                )
+                + text[at:]
+            )
         else:
             lines = text.splitlines(keepends=True)
             i = draw(st.integers(0, len(lines) - 1))
-            text = "".join(lines[:i + 1] + [lines[i]] + lines[i + 1:])
+            text = "".join(lines[: i + 1] + [lines[i]] + lines[i + 1 :])
     return text
 
 
@@ -202,9 +308,11 @@ def assert_exits_cleanly(tmp_path: Path, payload: str | bytes) -> None:
         assert code in (0, 2), (argv, payload)
 
 
-SETTINGS = settings(max_examples=int(__import__("os").environ.get("MFTRUN_FUZZ_EXAMPLES", "120")), deadline=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                           HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=int(__import__("os").environ.get("MFTRUN_FUZZ_EXAMPLES", "120")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 @SETTINGS
@@ -214,8 +322,13 @@ def test_mutations_of_the_example_never_crash(tmp_path: Path, text: str) -> None
 
 
 @SETTINGS
-@given(st.one_of(st.text(max_size=200), st.binary(max_size=120),
-                 json_like.map(lambda d: yaml.safe_dump(d, allow_unicode=True))))
+@given(
+    st.one_of(
+        st.text(max_size=200),
+        st.binary(max_size=120),
+        json_like.map(lambda d: yaml.safe_dump(d, allow_unicode=True)),
+    )
+)
 def test_arbitrary_yaml_never_crashes(tmp_path: Path, payload: str | bytes) -> None:
     assert_exits_cleanly(tmp_path, payload)
 

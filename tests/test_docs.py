@@ -29,7 +29,7 @@ def _blocks() -> list[tuple[str, int, str, bool]]:
     for path in [ROOT / "README.md"]:
         text = path.read_text(encoding="utf-8")
         for match in _FENCE.finditer(text):
-            before = text[:match.start()].rstrip("\n").rsplit("\n", 1)[-1]
+            before = text[: match.start()].rstrip("\n").rsplit("\n", 1)[-1]
             line = text.count("\n", 0, match.start("body")) + 1
             found.append((path.name, line, match.group("body"), bool(_INVALID.search(before))))
     return found
@@ -37,8 +37,11 @@ def _blocks() -> list[tuple[str, int, str, bool]]:
 
 BLOCKS = _blocks()
 PIPELINES = [b for b in BLOCKS if re.search(r"^steps:", b[2], re.MULTILINE)]
-SCENARIOS = [b for b in BLOCKS if b not in PIPELINES
-             and re.search(r"^(automate_mft|acronis|faults):", b[2], re.MULTILINE)]
+SCENARIOS = [
+    b
+    for b in BLOCKS
+    if b not in PIPELINES and re.search(r"^(automate_mft|acronis|faults):", b[2], re.MULTILINE)
+]
 
 
 def _id(block: tuple[str, int, str, bool]) -> str:

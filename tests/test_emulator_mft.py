@@ -19,28 +19,51 @@ JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 TASK = "02115928-16fe-4493-949b-d77d302a88ee"
 
 
-def assertion(emu: Emulator, *, key_pem: str | None = None, alg: str = "ES256",
-              headers: dict[str, Any] | None = None, drop: tuple[str, ...] = (),
-              base: str | None = None, **claims: Any) -> str:
+def assertion(
+    emu: Emulator,
+    *,
+    key_pem: str | None = None,
+    alg: str = "ES256",
+    headers: dict[str, Any] | None = None,
+    drop: tuple[str, ...] = (),
+    base: str | None = None,
+    **claims: Any,
+) -> str:
     creds = emu.credentials
     now = int(time.time())
-    body = {"iss": creds.tenant_id, "sub": creds.tenant_id,
-            "aud": f"{base or emu.url}/v1/oauth/token",
-            "exp": now + 240, "iat": now, "nbf": now, "jti": str(uuid.uuid4())}
+    body = {
+        "iss": creds.tenant_id,
+        "sub": creds.tenant_id,
+        "aud": f"{base or emu.url}/v1/oauth/token",
+        "exp": now + 240,
+        "iat": now,
+        "nbf": now,
+        "jti": str(uuid.uuid4()),
+    }
     body.update(claims)
     for name in drop:
         body.pop(name)
     head = {"kid": creds.key_id}
     head.update(headers or {})
-    return jwt.encode(body, key_pem if key_pem is not None else creds.private_key_pem,
-                      algorithm=alg, headers=head)
+    return jwt.encode(
+        body, key_pem if key_pem is not None else creds.private_key_pem, algorithm=alg, headers=head
+    )
 
 
-def token_request(emu: Emulator, jwt_text: str, *, form: bool = False, base: str | None = None) -> requests.Response:
-    data = {"grant_type": "client_credentials", "client_assertion_type": JWT_BEARER,
-            "client_assertion": jwt_text}
+def token_request(
+    emu: Emulator, jwt_text: str, *, form: bool = False, base: str | None = None
+) -> requests.Response:
+    data = {
+        "grant_type": "client_credentials",
+        "client_assertion_type": JWT_BEARER,
+        "client_assertion": jwt_text,
+    }
     url = f"{base or emu.url}/v1/oauth/token"
-    return requests.post(url, data=data, timeout=5) if form else requests.post(url, json=data, timeout=5)
+    return (
+        requests.post(url, data=data, timeout=5)
+        if form
+        else requests.post(url, json=data, timeout=5)
+    )
 
 
 def token(emu: Emulator) -> str:
@@ -55,19 +78,40 @@ def auth(tok: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def emu():
-    scenario = Scenario.from_dict({
-        "speed": 100,
-        "automate_mft": {"tasks": [
-            {"id": TASK, "name": "Pull orders <script>alert(1)</script>", "queue": "10s",
-             "duration": "30s", "agent": "agent-01",
-             "files": {"transferred": 12, "failed": 0, "skipped": 1, "bytes": 4096}},
-            {"id": "fails", "outcome": "failed", "queue": 0, "duration": "10s",
-             "message": "Permission denied: /in/<b>orders</b>"},
-            {"id": "flaky", "queue": 0, "duration": "5s",
-             "outcomes": [{"outcome": "failed", "message": "first try fails"}, "success"]},
-            {"id": "stuck", "outcome": "stuck", "queue": 0, "duration": 0},
-        ]},
-    })
+    scenario = Scenario.from_dict(
+        {
+            "speed": 100,
+            "automate_mft": {
+                "tasks": [
+                    {
+                        "id": TASK,
+                        "name": "Pull orders <script>alert(1)</script>",
+                        "queue": "10s",
+                        "duration": "30s",
+                        "agent": "agent-01",
+                        "files": {"transferred": 12, "failed": 0, "skipped": 1, "bytes": 4096},
+                    },
+                    {
+                        "id": "fails",
+                        "outcome": "failed",
+                        "queue": 0,
+                        "duration": "10s",
+                        "message": "Permission denied: /in/<b>orders</b>",
+                    },
+                    {
+                        "id": "flaky",
+                        "queue": 0,
+                        "duration": "5s",
+                        "outcomes": [
+                            {"outcome": "failed", "message": "first try fails"},
+                            "success",
+                        ],
+                    },
+                    {"id": "stuck", "outcome": "stuck", "queue": 0, "duration": 0},
+                ]
+            },
+        }
+    )
     with Emulator(scenario) as server:
         yield server
 
@@ -92,8 +136,9 @@ def test_localhost_host_header_gives_a_localhost_audience(emu: Emulator) -> None
 
 def _other_ec_pem() -> str:
     key = ec.generate_private_key(ec.SECP256R1())
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
 
 
 def _hs256_confusion(emu: Emulator) -> str:
@@ -106,19 +151,27 @@ def _hs256_confusion(emu: Emulator) -> str:
     def b64(data: bytes) -> str:
         return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
-    public = serialization.load_pem_private_key(emu.credentials.private_key_pem.encode(), None).public_key()
-    public_pem = public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    public = serialization.load_pem_private_key(
+        emu.credentials.private_key_pem.encode(), None
+    ).public_key()
+    public_pem = public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     good = jwt.decode(assertion(emu), options={"verify_signature": False})
-    signing_input = (b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": emu.credentials.key_id}).encode())
-                     + "." + b64(json.dumps(good).encode()))
+    signing_input = (
+        b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": emu.credentials.key_id}).encode())
+        + "."
+        + b64(json.dumps(good).encode())
+    )
     signature = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
     return signing_input + "." + b64(signature)
 
 
 def _rsa_pem() -> str:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
 
 
 BROKEN = {
@@ -126,8 +179,9 @@ BROKEN = {
     "alg HS256 keyed with the public key": lambda e: _hs256_confusion(e),
     "alg RS256 on an EC kid": lambda e: assertion(e, alg="RS256", key_pem=_rsa_pem()),
     "unknown kid": lambda e: assertion(e, headers={"kid": "no-such-key"}),
-    "missing kid": lambda e: jwt.encode({"iss": e.credentials.tenant_id}, e.credentials.private_key_pem,
-                                        algorithm="ES256"),
+    "missing kid": lambda e: jwt.encode(
+        {"iss": e.credentials.tenant_id}, e.credentials.private_key_pem, algorithm="ES256"
+    ),
     "signature": lambda e: assertion(e, key_pem=_other_ec_pem()),
     "aud": lambda e: assertion(e, aud="https://api.us.mft.progress.com/v1/oauth/token"),
     "aud without path": lambda e: assertion(e, aud=e.url),
@@ -162,11 +216,18 @@ def test_replayed_jti_is_rejected(emu: Emulator) -> None:
 
 def test_malformed_token_requests_are_400(emu: Emulator) -> None:
     url = f"{emu.url}/v1/oauth/token"
-    good = {"grant_type": "client_credentials", "client_assertion_type": JWT_BEARER,
-            "client_assertion": assertion(emu)}
+    good = {
+        "grant_type": "client_credentials",
+        "client_assertion_type": JWT_BEARER,
+        "client_assertion": assertion(emu),
+    }
     wrong_grant = requests.post(url, json={**good, "grant_type": "password"}, timeout=5)
-    assert wrong_grant.status_code == 400 and wrong_grant.json()["error"] == "unsupported_grant_type"
-    no_assertion = requests.post(url, json={k: v for k, v in good.items() if k != "client_assertion"}, timeout=5)
+    assert (
+        wrong_grant.status_code == 400 and wrong_grant.json()["error"] == "unsupported_grant_type"
+    )
+    no_assertion = requests.post(
+        url, json={k: v for k, v in good.items() if k != "client_assertion"}, timeout=5
+    )
     assert no_assertion.status_code == 400 and no_assertion.json()["error"] == "invalid_request"
     wrong_type = requests.post(url, data="x", headers={"Content-Type": "text/plain"}, timeout=5)
     assert wrong_type.status_code == 400
@@ -178,22 +239,34 @@ def test_token_is_counted_in_the_journal(emu: Emulator) -> None:
     assert emu.journal.tokens_issued("automate-mft") == before + 1
 
 
-@pytest.mark.parametrize("header, status", [
-    (None, 401), ("bearer nonsense", 401), ("Basic abc", 401), ("bearer", 401)])
+@pytest.mark.parametrize(
+    "header, status", [(None, 401), ("bearer nonsense", 401), ("Basic abc", 401), ("bearer", 401)]
+)
 def test_missing_or_unknown_token_is_401(emu: Emulator, header: str | None, status: int) -> None:
     headers = {"Authorization": header} if header else {}
-    assert requests.get(f"{emu.url}/v1/licenses/current", headers=headers, timeout=5).status_code == status
+    assert (
+        requests.get(f"{emu.url}/v1/licenses/current", headers=headers, timeout=5).status_code
+        == status
+    )
 
 
 def test_expired_token_is_403_and_a_new_one_works() -> None:
     with Emulator(Scenario.from_dict({"automate_mft": {"token_lifetime": "300ms"}})) as emu:
         tok = token(emu)
-        assert requests.get(f"{emu.url}/v1/licenses/current", headers=auth(tok), timeout=5).status_code == 200
+        assert (
+            requests.get(f"{emu.url}/v1/licenses/current", headers=auth(tok), timeout=5).status_code
+            == 200
+        )
         time.sleep(0.4)
         expired = requests.get(f"{emu.url}/v1/licenses/current", headers=auth(tok), timeout=5)
         assert expired.status_code == 403
         fresh = token(emu)
-        assert requests.get(f"{emu.url}/v1/licenses/current", headers=auth(fresh), timeout=5).status_code == 200
+        assert (
+            requests.get(
+                f"{emu.url}/v1/licenses/current", headers=auth(fresh), timeout=5
+            ).status_code
+            == 200
+        )
 
 
 def test_license_reports_plan_dates_and_executions(emu: Emulator) -> None:
@@ -205,7 +278,9 @@ def test_license_reports_plan_dates_and_executions(emu: Emulator) -> None:
     assert after["taskExecutions"]["used"] == before["taskExecutions"]["used"] + 1
 
 
-def poll(emu: Emulator, tok: str, run_id: str, *, until: set[str], timeout: float = 5) -> list[dict[str, Any]]:
+def poll(
+    emu: Emulator, tok: str, run_id: str, *, until: set[str], timeout: float = 5
+) -> list[dict[str, Any]]:
     seen: list[dict[str, Any]] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -220,8 +295,9 @@ def poll(emu: Emulator, tok: str, run_id: str, *, until: set[str], timeout: floa
 
 def test_run_moves_queued_running_success_with_details(emu: Emulator) -> None:
     tok = token(emu)
-    started = requests.post(f"{emu.url}/v1/tasks/{TASK}/start", headers=auth(tok),
-                            json={"FileMask": "*.csv"}, timeout=5)
+    started = requests.post(
+        f"{emu.url}/v1/tasks/{TASK}/start", headers=auth(tok), json={"FileMask": "*.csv"}, timeout=5
+    )
     assert started.status_code == 200
     run_id = started.json()["id"]
     views = poll(emu, tok, run_id, until={"success", "failed"})
@@ -241,8 +317,9 @@ def test_start_by_name_free_text(emu: Emulator) -> None:
     tok = token(emu)
     name = "Pull orders <script>alert(1)</script>"
     before = emu.journal.starts(name)
-    response = requests.post(f"{emu.url}/v1/tasks/start", params={"name": name}, headers=auth(tok),
-                             json={}, timeout=5)
+    response = requests.post(
+        f"{emu.url}/v1/tasks/start", params={"name": name}, headers=auth(tok), json={}, timeout=5
+    )
     assert response.status_code == 200 and response.json()["id"]
     assert emu.journal.starts(name) == before + 1
     assert emu.journal.starts(TASK) >= 1
@@ -250,40 +327,54 @@ def test_start_by_name_free_text(emu: Emulator) -> None:
 
 def test_failed_run_carries_its_message(emu: Emulator) -> None:
     tok = token(emu)
-    run_id = requests.post(f"{emu.url}/v1/tasks/fails/start", headers=auth(tok), timeout=5).json()["id"]
+    run_id = requests.post(f"{emu.url}/v1/tasks/fails/start", headers=auth(tok), timeout=5).json()[
+        "id"
+    ]
     final = poll(emu, tok, run_id, until={"success", "failed"})[-1]
-    assert final["status"] == {"taskRunStatus": "failed", "message": "Permission denied: /in/<b>orders</b>"}
+    assert final["status"] == {
+        "taskRunStatus": "failed",
+        "message": "Permission denied: /in/<b>orders</b>",
+    }
 
 
 def test_outcomes_follow_the_attempts_and_the_last_repeats(emu: Emulator) -> None:
     tok = token(emu)
     results = []
     for _ in range(3):
-        run_id = requests.post(f"{emu.url}/v1/tasks/flaky/start", headers=auth(tok), json={}, timeout=5).json()["id"]
-        results.append(poll(emu, tok, run_id, until={"success", "failed"})[-1]["status"]["taskRunStatus"])
+        run_id = requests.post(
+            f"{emu.url}/v1/tasks/flaky/start", headers=auth(tok), json={}, timeout=5
+        ).json()["id"]
+        results.append(
+            poll(emu, tok, run_id, until={"success", "failed"})[-1]["status"]["taskRunStatus"]
+        )
     assert results == ["failed", "success", "success"]
     assert emu.journal.starts("flaky") == 3
 
 
 def test_stuck_run_keeps_running(emu: Emulator) -> None:
     tok = token(emu)
-    run_id = requests.post(f"{emu.url}/v1/tasks/stuck/start", headers=auth(tok), timeout=5).json()["id"]
+    run_id = requests.post(f"{emu.url}/v1/tasks/stuck/start", headers=auth(tok), timeout=5).json()[
+        "id"
+    ]
     time.sleep(0.1)
     view = requests.get(f"{emu.url}/v1/task-runs/{run_id}", headers=auth(tok), timeout=5).json()
     assert view["status"]["taskRunStatus"] == "running" and view["endTime"] is None
 
 
-@pytest.mark.parametrize("method, path", [
-    ("POST", "/v1/tasks/no-such-task/start"),
-    ("POST", "/v1/tasks/start?name=no%20such%20name"),
-    ("GET", "/v1/task-runs/no-such-run"),
-    ("GET", "/v1/tasks"),
-    ("GET", "/v1/task-runs"),
-    ("GET", f"/v1/tasks/{TASK}"),
-    ("POST", "/v1/task-runs/abc/cancel"),
-    ("DELETE", "/v1/task-runs/abc"),
-    ("POST", f"/v1/tasks/{TASK}/cancel"),
-])
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("POST", "/v1/tasks/no-such-task/start"),
+        ("POST", "/v1/tasks/start?name=no%20such%20name"),
+        ("GET", "/v1/task-runs/no-such-run"),
+        ("GET", "/v1/tasks"),
+        ("GET", "/v1/task-runs"),
+        ("GET", f"/v1/tasks/{TASK}"),
+        ("POST", "/v1/task-runs/abc/cancel"),
+        ("DELETE", "/v1/task-runs/abc"),
+        ("POST", f"/v1/tasks/{TASK}/cancel"),
+    ],
+)
 def test_unknown_and_undocumented_paths_are_404(emu: Emulator, method: str, path: str) -> None:
     response = requests.request(method, emu.url + path, headers=auth(token(emu)), timeout=5)
     assert response.status_code == 404
@@ -291,23 +382,30 @@ def test_unknown_and_undocumented_paths_are_404(emu: Emulator, method: str, path
 
 def test_start_body_must_be_a_json_object(emu: Emulator) -> None:
     tok = token(emu)
-    response = requests.post(f"{emu.url}/v1/tasks/{TASK}/start", headers=auth(tok), json=["a"], timeout=5)
+    response = requests.post(
+        f"{emu.url}/v1/tasks/{TASK}/start", headers=auth(tok), json=["a"], timeout=5
+    )
     assert response.status_code == 400
 
 
 def _pem(key: Any) -> str:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
 
 
-@pytest.mark.parametrize("alg, key", [
-    ("RS256", lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)),
-    ("EdDSA", lambda: ed25519.Ed25519PrivateKey.generate()),
-])
+@pytest.mark.parametrize(
+    "alg, key",
+    [
+        ("RS256", lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)),
+        ("EdDSA", lambda: ed25519.Ed25519PrivateKey.generate()),
+    ],
+)
 def test_rsa_and_ed25519_keys(alg: str, key: Any) -> None:
     pem = _pem(key())
-    scenario = Scenario.from_dict({"automate_mft": {"tenants": [{"id": "t-1", "keys": [
-        {"id": "k-1", "private_key": pem}]}]}})
+    scenario = Scenario.from_dict(
+        {"automate_mft": {"tenants": [{"id": "t-1", "keys": [{"id": "k-1", "private_key": pem}]}]}}
+    )
     with Emulator(scenario) as emu:
         assert token_request(emu, assertion(emu, alg=alg)).status_code == 200
         wrong = token_request(emu, assertion(emu, alg="ES256", key_pem=_other_ec_pem()))
@@ -315,9 +413,13 @@ def test_rsa_and_ed25519_keys(alg: str, key: Any) -> None:
 
 
 def test_ip_allow_list_gives_403_naming_it() -> None:
-    scenario = Scenario.from_dict({"automate_mft": {"tenants": [{"keys": [{"allow_ips": ["10.0.0.0/8"]}]}]}})
+    scenario = Scenario.from_dict(
+        {"automate_mft": {"tenants": [{"keys": [{"allow_ips": ["10.0.0.0/8"]}]}]}}
+    )
     with Emulator(scenario) as emu:
-        response = requests.get(f"{emu.url}/v1/licenses/current", headers=auth(token(emu)), timeout=5)
+        response = requests.get(
+            f"{emu.url}/v1/licenses/current", headers=auth(token(emu)), timeout=5
+        )
         assert response.status_code == 403 and "allow-list" in response.json()["message"]
 
 

@@ -41,22 +41,27 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("text, where, words", [
-    ("speed: 2\nspeed: 3\n", ":2:1:", "duplicate key"),
-    ("automate_mft:\n  tasks:\n    - id: a\n      outcome: maybe\n", ":4:16:", "outcome"),
-    ("faults:\n  - kind: meteor\n", ":2:11:", "kind"),
-    ("faults:\n  - kind: error\n    status: 404\n", ":3:13:", "5xx"),
-    ("automate_mft:\n  tasks:\n    - id: a\n      duration: soon\n", ":4:17:", "duration"),
-    ("acronis:\n  tasks:\n    - started: 1h\n      completed: 5m\n", ":3:7:", "timeline"),
-    ("speed: [\n", ":2:1:", "YAML syntax"),
-    ("faults:\n  - kind: revoke_tokens\n", ":2:5:", "at"),
-    ("automate_mft:\n  tasks:\n    - id: a\n    - id: a\n", ":4:7:", "duplicate task id"),
-    ("surprise: 1\n", ":1:1:", "surprise"),
-    ("speed: .nan\n", ":1:8:", "not a usable time scale"),
-    ("speed: .inf\n", ":1:8:", "not a usable time scale"),
-    ("automate_mft:\n  tenants:\n    - keys:\n        - private_key: nope\n", ":4:11:", "PEM"),
-])
-def test_bad_scenarios_name_file_line_column(tmp_path: Path, text: str, where: str, words: str) -> None:
+@pytest.mark.parametrize(
+    "text, where, words",
+    [
+        ("speed: 2\nspeed: 3\n", ":2:1:", "duplicate key"),
+        ("automate_mft:\n  tasks:\n    - id: a\n      outcome: maybe\n", ":4:16:", "outcome"),
+        ("faults:\n  - kind: meteor\n", ":2:11:", "kind"),
+        ("faults:\n  - kind: error\n    status: 404\n", ":3:13:", "5xx"),
+        ("automate_mft:\n  tasks:\n    - id: a\n      duration: soon\n", ":4:17:", "duration"),
+        ("acronis:\n  tasks:\n    - started: 1h\n      completed: 5m\n", ":3:7:", "timeline"),
+        ("speed: [\n", ":2:1:", "YAML syntax"),
+        ("faults:\n  - kind: revoke_tokens\n", ":2:5:", "at"),
+        ("automate_mft:\n  tasks:\n    - id: a\n    - id: a\n", ":4:7:", "duplicate task id"),
+        ("surprise: 1\n", ":1:1:", "surprise"),
+        ("speed: .nan\n", ":1:8:", "not a usable time scale"),
+        ("speed: .inf\n", ":1:8:", "not a usable time scale"),
+        ("automate_mft:\n  tenants:\n    - keys:\n        - private_key: nope\n", ":4:11:", "PEM"),
+    ],
+)
+def test_bad_scenarios_name_file_line_column(
+    tmp_path: Path, text: str, where: str, words: str
+) -> None:
     path = write(tmp_path, text)
     with pytest.raises(InputError) as info:
         load_scenario(path)
@@ -88,8 +93,11 @@ def test_private_key_file_relative_to_the_scenario(tmp_path: Path) -> None:
     assert key_pem
     (tmp_path / "keys").mkdir()
     (tmp_path / "keys" / "k.pem").write_text(key_pem)
-    path = write(tmp_path, "automate_mft:\n  tenants:\n    - id: t\n      keys:\n"
-                           "        - {id: k, private_key_file: keys/k.pem}\n")
+    path = write(
+        tmp_path,
+        "automate_mft:\n  tenants:\n    - id: t\n      keys:\n"
+        "        - {id: k, private_key_file: keys/k.pem}\n",
+    )
     key = load_scenario(path).mft_tenants[0].keys[0]
     assert key.private_key_pem == key_pem and key.algorithm == "ES256"
 
@@ -98,47 +106,90 @@ def test_credentials_and_write_credentials(tmp_path: Path) -> None:
     with Emulator() as emu:
         creds = emu.credentials
         env = emu.write_credentials(tmp_path / "creds")
-        assert set(env) == {"MFT_TENANT_ID", "MFT_KEY_ID", "MFT_PRIVATE_KEY_FILE",
-                            "ACRONIS_CLIENT_ID", "ACRONIS_CLIENT_SECRET"}
+        assert set(env) == {
+            "MFT_TENANT_ID",
+            "MFT_KEY_ID",
+            "MFT_PRIVATE_KEY_FILE",
+            "ACRONIS_CLIENT_ID",
+            "ACRONIS_CLIENT_SECRET",
+        }
         key_file = Path(env["MFT_PRIVATE_KEY_FILE"])
         assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
         assert key_file.read_text() == creds.private_key_pem
         assert creds.private_key_pem.startswith("-----BEGIN PRIVATE KEY-----")  # PKCS8
-        assert env["MFT_TENANT_ID"] == creds.tenant_id and env["ACRONIS_CLIENT_SECRET"] == creds.client_secret
+        assert (
+            env["MFT_TENANT_ID"] == creds.tenant_id
+            and env["ACRONIS_CLIENT_SECRET"] == creds.client_secret
+        )
         assert emu.url == f"http://127.0.0.1:{emu.port}"
 
 
 def _token(emu: Emulator) -> str:
     creds = emu.credentials
     now = int(time.time())
-    text = jwt.encode({"iss": creds.tenant_id, "sub": creds.tenant_id, "aud": f"{emu.url}/v1/oauth/token",
-                       "exp": now + 60, "iat": now, "nbf": now, "jti": str(uuid.uuid4())},
-                      creds.private_key_pem, algorithm="ES256", headers={"kid": creds.key_id})
-    return requests.post(f"{emu.url}/v1/oauth/token", timeout=5, json={
-        "grant_type": "client_credentials",
-        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-        "client_assertion": text}).json()["access_token"]
+    text = jwt.encode(
+        {
+            "iss": creds.tenant_id,
+            "sub": creds.tenant_id,
+            "aud": f"{emu.url}/v1/oauth/token",
+            "exp": now + 60,
+            "iat": now,
+            "nbf": now,
+            "jti": str(uuid.uuid4()),
+        },
+        creds.private_key_pem,
+        algorithm="ES256",
+        headers={"kid": creds.key_id},
+    )
+    return requests.post(
+        f"{emu.url}/v1/oauth/token",
+        timeout=5,
+        json={
+            "grant_type": "client_credentials",
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": text,
+        },
+    ).json()["access_token"]
 
 
 def test_ensure_mft_task_defaults_and_keeps_scenario_tasks() -> None:
-    scenario = Scenario.from_dict({"speed": 1000, "automate_mft": {"token_lifetime": "10h", "tasks": [
-        {"id": "defined", "outcome": "failed", "queue": 0, "duration": 1}]}})
+    scenario = Scenario.from_dict(
+        {
+            "speed": 1000,
+            "automate_mft": {
+                "token_lifetime": "10h",
+                "tasks": [{"id": "defined", "outcome": "failed", "queue": 0, "duration": 1}],
+            },
+        }
+    )
     with Emulator(scenario) as emu:
         emu.ensure_mft_task(task_id="defined")  # already defined: keeps failing
         emu.ensure_mft_task(task_id="added")
         emu.ensure_mft_task(name="By name")
         hdrs = {"Authorization": f"bearer {_token(emu)}"}
-        defined = requests.post(f"{emu.url}/v1/tasks/defined/start", headers=hdrs, timeout=5).json()["id"]
-        added = requests.post(f"{emu.url}/v1/tasks/added/start", headers=hdrs, timeout=5).json()["id"]
-        by_name = requests.post(f"{emu.url}/v1/tasks/start", params={"name": "By name"}, headers=hdrs, timeout=5)
+        defined = requests.post(
+            f"{emu.url}/v1/tasks/defined/start", headers=hdrs, timeout=5
+        ).json()["id"]
+        added = requests.post(f"{emu.url}/v1/tasks/added/start", headers=hdrs, timeout=5).json()[
+            "id"
+        ]
+        by_name = requests.post(
+            f"{emu.url}/v1/tasks/start", params={"name": "By name"}, headers=hdrs, timeout=5
+        )
         assert by_name.status_code == 200
-        assert requests.post(f"{emu.url}/v1/tasks/start", params={"name": "Other"}, headers=hdrs,
-                             timeout=5).status_code == 404
+        assert (
+            requests.post(
+                f"{emu.url}/v1/tasks/start", params={"name": "Other"}, headers=hdrs, timeout=5
+            ).status_code
+            == 404
+        )
         first = requests.get(f"{emu.url}/v1/task-runs/{added}", headers=hdrs, timeout=5).json()
         assert first["status"]["taskRunStatus"] == "queued"  # ~0.2 s real, whatever the speed
         time.sleep(1.4)
-        views = {run: requests.get(f"{emu.url}/v1/task-runs/{run}", headers=hdrs, timeout=5).json()
-                 for run in (defined, added)}
+        views = {
+            run: requests.get(f"{emu.url}/v1/task-runs/{run}", headers=hdrs, timeout=5).json()
+            for run in (defined, added)
+        }
         assert views[defined]["status"]["taskRunStatus"] == "failed"
         assert views[added]["status"]["taskRunStatus"] == "success"
         assert {r.task_id for r in emu.journal.runs} >= {"defined", "added"}
@@ -153,10 +204,13 @@ def test_many_concurrent_keep_alive_clients() -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     with Emulator() as emu:
+
         def client(_: int) -> int:
             with requests.Session() as session:
-                return sum(session.get(f"{emu.url}/_emulator/health", timeout=10).status_code == 200
-                           for _ in range(5))
+                return sum(
+                    session.get(f"{emu.url}/_emulator/health", timeout=10).status_code == 200
+                    for _ in range(5)
+                )
 
         with ThreadPoolExecutor(max_workers=200) as pool:
             assert sum(pool.map(client, range(200))) == 1000
@@ -166,10 +220,22 @@ def test_many_concurrent_keep_alive_clients() -> None:
 def test_emulate_command_prints_block_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     scenario = ROOT / "scenarios" / "nightly-exchange.yaml"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mftrun", "emulate", "--scenario", str(scenario),
-         "--credentials-dir", str(tmp_path / "creds")],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)})
+        [
+            sys.executable,
+            "-m",
+            "mftrun",
+            "emulate",
+            "--scenario",
+            str(scenario),
+            "--credentials-dir",
+            str(tmp_path / "creds"),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     try:
         lines: list[str] = []
         deadline = time.monotonic() + 30
@@ -182,7 +248,11 @@ def test_emulate_command_prints_block_and_stops_on_ctrl_c(tmp_path: Path) -> Non
                 break
         out = "".join(lines)
         url = re.search(r"listening on (http://127\.0\.0\.1:\d+)", out).group(1)
-        assert "environments:" in out and "provider: automate-mft" in out and "provider: acronis" in out
+        assert (
+            "environments:" in out
+            and "provider: automate-mft" in out
+            and "provider: acronis" in out
+        )
         assert f"base_url: {url}" in out and "{env: MFT_TENANT_ID}" in out
         assert "export MFT_PRIVATE_KEY_FILE=" in out
         assert (tmp_path / "creds" / "mft-private-key.pem").exists()
@@ -199,8 +269,13 @@ def test_emulate_command_prints_block_and_stops_on_ctrl_c(tmp_path: Path) -> Non
 
 def test_emulate_command_bad_scenario_exits_2(tmp_path: Path) -> None:
     path = write(tmp_path, "speed: fast\n")
-    result = subprocess.run([sys.executable, "-m", "mftrun", "emulate", "--scenario", str(path)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=60,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    result = subprocess.run(
+        [sys.executable, "-m", "mftrun", "emulate", "--scenario", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert result.returncode == 2
     assert f"{path}:1:8" in result.stderr and "Traceback" not in result.stderr

@@ -24,7 +24,9 @@ def statuses(result):
 
 
 def test_diamond_runs_join_after_both_branches():
-    p = pipeline(step("a"), step("b", needs=("a",)), step("c", needs=("a",)), step("d", needs=("b", "c")))
+    p = pipeline(
+        step("a"), step("b", needs=("a",)), step("c", needs=("a",)), step("d", needs=("b", "c"))
+    )
     provider = FakeProvider({"b": Script(polls=3)})
     result, _ = run(p, provider)
     assert statuses(result) == dict.fromkeys("abcd", "success")
@@ -36,12 +38,22 @@ def test_diamond_runs_join_after_both_branches():
 
 
 def test_failure_skips_downstream_and_fires_failure_branch_through_skipped_steps():
-    p = pipeline(step("a"), step("b", needs=("a",)), step("c", needs=("b",)),
-                 step("alert", needs=("c",), run_if="failure"), step("cleanup", needs=("c",), run_if="always"))
+    p = pipeline(
+        step("a"),
+        step("b", needs=("a",)),
+        step("c", needs=("b",)),
+        step("alert", needs=("c",), run_if="failure"),
+        step("cleanup", needs=("c",), run_if="always"),
+    )
     provider = FakeProvider({"a": Script(outcomes=("failed",))})
     result, _ = run(p, provider)
-    assert statuses(result) == {"a": "failed", "b": "skipped", "c": "skipped", "alert": "success",
-                                "cleanup": "success"}
+    assert statuses(result) == {
+        "a": "failed",
+        "b": "skipped",
+        "c": "skipped",
+        "alert": "success",
+        "cleanup": "success",
+    }
     assert result.exit_code == 1
     assert "a" in [t for t, _ in provider.starts]
     assert "b" not in [t for t, _ in provider.starts]
@@ -56,16 +68,23 @@ def test_failure_branch_skipped_when_all_succeed():
 
 
 def test_expression_condition_reads_outputs():
-    p = pipeline(step("a"), step("b", needs=("a",), run_if="expression",
-                                 expression="{{ steps.a.outputs.files > 3 }}"),
-                 step("c", needs=("a",), run_if="expression", expression="{{ steps.a.outputs.files > 100 }}"))
+    p = pipeline(
+        step("a"),
+        step("b", needs=("a",), run_if="expression", expression="{{ steps.a.outputs.files > 3 }}"),
+        step(
+            "c", needs=("a",), run_if="expression", expression="{{ steps.a.outputs.files > 100 }}"
+        ),
+    )
     result, _ = run(p, FakeProvider({"a": Script(outputs={"files": 7})}))
     assert statuses(result) == {"a": "success", "b": "success", "c": "skipped"}
 
 
 def test_continue_on_error_outcome_failed_conclusion_success():
-    p = pipeline(step("a", continue_on_error=True), step("b", needs=("a",)),
-                 step("alert", needs=("b",), run_if="failure"))
+    p = pipeline(
+        step("a", continue_on_error=True),
+        step("b", needs=("a",)),
+        step("alert", needs=("b",), run_if="failure"),
+    )
     result, _ = run(p, FakeProvider({"a": Script(outcomes=("failed",))}))
     a = result.steps[0]
     assert (a.outcome, a.conclusion) == (Status.FAILED, Status.SUCCESS)
@@ -105,7 +124,9 @@ def test_retries_start_again_after_a_failed_run_only():
 
 def test_ambiguous_start_is_never_retried():
     p = pipeline(step("x", retries=3))
-    provider = FakeProvider({"x": Script(start_error=AmbiguousStartError("the task may have started"))})
+    provider = FakeProvider(
+        {"x": Script(start_error=AmbiguousStartError("the task may have started"))}
+    )
     result, _ = run(p, provider)
     assert result.steps[0].outcome == Status.ERROR
     assert "may have started" in result.steps[0].error
@@ -131,10 +152,21 @@ def test_undefined_template_variable_errors_the_step_not_an_empty_string():
 
 
 def test_outputs_flow_to_later_steps_and_vars_are_overridable():
-    p = pipeline(step("a", outputs={"batch": "{{ result.run_id }}-{{ vars.site }}"}),
-                 step("b", needs=("a",), spec={"task_id": "b", "parameters": {
-                     "Batch": "{{ steps.a.outputs.batch }}", "Count": "{{ steps.a.outputs.files }}"}}),
-                 variables={"site": "paris"})
+    p = pipeline(
+        step("a", outputs={"batch": "{{ result.run_id }}-{{ vars.site }}"}),
+        step(
+            "b",
+            needs=("a",),
+            spec={
+                "task_id": "b",
+                "parameters": {
+                    "Batch": "{{ steps.a.outputs.batch }}",
+                    "Count": "{{ steps.a.outputs.files }}",
+                },
+            },
+        ),
+        variables={"site": "paris"},
+    )
     provider = FakeProvider({"a": Script(outputs={"files": 4})})
     result, _ = run(p, provider, variables={"site": "lyon"})
     assert result.steps[0].outputs["batch"] == "run-1-lyon"
@@ -173,7 +205,9 @@ def test_many_steps_in_flight_without_a_thread_each():
     steps = [step(f"s{i}", task="t") for i in range(n)]
     provider = FakeProvider({"t": Script(polls=3)})
     before = threading.active_count()
-    executor = Executor(pipeline(*steps, max_parallel=n), build_plan(pipeline(*steps)), {"env": provider})
+    executor = Executor(
+        pipeline(*steps, max_parallel=n), build_plan(pipeline(*steps)), {"env": provider}
+    )
     result = executor.run()
     assert provider.max_active > 1000
     assert all(s.outcome == Status.SUCCESS for s in result.steps)
@@ -181,24 +215,42 @@ def test_many_steps_in_flight_without_a_thread_each():
 
 
 def test_whole_run_timeout_still_runs_the_failure_and_always_steps():
-    p = pipeline(step("slow"), step("next", needs=("slow",)),
-                 step("alert", needs=("next",), run_if="failure"),
-                 step("cleanup", needs=("slow",), run_if="always"),
-                 step("report", needs=("alert",)), timeout=0.15)
+    p = pipeline(
+        step("slow"),
+        step("next", needs=("slow",)),
+        step("alert", needs=("next",), run_if="failure"),
+        step("cleanup", needs=("slow",), run_if="always"),
+        step("report", needs=("alert",)),
+        timeout=0.15,
+    )
     provider = FakeProvider({"slow": Script(outcomes=("never",))})
     result, _ = run(p, provider)
-    assert statuses(result) == {"slow": "timed_out", "next": "skipped", "alert": "success",
-                                "cleanup": "success", "report": "skipped"}
+    assert statuses(result) == {
+        "slow": "timed_out",
+        "next": "skipped",
+        "alert": "success",
+        "cleanup": "success",
+        "report": "skipped",
+    }
     assert "whole-run timeout" in result.message
     assert result.exit_code == 1
-    assert next(s for s in result.steps if s.id == "report").skipped_reason == \
-        "not started: whole-run timeout reached"
+    assert (
+        next(s for s in result.steps if s.id == "report").skipped_reason
+        == "not started: whole-run timeout reached"
+    )
 
 
 def test_run_if_over_outputs_an_upstream_failure_never_produced_skips_instead_of_erroring():
-    p = pipeline(step("first"), step("pull", needs=("first",)),
-                 step("push", needs=("pull",), run_if="expression",
-                      expression="{{ steps.pull.outputs.files > 0 }}"))
+    p = pipeline(
+        step("first"),
+        step("pull", needs=("first",)),
+        step(
+            "push",
+            needs=("pull",),
+            run_if="expression",
+            expression="{{ steps.pull.outputs.files > 0 }}",
+        ),
+    )
     result, _ = run(p, FakeProvider({"first": Script(outcomes=("failed",))}))
     assert statuses(result) == {"first": "failed", "pull": "skipped", "push": "skipped"}
     push = next(s for s in result.steps if s.id == "push")

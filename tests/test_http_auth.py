@@ -20,25 +20,35 @@ AUD = "https://api.us.mft.progress.com/v1/oauth/token"
 
 
 def pem(key) -> str:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
 
 
-@pytest.mark.parametrize("make, alg", [
-    (lambda: ec.generate_private_key(ec.SECP256R1()), "ES256"),
-    (lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048), "RS256"),
-    (lambda: ed25519.Ed25519PrivateKey.generate(), "EdDSA"),
-])
+@pytest.mark.parametrize(
+    "make, alg",
+    [
+        (lambda: ec.generate_private_key(ec.SECP256R1()), "ES256"),
+        (lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048), "RS256"),
+        (lambda: ed25519.Ed25519PrivateKey.generate(), "EdDSA"),
+    ],
+)
 def test_assertion_claims_and_header_verify_with_the_public_key(make, alg):
     private = make()
     key, chosen = load_private_key(pem(private))
     assert chosen == alg
-    token = build_client_assertion(key=key, alg=chosen, key_id="kid-1", tenant_id="tenant-9",
-                                   audience=AUD, now=NOW)
+    token = build_client_assertion(
+        key=key, alg=chosen, key_id="kid-1", tenant_id="tenant-9", audience=AUD, now=NOW
+    )
     header = jwt.get_unverified_header(token)
     assert header["kid"] == "kid-1" and header["alg"] == alg
-    claims = jwt.decode(token, private.public_key(), algorithms=[alg], audience=AUD,
-                        options={"verify_exp": False, "verify_nbf": False, "verify_iat": False})
+    claims = jwt.decode(
+        token,
+        private.public_key(),
+        algorithms=[alg],
+        audience=AUD,
+        options={"verify_exp": False, "verify_nbf": False, "verify_iat": False},
+    )
     issued = int(NOW.timestamp())
     assert claims["iss"] == claims["sub"] == "tenant-9"
     assert claims["aud"] == AUD
@@ -49,9 +59,15 @@ def test_assertion_claims_and_header_verify_with_the_public_key(make, alg):
 
 def test_every_assertion_has_a_fresh_jti():
     key, alg = load_private_key(pem(ec.generate_private_key(ec.SECP256R1())))
-    jtis = {jwt.decode(build_client_assertion(key=key, alg=alg, key_id="k", tenant_id="t",
-                                              audience=AUD, now=NOW),
-                       options={"verify_signature": False})["jti"] for _ in range(20)}
+    jtis = {
+        jwt.decode(
+            build_client_assertion(
+                key=key, alg=alg, key_id="k", tenant_id="t", audience=AUD, now=NOW
+            ),
+            options={"verify_signature": False},
+        )["jti"]
+        for _ in range(20)
+    }
     assert len(jtis) == 20
 
 
@@ -60,10 +76,16 @@ def test_a_pem_pasted_on_one_line_with_escaped_newlines_is_read():
     assert load_private_key(text)[1] == "ES256"
 
 
-@pytest.mark.parametrize("text, words", [
-    ("not a key at all", "is not a PEM private key"),
-    ("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "cannot be read: the PEM is damaged or not a private key"),
-])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("not a key at all", "is not a PEM private key"),
+        (
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+            "cannot be read: the PEM is damaged or not a private key",
+        ),
+    ],
+)
 def test_unreadable_keys_are_credential_errors(text, words):
     with pytest.raises(CredentialError) as caught:
         load_private_key(text, source="file /tmp/k.pem")
@@ -72,8 +94,11 @@ def test_unreadable_keys_are_credential_errors(text, words):
 
 def test_an_encrypted_key_says_so():
     key = ec.generate_private_key(ec.SECP256R1())
-    text = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.BestAvailableEncryption(b"pw")).decode()
+    text = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"pw"),
+    ).decode()
     with pytest.raises(CredentialError, match="passphrase"):
         load_private_key(text)
 
@@ -87,7 +112,9 @@ def test_short_rsa_keys_are_refused():
 class SlowFetch:
     """A token endpoint that takes a while, so concurrent callers really overlap."""
 
-    def __init__(self, lifetime: float | None = 300.0, delay: float = 0.05, fail: Exception | None = None):
+    def __init__(
+        self, lifetime: float | None = 300.0, delay: float = 0.05, fail: Exception | None = None
+    ):
         self.calls = 0
         self.lifetime = lifetime
         self.delay = delay

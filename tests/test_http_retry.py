@@ -74,14 +74,16 @@ def test_acronis_retries_twice_one_to_two_seconds_apart():
     script = Script(clock, [FakeResponse(500), FakeResponse(502), FakeResponse(500)])
     outcome = call_with_retry(script, ACRONIS_READ, clock=clock, rng=random.Random(1))
     assert outcome.response.status_code == 500 and outcome.retries == 2
-    gaps = [b - a for a, b in zip(script.times, script.times[1:])]
+    gaps = [b - a for a, b in zip(script.times, script.times[1:], strict=False)]
     assert len(gaps) == 2 and all(1.0 <= g <= 2.0 for g in gaps)
 
 
 def test_get_retries_connection_errors_and_5xx_then_succeeds():
     clock = FakeClock()
-    script = Script(clock, [NotSentError("refused"), NoResponseError("dropped"), FakeResponse(503),
-                            FakeResponse(200)])
+    script = Script(
+        clock,
+        [NotSentError("refused"), NoResponseError("dropped"), FakeResponse(503), FakeResponse(200)],
+    )
     outcome = call_with_retry(script, READ, clock=clock, rng=random.Random(1))
     assert outcome.response.status_code == 200 and outcome.retries == 3
 
@@ -108,7 +110,7 @@ def test_start_does_not_retry_5xx_but_honours_429_retry_after():
     script = Script(clock, [FakeResponse(429, "2"), FakeResponse(429, "2"), FakeResponse(200)])
     outcome = call_with_retry(script, START, clock=clock)
     assert outcome.response.status_code == 200
-    assert [b - a for a, b in zip(script.times, script.times[1:])] == [2.0, 2.0]
+    assert [b - a for a, b in zip(script.times, script.times[1:], strict=False)] == [2.0, 2.0]
 
 
 def test_attempts_and_total_time_are_bounded():

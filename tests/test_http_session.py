@@ -64,8 +64,13 @@ def read_request(conn: socket.socket) -> bytes:
 def answer(body: bytes, headers: str = "Content-Type: application/json\r\n"):
     def behaviour(conn, stop):
         read_request(conn)
-        conn.sendall(b"HTTP/1.1 200 OK\r\n" + headers.encode() +
-                     f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\n"
+            + headers.encode()
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+
     return behaviour
 
 
@@ -146,8 +151,10 @@ def test_a_dropped_connection_after_sending_is_no_response():
 def test_oversized_answers_are_refused():
     def big(conn, stop):
         read_request(conn)
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                     b"Content-Length: 20000000\r\n\r\n" + b" " * 1000)
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 20000000\r\n\r\n" + b" " * 1000
+        )
 
     def chunked(conn, stop):
         read_request(conn)
@@ -178,7 +185,9 @@ def test_a_missing_ca_bundle_is_reported():
 def test_proxies_come_from_the_environment_but_never_for_loopback(monkeypatch):
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp.example:3128")
     monkeypatch.setenv("NO_PROXY", "internal.example")
-    assert HttpTransport("https://api.us.mft.progress.com")._proxies.get("https") == \
-        "http://proxy.corp.example:3128"
+    assert (
+        HttpTransport("https://api.us.mft.progress.com")._proxies.get("https")
+        == "http://proxy.corp.example:3128"
+    )
     assert HttpTransport("https://api.internal.example")._proxies == {}
     assert HttpTransport("http://127.0.0.1:8080")._proxies == {}

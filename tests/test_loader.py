@@ -29,20 +29,31 @@ def test_values_and_keys_keep_line_and_column() -> None:
 
 def test_duplicate_keys_are_rejected_at_the_second_key() -> None:
     doc, problems = load("a: 1\nb:\n  c: 1\n  c: 2\na: 3\n")
-    assert problems == [(4, 3, "duplicate key 'c' (first at line 3)"),
-                        (5, 1, "duplicate key 'a' (first at line 1)")]
+    assert problems == [
+        (4, 3, "duplicate key 'c' (first at line 3)"),
+        (5, 1, "duplicate key 'a' (first at line 1)"),
+    ]
     assert doc.data == {"a": 1, "b": {"c": 1}}
 
 
 def test_keys_stay_as_written_and_quoted_values_stay_strings() -> None:
     doc, _ = load("on: yes\n'1': '2'\nn: 012\nd: 2024-01-01\nf: 1.5\nz: ~\ns: !!str 5\n")
-    assert doc.data == {"on": True, "1": "2", "n": 10, "d": "2024-01-01", "f": 1.5, "z": None,
-                        "s": "5"}
+    assert doc.data == {
+        "on": True,
+        "1": "2",
+        "n": 10,
+        "d": "2024-01-01",
+        "f": 1.5,
+        "z": None,
+        "s": "5",
+    }
 
 
 def test_anchors_aliases_and_merge_keys() -> None:
-    doc, problems = load("base: &b {x: 1, y: 2}\nother: &o {w: 0}\n"
-                         "d:\n  <<: [*b, *o]\n  y: 3\nl: &l [1]\nm: [*l, *l]\n")
+    doc, problems = load(
+        "base: &b {x: 1, y: 2}\nother: &o {w: 0}\n"
+        "d:\n  <<: [*b, *o]\n  y: 3\nl: &l [1]\nm: [*l, *l]\n"
+    )
     assert problems == []
     assert doc.data["d"] == {"y": 3, "x": 1, "w": 0}
     assert doc.data["m"] == [[1], [1]]
@@ -71,11 +82,13 @@ def test_structural_refusals() -> None:
     assert load("a: 1\n---\nb: 2\n")[1] == [(2, 1, "a pipeline file holds one YAML document")]
     assert load("a: !python/object 1\n")[1] == [(1, 4, "unsupported YAML tag '!python/object'")]
     assert load("? [a]\n: 1\n")[1] == [
-        (1, 3, "a mapping key must be a plain value, not a list or mapping")]
+        (1, 3, "a mapping key must be a plain value, not a list or mapping")
+    ]
     assert load("a: *missing\n")[1] == [(1, 4, "unknown alias *missing")]
     assert load("- &a [*a]\n")[1] == [(1, 7, "alias *a is used inside its own anchor")]
     assert load("a: \x07\n")[1] == [
-        (1, 4, "character 0x0007 is not allowed in YAML: control characters are not allowed")]
+        (1, 4, "character 0x0007 is not allowed in YAML: control characters are not allowed")
+    ]
 
 
 def test_alias_bomb_is_refused_without_expanding() -> None:

@@ -10,8 +10,10 @@ from mftrun.plan import build_plan, find_cycles
 
 
 def pipeline(*specs: tuple[str, tuple[str, ...]]) -> Pipeline:
-    steps = tuple(Step(id=sid, action=Action("http", {"path": "/"}), environment="e", index=i,
-                       needs=needs) for i, (sid, needs) in enumerate(specs))
+    steps = tuple(
+        Step(id=sid, action=Action("http", {"path": "/"}), environment="e", index=i, needs=needs)
+        for i, (sid, needs) in enumerate(specs)
+    )
     return Pipeline(name="p", path="p.yaml", sha256="", environments={}, steps=steps)
 
 
@@ -34,8 +36,9 @@ def test_list_order_is_the_tie_break_for_ready_steps() -> None:
 
 
 def test_levels_follow_the_longest_path() -> None:
-    plan = build_plan(pipeline(("a", ()), ("b", ("a",)), ("c", ("b",)), ("d", ("a", "c")),
-                               ("e", ())))
+    plan = build_plan(
+        pipeline(("a", ()), ("b", ("a",)), ("c", ("b",)), ("d", ("a", "c")), ("e", ()))
+    )
     assert plan.levels == (("a", "e"), ("b",), ("c",), ("d",))
 
 

@@ -16,8 +16,10 @@ from mftrun.model import CredentialRef, Environment
 from mftrun.providers.registry import create_provider
 
 TASKS = "/api/task_manager/v2/tasks"
-FAST = ACRONIS_POLICIES.replace(read=ACRONIS_POLICIES.read.replace(backoff_factor=0.05, jitter=0.0),
-                                poll=ACRONIS_POLICIES.poll.replace(backoff_factor=0.05, jitter=0.0))
+FAST = ACRONIS_POLICIES.replace(
+    read=ACRONIS_POLICIES.read.replace(backoff_factor=0.05, jitter=0.0),
+    poll=ACRONIS_POLICIES.poll.replace(backoff_factor=0.05, jitter=0.0),
+)
 
 
 class Ctx:
@@ -28,16 +30,23 @@ class Ctx:
 
 
 def acronis_env(emu: Emulator, **overrides: CredentialRef) -> Environment:
-    creds = {"client_id": CredentialRef("value", emu.credentials.client_id),
-             "client_secret": CredentialRef("env", "ACRONIS_SECRET")}
+    creds = {
+        "client_id": CredentialRef("value", emu.credentials.client_id),
+        "client_secret": CredentialRef("env", "ACRONIS_SECRET"),
+    }
     creds.update(overrides)
     return Environment("backup", "acronis", emu.url, creds, http_timeout=5.0)
 
 
 def provider_for(emu: Emulator, env: Environment | None = None, **kw):
     environ = kw.pop("environ", {"ACRONIS_SECRET": emu.credentials.client_secret})
-    return create_provider(env or acronis_env(emu), redactor=kw.pop("redactor", Redactor()),
-                           environ=environ, policies=kw.pop("policies", FAST), **kw)
+    return create_provider(
+        env or acronis_env(emu),
+        redactor=kw.pop("redactor", Redactor()),
+        environ=environ,
+        policies=kw.pop("policies", FAST),
+        **kw,
+    )
 
 
 def run_to_end(provider, handle, first, *, limit: float = 20.0):
@@ -52,20 +61,31 @@ def run_to_end(provider, handle, first, *, limit: float = 20.0):
 
 def one_by_one(bad_result: str = "error") -> Scenario:
     """Five backups finishing one by one (every 25 simulated seconds, i.e. 0.5 s at speed 50)."""
-    tasks = [{"id": 944455285181775870 + i, "type": "backup", "started": 0, "completed": f"{25 * (i + 1)}s",
-              "result": bad_result if i == 2 else "ok",
-              "policy": {"id": f"p{i}", "name": f"Nightly {i}", "type": "backup"},
-              "resource": {"id": f"r{i}", "name": f"db0{i}", "type": "machine"},
-              "message": "the backup destination is full"} for i in range(5)]
-    tasks.append({"id": 944455285181775999, "type": "replication", "started": 0, "completed": "400s"})
+    tasks = [
+        {
+            "id": 944455285181775870 + i,
+            "type": "backup",
+            "started": 0,
+            "completed": f"{25 * (i + 1)}s",
+            "result": bad_result if i == 2 else "ok",
+            "policy": {"id": f"p{i}", "name": f"Nightly {i}", "type": "backup"},
+            "resource": {"id": f"r{i}", "name": f"db0{i}", "type": "machine"},
+            "message": "the backup destination is full",
+        }
+        for i in range(5)
+    ]
+    tasks.append(
+        {"id": 944455285181775999, "type": "replication", "started": 0, "completed": "400s"}
+    )
     return Scenario.from_dict({"speed": 50, "acronis": {"tasks": tasks}})
 
 
 def test_wait_tasks_names_the_task_that_ended_with_error(tmp_path):
     with Emulator(one_by_one()) as emu:
         provider = provider_for(emu)
-        handle, first = provider.start("wait_tasks", {"type": "backup", "state": ["started", "enqueued"],
-                                                      "limit": 2}, Ctx())
+        handle, first = provider.start(
+            "wait_tasks", {"type": "backup", "state": ["started", "enqueued"], "limit": 2}, Ctx()
+        )
         assert first.state == "running" and "matching" in first.remote_status
         obs = run_to_end(provider, handle, first)
         assert obs.state == "failed"
@@ -85,9 +105,16 @@ def test_wait_tasks_names_the_task_that_ended_with_error(tmp_path):
 def test_pages_are_followed_with_only_limit_and_after_and_filters_are_repeated(tmp_path):
     with Emulator(one_by_one()) as emu:
         provider = provider_for(emu)
-        provider.start("wait_tasks", {"type": "backup", "state": ["started", "enqueued"], "limit": 2}, Ctx())
+        provider.start(
+            "wait_tasks", {"type": "backup", "state": ["started", "enqueued"], "limit": 2}, Ctx()
+        )
         lists = [parse_qsl(r.query) for r in emu.journal.requests if r.path == TASKS]
-        assert lists[0] == [("type", "backup"), ("state", "started"), ("state", "enqueued"), ("limit", "2")]
+        assert lists[0] == [
+            ("type", "backup"),
+            ("state", "started"),
+            ("state", "enqueued"),
+            ("limit", "2"),
+        ]
         assert len(lists) == 3  # 5 tasks, 2 per page
         for follow_up in lists[1:]:
             assert [k for k, _ in follow_up] == ["limit", "after"]
@@ -97,8 +124,9 @@ def test_warning_is_accepted_by_default_and_accept_results_is_configurable(tmp_p
     with Emulator(one_by_one(bad_result="warning")) as emu:
         provider = provider_for(emu)
         handle, first = provider.start("wait_tasks", {"type": "backup", "state": "started"}, Ctx())
-        strict, strict_first = provider.start("wait_tasks", {"type": "backup", "state": "started",
-                                                             "accept_results": ["ok"]}, Ctx())
+        strict, strict_first = provider.start(
+            "wait_tasks", {"type": "backup", "state": "started", "accept_results": ["ok"]}, Ctx()
+        )
         obs = run_to_end(provider, handle, first)
         assert obs.state == "success" and obs.outputs["count"] == 5
         obs = run_to_end(provider, strict, strict_first)
@@ -110,7 +138,11 @@ def test_nothing_matching_succeeds_at_once_with_zero_tasks(tmp_path):
     with Emulator(one_by_one()) as emu:
         provider = provider_for(emu)
         _handle, obs = provider.start("wait_tasks", {"type": "no-such-type"}, Ctx())
-        assert obs.state == "success" and obs.outputs == {"tasks": [], "result_codes": {}, "count": 0}
+        assert obs.state == "success" and obs.outputs == {
+            "tasks": [],
+            "result_codes": {},
+            "count": 0,
+        }
 
 
 def test_check_and_a_single_token_for_many_calls(tmp_path):
@@ -125,8 +157,15 @@ def test_check_and_a_single_token_for_many_calls(tmp_path):
 
 
 def test_a_short_lived_token_is_renewed_and_the_wait_goes_on(tmp_path):
-    scenario = Scenario.from_dict({"speed": 50, "acronis": {"token_lifetime": "60s", "tasks": [
-        {"type": "backup", "started": 0, "completed": "150s"}]}})
+    scenario = Scenario.from_dict(
+        {
+            "speed": 50,
+            "acronis": {
+                "token_lifetime": "60s",
+                "tasks": [{"type": "backup", "started": 0, "completed": "150s"}],
+            },
+        }
+    )
     with Emulator(scenario) as emu:
         provider = provider_for(emu)
         handle, first = provider.start("wait_tasks", {"state": "started"}, Ctx())
@@ -162,10 +201,24 @@ def test_5xx_is_retried_twice_then_reported(tmp_path):
 
 
 def test_429_while_polling_is_handed_back_as_retry_after(tmp_path):
-    faults = [{"kind": "rate_limit", "retry_after": 7, "skip": 1, "times": 1,
-               "match": {"platform": "acronis", "path": TASKS}}]
-    with Emulator(Scenario.from_dict({"speed": 50, "faults": faults, "acronis": {"tasks": [
-            {"type": "backup", "started": 0, "completed": "400s"}]}})) as emu:
+    faults = [
+        {
+            "kind": "rate_limit",
+            "retry_after": 7,
+            "skip": 1,
+            "times": 1,
+            "match": {"platform": "acronis", "path": TASKS},
+        }
+    ]
+    with Emulator(
+        Scenario.from_dict(
+            {
+                "speed": 50,
+                "faults": faults,
+                "acronis": {"tasks": [{"type": "backup", "started": 0, "completed": "400s"}]},
+            }
+        )
+    ) as emu:
         provider = provider_for(emu)
         handle, _first = provider.start("wait_tasks", {"state": "started"}, Ctx())
         began = time.monotonic()

@@ -19,8 +19,10 @@ from mftrun.model import CredentialRef, Environment
 from mftrun.providers.registry import create_provider
 
 TASK = "02115928-16fe-4493-949b-d77d302a88ee"
-FAST = DEFAULT_POLICIES.replace(read=DEFAULT_POLICIES.read.replace(backoff_factor=0.05, jitter=0.0),
-                                poll=DEFAULT_POLICIES.poll.replace(backoff_factor=0.05, jitter=0.0))
+FAST = DEFAULT_POLICIES.replace(
+    read=DEFAULT_POLICIES.read.replace(backoff_factor=0.05, jitter=0.0),
+    poll=DEFAULT_POLICIES.poll.replace(backoff_factor=0.05, jitter=0.0),
+)
 
 
 class Ctx:
@@ -30,17 +32,23 @@ class Ctx:
         return templating.evaluate(expression, names)
 
 
-def mft_env(emu: Emulator, folder: Path, *, timeout: float = 5.0, **overrides: CredentialRef) -> Environment:
+def mft_env(
+    emu: Emulator, folder: Path, *, timeout: float = 5.0, **overrides: CredentialRef
+) -> Environment:
     paths = emu.write_credentials(folder)
-    creds = {"tenant_id": CredentialRef("value", emu.credentials.tenant_id),
-             "key_id": CredentialRef("value", emu.credentials.key_id),
-             "private_key": CredentialRef("file", paths["MFT_PRIVATE_KEY_FILE"])}
+    creds = {
+        "tenant_id": CredentialRef("value", emu.credentials.tenant_id),
+        "key_id": CredentialRef("value", emu.credentials.key_id),
+        "private_key": CredentialRef("file", paths["MFT_PRIVATE_KEY_FILE"]),
+    }
     creds.update(overrides)
     return Environment("mft", "automate-mft", emu.url, creds, http_timeout=timeout)
 
 
 def provider_for(env: Environment, redactor: Redactor | None = None, **kw):
-    return create_provider(env, redactor=redactor or Redactor(), policies=kw.pop("policies", FAST), **kw)
+    return create_provider(
+        env, redactor=redactor or Redactor(), policies=kw.pop("policies", FAST), **kw
+    )
 
 
 def run_to_end(provider, handle, first, *, limit: float = 20.0):
@@ -54,10 +62,21 @@ def run_to_end(provider, handle, first, *, limit: float = 20.0):
 
 
 def scenario(**extra) -> Scenario:
-    data = {"speed": 50, "automate_mft": {"tasks": [
-        {"id": TASK, "name": "Pull orders", "queue": "1s", "duration": "5s"},
-        {"id": "bad-task", "outcome": "failed", "queue": "1s", "duration": "2s", "message": "disk full"},
-    ]}}
+    data = {
+        "speed": 50,
+        "automate_mft": {
+            "tasks": [
+                {"id": TASK, "name": "Pull orders", "queue": "1s", "duration": "5s"},
+                {
+                    "id": "bad-task",
+                    "outcome": "failed",
+                    "queue": "1s",
+                    "duration": "2s",
+                    "message": "disk full",
+                },
+            ]
+        },
+    }
     data.update(extra)
     return Scenario.from_dict(data)
 
@@ -66,7 +85,9 @@ def test_start_by_id_runs_to_success_with_outputs(tmp_path):
     redactor = Redactor()
     with Emulator(scenario()) as emu:
         provider = provider_for(mft_env(emu, tmp_path), redactor)
-        handle, first = provider.start("start_task", {"task_id": TASK, "parameters": {"FileMask": "*.csv"}}, Ctx())
+        handle, first = provider.start(
+            "start_task", {"task_id": TASK, "parameters": {"FileMask": "*.csv"}}, Ctx()
+        )
         assert first.state == "running" and first.run_id
         obs = run_to_end(provider, handle, first)
         assert obs.state == "success" and obs.remote_status == "success"
@@ -96,7 +117,9 @@ def test_start_by_name_and_a_failed_run_carry_the_platform_message(tmp_path):
 def test_custom_terminal_statuses(tmp_path):
     with Emulator(scenario()) as emu:
         provider = provider_for(mft_env(emu, tmp_path))
-        handle, first = provider.start("start_task", {"task_id": TASK, "success_statuses": ["running"]}, Ctx())
+        handle, first = provider.start(
+            "start_task", {"task_id": TASK, "success_statuses": ["running"]}, Ctx()
+        )
         obs = run_to_end(provider, handle, first)
         assert obs.state == "success" and obs.remote_status == "running"
 
@@ -123,9 +146,15 @@ def test_wrong_key_kid_or_tenant_is_credentials_rejected(tmp_path, what):
     with Emulator(scenario()) as emu:
         overrides = {}
         if what == "key":
-            other = ec.generate_private_key(ec.SECP256R1()).private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption()).decode()
+            other = (
+                ec.generate_private_key(ec.SECP256R1())
+                .private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+                .decode()
+            )
             (tmp_path / "other.pem").write_text(other)
             overrides["private_key"] = CredentialRef("file", str(tmp_path / "other.pem"))
         elif what == "kid":
@@ -136,7 +165,11 @@ def test_wrong_key_kid_or_tenant_is_credentials_rejected(tmp_path, what):
         with pytest.raises(AuthError) as caught:
             provider.check()
         text = str(caught.value)
-        assert "credentials rejected" in text and "kid" in text and "must belong to the same API key" in text
+        assert (
+            "credentials rejected" in text
+            and "kid" in text
+            and "must belong to the same API key" in text
+        )
         assert caught.value.exit_code == 3
         assert emu.journal.tokens_issued("automate-mft") == 0
 
@@ -144,21 +177,38 @@ def test_wrong_key_kid_or_tenant_is_credentials_rejected(tmp_path, what):
 def test_missing_env_var_missing_file_and_unreadable_key(tmp_path):
     with Emulator(scenario()) as emu:
         env = mft_env(emu, tmp_path, key_id=CredentialRef("env", "MFT_KEY_ID_NOT_SET"))
-        with pytest.raises(CredentialError, match="environment variable MFT_KEY_ID_NOT_SET is not set"):
+        with pytest.raises(
+            CredentialError, match="environment variable MFT_KEY_ID_NOT_SET is not set"
+        ):
             provider_for(env, environ={}).check()
-        env = mft_env(emu, tmp_path, private_key=CredentialRef("file", str(tmp_path / "missing.pem")))
+        env = mft_env(
+            emu, tmp_path, private_key=CredentialRef("file", str(tmp_path / "missing.pem"))
+        )
         with pytest.raises(CredentialError, match="missing.pem does not exist"):
             provider_for(env).check()
-        (tmp_path / "garbage.pem").write_text("-----BEGIN PRIVATE KEY-----\nnot base64!\n-----END PRIVATE KEY-----\n")
-        env = mft_env(emu, tmp_path, private_key=CredentialRef("file", str(tmp_path / "garbage.pem")))
-        with pytest.raises(CredentialError, match="cannot be read: the PEM is damaged or not a private key"):
+        (tmp_path / "garbage.pem").write_text(
+            "-----BEGIN PRIVATE KEY-----\nnot base64!\n-----END PRIVATE KEY-----\n"
+        )
+        env = mft_env(
+            emu, tmp_path, private_key=CredentialRef("file", str(tmp_path / "garbage.pem"))
+        )
+        with pytest.raises(
+            CredentialError, match="cannot be read: the PEM is damaged or not a private key"
+        ):
             provider_for(env).check()
         assert emu.journal.request_count == 0
 
 
 def test_a_429_storm_on_start_waits_for_retry_after_and_starts_once(tmp_path):
-    faults = [{"kind": "rate_limit", "retry_after": 2, "times": 2, "burst": 2,
-               "match": {"method": "POST", "path": f"/v1/tasks/{TASK}/start"}}]
+    faults = [
+        {
+            "kind": "rate_limit",
+            "retry_after": 2,
+            "times": 2,
+            "burst": 2,
+            "match": {"method": "POST", "path": f"/v1/tasks/{TASK}/start"},
+        }
+    ]
     with Emulator(scenario(faults=faults)) as emu:
         provider = provider_for(mft_env(emu, tmp_path))
         provider.check()  # token first, so the timings below are the start's own
@@ -175,8 +225,14 @@ def test_a_429_storm_on_start_waits_for_retry_after_and_starts_once(tmp_path):
 
 @pytest.mark.parametrize("kind", ["hang", "drop_response"])
 def test_a_lost_start_answer_is_ambiguous_and_never_resent(tmp_path, kind):
-    faults = [{"kind": kind, "hang_for": 3, "times": 1,
-               "match": {"method": "POST", "path": f"/v1/tasks/{TASK}/start"}}]
+    faults = [
+        {
+            "kind": kind,
+            "hang_for": 3,
+            "times": 1,
+            "match": {"method": "POST", "path": f"/v1/tasks/{TASK}/start"},
+        }
+    ]
     with Emulator(scenario(faults=faults)) as emu:
         provider = provider_for(mft_env(emu, tmp_path, timeout=0.5))
         with pytest.raises(AmbiguousStartError) as caught:
@@ -191,8 +247,11 @@ def test_a_lost_start_answer_is_ambiguous_and_never_resent(tmp_path, kind):
 
 def test_token_revoked_while_20_threads_poll_costs_one_new_token(tmp_path):
     faults = [{"kind": "revoke_tokens", "at": "150s"}]  # 3 s of real time at speed 50
-    data = {"speed": 50, "automate_mft": {"tasks": [{"id": TASK, "queue": "1s", "duration": "300s"}]},
-            "faults": faults}
+    data = {
+        "speed": 50,
+        "automate_mft": {"tasks": [{"id": TASK, "queue": "1s", "duration": "300s"}]},
+        "faults": faults,
+    }
     with Emulator(Scenario.from_dict(data)) as emu:
         provider = provider_for(mft_env(emu, tmp_path), max_parallel=20)
         runs = [provider.start("start_task", {"task_id": TASK}, Ctx()) for _ in range(20)]
@@ -221,7 +280,9 @@ def test_token_revoked_while_20_threads_poll_costs_one_new_token(tmp_path):
 
 
 def test_5xx_after_retries_is_a_remote_error_naming_the_tries(tmp_path):
-    faults = [{"kind": "error", "status": 503, "match": {"method": "GET", "path": "/v1/licenses/current"}}]
+    faults = [
+        {"kind": "error", "status": 503, "match": {"method": "GET", "path": "/v1/licenses/current"}}
+    ]
     with Emulator(scenario(faults=faults)) as emu:
         provider = provider_for(mft_env(emu, tmp_path))
         with pytest.raises(RemoteError) as caught:
@@ -232,12 +293,23 @@ def test_5xx_after_retries_is_a_remote_error_naming_the_tries(tmp_path):
 
 def test_a_short_outage_while_polling_is_tolerated_a_few_times(tmp_path):
     # Each poll tries 3 times (POLL policy); 6 failures = two whole polls fail, the third recovers.
-    faults = [{"kind": "error", "status": 502, "times": 6, "match": {"method": "GET", "path": "/v1/task-runs/*"}}]
+    faults = [
+        {
+            "kind": "error",
+            "status": 502,
+            "times": 6,
+            "match": {"method": "GET", "path": "/v1/task-runs/*"},
+        }
+    ]
     with Emulator(scenario(faults=faults)) as emu:
         provider = provider_for(mft_env(emu, tmp_path))
         handle, _first = provider.start("start_task", {"task_id": TASK}, Ctx())
         obs = provider.poll(handle, Ctx())
-        assert obs.state == "running" and obs.retry_after == 5.0 and "1 of 3 tolerated" in obs.remote_status
+        assert (
+            obs.state == "running"
+            and obs.retry_after == 5.0
+            and "1 of 3 tolerated" in obs.remote_status
+        )
         obs = provider.poll(handle, Ctx())
         assert obs.retry_after == 10.0 and "502" in obs.remote_status
         obs = run_to_end(provider, handle, provider.poll(handle, Ctx()))
@@ -245,7 +317,9 @@ def test_a_short_outage_while_polling_is_tolerated_a_few_times(tmp_path):
 
 
 def test_a_long_outage_while_polling_ends_in_a_remote_error(tmp_path):
-    faults = [{"kind": "error", "status": 503, "match": {"method": "GET", "path": "/v1/task-runs/*"}}]
+    faults = [
+        {"kind": "error", "status": 503, "match": {"method": "GET", "path": "/v1/task-runs/*"}}
+    ]
     with Emulator(scenario(faults=faults)) as emu:
         provider = provider_for(mft_env(emu, tmp_path))
         handle, _first = provider.start("start_task", {"task_id": TASK}, Ctx())
@@ -284,9 +358,20 @@ faults:
     hang_for: 2
     match: {{method: POST, path: /v1/tasks/{TASK}/start}}
 """)
-    code = main(["apply", str(tmp_path / "pipeline.yaml"), "--emulate", "--scenario",
-                 str(tmp_path / "scenario.yaml"), "--report-dir", str(tmp_path / "report"),
-                 "--report", "json", "-q"])
+    code = main(
+        [
+            "apply",
+            str(tmp_path / "pipeline.yaml"),
+            "--emulate",
+            "--scenario",
+            str(tmp_path / "scenario.yaml"),
+            "--report-dir",
+            str(tmp_path / "report"),
+            "--report",
+            "json",
+            "-q",
+        ]
+    )
     capsys.readouterr()
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     step = report["steps"][0]

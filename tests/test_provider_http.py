@@ -21,8 +21,10 @@ from mftrun.model import CredentialRef, Environment
 from mftrun.providers.registry import create_provider
 
 TASK = "6b1f0c2e-2d7a-4c1e-9b8e-3f4a5c6d7e8f"
-FAST = DEFAULT_POLICIES.replace(read=DEFAULT_POLICIES.read.replace(backoff_factor=0.05, jitter=0.0),
-                                poll=DEFAULT_POLICIES.poll.replace(backoff_factor=0.05, jitter=0.0))
+FAST = DEFAULT_POLICIES.replace(
+    read=DEFAULT_POLICIES.read.replace(backoff_factor=0.05, jitter=0.0),
+    poll=DEFAULT_POLICIES.poll.replace(backoff_factor=0.05, jitter=0.0),
+)
 
 
 class Ctx:
@@ -38,21 +40,29 @@ def mft_env(emu_url: str, creds: dict) -> Environment:
 
 def emu_creds(emu: Emulator, folder) -> dict:
     paths = emu.write_credentials(folder)
-    return {"tenant_id": CredentialRef("value", emu.credentials.tenant_id),
-            "key_id": CredentialRef("value", emu.credentials.key_id),
-            "private_key": CredentialRef("file", paths["MFT_PRIVATE_KEY_FILE"])}
+    return {
+        "tenant_id": CredentialRef("value", emu.credentials.tenant_id),
+        "key_id": CredentialRef("value", emu.credentials.key_id),
+        "private_key": CredentialRef("file", paths["MFT_PRIVATE_KEY_FILE"]),
+    }
 
 
 def scenario(**extra) -> Scenario:
-    return Scenario.from_dict({"speed": 50, "automate_mft": {"tasks": [
-        {"id": TASK, "queue": "1s", "duration": "5s"}]}, **extra})
+    return Scenario.from_dict(
+        {
+            "speed": 50,
+            "automate_mft": {"tasks": [{"id": TASK, "queue": "1s", "duration": "5s"}]},
+            **extra,
+        }
+    )
 
 
 def test_http_get_through_the_session_returns_outputs_without_auth(tmp_path):
     redactor = Redactor()
     with Emulator(scenario()) as emu:
-        provider = create_provider(mft_env(emu.url, emu_creds(emu, tmp_path)), redactor=redactor,
-                                   policies=FAST)
+        provider = create_provider(
+            mft_env(emu.url, emu_creds(emu, tmp_path)), redactor=redactor, policies=FAST
+        )
         handle, obs = provider.start("http", {"path": "/v1/licenses/current"}, Ctx())
         assert obs.state == "success" and obs.outputs["status_code"] == 200
         assert obs.outputs["json"]["planTier"] == "Professional"
@@ -64,8 +74,9 @@ def test_http_get_through_the_session_returns_outputs_without_auth(tmp_path):
 
 def test_a_status_outside_expect_fails_with_the_answer(tmp_path):
     with Emulator(scenario()) as emu:
-        provider = create_provider(mft_env(emu.url, emu_creds(emu, tmp_path)), redactor=Redactor(),
-                                   policies=FAST)
+        provider = create_provider(
+            mft_env(emu.url, emu_creds(emu, tmp_path)), redactor=Redactor(), policies=FAST
+        )
         _, obs = provider.start("http", {"path": "/v1/task-runs/nope"}, Ctx())
         assert obs.state == "failed" and obs.outputs["status_code"] == 404
         assert "GET /v1/task-runs/nope answered 404 (expected 200, 201, 202, 204)" in obs.message
@@ -75,45 +86,72 @@ def test_a_status_outside_expect_fails_with_the_answer(tmp_path):
 
 def test_until_polls_the_same_request_until_the_expression_holds(tmp_path):
     with Emulator(scenario()) as emu:
-        provider = create_provider(mft_env(emu.url, emu_creds(emu, tmp_path)), redactor=Redactor(),
-                                   policies=FAST)
-        _, started = provider.start("http", {"method": "POST", "path": f"/v1/tasks/{TASK}/start", "json": {}}, Ctx())
+        provider = create_provider(
+            mft_env(emu.url, emu_creds(emu, tmp_path)), redactor=Redactor(), policies=FAST
+        )
+        _, started = provider.start(
+            "http", {"method": "POST", "path": f"/v1/tasks/{TASK}/start", "json": {}}, Ctx()
+        )
         run_id = started.outputs["json"]["id"]
         until = "{{ response.json.status.taskRunStatus == 'success' }}"
-        handle, obs = provider.start("http", {"path": f"/v1/task-runs/{run_id}", "until": until}, Ctx())
+        handle, obs = provider.start(
+            "http", {"path": f"/v1/task-runs/{run_id}", "until": until}, Ctx()
+        )
         assert obs.state == "running"
         deadline = time.monotonic() + 15
         while obs.state == "running" and time.monotonic() < deadline:
             time.sleep(0.05)
             obs = provider.poll(handle, Ctx())
-        assert obs.state == "success" and obs.outputs["json"]["status"]["taskRunStatus"] == "success"
+        assert (
+            obs.state == "success" and obs.outputs["json"]["status"]["taskRunStatus"] == "success"
+        )
         assert provider.http_calls(handle) >= 2
         assert emu.journal.starts(TASK) == 1
 
 
 def test_an_http_post_whose_answer_is_lost_is_ambiguous(tmp_path):
-    faults = [{"kind": "drop_response", "times": 1, "match": {"method": "POST", "path": "/v1/tasks/*/start"}}]
+    faults = [
+        {
+            "kind": "drop_response",
+            "times": 1,
+            "match": {"method": "POST", "path": "/v1/tasks/*/start"},
+        }
+    ]
     with Emulator(scenario(faults=faults)) as emu:
-        provider = create_provider(mft_env(emu.url, emu_creds(emu, tmp_path)), redactor=Redactor(),
-                                   policies=FAST)
+        provider = create_provider(
+            mft_env(emu.url, emu_creds(emu, tmp_path)), redactor=Redactor(), policies=FAST
+        )
         with pytest.raises(AmbiguousStartError, match="may have processed the request"):
-            provider.start("http", {"method": "POST", "path": f"/v1/tasks/{TASK}/start", "json": {}}, Ctx())
+            provider.start(
+                "http", {"method": "POST", "path": f"/v1/tasks/{TASK}/start", "json": {}}, Ctx()
+            )
         assert emu.journal.starts(TASK) == 1
-        assert len([r for r in emu.journal.requests if r.method == "POST" and "start" in r.path]) == 1
+        assert (
+            len([r for r in emu.journal.requests if r.method == "POST" and "start" in r.path]) == 1
+        )
 
 
 def test_acronis_http_step_rides_the_acronis_token(tmp_path):
     with Emulator(Scenario.default()) as emu:
-        env = Environment("backup", "acronis", emu.url,
-                          {"client_id": CredentialRef("value", emu.credentials.client_id),
-                           "client_secret": CredentialRef("value", emu.credentials.client_secret)})
+        env = Environment(
+            "backup",
+            "acronis",
+            emu.url,
+            {
+                "client_id": CredentialRef("value", emu.credentials.client_id),
+                "client_secret": CredentialRef("value", emu.credentials.client_secret),
+            },
+        )
         provider = create_provider(env, redactor=Redactor())
-        _, obs = provider.start("http", {"path": "/api/task_manager/v2/tasks", "query": {"limit": 1}}, Ctx())
+        _, obs = provider.start(
+            "http", {"path": "/api/task_manager/v2/tasks", "query": {"limit": 1}}, Ctx()
+        )
         assert obs.state == "success" and "items" in obs.outputs["json"]
         assert emu.journal.tokens_issued("acronis") == 1
 
 
 # ----------------------------------------------------------------- not an API answering
+
 
 @contextmanager
 def impostor(api_body: bytes, content_type: str = "text/html"):
@@ -151,15 +189,21 @@ def impostor(api_body: bytes, content_type: str = "text/html"):
 
 def key_creds(tmp_path) -> dict:
     pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     (tmp_path / "k.pem").write_bytes(pem)
-    return {"tenant_id": CredentialRef("value", "t"), "key_id": CredentialRef("value", "k"),
-            "private_key": CredentialRef("file", str(tmp_path / "k.pem"))}
+    return {
+        "tenant_id": CredentialRef("value", "t"),
+        "key_id": CredentialRef("value", "k"),
+        "private_key": CredentialRef("file", str(tmp_path / "k.pem")),
+    }
 
 
 def test_a_non_json_answer_is_a_clear_remote_error(tmp_path):
     with impostor(b"<html><body>Please log in to the proxy</body></html>") as url:
-        provider = create_provider(mft_env(url, key_creds(tmp_path)), redactor=Redactor(), policies=FAST)
+        provider = create_provider(
+            mft_env(url, key_creds(tmp_path)), redactor=Redactor(), policies=FAST
+        )
         with pytest.raises(RemoteError) as caught:
             provider.check()
         text = str(caught.value)
@@ -167,11 +211,17 @@ def test_a_non_json_answer_is_a_clear_remote_error(tmp_path):
         assert "login" in text  # the hint
         # The http action accepts any body: json is None, text is kept.
         _, obs = provider.start("http", {"path": "/anything"}, Ctx())
-        assert obs.state == "success" and obs.outputs["json"] is None and "proxy" in obs.outputs["text"]
+        assert (
+            obs.state == "success"
+            and obs.outputs["json"] is None
+            and "proxy" in obs.outputs["text"]
+        )
 
 
 def test_an_oversized_answer_is_a_clear_remote_error(tmp_path):
     with impostor(b"[" + b"0," * (5 * 1024 * 1024 + 10) + b"0]", "application/json") as url:
-        provider = create_provider(mft_env(url, key_creds(tmp_path)), redactor=Redactor(), policies=FAST)
+        provider = create_provider(
+            mft_env(url, key_creds(tmp_path)), redactor=Redactor(), policies=FAST
+        )
         with pytest.raises(RemoteError, match="the answer is too large"):
             provider.check()

@@ -20,24 +20,41 @@ def test_nanosecond_timestamps_are_parsed_exactly():
     assert when == datetime(2020, 4, 22, 11, 34, 3, 290396, tzinfo=timezone.utc)
     assert nanos == 290396913
     when, nanos = parse_timestamp("2020-04-22T13:34:03.5+02:00")
-    assert when == datetime(2020, 4, 22, 11, 34, 3, 500000, tzinfo=timezone.utc) and nanos == 500_000_000
+    assert (
+        when == datetime(2020, 4, 22, 11, 34, 3, 500000, tzinfo=timezone.utc)
+        and nanos == 500_000_000
+    )
     assert parse_timestamp("2020-04-22T11:34:03Z")[1] == 0
     with pytest.raises(ValueError):
         parse_timestamp("yesterday")
 
 
 def test_task_ids_above_two_to_the_53_keep_every_digit():
-    assert task_key({"id": 944455285181775873, "idString": "944455285181775873"}) == "944455285181775873"
+    assert (
+        task_key({"id": 944455285181775873, "idString": "944455285181775873"})
+        == "944455285181775873"
+    )
     assert task_key({"id": 944455285181775873}) == "944455285181775873"
     assert float(944455285181775873) != 944455285181775873  # why it matters
     assert task_key({}) is None
 
 
 def test_wait_tasks_filters_become_repeated_parameters():
-    wait = _wait_from_spec({"state": ["started", "paused"], "type": "backup", "limit": 50,
-                            "accept_results": ["ok"], "completedAt": "gt(2020-04-22T11:00:00Z)"})
-    assert wait.params == [("state", "started"), ("state", "paused"), ("type", "backup"),
-                           ("completedAt", "gt(2020-04-22T11:00:00Z)")]
+    wait = _wait_from_spec(
+        {
+            "state": ["started", "paused"],
+            "type": "backup",
+            "limit": 50,
+            "accept_results": ["ok"],
+            "completedAt": "gt(2020-04-22T11:00:00Z)",
+        }
+    )
+    assert wait.params == [
+        ("state", "started"),
+        ("state", "paused"),
+        ("type", "backup"),
+        ("completedAt", "gt(2020-04-22T11:00:00Z)"),
+    ]
     assert wait.limit == 50 and wait.accept == frozenset({"ok"})
     assert _wait_from_spec({}).accept == frozenset({"ok", "warning"})
     with pytest.raises(InputError, match="limit"):
@@ -48,7 +65,9 @@ def test_wait_tasks_filters_become_repeated_parameters():
 
 def test_start_task_needs_exactly_one_of_id_and_name():
     run = _run_from_spec({"task_id": "abc"})
-    assert run.ident == {"task_id": "abc"} and run.success == {"success"} and run.failure == {"failed"}
+    assert (
+        run.ident == {"task_id": "abc"} and run.success == {"success"} and run.failure == {"failed"}
+    )
     run = _run_from_spec({"name": "Pull", "success_statuses": ["Success", "done"]})
     assert run.ident == {"name": "Pull"} and run.success == {"success", "done"}
     for bad in ({}, {"task_id": "a", "name": "b"}, {"task_id": ""}):
@@ -60,8 +79,15 @@ def test_http_spec_defaults_and_refusals():
     handle = http_handle({"path": "v1/licenses/current"})
     assert handle.method == "GET" and handle.path == "/v1/licenses/current"
     assert handle.expect == frozenset({200, 201, 202, 204}) and handle.until is None
-    handle = http_handle({"method": "put", "path": "/x", "query": {"a": [1, 2], "b": True},
-                          "headers": {"Authorization": "steal", "X-Y": 1}, "expect": 202})
+    handle = http_handle(
+        {
+            "method": "put",
+            "path": "/x",
+            "query": {"a": [1, 2], "b": True},
+            "headers": {"Authorization": "steal", "X-Y": 1},
+            "expect": 202,
+        }
+    )
     assert handle.method == "PUT" and handle.query == [("a", "1"), ("a", "2"), ("b", "true")]
     assert handle.headers == {"X-Y": "1"} and handle.expect == frozenset({202})
     with pytest.raises(InputError, match="relative to the environment's base_url"):

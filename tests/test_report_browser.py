@@ -27,13 +27,23 @@ except ImportError:
     from tests.test_reports_samples import ALL, XSS, xss_run
 
 CHROMIUM = os.environ.get("MFTRUN_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 # On a laptop without Chromium the browser check is skipped with this reason; in CI
 # (CI=true, where .ci/run installs it) a missing browser is a failure, never a silent skip.
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() and os.environ.get("CI") != "true",
-                                reason=f"{CHROMIUM} is missing (Debian package chromium)")
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists() and os.environ.get("CI") != "true",
+    reason=f"{CHROMIUM} is missing (Debian package chromium)",
+)
 
 
 @pytest.fixture(scope="module")
@@ -48,15 +58,26 @@ def browser() -> Iterator[object]:
 class Watched:
     """A page with every request, console message and page error recorded."""
 
-    def __init__(self, browser, *, color_scheme: str = "light", width: int = 1280,  # type: ignore[no-untyped-def]
-                 javascript: bool = True) -> None:
-        self.context = browser.new_context(viewport={"width": width, "height": 900},
-                                           color_scheme=color_scheme, java_script_enabled=javascript)
+    def __init__(
+        self,
+        browser,
+        *,
+        color_scheme: str = "light",
+        width: int = 1280,  # type: ignore[no-untyped-def]
+        javascript: bool = True,
+    ) -> None:
+        self.context = browser.new_context(
+            viewport={"width": width, "height": 900},
+            color_scheme=color_scheme,
+            java_script_enabled=javascript,
+        )
         self.page = self.context.new_page()
         self.requests: list[str] = []
         self.problems: list[str] = []
         self.page.on("request", lambda r: self.requests.append(r.url))
-        self.page.on("console", lambda m: m.type in ("error", "warning") and self.problems.append(m.text))
+        self.page.on(
+            "console", lambda m: m.type in ("error", "warning") and self.problems.append(m.text)
+        )
         self.page.on("pageerror", lambda e: self.problems.append(str(e)))
         self.page.on("requestfailed", lambda r: self.problems.append(f"failed {r.url}"))
 
@@ -131,7 +152,9 @@ def test_dark_mode_changes_the_colours(browser, tmp_path: Path) -> None:  # type
         watched = Watched(browser, color_scheme=scheme)
         try:
             page = watched.open(path.as_uri())
-            colours[scheme] = page.evaluate("getComputedStyle(document.documentElement).backgroundColor")
+            colours[scheme] = page.evaluate(
+                "getComputedStyle(document.documentElement).backgroundColor"
+            )
         finally:
             watched.close()
     assert colours["light"] != colours["dark"]
@@ -206,7 +229,9 @@ def test_narrow_screen_and_print(browser, tmp_path: Path) -> None:  # type: igno
         page.set_viewport_size({"width": 794, "height": 1123})  # A4 at 96 dpi
         page.emulate_media(media="print")
         assert page.evaluate("getComputedStyle(document.body).backgroundColor") in (
-            "rgba(0, 0, 0, 0)", "rgb(255, 255, 255)")
+            "rgba(0, 0, 0, 0)",
+            "rgb(255, 255, 255)",
+        )
         shot(page, tmp_path, "timeout-print")
         pdf = tmp_path / "report.pdf"
         page.pdf(path=str(pdf), format="A4")
@@ -221,10 +246,20 @@ def test_many_steps(browser, tmp_path: Path) -> None:  # type: ignore[no-untyped
     template = result.steps[0]
     from mftrun.results import StepResult
 
-    result.steps = [StepResult(id=f"step-{i:03d}", environment=template.environment, action=template.action,
-                               line=10 + i, outcome=template.outcome, conclusion=template.conclusion,
-                               attempts=list(template.attempts), started_at=template.started_at,
-                               ended_at=template.ended_at) for i in range(200)]
+    result.steps = [
+        StepResult(
+            id=f"step-{i:03d}",
+            environment=template.environment,
+            action=template.action,
+            line=10 + i,
+            outcome=template.outcome,
+            conclusion=template.conclusion,
+            attempts=list(template.attempts),
+            started_at=template.started_at,
+            ended_at=template.ended_at,
+        )
+        for i in range(200)
+    ]
     path = write_reports(result, report_dir=tmp_path, formats=("html",))["html"]
     watched = Watched(browser)
     try:
@@ -248,7 +283,10 @@ def test_report_of_an_emulated_quickstart_run(browser, tmp_path: Path) -> None: 
             page = watched.open(path.as_uri())
             check_page(page, report)
             assert page.locator("header .verdict").inner_text() == "Succeeded"
-            assert page.locator("tr.step-row[data-status=success]").count() == report["totals"]["success"]
+            assert (
+                page.locator("tr.step-row[data-status=success]").count()
+                == report["totals"]["success"]
+            )
             assert watched.requests == [path.as_uri()]
             assert watched.problems == []
             shot(page, tmp_path, f"quickstart-{scheme}")

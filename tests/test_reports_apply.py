@@ -19,13 +19,21 @@ ROOT = Path(__file__).resolve().parent.parent
 XSS = "<script>alert(1)</script>"
 # The quickstart's tasks, declared short so the run takes seconds (tasks the emulator adds
 # by itself behave like a live demo). Unknown ids fall back to those defaults anyway.
-QUICKSTART_TASKS = ("02115928-16fe-4493-949b-d77d302a88ee", "6b1f0c2e-2d7a-4c1e-9b8e-3f4a5c6d7e8f",
-                    "3c2b1a09-8f7e-4d6c-9b5a-4e3d2c1b0a9f", "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d")
-FAST = "seed: 11\nspeed: 100\nautomate_mft:\n  tasks:\n" + "".join(
-    f"    - {{id: {task}, queue: 0, duration: 10s}}\n" for task in QUICKSTART_TASKS
-) + '    - {name: "Daily summary", queue: 0, duration: 10s}\n' + (
-    # one backup still running for 20 simulated seconds, so backups-settled waits a little
-    "acronis:\n  tasks:\n    - {type: backup, enqueued: -1h, started: -50m, completed: 20s, result: ok}\n")
+QUICKSTART_TASKS = (
+    "02115928-16fe-4493-949b-d77d302a88ee",
+    "6b1f0c2e-2d7a-4c1e-9b8e-3f4a5c6d7e8f",
+    "3c2b1a09-8f7e-4d6c-9b5a-4e3d2c1b0a9f",
+    "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+)
+FAST = (
+    "seed: 11\nspeed: 100\nautomate_mft:\n  tasks:\n"
+    + "".join(f"    - {{id: {task}, queue: 0, duration: 10s}}\n" for task in QUICKSTART_TASKS)
+    + '    - {name: "Daily summary", queue: 0, duration: 10s}\n'
+    + (
+        # one backup still running for 20 simulated seconds, so backups-settled waits a little
+        "acronis:\n  tasks:\n    - {type: backup, enqueued: -1h, started: -50m, completed: 20s, result: ok}\n"
+    )
+)
 
 XSS_TASK_ID = "5c1d2e3f-4a5b-4c6d-8e7f-0a1b2c3d4e5f"
 XSS_SCENARIO = f"""seed: 12
@@ -57,7 +65,9 @@ steps:
     start_task: {{name: "{XSS}"}}
 """
 # The same task started by id: the script tag can then only come from the emulator's answers.
-XSS_BY_ID_PIPELINE = XSS_PIPELINE.replace(f'start_task: {{name: "{XSS}"}}', f"start_task: {XSS_TASK_ID}")
+XSS_BY_ID_PIPELINE = XSS_PIPELINE.replace(
+    f'start_task: {{name: "{XSS}"}}', f"start_task: {XSS_TASK_ID}"
+)
 
 
 @dataclass
@@ -74,8 +84,11 @@ class Applied:
     def secrets(self) -> list[str]:
         """The emulator's credentials: derived from the scenario's seed, so the same here."""
         creds = Emulator(load_scenario(str(self.scenario))).credentials
-        lines = [line for line in creds.private_key_pem.splitlines() if len(line) >= 16
-                 and "PRIVATE KEY" not in line]
+        lines = [
+            line
+            for line in creds.private_key_pem.splitlines()
+            if len(line) >= 16 and "PRIVATE KEY" not in line
+        ]
         return [creds.client_secret, *lines]
 
 
@@ -84,10 +97,25 @@ def run_apply(tmp_path: Path, pipeline: Path, scenario_text: str) -> Applied:
     scenario.write_text(scenario_text)
     report_dir = tmp_path / "report"
     proc = subprocess.run(
-        [sys.executable, "-m", "mftrun", "apply", str(pipeline), "--emulate", "--scenario", str(scenario),
-         "--report-dir", str(report_dir)],
-        check=False, capture_output=True, text=True, timeout=120, cwd=ROOT,
-        env={**os.environ, "NO_COLOR": "1", "GITHUB_ACTIONS": "", "PYTHONPATH": str(ROOT)})
+        [
+            sys.executable,
+            "-m",
+            "mftrun",
+            "apply",
+            str(pipeline),
+            "--emulate",
+            "--scenario",
+            str(scenario),
+            "--report-dir",
+            str(report_dir),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, "NO_COLOR": "1", "GITHUB_ACTIONS": "", "PYTHONPATH": str(ROOT)},
+    )
     return Applied(proc.returncode, proc.stdout, proc.stderr, report_dir, scenario)
 
 
@@ -129,7 +157,11 @@ def test_quickstart_reports_validate_and_agree(tmp_path: Path) -> None:
     assert html.count('<tr class="step-row') == 7
     assert "Succeeded" in applied.stdout  # the final summary table
     for secret in applied.secrets():
-        for blob in (applied.stdout, applied.stderr, *(p.read_text() for p in applied.report_dir.iterdir())):
+        for blob in (
+            applied.stdout,
+            applied.stderr,
+            *(p.read_text() for p in applied.report_dir.iterdir()),
+        ):
             assert secret not in blob
 
 

@@ -61,10 +61,19 @@ def install_spy(emu: Emulator, *, secret: str, pem: str, basic: str) -> Spy:
                 if body["taskId"] == CUT:  # the platform's message is cut mid-token by the provider
                     body["status"]["message"] = "denied: " + "." * 455 + f" {auth}"
                 else:
-                    body["status"]["message"] = f"denied; client_secret={secret}; Authorization: {auth}"
-                    body["echo"] = {"authorization": auth, "first": spy.authorizations[0], "secret": secret,
-                                    "basic": basic, "tokens": spy.tokens, "assertions": spy.assertions,
-                                    "key": pem, "flat_key": "".join(pem.split())}
+                    body["status"]["message"] = (
+                        f"denied; client_secret={secret}; Authorization: {auth}"
+                    )
+                    body["echo"] = {
+                        "authorization": auth,
+                        "first": spy.authorizations[0],
+                        "secret": secret,
+                        "basic": basic,
+                        "tokens": spy.tokens,
+                        "assertions": spy.assertions,
+                        "key": pem,
+                        "flat_key": "".join(pem.split()),
+                    }
                 response.body = json.dumps(body).encode()
         return response
 
@@ -119,17 +128,42 @@ class Canary:
     needles: dict[str, str]
 
     def blobs(self) -> dict[str, bytes]:
-        files = {str(p.relative_to(self.folder)): p.read_bytes() for p in self.folder.rglob("*") if p.is_file()}
+        files = {
+            str(p.relative_to(self.folder)): p.read_bytes()
+            for p in self.folder.rglob("*")
+            if p.is_file()
+        }
         return {"stdout": self.stdout.encode(), "stderr": self.stderr.encode(), **files}
 
 
 @pytest.fixture(scope="module")
 def canary(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Canary]:
     tmp = tmp_path_factory.mktemp("canary")
-    scenario = Scenario.from_dict({"seed": 21, "speed": 50, "automate_mft": {"tasks": [
-        {"id": OK, "queue": 1, "duration": 2},
-        {"id": BAD, "queue": 1, "duration": 2, "outcome": "failed", "message": "replaced by the spy"},
-        {"id": CUT, "queue": 1, "duration": 2, "outcome": "failed", "message": "replaced by the spy"}]}})
+    scenario = Scenario.from_dict(
+        {
+            "seed": 21,
+            "speed": 50,
+            "automate_mft": {
+                "tasks": [
+                    {"id": OK, "queue": 1, "duration": 2},
+                    {
+                        "id": BAD,
+                        "queue": 1,
+                        "duration": 2,
+                        "outcome": "failed",
+                        "message": "replaced by the spy",
+                    },
+                    {
+                        "id": CUT,
+                        "queue": 1,
+                        "duration": 2,
+                        "outcome": "failed",
+                        "message": "replaced by the spy",
+                    },
+                ]
+            },
+        }
+    )
     with Emulator(scenario) as emu:
         emu.ensure_acronis_activity()
         creds = emu.credentials
@@ -142,16 +176,42 @@ def canary(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Canary]:
         (out / "report").mkdir(parents=True)
         summary = out / "summary.md"
         summary.write_text("## earlier step\n")
-        env = {**os.environ, "NO_COLOR": "1", "PYTHONPATH": str(ROOT), "GITHUB_ACTIONS": "true",
-               "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_WORKSPACE": str(tmp),
-               "MFT_TENANT_ID": creds.tenant_id, "MFT_KEY_ID": creds.key_id, "MFT_PRIVATE_KEY": pem,
-               "ACRONIS_CLIENT_ID": creds.client_id, "ACRONIS_CLIENT_SECRET": creds.client_secret}
-        proc = subprocess.run([sys.executable, "-m", "mftrun", "apply", str(pipeline),
-                               "--report-dir", str(out / "report")],
-                              capture_output=True, text=True, timeout=60, cwd=tmp, env=env, check=False)
+        env = {
+            **os.environ,
+            "NO_COLOR": "1",
+            "PYTHONPATH": str(ROOT),
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_STEP_SUMMARY": str(summary),
+            "GITHUB_WORKSPACE": str(tmp),
+            "MFT_TENANT_ID": creds.tenant_id,
+            "MFT_KEY_ID": creds.key_id,
+            "MFT_PRIVATE_KEY": pem,
+            "ACRONIS_CLIENT_ID": creds.client_id,
+            "ACRONIS_CLIENT_SECRET": creds.client_secret,
+        }
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mftrun",
+                "apply",
+                str(pipeline),
+                "--report-dir",
+                str(out / "report"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp,
+            env=env,
+            check=False,
+        )
     needles = {"client_secret": creds.client_secret, "basic_credentials": basic}
-    needles |= {f"key line {i}": line for i, line in enumerate(pem.splitlines())
-                if len(line) >= 16 and "PRIVATE KEY" not in line}
+    needles |= {
+        f"key line {i}": line
+        for i, line in enumerate(pem.splitlines())
+        if len(line) >= 16 and "PRIVATE KEY" not in line
+    }
     needles |= {f"token {i}": token for i, token in enumerate(spy.tokens)}
     needles |= {f"assertion {i}": a for i, a in enumerate(spy.assertions)}
     for i, header in enumerate(sorted(set(spy.authorizations))):
@@ -174,18 +234,35 @@ def test_the_run_used_and_echoed_every_kind_of_secret(canary: Canary) -> None:
     echo = echoing["outputs"]["run"]["echo"]
     assert echo["authorization"] == "bearer ***" and echo["secret"] == "***"
     assert set(echo["tokens"]) == {"***"} and set(echo["assertions"]) == {"***"}
-    assert set(echo["key"].replace("\n", "").replace("-----BEGIN PRIVATE KEY-----", "").replace(
-        "-----END PRIVATE KEY-----", "")) <= set("*")
-    assert sorted(p.name for p in (canary.folder / "report").iterdir()) == ["junit.xml", "report.html",
-                                                                           "report.json"]
+    assert set(
+        echo["key"]
+        .replace("\n", "")
+        .replace("-----BEGIN PRIVATE KEY-----", "")
+        .replace("-----END PRIVATE KEY-----", "")
+    ) <= set("*")
+    assert sorted(p.name for p in (canary.folder / "report").iterdir()) == [
+        "junit.xml",
+        "report.html",
+        "report.json",
+    ]
 
 
 def test_no_secret_in_any_byte_written(canary: Canary) -> None:
     blobs = canary.blobs()
-    assert set(blobs) >= {"stdout", "stderr", "summary.md", "report/report.json", "report/report.html",
-                          "report/junit.xml"}
-    leaks = [(where, name) for where, blob in blobs.items() for name, needle in canary.needles.items()
-             if name != "basic_credentials" and needle.encode() in blob]
+    assert set(blobs) >= {
+        "stdout",
+        "stderr",
+        "summary.md",
+        "report/report.json",
+        "report/report.html",
+        "report/junit.xml",
+    }
+    leaks = [
+        (where, name)
+        for where, blob in blobs.items()
+        for name, needle in canary.needles.items()
+        if name != "basic_credentials" and needle.encode() in blob
+    ]
     assert leaks == []
     assert len(canary.needles) >= 10
 
@@ -199,7 +276,9 @@ def test_github_annotation_points_at_the_failed_steps_line(canary: Canary) -> No
     line = canary.pipeline.read_text().splitlines().index("  - id: echoing") + 1
     errors = [text for text in canary.stdout.splitlines() if text.startswith("::error ")]
     assert len(errors) == 2
-    assert errors[0].startswith(f"::error file=pipeline.yaml,line={line},col=5,title=mftrun%3A step echoing failed::")
+    assert errors[0].startswith(
+        f"::error file=pipeline.yaml,line={line},col=5,title=mftrun%3A step echoing failed::"
+    )
     assert "client_secret=***" in errors[0]
 
 
@@ -210,16 +289,21 @@ def test_github_step_summary_is_appended(canary: Canary) -> None:
     assert "| good | ✓ success | mft | start_task | 1 |" in text
 
 
-
-
 def fragments(secret: str, size: int = 20) -> set[str]:
-    return {secret[i:i + size] for i in range(max(1, len(secret) - size + 1))}
+    return {secret[i : i + size] for i in range(max(1, len(secret) - size + 1))}
 
 
 def test_no_fragment_of_a_secret_survives_truncation(canary: Canary) -> None:
     # The MFT tokens are opaque (no JWT parts shared with other values), so any piece is a leak.
-    bearer = [v for k, v in canary.needles.items() if k.startswith("authorization") and "." not in v]
+    bearer = [
+        v for k, v in canary.needles.items() if k.startswith("authorization") and "." not in v
+    ]
     assert bearer
-    leaks = [(where, secret[:6]) for where, blob in canary.blobs().items() for secret in bearer
-             for piece in fragments(secret) if piece.encode() in blob]
+    leaks = [
+        (where, secret[:6])
+        for where, blob in canary.blobs().items()
+        for secret in bearer
+        for piece in fragments(secret)
+        if piece.encode() in blob
+    ]
     assert leaks == []

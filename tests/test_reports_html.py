@@ -139,7 +139,9 @@ def test_no_url_anywhere_unless_the_run_itself_carries_one() -> None:
     """Not even an SVG namespace or a comment: the page names no place on the network."""
     from importlib import resources
 
-    template = resources.files("mftrun.reports").joinpath("templates/report.html.j2").read_text("utf-8")
+    template = (
+        resources.files("mftrun.reports").joinpath("templates/report.html.j2").read_text("utf-8")
+    )
     url = re.compile(r"(?i)\b(?:https?|ftp|wss?):|//[a-z0-9.-]+\.[a-z]{2,}|\bwww\.")
     assert url.findall(template) == []
     for name in ("success", "timeout", "interrupt", "xss"):  # samples whose data holds no URL
@@ -154,14 +156,18 @@ def test_timeline_has_one_labelled_segment_per_attempt() -> None:
     report = build_report(failure_run())
     html = render_html(report)
     attempts = sum(len(s["attempts"]) for s in report["steps"])
-    segments = re.findall(r'<g class="s-[a-z_]+" data-attempt="(\d+)">\s*<title>[^<]+</title>\s*'
-                          r'<rect class="attempt', html)
+    segments = re.findall(
+        r'<g class="s-[a-z_]+" data-attempt="(\d+)">\s*<title>[^<]+</title>\s*'
+        r'<rect class="attempt',
+        html,
+    )
     # numbered segments are attempts; "0" is a step that ran but never got one (it errored first)
     assert len([n for n in segments if n != "0"]) == attempts
     assert segments.count("1") == sum(1 for s in report["steps"] if s["attempts"])
     # "#n" labels where a step had several attempts; every row has its id and status as text
-    assert html.count('class="attempt-label"') == sum(len(s["attempts"]) for s in report["steps"]
-                                                     if len(s["attempts"]) > 1)
+    assert html.count('class="attempt-label"') == sum(
+        len(s["attempts"]) for s in report["steps"] if len(s["attempts"]) > 1
+    )
     assert html.count('class="step-label"') == len(report["steps"])
 
 
@@ -169,7 +175,12 @@ def test_platform_task_name_is_shown_in_the_row_as_text() -> None:
     result = failure_run()
     result.steps[0].outputs = {"run_id": "r1", "run": {"taskName": f"Orders {XSS}", "id": "r1"}}
     html = render_html(build_report(result))
-    assert 'title="task name on the platform">Orders &lt;script&gt;alert(1)&lt;/script&gt;</div>' in html
+    assert (
+        'title="task name on the platform">Orders &lt;script&gt;alert(1)&lt;/script&gt;</div>'
+        in html
+    )
     assert "<script" not in html.lower()
     result.steps[0].outputs = {"task_name": "Nightly pull", "run": "not a dict"}
-    assert 'title="task name on the platform">Nightly pull</div>' in render_html(build_report(result))
+    assert 'title="task name on the platform">Nightly pull</div>' in render_html(
+        build_report(result)
+    )

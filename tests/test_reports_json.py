@@ -35,8 +35,11 @@ def test_written_json_validates_and_matches_the_run(name: str, tmp_path: Path) -
     assert data == build_report(result)
     # one step per line: readable in a diff, and written with json's fast encoder
     lines = paths["json"].read_text("utf-8").splitlines()
-    assert [json.loads(line.strip().rstrip(","))["id"] for line in lines
-            if line.startswith('    {"id": ')] == [s.id for s in result.steps]
+    assert [
+        json.loads(line.strip().rstrip(","))["id"]
+        for line in lines
+        if line.startswith('    {"id": ')
+    ] == [s.id for s in result.steps]
 
 
 def test_timeout_report_names_the_remote_run_left_going() -> None:
@@ -84,7 +87,11 @@ def test_outputs_that_are_not_json_become_text() -> None:
     result = success_run()
     result.steps[0].outputs = {"when": result.started_at, "path": Path("/a/b"), "ok": True}
     data = build_report(result)
-    assert data["steps"][0]["outputs"] == {"when": "2026-11-23 09:00:00+00:00", "path": "/a/b", "ok": True}
+    assert data["steps"][0]["outputs"] == {
+        "when": "2026-11-23 09:00:00+00:00",
+        "path": "/a/b",
+        "ok": True,
+    }
 
 
 def test_only_the_chosen_formats_are_written(tmp_path: Path) -> None:

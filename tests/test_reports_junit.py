@@ -48,16 +48,28 @@ def test_failure_run_counts_and_elements() -> None:
     suite = suites[0]
     # pull-invoices failed under continue_on_error: it concluded success, so no <failure>
     # (Jenkins would mark a green run unstable); its details still say it failed.
-    assert counts(root) == counts(suite) == {"tests": "4", "failures": "1", "errors": "1", "skipped": "1"}
+    assert (
+        counts(root)
+        == counts(suite)
+        == {"tests": "4", "failures": "1", "errors": "1", "skipped": "1"}
+    )
     assert suite.get("name") == "nightly-transfers" and suite.get("time") == "150.500"
     assert suite.get("timestamp") == "2026-11-23T09:00:00"
     cases = suite.findall("testcase")
-    assert [c.get("name") for c in cases] == ["pull-orders", "pull-invoices", "wait-backup", "notify"]
+    assert [c.get("name") for c in cases] == [
+        "pull-orders",
+        "pull-invoices",
+        "wait-backup",
+        "notify",
+    ]
     assert {c.get("classname") for c in cases} == {"nightly-transfers"}
     assert cases[0].get("time") == "150.000"
     failure = cases[0].find("failure")
     assert failure is not None and failure.get("type") == "failed"
-    assert failure.get("message") == "task pull-orders failed after 3 attempts: sftp: permission denied"
+    assert (
+        failure.get("message")
+        == "task pull-orders failed after 3 attempts: sftp: permission denied"
+    )
     assert "attempt 3: failed" in (failure.text or "")
     assert "defined at pipelines/nightly.yaml:12:5" in (failure.text or "")
     assert cases[1].find("failure") is None and cases[1].find("error") is None
@@ -72,7 +84,11 @@ def test_failure_run_counts_and_elements() -> None:
 
 def test_success_timeout_and_interrupt_counts() -> None:
     assert counts(parse(success_run()).find("testsuite")) == {  # type: ignore[arg-type]
-        "tests": "4", "failures": "0", "errors": "0", "skipped": "0"}
+        "tests": "4",
+        "failures": "0",
+        "errors": "0",
+        "skipped": "0",
+    }
     timeout = parse(timeout_run()).find("testsuite")
     assert timeout is not None
     assert counts(timeout) == {"tests": "3", "failures": "1", "errors": "0", "skipped": "1"}
@@ -107,21 +123,43 @@ def test_markup_is_escaped_and_control_characters_removed() -> None:
 
 # The common JUnit shape (Jenkins junit-10.xsd, GitLab's parser): what may appear where.
 SHAPE = {
-    "testsuites": ({"name", "tests", "failures", "errors", "skipped", "time", "disabled"}, {"testsuite"}),
-    "testsuite": ({"name", "tests", "failures", "errors", "skipped", "time", "timestamp", "hostname", "id",
-                   "package", "disabled"}, {"properties", "testcase", "system-out", "system-err"}),
+    "testsuites": (
+        {"name", "tests", "failures", "errors", "skipped", "time", "disabled"},
+        {"testsuite"},
+    ),
+    "testsuite": (
+        {
+            "name",
+            "tests",
+            "failures",
+            "errors",
+            "skipped",
+            "time",
+            "timestamp",
+            "hostname",
+            "id",
+            "package",
+            "disabled",
+        },
+        {"properties", "testcase", "system-out", "system-err"},
+    ),
     "properties": (set(), {"property"}),
     "property": ({"name", "value"}, set()),
-    "testcase": ({"name", "classname", "time", "assertions", "status"},
-                 {"skipped", "error", "failure", "system-out", "system-err"}),
+    "testcase": (
+        {"name", "classname", "time", "assertions", "status"},
+        {"skipped", "error", "failure", "system-out", "system-err"},
+    ),
     "failure": ({"message", "type"}, set()),
     "error": ({"message", "type"}, set()),
     "skipped": ({"message"}, set()),
     "system-out": (set(), set()),
     "system-err": (set(), set()),
 }
-REQUIRED = {"testsuite": {"name", "tests", "failures", "errors", "skipped", "time", "timestamp"},
-            "testcase": {"name", "classname", "time"}, "property": {"name", "value"}}
+REQUIRED = {
+    "testsuite": {"name", "tests", "failures", "errors", "skipped", "time", "timestamp"},
+    "testcase": {"name", "classname", "time"},
+    "property": {"name", "value"},
+}
 
 
 def check_shape(element: ET.Element) -> None:
@@ -134,7 +172,9 @@ def check_shape(element: ET.Element) -> None:
     if "time" in element.attrib:
         assert float(element.get("time", "")) >= 0 and "e" not in element.get("time", "").lower()
     if element.tag == "testsuite":
-        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", element.get("timestamp", ""))  # xs:dateTime, no zone
+        assert re.fullmatch(
+            r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", element.get("timestamp", "")
+        )  # xs:dateTime, no zone
         order = [child.tag for child in element]
         rank = {"properties": 0, "testcase": 1, "system-out": 2, "system-err": 3}
         assert order == sorted(order, key=rank.__getitem__), "children in the XSD's sequence order"

@@ -35,7 +35,10 @@ except ImportError:  # tests/ made a package later
     from tests.test_reports_junit import check_shape
 
 ROOT = Path(__file__).resolve().parent.parent
-T = {name: f"00000000-0000-4000-a000-{i:012d}" for i, name in enumerate(["ok", "ok2", "bad", "slow", "after"])}
+T = {
+    name: f"00000000-0000-4000-a000-{i:012d}"
+    for i, name in enumerate(["ok", "ok2", "bad", "slow", "after"])
+}
 
 
 @pytest.fixture
@@ -43,7 +46,9 @@ def platform() -> Iterator[Callable[..., Emulator]]:
     started: list[Emulator] = []
 
     def start(tasks: list[dict[str, Any]], speed: float = 20) -> Emulator:
-        emu = Emulator(Scenario.from_dict({"seed": 5, "speed": speed, "automate_mft": {"tasks": tasks}})).start()
+        emu = Emulator(
+            Scenario.from_dict({"seed": 5, "speed": speed, "automate_mft": {"tasks": tasks}})
+        ).start()
         started.append(emu)
         return emu
 
@@ -73,7 +78,9 @@ def write_pipeline(tmp_path: Path, emu: Emulator, steps: str, *, top: str = "") 
         defaults:
           environment: mft
           poll: {{interval: 0.05, max_interval: 0.2}}
-        """).format(url=emu.url, tenant=emu.credentials.tenant_id, kid=emu.credentials.key_id, key=key)
+        """).format(
+        url=emu.url, tenant=emu.credentials.tenant_id, kid=emu.credentials.key_id, key=key
+    )
     text += top + "steps:\n" + textwrap.indent(textwrap.dedent(steps), "  ")
     path = tmp_path / "pipeline.yaml"
     path.write_text(text)
@@ -112,12 +119,16 @@ def junit_counts(report_dir: Path) -> dict[str, str]:
 
 def test_success_report_has_every_documented_field(platform, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     emu = platform([task("ok"), task("ok2")])
-    path = write_pipeline(tmp_path, emu, f"""\
+    path = write_pipeline(
+        tmp_path,
+        emu,
+        f"""\
         - id: first
-          start_task: {T['ok']}
+          start_task: {T["ok"]}
           outputs: {{batch: "b-{{{{ result.run_id }}}}"}}
-        - {{id: second, start_task: {T['ok2']}, needs: [first]}}
-        """)
+        - {{id: second, start_task: {T["ok2"]}, needs: [first]}}
+        """,
+    )
     assert apply(path, tmp_path / "r") == 0
     report = load_valid(tmp_path / "r")
     assert report["pipeline"] == "outcomes"
@@ -127,7 +138,7 @@ def test_success_report_has_every_documented_field(platform, tmp_path: Path) -> 
     assert report["exit_code"] == 0 and report["interrupted"] is False
     assert report["totals"]["success"] == 2 and sum(report["totals"].values()) == 2
     runs = {r.task_id: r for r in emu.journal.runs}
-    for step, task_id in zip(report["steps"], (T["ok"], T["ok2"])):
+    for step, task_id in zip(report["steps"], (T["ok"], T["ok2"]), strict=False):
         assert (step["environment"], step["action"]) == ("mft", "start_task")
         assert step["status"] == step["outcome"] == step["conclusion"] == "success"
         assert step["error"] is None and step["duration"] > 0
@@ -138,17 +149,28 @@ def test_success_report_has_every_documented_field(platform, tmp_path: Path) -> 
         assert attempt["started_at"] <= attempt["ended_at"]
     assert report["steps"][0]["outputs"]["batch"] == f"b-{runs[T['ok']].run_id}"
     assert report["steps"][0]["line"] == step_line(path, "first")
-    assert junit_counts(tmp_path / "r") == {"tests": "2", "failures": "0", "errors": "0", "skipped": "0"}
+    assert junit_counts(tmp_path / "r") == {
+        "tests": "2",
+        "failures": "0",
+        "errors": "0",
+        "skipped": "0",
+    }
 
 
 def test_failure_report_outcome_conclusion_and_error(platform, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    emu = platform([task("bad", outcome="failed", message="partner refused"), task("ok"), task("after")])
-    path = write_pipeline(tmp_path, emu, f"""\
-        - {{id: allowed, start_task: {T['bad']}, continue_on_error: true}}
-        - {{id: good, start_task: {T['ok']}}}
-        - {{id: broken, start_task: {T['bad']}, retries: {{attempts: 1, delay: 0.1s}}}}
-        - {{id: after, start_task: {T['after']}, needs: [broken]}}
-        """)
+    emu = platform(
+        [task("bad", outcome="failed", message="partner refused"), task("ok"), task("after")]
+    )
+    path = write_pipeline(
+        tmp_path,
+        emu,
+        f"""\
+        - {{id: allowed, start_task: {T["bad"]}, continue_on_error: true}}
+        - {{id: good, start_task: {T["ok"]}}}
+        - {{id: broken, start_task: {T["bad"]}, retries: {{attempts: 1, delay: 0.1s}}}}
+        - {{id: after, start_task: {T["after"]}, needs: [broken]}}
+        """,
+    )
     assert apply(path, tmp_path / "r") == 1
     report = load_valid(tmp_path / "r")
     steps = {s["id"]: s for s in report["steps"]}
@@ -158,15 +180,27 @@ def test_failure_report_outcome_conclusion_and_error(platform, tmp_path: Path) -
     assert [a["remote_status"] for a in steps["broken"]["attempts"]] == ["failed", "failed"]
     assert len({a["run_id"] for a in steps["broken"]["attempts"]}) == 2
     assert steps["after"]["status"] == "skipped" and steps["after"]["attempts"] == []
-    assert report["totals"] == {**dict.fromkeys(report["totals"], 0), "failed": 2, "success": 1, "skipped": 1}
+    assert report["totals"] == {
+        **dict.fromkeys(report["totals"], 0),
+        "failed": 2,
+        "success": 1,
+        "skipped": 1,
+    }
     assert report["exit_code"] == 1
     # 'allowed' (continue_on_error) concluded success: not a JUnit failure
-    assert junit_counts(tmp_path / "r") == {"tests": "4", "failures": "1", "errors": "0", "skipped": "1"}
+    assert junit_counts(tmp_path / "r") == {
+        "tests": "4",
+        "failures": "1",
+        "errors": "0",
+        "skipped": "1",
+    }
 
 
 def test_step_timeout_report(platform, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     emu = platform([task("slow", duration=600)])
-    path = write_pipeline(tmp_path, emu, f"- {{id: slow, start_task: {T['slow']}, timeout: 0.5s}}\n")
+    path = write_pipeline(
+        tmp_path, emu, f"- {{id: slow, start_task: {T['slow']}, timeout: 0.5s}}\n"
+    )
     assert apply(path, tmp_path / "r") == 1
     report = load_valid(tmp_path / "r")
     [step] = report["steps"]
@@ -175,15 +209,25 @@ def test_step_timeout_report(platform, tmp_path: Path) -> None:  # type: ignore[
     assert step["attempts"][0]["run_id"] == run_id
     assert step["attempts"][0]["remote_status"] in ("queued", "running")
     assert report["totals"]["timed_out"] == 1
-    assert junit_counts(tmp_path / "r") == {"tests": "1", "failures": "1", "errors": "0", "skipped": "0"}
+    assert junit_counts(tmp_path / "r") == {
+        "tests": "1",
+        "failures": "1",
+        "errors": "0",
+        "skipped": "0",
+    }
 
 
 def test_whole_run_timeout_report(platform, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     emu = platform([task("slow", duration=600), task("after")])
-    path = write_pipeline(tmp_path, emu, f"""\
-        - {{id: slow, start_task: {T['slow']}}}
-        - {{id: after, start_task: {T['after']}, needs: [slow]}}
-        """, top="timeout: 0.5s\n")
+    path = write_pipeline(
+        tmp_path,
+        emu,
+        f"""\
+        - {{id: slow, start_task: {T["slow"]}}}
+        - {{id: after, start_task: {T["after"]}, needs: [slow]}}
+        """,
+        top="timeout: 0.5s\n",
+    )
     assert apply(path, tmp_path / "r") == 1
     report = load_valid(tmp_path / "r")
     assert "whole-run timeout" in report["message"]
@@ -191,7 +235,9 @@ def test_whole_run_timeout_report(platform, tmp_path: Path) -> None:  # type: ig
     assert report["exit_code"] == 1
 
 
-def test_report_dir_and_format_flags(platform, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+def test_report_dir_and_format_flags(
+    platform, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
     emu = platform([task("ok")])
     path = write_pipeline(tmp_path, emu, f"- {{id: one, start_task: {T['ok']}}}\n")
     nested = tmp_path / "a" / "b"
@@ -215,7 +261,9 @@ def test_report_dir_and_format_flags(platform, tmp_path: Path, capsys: pytest.Ca
     assert sorted(p.name for p in (cwd / "mftrun-report").iterdir()) == sorted(FILENAMES.values())
 
 
-def test_report_show_reads_a_real_report(platform, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+def test_report_show_reads_a_real_report(
+    platform, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
     emu = platform([task("bad", outcome="failed", message="disk full")])
     path = write_pipeline(tmp_path, emu, f"- {{id: broken, start_task: {T['bad']}}}\n")
     assert apply(path, tmp_path / "r") == 1
@@ -229,9 +277,12 @@ def test_report_show_reads_a_real_report(platform, tmp_path: Path, capsys: pytes
     assert "not valid JSON" in err and "Traceback" not in err
 
 
-def test_internal_crash_still_leaves_a_valid_partial_report(platform, tmp_path: Path,  # type: ignore[no-untyped-def]
-                                                            monkeypatch: pytest.MonkeyPatch,
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_internal_crash_still_leaves_a_valid_partial_report(
+    platform,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     """A bug in mftrun mid-run: exit 1 with a crash log, and the reports are still written."""
     from mftrun.executor import Executor
 
@@ -250,11 +301,19 @@ def test_internal_crash_still_leaves_a_valid_partial_report(platform, tmp_path: 
     assert report["steps"][0]["attempts"][0]["run_id"] == emu.journal.runs[0].run_id
     html = (tmp_path / "r" / "report.html").read_text()
     assert "Succeeded" not in html, "an unfinished run is never shown as a success"
-    assert junit_counts(tmp_path / "r") == {"tests": "1", "failures": "0", "errors": "1", "skipped": "0"}
+    assert junit_counts(tmp_path / "r") == {
+        "tests": "1",
+        "failures": "0",
+        "errors": "1",
+        "skipped": "0",
+    }
 
 
-def test_crash_report_exit_code_is_not_zero(platform, tmp_path: Path,  # type: ignore[no-untyped-def]
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_crash_report_exit_code_is_not_zero(
+    platform,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from mftrun.executor import Executor
 
     def boom(self: Any, live: Any, obs: Any) -> None:
@@ -264,19 +323,30 @@ def test_crash_report_exit_code_is_not_zero(platform, tmp_path: Path,  # type: i
     emu = platform([task("slow", duration=600)])
     path = write_pipeline(tmp_path, emu, f"- {{id: slow, start_task: {T['slow']}}}\n")
     assert apply(path, tmp_path / "r") == 1
-    assert load_valid(tmp_path / "r")["exit_code"] == 1, "the report says what the process exited with"
+    assert load_valid(tmp_path / "r")["exit_code"] == 1, (
+        "the report says what the process exited with"
+    )
 
 
 def test_sigint_to_a_separate_process_writes_valid_reports(platform, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     emu = platform([task("slow", queue=0, duration=3000), task("after")])
-    path = write_pipeline(tmp_path, emu, f"""\
-        - {{id: slow, start_task: {T['slow']}}}
-        - {{id: after, start_task: {T['after']}, needs: [slow]}}
-        """)
+    path = write_pipeline(
+        tmp_path,
+        emu,
+        f"""\
+        - {{id: slow, start_task: {T["slow"]}}}
+        - {{id: after, start_task: {T["after"]}, needs: [slow]}}
+        """,
+    )
     report_dir = tmp_path / "r"
-    proc = subprocess.Popen([sys.executable, "-m", "mftrun", "apply", str(path), "--report-dir", str(report_dir)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                            env={**os.environ, "NO_COLOR": "1", "GITHUB_ACTIONS": ""})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mftrun", "apply", str(path), "--report-dir", str(report_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "NO_COLOR": "1", "GITHUB_ACTIONS": ""},
+    )
     try:
         deadline = time.monotonic() + 20
         while not emu.journal.runs and time.monotonic() < deadline:
@@ -296,4 +366,9 @@ def test_sigint_to_a_separate_process_writes_valid_reports(platform, tmp_path: P
     run_id = emu.journal.runs[0].run_id
     assert report["steps"][0]["remote_may_continue"] == [run_id]
     assert report["steps"][0]["attempts"][0]["run_id"] == run_id
-    assert junit_counts(report_dir) == {"tests": "2", "failures": "0", "errors": "1", "skipped": "1"}
+    assert junit_counts(report_dir) == {
+        "tests": "2",
+        "failures": "0",
+        "errors": "1",
+        "skipped": "1",
+    }

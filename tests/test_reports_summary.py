@@ -53,14 +53,19 @@ def test_summary_lists_every_step_the_problems_and_the_verdict() -> None:
     text = console_text(build_report(failure_run()))
     for step_id in ("pull-orders", "pull-invoices", "wait-backup", "notify"):
         assert step_id in text
-    assert "✗ pull-orders: task pull-orders failed after 3 attempts: sftp: permission denied" in text
+    assert (
+        "✗ pull-orders: task pull-orders failed after 3 attempts: sftp: permission denied" in text
+    )
     assert "↷ notify: needs pull-orders, which failed" in text
     assert "Failed in 2m30s: 2 failed, 1 error, 1 skipped (exit code 1)" in text
 
 
 def test_summary_warns_about_remote_runs_left_going() -> None:
     text = console_text(build_report(timeout_run()))
-    assert "warning: step big-transfer: remote run 7f3e0c2a-0000-4000-8000-000000000001 may still be going" in text
+    assert (
+        "warning: step big-transfer: remote run 7f3e0c2a-0000-4000-8000-000000000001 may still be going"
+        in text
+    )
 
 
 def test_rich_markup_in_messages_prints_as_itself() -> None:
@@ -77,17 +82,26 @@ def test_report_show_text_and_json(tmp_path: Path, capsys: pytest.CaptureFixture
     assert main(["report", "show", str(tmp_path), "--format", "json"]) == 0  # the folder works too
     summary = json.loads(capsys.readouterr().out)
     assert summary["verdict"] == "failed" and summary["exit_code"] == 1
-    assert [s["id"] for s in summary["steps"]] == ["pull-orders", "pull-invoices", "wait-backup", "notify"]
+    assert [s["id"] for s in summary["steps"]] == [
+        "pull-orders",
+        "pull-invoices",
+        "wait-backup",
+        "notify",
+    ]
     assert summary["steps"][0]["attempts"] == 3
 
 
-@pytest.mark.parametrize("content, expected", [
-    (None, "no such file"),
-    ("<html></html>", "not valid JSON"),
-    ('{"report_version": 7}', "not an mftrun report"),
-])
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (None, "no such file"),
+        ("<html></html>", "not valid JSON"),
+        ('{"report_version": 7}', "not an mftrun report"),
+    ],
+)
 def test_report_show_bad_input_is_exit_2_without_traceback(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str | None, expected: str) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str | None, expected: str
+) -> None:
     path = tmp_path / "report.json"
     if content is not None:
         path.write_text(content)
@@ -96,12 +110,18 @@ def test_report_show_bad_input_is_exit_2_without_traceback(
     assert expected in err and "Traceback" not in err
 
 
-PEM = ("-----BEGIN PRIVATE KEY-----\n"
-       "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7canaryKEYline1\n"
-       "abcdefghijklmnopqrstuvwxyzCANARYkeyLINE2abcdefghijklmnopqrstuvwx\n"
-       "-----END PRIVATE KEY-----")
-CANARIES = {"key": PEM, "client_secret": "canary-client-secret-9f8e7d", "token": "eyJcanary.token.VALUE42",
-            "markup": "s3cr&t<v>\"q'"}
+PEM = (
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7canaryKEYline1\n"
+    "abcdefghijklmnopqrstuvwxyzCANARYkeyLINE2abcdefghijklmnopqrstuvwx\n"
+    "-----END PRIVATE KEY-----"
+)
+CANARIES = {
+    "key": PEM,
+    "client_secret": "canary-client-secret-9f8e7d",
+    "token": "eyJcanary.token.VALUE42",
+    "markup": "s3cr&t<v>\"q'",
+}
 
 
 @pytest.mark.parametrize("name", sorted(ALL))
@@ -113,10 +133,21 @@ def test_canary_secrets_are_absent_from_every_byte_written(name: str, tmp_path: 
     token, secret, key_line = CANARIES["token"], CANARIES["client_secret"], PEM.splitlines()[2]
     first = result.steps[0]
     first.error = f"401: Authorization: Bearer {token}; body echoed client_secret={secret}"
-    first.outputs = {"echo": f"assertion for {secret}", token: [key_line, {"nested": CANARIES["markup"]}]}
-    first.attempts.append(Attempt(number=9, started_at=at(1), ended_at=at(2), run_id=f"run-{token}",
-                                  remote_status=f"failed: invalid key {PEM}", status=Status.FAILED,
-                                  message=f"Authorization: Basic {secret}"))
+    first.outputs = {
+        "echo": f"assertion for {secret}",
+        token: [key_line, {"nested": CANARIES["markup"]}],
+    }
+    first.attempts.append(
+        Attempt(
+            number=9,
+            started_at=at(1),
+            ended_at=at(2),
+            run_id=f"run-{token}",
+            remote_status=f"failed: invalid key {PEM}",
+            status=Status.FAILED,
+            message=f"Authorization: Basic {secret}",
+        )
+    )
     first.remote_may_continue = [f"run-{token}"]
     result.message = f"crash while using {CANARIES['markup']}"
     write_reports(result, report_dir=tmp_path, redactor=redactor)
@@ -126,7 +157,11 @@ def test_canary_secrets_are_absent_from_every_byte_written(name: str, tmp_path: 
     assert len(blobs) == 4
     needles = [token, secret, key_line, PEM.splitlines()[1], CANARIES["markup"]]
     import html as html_module
-    needles += [html_module.escape(CANARIES["markup"]), html_module.escape(CANARIES["markup"], quote=False)]
+
+    needles += [
+        html_module.escape(CANARIES["markup"]),
+        html_module.escape(CANARIES["markup"], quote=False),
+    ]
     for blob in blobs:
         for needle in needles:
             assert needle.encode() not in blob
@@ -140,11 +175,25 @@ def test_a_huge_run_prints_the_troubled_steps_first_and_says_how_many_are_not_sh
 
     from mftrun.reports.summary import MAX_ROWS, print_summary
 
-    steps = [{"id": f"s{i:05d}", "status": "success", "environment": "mft", "action": "start_task",
-              "attempts": [{}], "duration": 1.0} for i in range(5000)]
+    steps = [
+        {
+            "id": f"s{i:05d}",
+            "status": "success",
+            "environment": "mft",
+            "action": "start_task",
+            "attempts": [{}],
+            "duration": 1.0,
+        }
+        for i in range(5000)
+    ]
     steps[4321] = {**steps[4321], "status": "failed", "error": "partner refused"}
-    report = {"pipeline": "big", "steps": steps, "duration": 60.0, "exit_code": 1,
-              "totals": {"success": 4999, "failed": 1}}
+    report = {
+        "pipeline": "big",
+        "steps": steps,
+        "duration": 60.0,
+        "exit_code": 1,
+        "totals": {"success": 4999, "failed": 1},
+    }
     out = io.StringIO()
     print_summary(report, console=Console(file=out, width=120, no_color=True))
     text = out.getvalue()

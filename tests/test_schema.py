@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -70,7 +71,8 @@ def test_unknown_field_points_at_the_key_with_a_suggestion() -> None:
     doc, _ = load_text(text, "f.yaml")
     problems = schema.check(doc)
     assert [(p.line, p.column, p.message) for p in problems] == [
-        (31, 5, "unknown field 'timout' in step 'backups-settled'")]
+        (31, 5, "unknown field 'timout' in step 'backups-settled'")
+    ]
     assert problems[0].hint == "did you mean 'timeout'?"
 
 
@@ -80,13 +82,19 @@ def test_one_readable_message_per_location() -> None:
     got = check(text)
     assert got == [
         (15, 15, "environments.backup.provider is 7, expected one of: automate-mft, acronis"),
-        (30, 14, "step 'backups-settled' wait_tasks.state must be a string or a list, not a mapping"),
+        (
+            30,
+            14,
+            "step 'backups-settled' wait_tasks.state must be a string or a list, not a mapping",
+        ),
     ]
     assert all("{" not in m or "wait_tasks" in m for _, _, m in got)  # no instance dumps
 
 
 def test_fast_path_agrees_on_examples_and_fixtures() -> None:
-    paths = list((ROOT / "examples").glob("*.yaml")) + list((ROOT / "tests" / "fixtures").rglob("*.yaml"))
+    paths = list((ROOT / "examples").glob("*.yaml")) + list(
+        (ROOT / "tests" / "fixtures").rglob("*.yaml")
+    )
     validator = schema.validator()
     for path in paths:
         doc, _ = load_text(path.read_text(), str(path))
@@ -108,12 +116,54 @@ def _non_finite(value: Any) -> bool:
     return False
 
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.floats(-2, 2),
-                    st.sampled_from(["", "x", "1m", "5 min", "/p", "us", "acronis", "GET",
-                                     "started", "{{ steps.a.status }}", "a b", "gt(1)"]))
-KEYS = ["id", "start_task", "wait_tasks", "http", "needs", "timeout", "poll", "retries", "state",
-        "path", "method", "interval", "attempts", "env", "file", "provider", "region",
-        "credentials", "client_secret", "x-extra", "bogus", "version", "steps", "expect"]
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 3),
+    st.floats(-2, 2),
+    st.sampled_from(
+        [
+            "",
+            "x",
+            "1m",
+            "5 min",
+            "/p",
+            "us",
+            "acronis",
+            "GET",
+            "started",
+            "{{ steps.a.status }}",
+            "a b",
+            "gt(1)",
+        ]
+    ),
+)
+KEYS = [
+    "id",
+    "start_task",
+    "wait_tasks",
+    "http",
+    "needs",
+    "timeout",
+    "poll",
+    "retries",
+    "state",
+    "path",
+    "method",
+    "interval",
+    "attempts",
+    "env",
+    "file",
+    "provider",
+    "region",
+    "credentials",
+    "client_secret",
+    "x-extra",
+    "bogus",
+    "version",
+    "steps",
+    "expect",
+]
 
 
 def mutate(data: Any, draw: Any) -> Any:
@@ -123,10 +173,17 @@ def mutate(data: Any, draw: Any) -> Any:
         return {**data, key: mutate(data[key], draw)}
     if isinstance(data, list) and data and draw(st.booleans()):
         i = draw(st.integers(0, len(data) - 1))
-        return data[:i] + [mutate(data[i], draw)] + data[i + 1:]
-    return draw(st.recursive(scalars, lambda inner: st.one_of(
-        st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(KEYS), inner, max_size=3)),
-        max_leaves=6))
+        return data[:i] + [mutate(data[i], draw)] + data[i + 1 :]
+    return draw(
+        st.recursive(
+            scalars,
+            lambda inner: st.one_of(
+                st.lists(inner, max_size=3),
+                st.dictionaries(st.sampled_from(KEYS), inner, max_size=3),
+            ),
+            max_leaves=6,
+        )
+    )
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -138,12 +195,20 @@ def test_fast_path_is_never_more_lenient_than_jsonschema(data: Any) -> None:
         assert schema.validator().is_valid(value)
 
 
-@pytest.mark.parametrize("snippet, expected", [
-    ("version: 1\nsteps: []\n", "steps must not be empty"),
-    ("version: '1'\nsteps: [{id: a}]\n", "version must be 1: '1'"),
-    ("version: 1\nsteps: [{id: a, needs: [b, b]}]\n", "step 'a' needs lists the same value twice"),
-    ("version: 1\nsteps: [{id: a, retries: {attempts: -1}}]\n",
-     "step 'a' retries.attempts must be >= 0, not -1"),
-])
+@pytest.mark.parametrize(
+    "snippet, expected",
+    [
+        ("version: 1\nsteps: []\n", "steps must not be empty"),
+        ("version: '1'\nsteps: [{id: a}]\n", "version must be 1: '1'"),
+        (
+            "version: 1\nsteps: [{id: a, needs: [b, b]}]\n",
+            "step 'a' needs lists the same value twice",
+        ),
+        (
+            "version: 1\nsteps: [{id: a, retries: {attempts: -1}}]\n",
+            "step 'a' retries.attempts must be >= 0, not -1",
+        ),
+    ],
+)
 def test_messages(snippet: str, expected: str) -> None:
     assert expected in [m for _, _, m in check(snippet)]

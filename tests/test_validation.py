@@ -25,12 +25,28 @@ def expected(path: Path) -> list[tuple[int, int, str]]:
 
 def test_there_is_a_fixture_per_error_class() -> None:
     names = {p.stem for p in INVALID}
-    for required in ("yaml-syntax", "duplicate-key", "unknown-field", "wrong-type",
-                     "duplicate-step-id", "unknown-need", "self-need", "cycle",
-                     "unknown-environment", "missing-environment", "provider-action",
-                     "inline-secret", "bad-duration", "template-syntax", "template-unknown-step",
-                     "template-not-upstream", "no-action", "two-actions", "bad-region",
-                     "plain-http"):
+    for required in (
+        "yaml-syntax",
+        "duplicate-key",
+        "unknown-field",
+        "wrong-type",
+        "duplicate-step-id",
+        "unknown-need",
+        "self-need",
+        "cycle",
+        "unknown-environment",
+        "missing-environment",
+        "provider-action",
+        "inline-secret",
+        "bad-duration",
+        "template-syntax",
+        "template-unknown-step",
+        "template-not-upstream",
+        "no-action",
+        "two-actions",
+        "bad-region",
+        "plain-http",
+    ):
         assert required in names
     assert all(expected(p) for p in INVALID), "every invalid fixture states its expectation"
 
@@ -68,8 +84,10 @@ def test_example_model_is_filled_faithfully() -> None:
     assert mft.credentials["private_key"].ref == "~/.config/mftrun/mft.pem"
     assert mft.credentials["tenant_id"].kind == "env"
     assert mft.credentials["tenant_id"].ref == "MFT_TENANT_ID"
-    assert (mft.credentials["key_id"].position.line, mft.credentials["key_id"].position.column) \
-        == (12, 15)
+    assert (mft.credentials["key_id"].position.line, mft.credentials["key_id"].position.column) == (
+        12,
+        15,
+    )
     assert (mft.position.line, backup.position.line) == (7, 14)
     ids = [s.id for s in p.steps]
     assert ids == ["backups-settled", "pull-orders", "push-invoices", "archive", "notify-failure"]
@@ -136,7 +154,9 @@ def test_all_problems_of_all_files_in_one_run(tmp_path: Path) -> None:
 def test_many_errors_in_one_file_are_all_reported(tmp_path: Path) -> None:
     text = EXAMPLE.read_text()
     text = text.replace("region: us", "region: mars").replace("timeout: 2h", "timeout: 2 hours")
-    text = text.replace("needs: [pull-orders]\n    timeout: 15m", "needs: [pull-order]\n    timeout: 15m")
+    text = text.replace(
+        "needs: [pull-orders]\n    timeout: 15m", "needs: [pull-order]\n    timeout: 15m"
+    )
     text = text.replace("run_if: failure", "run_if: failed")
     path = tmp_path / "p.yaml"
     path.write_text(text)
@@ -159,7 +179,8 @@ def test_unreadable_inputs_are_input_errors(tmp_path: Path) -> None:
 def test_not_utf8_is_a_positioned_problem() -> None:
     _, problems = validate_bytes(b"version: 1\nname: caf\xe9\n", "x.yaml")
     assert [(p.line, p.column, p.message) for p in problems] == [
-        (2, 10, "the file is not UTF-8 text")]
+        (2, 10, "the file is not UTF-8 text")
+    ]
 
 
 def test_schema_invalid_document_still_gets_semantic_checks(tmp_path: Path) -> None:
@@ -176,7 +197,8 @@ def test_schema_invalid_document_still_gets_semantic_checks(tmp_path: Path) -> N
 def test_hyphenated_step_reference_gets_a_helpful_hint(tmp_path: Path) -> None:
     text = EXAMPLE.read_text().replace(
         "    needs: [push-invoices, archive]\n",
-        "    needs: [push-invoices, archive]\n    outputs: {x: \"{{ steps.push-invoices.status }}\"}\n")
+        '    needs: [push-invoices, archive]\n    outputs: {x: "{{ steps.push-invoices.status }}"}\n',
+    )
     path = tmp_path / "p.yaml"
     path.write_text(text)
     _, problems = check_paths([str(path)])
@@ -188,13 +210,21 @@ def test_hyphenated_step_reference_gets_a_helpful_hint(tmp_path: Path) -> None:
 def test_hints_for_a_misspelled_template_name_and_an_unquoted_64_bit_id() -> None:
     from mftrun.validation import check_paths
 
-    _, problems = check_paths([str(FIXTURES / "invalid" / "template-unknown-name.yaml"),
-                               str(FIXTURES / "invalid" / "wait-tasks-numeric-id.yaml")])
+    _, problems = check_paths(
+        [
+            str(FIXTURES / "invalid" / "template-unknown-name.yaml"),
+            str(FIXTURES / "invalid" / "wait-tasks-numeric-id.yaml"),
+        ]
+    )
     hints = {p.message: p.hint for p in problems}
     assert hints["template uses unknown name 'reslt'"] == "did you mean 'result'?"
-    assert hints["template uses unknown name 'env'"].startswith("names available here: steps, vars;")
-    assert hints["step 'one-backup' wait_tasks.id must be a string or a list, not a whole number"] \
+    assert hints["template uses unknown name 'env'"].startswith(
+        "names available here: steps, vars;"
+    )
+    assert (
+        hints["step 'one-backup' wait_tasks.id must be a string or a list, not a whole number"]
         == "quote it: '4557086697777291245'"
+    )
 
 
 def test_a_file_named_twice_is_checked_once() -> None:
@@ -204,4 +234,8 @@ def test_a_file_named_twice_is_checked_once() -> None:
     one = sorted(folder.glob("*.yaml"))[0]
     files, problems = pipeline_files([str(folder), str(one), str(one)])
     assert problems == []
-    assert len(files) == len({f.resolve() for f in files}) == len(list(pipeline_files([str(folder)])[0]))
+    assert (
+        len(files)
+        == len({f.resolve() for f in files})
+        == len(list(pipeline_files([str(folder)])[0]))
+    )

@@ -20,8 +20,11 @@ HELP = "authenticate every environment a pipeline uses and make one cheap read-o
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="pipeline YAML file")
-    parser.add_argument("--emulate", action="store_true",
-                        help="check against an in-process emulator instead of the real platforms")
+    parser.add_argument(
+        "--emulate",
+        action="store_true",
+        help="check against an in-process emulator instead of the real platforms",
+    )
     parser.add_argument("--scenario", metavar="FILE", help="with --emulate: the emulator scenario")
 
 
@@ -35,8 +38,9 @@ class CheckRow:
     seconds: float
 
 
-def check_environments(pipeline: Any, *, redactor: Any, environ: Mapping[str, str] = os.environ,
-                       clock: Any = None) -> list[CheckRow]:
+def check_environments(
+    pipeline: Any, *, redactor: Any, environ: Mapping[str, str] = os.environ, clock: Any = None
+) -> list[CheckRow]:
     """One row per environment used by a step, checked in parallel; never raises for a platform."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -52,7 +56,9 @@ def check_environments(pipeline: Any, *, redactor: Any, environ: Mapping[str, st
         started = clock.monotonic()
         provider = None
         try:
-            provider = create_provider(env, max_parallel=1, redactor=redactor, environ=environ, clock=clock)
+            provider = create_provider(
+                env, max_parallel=1, redactor=redactor, environ=environ, clock=clock
+            )
             ok, detail = True, provider.check()
         except MftrunError as exc:
             ok, detail = False, str(exc)
@@ -61,8 +67,14 @@ def check_environments(pipeline: Any, *, redactor: Any, environ: Mapping[str, st
         finally:
             if provider is not None:
                 provider.close()
-        return CheckRow(env.name, env.provider, env.base_url, ok, redactor.scrub(detail),
-                        clock.monotonic() - started)
+        return CheckRow(
+            env.name,
+            env.provider,
+            env.base_url,
+            ok,
+            redactor.scrub(detail),
+            clock.monotonic() - started,
+        )
 
     if not envs:
         return []
@@ -82,19 +94,30 @@ def print_table(rows: list[CheckRow], *, file: Any = None) -> None:
     console = Console(file=out, highlight=False, soft_wrap=False, width=width)
     table = Table(title="mftrun check", title_justify="left")
     for column in ("environment", "provider", "base URL", "result", "time", "detail"):
-        table.add_column(column, overflow="fold", no_wrap=column in ("environment", "result", "time"))
+        table.add_column(
+            column, overflow="fold", no_wrap=column in ("environment", "result", "time")
+        )
     for row in rows:
         result = "[green]ok[/green]" if row.ok else "[red]FAILED[/red]"
         first_line = row.detail.splitlines()[0] if row.detail else ""
-        table.add_row(row.environment, row.provider, row.base_url, result, f"{row.seconds:.1f}s",
-                      _escape(first_line))
+        table.add_row(
+            row.environment,
+            row.provider,
+            row.base_url,
+            result,
+            f"{row.seconds:.1f}s",
+            _escape(first_line),
+        )
     console.print(table)
     for row in rows:
         if not row.ok:
             console.print(f"[red]{_escape(row.environment)}[/red]: {_escape(row.detail)}")
     failed = sum(not r.ok for r in rows)
-    console.print(f"{len(rows) - failed} of {len(rows)} environment(s) ok" if rows
-                  else "no environment is used by any step")
+    console.print(
+        f"{len(rows) - failed} of {len(rows)} environment(s) ok"
+        if rows
+        else "no environment is used by any step"
+    )
 
 
 def _escape(text: str) -> str:

@@ -14,33 +14,50 @@ HELP = "run a local emulator of the Automate MFT and Acronis APIs (until Ctrl-C)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--scenario", metavar="FILE",
-                        help="scenario YAML (tasks, timelines, faults); default: one tenant, one client, no tasks")
-    parser.add_argument("--port", type=int, default=0, metavar="N",
-                        help="port on 127.0.0.1 (default: any free port)")
-    parser.add_argument("--credentials-dir", metavar="DIR",
-                        help="where to write the generated private key and env.sh "
-                             "(default: a temporary folder removed on exit)")
+    parser.add_argument(
+        "--scenario",
+        metavar="FILE",
+        help="scenario YAML (tasks, timelines, faults); default: one tenant, one client, no tasks",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=0,
+        metavar="N",
+        help="port on 127.0.0.1 (default: any free port)",
+    )
+    parser.add_argument(
+        "--credentials-dir",
+        metavar="DIR",
+        help="where to write the generated private key and env.sh "
+        "(default: a temporary folder removed on exit)",
+    )
 
 
 def environment_block(url: str, env: dict[str, str]) -> str:
-    return "\n".join([
-        "environments:",
-        "  mft:",
-        "    provider: automate-mft",
-        f"    base_url: {url}",
-        "    credentials:",
-        "      tenant_id: {env: MFT_TENANT_ID}",
-        "      key_id: {env: MFT_KEY_ID}",
-        f"      private_key: {{file: {env.get('MFT_PRIVATE_KEY_FILE', 'YOUR-PRIVATE-KEY.pem')}}}"
-        + ("" if "MFT_PRIVATE_KEY_FILE" in env else "   # the scenario registers public keys only"),
-        "  backup:",
-        "    provider: acronis",
-        f"    base_url: {url}",
-        "    credentials:",
-        "      client_id: {env: ACRONIS_CLIENT_ID}",
-        "      client_secret: {env: ACRONIS_CLIENT_SECRET}",
-    ])
+    return "\n".join(
+        [
+            "environments:",
+            "  mft:",
+            "    provider: automate-mft",
+            f"    base_url: {url}",
+            "    credentials:",
+            "      tenant_id: {env: MFT_TENANT_ID}",
+            "      key_id: {env: MFT_KEY_ID}",
+            f"      private_key: {{file: {env.get('MFT_PRIVATE_KEY_FILE', 'YOUR-PRIVATE-KEY.pem')}}}"
+            + (
+                ""
+                if "MFT_PRIVATE_KEY_FILE" in env
+                else "   # the scenario registers public keys only"
+            ),
+            "  backup:",
+            "    provider: acronis",
+            f"    base_url: {url}",
+            "    credentials:",
+            "      client_id: {env: ACRONIS_CLIENT_ID}",
+            "      client_secret: {env: ACRONIS_CLIENT_SECRET}",
+        ]
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,21 +86,27 @@ def run(args: argparse.Namespace) -> int:
         try:
             emulator.start()
         except OSError as exc:
-            raise UsageError(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}",
-                             hint="choose another --port, or 0 for any free port") from None
+            raise UsageError(
+                f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}",
+                hint="choose another --port, or 0 for any free port",
+            ) from None
         stack.callback(emulator.stop)
         if args.credentials_dir:
             folder = Path(os.path.expanduser(args.credentials_dir))
         else:
-            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mftrun-emulator-")))
+            folder = Path(
+                stack.enter_context(tempfile.TemporaryDirectory(prefix="mftrun-emulator-"))
+            )
         env = emulator.write_credentials(folder)
         exports = "\n".join(f"export {k}={shlex.quote(v)}" for k, v in env.items())
         (folder / "env.sh").write_text(exports + "\n", encoding="utf-8")
         os.chmod(folder / "env.sh", 0o600)
         url = emulator.url
         print(f"mftrun emulator listening on {url}  (Automate MFT under /v1, Acronis under /api)")
-        print(f"scenario: {scenario.source}  speed {scenario.speed:g}x, {len(scenario.mft_tasks)} MFT tasks, "
-              f"{len(scenario.acronis_tasks)} Acronis tasks, {len(scenario.faults)} faults")
+        print(
+            f"scenario: {scenario.source}  speed {scenario.speed:g}x, {len(scenario.mft_tasks)} MFT tasks, "
+            f"{len(scenario.acronis_tasks)} Acronis tasks, {len(scenario.faults)} faults"
+        )
         print(f"journal:  {url}/_emulator/journal")
         print(f"credentials written to {folder} (source {folder / 'env.sh'})")
         print()
@@ -102,6 +125,9 @@ def run(args: argparse.Namespace) -> int:
         finally:
             signal.signal(signal.SIGTERM, previous)
         journal = emulator.journal
-        print(f"\nstopped: {journal.request_count} requests, {len(journal.runs)} MFT runs started, "
-              f"{len(journal.faults)} faults applied", file=sys.stderr)
+        print(
+            f"\nstopped: {journal.request_count} requests, {len(journal.runs)} MFT runs started, "
+            f"{len(journal.faults)} faults applied",
+            file=sys.stderr,
+        )
     return 0

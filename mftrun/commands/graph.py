@@ -10,8 +10,12 @@ HELP = "print the dependency graph of a pipeline as Mermaid or Graphviz dot"
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="pipeline YAML file")
-    parser.add_argument("--format", choices=("mermaid", "dot"), default="mermaid",
-                        help="graph language (default: %(default)s)")
+    parser.add_argument(
+        "--format",
+        choices=("mermaid", "dot"),
+        default="mermaid",
+        help="graph language (default: %(default)s)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,8 +40,12 @@ def _label(step: Any) -> list[str]:
 
 def mermaid(pipeline: Any, plan: Any) -> str:
     def esc(text: str) -> str:
-        return (text.replace("&", "#amp;").replace('"', "#quot;").replace("<", "#lt;")
-                .replace(">", "#gt;"))
+        return (
+            text.replace("&", "#amp;")
+            .replace('"', "#quot;")
+            .replace("<", "#lt;")
+            .replace(">", "#gt;")
+        )
 
     node = {step.id: f"s{n}" for n, step in enumerate(pipeline.steps)}
     out = ["flowchart TD"]
@@ -57,8 +65,7 @@ def dot(pipeline: Any, plan: Any) -> str:
 
     out = [f"digraph {quote(pipeline.name)} {{", "  rankdir=TB;", "  node [shape=box];"]
     for step in pipeline.steps:
-        label = "\\n".join(part.replace("\\", "\\\\").replace('"', '\\"')
-                           for part in _label(step))
+        label = "\\n".join(part.replace("\\", "\\\\").replace('"', '\\"') for part in _label(step))
         style = ", style=dashed" if step.continue_on_error else ""
         out.append(f'  {quote(step.id)} [label="{label}"{style}];')
     for step in pipeline.steps:

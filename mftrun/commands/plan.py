@@ -10,8 +10,12 @@ HELP = "show what a pipeline would run, in order and in parallel levels (no netw
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="pipeline YAML file")
-    parser.add_argument("--format", choices=("text", "json"), default="text",
-                        help="output format (default: %(default)s)")
+    parser.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="output format (default: %(default)s)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,8 +41,11 @@ def target(step: Any) -> str:
     if step.action.kind == "start_task":
         return f"task {spec['task_id']}" if "task_id" in spec else f"task named {spec['name']!r}"
     if step.action.kind == "wait_tasks":
-        filters = [f"{k}={','.join(v) if isinstance(v, list) else v}" for k, v in spec.items()
-                   if k not in ("accept_results", "limit", "lod")]
+        filters = [
+            f"{k}={','.join(v) if isinstance(v, list) else v}"
+            for k, v in spec.items()
+            if k not in ("accept_results", "limit", "lod")
+        ]
         return "tasks " + " ".join(filters)
     return f"{spec['method']} {spec['path']}"
 
@@ -55,24 +62,46 @@ def plan_dict(pipeline: Any, plan: Any) -> dict[str, Any]:
     for sid in plan.order:
         step = by_id[sid]
         env = pipeline.environments[step.environment]
-        steps.append({
-            "id": sid, "index": step.index, "level": level_of[sid] + 1,
-            "action": step.action.kind, "target": target(step),
-            "environment": step.environment, "provider": env.provider, "base_url": env.base_url,
-            "needs": list(step.needs), "dependents": list(plan.dependents.get(sid, ())),
-            "run_if": condition(step), "timeout": step.timeout,
-            "poll": {"interval": step.poll.interval, "max_interval": step.poll.max_interval,
-                     "factor": step.poll.factor},
-            "retries": {"attempts": step.retries.attempts, "delay": step.retries.delay,
-                        "backoff": step.retries.backoff},
-            "continue_on_error": step.continue_on_error,
-            "outputs": sorted(step.outputs),
-            "line": step.position.line,
-        })
-    return {"version": 1, "pipeline": pipeline.name, "file": pipeline.path,
-            "sha256": pipeline.sha256, "max_parallel": pipeline.max_parallel,
-            "timeout": pipeline.timeout, "order": list(plan.order),
-            "levels": [list(level) for level in plan.levels], "steps": steps}
+        steps.append(
+            {
+                "id": sid,
+                "index": step.index,
+                "level": level_of[sid] + 1,
+                "action": step.action.kind,
+                "target": target(step),
+                "environment": step.environment,
+                "provider": env.provider,
+                "base_url": env.base_url,
+                "needs": list(step.needs),
+                "dependents": list(plan.dependents.get(sid, ())),
+                "run_if": condition(step),
+                "timeout": step.timeout,
+                "poll": {
+                    "interval": step.poll.interval,
+                    "max_interval": step.poll.max_interval,
+                    "factor": step.poll.factor,
+                },
+                "retries": {
+                    "attempts": step.retries.attempts,
+                    "delay": step.retries.delay,
+                    "backoff": step.retries.backoff,
+                },
+                "continue_on_error": step.continue_on_error,
+                "outputs": sorted(step.outputs),
+                "line": step.position.line,
+            }
+        )
+    return {
+        "version": 1,
+        "pipeline": pipeline.name,
+        "file": pipeline.path,
+        "sha256": pipeline.sha256,
+        "max_parallel": pipeline.max_parallel,
+        "timeout": pipeline.timeout,
+        "order": list(plan.order),
+        "levels": [list(level) for level in plan.levels],
+        "steps": steps,
+    }
 
 
 def plan_text(pipeline: Any, plan: Any) -> str:
@@ -83,9 +112,11 @@ def plan_text(pipeline: Any, plan: Any) -> str:
 
     by_id = {step.id: step for step in pipeline.steps}
     count = len(pipeline.steps)
-    lines = [f"pipeline {pipeline.name} ({pipeline.path}): {count} step{'s' if count != 1 else ''}"
-             f" in {len(plan.levels)} level{'s' if len(plan.levels) != 1 else ''}, "
-             f"max_parallel {pipeline.max_parallel}, run timeout {dur(pipeline.timeout)}"]
+    lines = [
+        f"pipeline {pipeline.name} ({pipeline.path}): {count} step{'s' if count != 1 else ''}"
+        f" in {len(plan.levels)} level{'s' if len(plan.levels) != 1 else ''}, "
+        f"max_parallel {pipeline.max_parallel}, run timeout {dur(pipeline.timeout)}"
+    ]
     for number, level in enumerate(plan.levels, start=1):
         lines.append("")
         lines.append(f"level {number}" + (f" ({len(level)} in parallel)" if len(level) > 1 else ""))
@@ -93,15 +124,22 @@ def plan_text(pipeline: Any, plan: Any) -> str:
             step = by_id[sid]
             env = pipeline.environments[step.environment]
             lines.append(f"  {sid}: {step.action.kind} {target(step)}")
-            lines.append(f"      environment {step.environment} ({env.provider})"
-                         f"; needs {', '.join(step.needs) or '-'}; run_if {condition(step)}")
+            lines.append(
+                f"      environment {step.environment} ({env.provider})"
+                f"; needs {', '.join(step.needs) or '-'}; run_if {condition(step)}"
+            )
             poll = step.poll
-            extra = f"; retries {step.retries.attempts} (delay {dur(step.retries.delay)}, " \
-                    f"x{step.retries.backoff:g})" if step.retries.attempts else ""
+            extra = (
+                f"; retries {step.retries.attempts} (delay {dur(step.retries.delay)}, "
+                f"x{step.retries.backoff:g})"
+                if step.retries.attempts
+                else ""
+            )
             coe = "; continue_on_error" if step.continue_on_error else ""
-            lines.append(f"      timeout {dur(step.timeout)}; poll {dur(poll.interval)}"
-                         f"..{dur(poll.max_interval)} x{poll.factor:g}{extra}{coe}")
+            lines.append(
+                f"      timeout {dur(step.timeout)}; poll {dur(poll.interval)}"
+                f"..{dur(poll.max_interval)} x{poll.factor:g}{extra}{coe}"
+            )
     lines.append("")
     lines.append("order: " + " -> ".join(plan.order))
     return "\n".join(lines) + "\n"
-

@@ -9,13 +9,21 @@ HELP = "show the summary of a finished run from its report.json"
 
 def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="report_command", metavar="SUBCOMMAND")
-    show = sub.add_parser("show", help="print a run's summary table again",
-                          description="Print the summary of a finished run from its report.json "
-                                      "(written by `mftrun apply` into --report-dir).")
-    show.add_argument("path", metavar="PATH",
-                      help="report.json, or the report folder that holds it")
-    show.add_argument("--format", choices=("text", "json"), default="text",
-                      help="text: the summary table (default); json: the summary as JSON")
+    show = sub.add_parser(
+        "show",
+        help="print a run's summary table again",
+        description="Print the summary of a finished run from its report.json "
+        "(written by `mftrun apply` into --report-dir).",
+    )
+    show.add_argument(
+        "path", metavar="PATH", help="report.json, or the report folder that holds it"
+    )
+    show.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text: the summary table (default); json: the summary as JSON",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

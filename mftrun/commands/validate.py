@@ -9,9 +9,13 @@ HELP = "check pipeline files (files or folders of *.yaml/*.yml) without running 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="pipeline files or folders")
-    parser.add_argument("--format", choices=("text", "json", "github"), default="text",
-                        help="text for people, json for tools, github for workflow annotations "
-                             "(default: %(default)s)")
+    parser.add_argument(
+        "--format",
+        choices=("text", "json", "github"),
+        default="text",
+        help="text for people, json for tools, github for workflow annotations "
+        "(default: %(default)s)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,23 +28,37 @@ def run(args: argparse.Namespace) -> int:
 
     missing = [p for p in args.paths if not os.path.exists(p)]
     if missing:
-        raise UsageError(f"no such file or folder: {', '.join(missing)}",
-                         hint="give pipeline files or folders that contain *.yaml files")
+        raise UsageError(
+            f"no such file or folder: {', '.join(missing)}",
+            hint="give pipeline files or folders that contain *.yaml files",
+        )
     files, problems = check_paths(args.paths)
     out = sys.stdout
     if args.format == "json":
         by_file: dict[str, list[dict[str, object]]] = {str(f): [] for f in files}
         for problem in problems:
             by_file.setdefault(problem.file, []).append(problem.to_dict())
-        json.dump({"version": 1, "valid": not problems, "problem_count": len(problems),
-                   "files": [{"file": name, "valid": not found, "problems": found}
-                             for name, found in by_file.items()]}, out, indent=2)
+        json.dump(
+            {
+                "version": 1,
+                "valid": not problems,
+                "problem_count": len(problems),
+                "files": [
+                    {"file": name, "valid": not found, "problems": found}
+                    for name, found in by_file.items()
+                ],
+            },
+            out,
+            indent=2,
+        )
         out.write("\n")
     elif args.format == "github":
         for problem in sorted(problems, key=lambda p: (p.file, p.line, p.column)):
             text = problem.message + (f"\n hint: {problem.hint}" if problem.hint else "")
-            out.write(f"::error file={_prop(problem.file)},line={problem.line},"
-                      f"col={problem.column},title=mftrun validate::{_data(text)}\n")
+            out.write(
+                f"::error file={_prop(problem.file)},line={problem.line},"
+                f"col={problem.column},title=mftrun validate::{_data(text)}\n"
+            )
         out.write(_summary(files, problems) + "\n")
     else:
         for problem in sorted(problems, key=lambda p: (p.file, p.line, p.column)):
@@ -55,8 +73,11 @@ def _summary(files: list, problems: list) -> str:
     noun = "file" if len(files) == 1 else "files"
     if not problems:
         return f"{len(files)} {noun} valid"
-    return (f"{count} problem{'s' if count != 1 else ''} in {len(bad)} of {len(files)} {noun}"
-            if files else f"{count} problem{'s' if count != 1 else ''}")
+    return (
+        f"{count} problem{'s' if count != 1 else ''} in {len(bad)} of {len(files)} {noun}"
+        if files
+        else f"{count} problem{'s' if count != 1 else ''}"
+    )
 
 
 def _data(text: str) -> str:

@@ -13,5 +13,13 @@ from mftrun.emulator.journal import FaultRecord, Journal, RequestRecord, RunReco
 from mftrun.emulator.scenario import Scenario, load_scenario
 from mftrun.emulator.server import Credentials, Emulator
 
-__all__ = ["Credentials", "Emulator", "FaultRecord", "Journal", "RequestRecord", "RunRecord",
-           "Scenario", "load_scenario"]
+__all__ = [
+    "Credentials",
+    "Emulator",
+    "FaultRecord",
+    "Journal",
+    "RequestRecord",
+    "RunRecord",
+    "Scenario",
+    "load_scenario",
+]

@@ -20,7 +20,8 @@ import uuid
 from calendar import timegm
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 from urllib.parse import parse_qsl, unquote
 
 from mftrun.emulator.journal import FaultRecord, Journal
@@ -32,13 +33,20 @@ TASKS_PATH = "/api/task_manager/v2/tasks"
 ACTIVITIES_PATH = "/api/task_manager/v2/activities"
 ACTIVITY_ID_BIT = 1 << 62  # an activity's 64-bit id: its task's id with this bit flipped
 POLICY_RUN_PATH = "/api/policy_management/v4/applications/run"
-POLICY_RUN_DURATION = 60.0  # simulated seconds a plan run takes when no scenario task says otherwise
+POLICY_RUN_DURATION = (
+    60.0  # simulated seconds a plan run takes when no scenario task says otherwise
+)
 STATES = ("enqueued", "assigned", "started", "paused", "completed")
 RESULTS = ("ok", "error", "warning", "cancelled", "abandoned", "timedout")
 PRIORITIES = ("low", "belowNormal", "normal", "aboveNormal", "high")
 LODS = ("tiny", "short", "long", "full", "debug", "count")
-TIME_FIELDS = {"enqueuedAt": "enqueuedAt", "assignedAt": "assignedAt", "startedAt": "startedAt",
-               "updatedAt": "updatedAt", "completedAt": "completedAt"}
+TIME_FIELDS = {
+    "enqueuedAt": "enqueuedAt",
+    "assignedAt": "assignedAt",
+    "startedAt": "startedAt",
+    "updatedAt": "updatedAt",
+    "completedAt": "completedAt",
+}
 LIKE_FIELDS = ("startedBy", "policyName", "resourceName")
 PAGING = ("limit", "after", "before", "lod")
 OTHER_PARAMS = ("order", "allow_deleted")
@@ -53,7 +61,9 @@ def _past(key: list[Any], position: list[Any], descending: bool) -> bool:
 
 def _named(item: dict[str, Any], key: str, field: str) -> list[str]:
     value = item.get(key)
-    return [str(value.get(field))] if isinstance(value, dict) and value.get(field) is not None else []
+    return (
+        [str(value.get(field))] if isinstance(value, dict) and value.get(field) is not None else []
+    )
 
 
 # Multi-value filters: parameter -> the item's values it is compared with.
@@ -84,14 +94,29 @@ class _BadRequest(Exception):
     pass
 
 
-def _error(status: int, code: str, reason: str, *, domain: str = "TaskManager",
-           token: str | None = None, fault: str | None = None,
-           context: dict[str, Any] | None = None) -> Response:
-    return json_response(status, {
-        "domain": domain, "code": code, "reason": reason, "context": context or {},
-        "kbLink": {"lineTag": f"emu-{code.lower()}", "serCode": str(status)},
-        "debug": {"msg": reason},
-    }, token=token, fault=fault)
+def _error(
+    status: int,
+    code: str,
+    reason: str,
+    *,
+    domain: str = "TaskManager",
+    token: str | None = None,
+    fault: str | None = None,
+    context: dict[str, Any] | None = None,
+) -> Response:
+    return json_response(
+        status,
+        {
+            "domain": domain,
+            "code": code,
+            "reason": reason,
+            "context": context or {},
+            "kbLink": {"lineTag": f"emu-{code.lower()}", "serCode": str(status)},
+            "debug": {"msg": reason},
+        },
+        token=token,
+        fault=fault,
+    )
 
 
 @dataclass(slots=True)
@@ -104,9 +129,15 @@ class _Token:
 
 # ----------------------------------------------------------------------------- time values
 
-_MONTHS = {m: i for i, m in enumerate(
-    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
-_RFC3339 = re.compile(r"^(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?([Zz]|[+-]\d\d:\d\d)$")
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
+    )
+}
+_RFC3339 = re.compile(
+    r"^(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?([Zz]|[+-]\d\d:\d\d)$"
+)
 
 
 def parse_time_ns(text: str) -> int:
@@ -122,11 +153,19 @@ def parse_time_ns(text: str) -> int:
         year, month, day, hour, minute, sec = (int(x) for x in m.groups()[:6])
         frac = int(((m.group(7) or "") + "000000000")[:9])
         tz = m.group(8)
-        offset = 0 if tz in ("Z", "z") else (1 if tz[0] == "+" else -1) * (int(tz[1:3]) * 3600 + int(tz[4:6]) * 60)
+        offset = (
+            0
+            if tz in ("Z", "z")
+            else (1 if tz[0] == "+" else -1) * (int(tz[1:3]) * 3600 + int(tz[4:6]) * 60)
+        )
         seconds = timegm((year, month, day, hour, minute, sec, 0, 0, 0)) - offset
         return seconds * 1_000_000_000 + frac
-    for fmt in ("%a, %d %b %Y %H:%M:%S %Z", "%A, %d-%b-%y %H:%M:%S %Z", "%a %b %d %H:%M:%S %Y",
-                "%a, %d %b %Y %H:%M:%S GMT"):
+    for fmt in (
+        "%a, %d %b %Y %H:%M:%S %Z",
+        "%A, %d-%b-%y %H:%M:%S %Z",
+        "%a %b %d %H:%M:%S %Y",
+        "%a, %d %b %Y %H:%M:%S GMT",
+    ):
         try:
             parsed = datetime.strptime(" ".join(text.split()), fmt)
         except ValueError:
@@ -145,9 +184,11 @@ def _like(pattern: str, value: str) -> bool:
 
 # ----------------------------------------------------------------------------- the platform
 
+
 class Acronis:
-    def __init__(self, scenario: Scenario, clock: SimClock, journal: Journal,
-                 revocations: tuple[Fault, ...]) -> None:
+    def __init__(
+        self, scenario: Scenario, clock: SimClock, journal: Journal, revocations: tuple[Fault, ...]
+    ) -> None:
         self._scenario = scenario
         self._clock = clock
         self._journal = journal
@@ -174,14 +215,26 @@ class Acronis:
                 task = AcronisTask(
                     id=(1 << 59) + self._rng.randrange(1 << 62),
                     uuid=str(uuid.UUID(int=self._rng.getrandbits(128), version=4)),
-                    type="backup", queue="backup", priority="normal",
-                    enqueued=now - speed, assigned=now - speed, started=now - speed,
-                    completed=now + i * speed, result_code="ok",
-                    policy={"id": str(uuid.UUID(int=self._rng.getrandbits(128), version=4)),
-                            "name": name, "type": "policy.protection.total"},
-                    resource={"id": str(uuid.UUID(int=self._rng.getrandbits(128), version=4)),
-                              "name": f"server-{i:02d}", "type": "machine"},
-                    started_by="emulator")
+                    type="backup",
+                    queue="backup",
+                    priority="normal",
+                    enqueued=now - speed,
+                    assigned=now - speed,
+                    started=now - speed,
+                    completed=now + i * speed,
+                    result_code="ok",
+                    policy={
+                        "id": str(uuid.UUID(int=self._rng.getrandbits(128), version=4)),
+                        "name": name,
+                        "type": "policy.protection.total",
+                    },
+                    resource={
+                        "id": str(uuid.UUID(int=self._rng.getrandbits(128), version=4)),
+                        "name": f"server-{i:02d}",
+                        "type": "machine",
+                    },
+                    started_by="emulator",
+                )
                 self._tasks.append(task)
                 self._by_id[task.id] = task
 
@@ -198,8 +251,10 @@ class Acronis:
             if req.method != "POST":
                 return _error(405, "MethodNotAllowed", "use POST", domain="Auth")
             return self._token(req)
-        base = next((p for p in (TASKS_PATH, ACTIVITIES_PATH) if path == p or path.startswith(p + "/")),
-                    None)
+        base = next(
+            (p for p in (TASKS_PATH, ACTIVITIES_PATH) if path == p or path.startswith(p + "/")),
+            None,
+        )
         if base is not None:
             token, refusal = self._authenticate(req)
             if refusal is not None:
@@ -207,8 +262,12 @@ class Acronis:
             assert token is not None
             tid = token.journal_id
             if "task_manager" not in token.client.scopes:
-                return _error(403, "Forbidden", "the API client lacks the task_manager scope "
-                              "(viewer or admin)", token=tid)
+                return _error(
+                    403,
+                    "Forbidden",
+                    "the API client lacks the task_manager scope (viewer or admin)",
+                    token=tid,
+                )
             if req.method != "GET":
                 return _error(405, "MethodNotAllowed", "the task manager is read-only", token=tid)
             activities = base == ACTIVITIES_PATH
@@ -218,7 +277,7 @@ class Acronis:
                     return self._list(req, tid, activities=activities)
                 except _BadRequest as exc:
                     return _error(400, "BadRequest", str(exc), token=tid)
-            rest = unquote(path[len(base) + 1:])
+            rest = unquote(path[len(base) + 1 :])
             if "/" in rest or not rest.isdigit():
                 return _error(400, "BadRequest", f"{what} id {rest!r} is not a number", token=tid)
             wanted = int(rest) ^ ACTIVITY_ID_BIT if activities else int(rest)
@@ -234,8 +293,13 @@ class Acronis:
                 return refusal
             assert token is not None
             if req.method != "PUT":
-                return _error(405, "MethodNotAllowed", "use PUT", domain="PolicyManagement",
-                              token=token.journal_id)
+                return _error(
+                    405,
+                    "MethodNotAllowed",
+                    "use PUT",
+                    domain="PolicyManagement",
+                    token=token.journal_id,
+                )
             return self._run_policy(req, token.journal_id)
         return _error(404, "NotFound", f"no such endpoint: {req.method} {path}", domain="Gateway")
 
@@ -254,17 +318,29 @@ class Acronis:
         except ValueError:
             body = None
         contexts = body.get("context_ids", []) if isinstance(body, dict) else None
-        if not isinstance(body, dict) or body.get("state") != "running" \
-                or not isinstance(body.get("policy_id"), str) or not body["policy_id"] \
-                or not isinstance(contexts, list) or not all(isinstance(c, str) and c for c in contexts):
-            return _error(400, "BadRequest", 'send {"state": "running", "policy_id": "...", '
-                          '"context_ids": ["..."]}', domain="PolicyManagement", token=tid)
+        if (
+            not isinstance(body, dict)
+            or body.get("state") != "running"
+            or not isinstance(body.get("policy_id"), str)
+            or not body["policy_id"]
+            or not isinstance(contexts, list)
+            or not all(isinstance(c, str) and c for c in contexts)
+        ):
+            return _error(
+                400,
+                "BadRequest",
+                'send {"state": "running", "policy_id": "...", "context_ids": ["..."]}',
+                domain="PolicyManagement",
+                token=tid,
+            )
         policy_id = body["policy_id"]
         now = self._clock.sim_elapsed()
         with self._lock:
             known = [t for t in self._tasks if t.policy and t.policy.get("id") == policy_id]
             for context in contexts or [None]:
-                like = [t for t in known if context is None or (t.resource or {}).get("id") == context]
+                like = [
+                    t for t in known if context is None or (t.resource or {}).get("id") == context
+                ]
                 model = max(like or known, key=lambda t: t.enqueued, default=None)
                 duration = POLICY_RUN_DURATION
                 if model is not None and model.completed is not None and model.started is not None:
@@ -275,13 +351,20 @@ class Acronis:
                 task = AcronisTask(
                     id=(1 << 59) + self._rng.randrange(1 << 62),
                     uuid=str(uuid.UUID(int=self._rng.getrandbits(128), version=4)),
-                    type=model.type if model else "backup", queue=model.queue if model else "backup",
+                    type=model.type if model else "backup",
+                    queue=model.queue if model else "backup",
                     priority=model.priority if model else "normal",
-                    enqueued=now, assigned=now, started=now, completed=now + duration,
+                    enqueued=now,
+                    assigned=now,
+                    started=now,
+                    completed=now + duration,
                     result_code=(model.result_code if model and model.result_code else "ok"),
                     result_error=model.result_error if model else None,
                     policy=dict(model.policy) if model and model.policy else {"id": policy_id},
-                    resource=resource or None, started_by="api", tags=model.tags if model else ())
+                    resource=resource or None,
+                    started_by="api",
+                    tags=model.tags if model else (),
+                )
                 self._tasks.append(task)
                 self._by_id[task.id] = task
         return Response(204, token=tid)
@@ -307,7 +390,9 @@ class Acronis:
         if scheme.lower() != "basic":
             return reject(401, "invalid_client", "Invalid client")
         try:
-            client_id, _, secret = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
+            client_id, _, secret = (
+                base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
+            )
         except (binascii.Error, UnicodeDecodeError):
             return reject(401, "invalid_client", "Invalid client")
         client = self._clients.get(client_id)
@@ -316,16 +401,28 @@ class Acronis:
         now = self._clock.now()
         expires = now + self._clock.real(self._scenario.acronis_token_lifetime)
         number = self._journal.record_token(PLATFORM)
-        claims = {"iss": self.base_url or "http://emulator", "sub": client.id, "iat": int(now),
-                  "exp": int(expires), "jti": secrets.token_hex(8),
-                  "scope": [f"urn:acronis.com::{s}::admin" for s in client.scopes]}
+        claims = {
+            "iss": self.base_url or "http://emulator",
+            "sub": client.id,
+            "iat": int(now),
+            "exp": int(expires),
+            "jti": secrets.token_hex(8),
+            "scope": [f"urn:acronis.com::{s}::admin" for s in client.scopes],
+        }
         access = jwt.encode(claims, self._secret, algorithm="HS256", headers={"kid": "emulator"})
         id_token = jwt.encode({**claims, "aud": client.id}, self._secret, algorithm="HS256")
         with self._lock:
             self._tokens[access] = _Token(f"{PLATFORM}#{number}", client, now, expires)
-        return json_response(200, {"access_token": access, "expires_on": int(expires),
-                                   "id_token": id_token, "token_type": "bearer"},
-                             token=f"{PLATFORM}#{number}")
+        return json_response(
+            200,
+            {
+                "access_token": access,
+                "expires_on": int(expires),
+                "id_token": id_token,
+                "token_type": "bearer",
+            },
+            token=f"{PLATFORM}#{number}",
+        )
 
     def _authenticate(self, req: Request) -> tuple[_Token | None, Response | None]:
         scheme, _, value = req.headers.get("authorization", "").partition(" ")
@@ -340,11 +437,22 @@ class Acronis:
             at = self._clock.at_ns(fault.at or 0.0) / 1e9
             if at <= now and token.issued < at:
                 self._journal.record_fault(FaultRecord(now, fault.name, fault.kind, None, None))
-                return None, _error(401, "Unauthorized", "the access token has been revoked",
-                                    domain="Auth", token=token.journal_id, fault=fault.kind)
+                return None, _error(
+                    401,
+                    "Unauthorized",
+                    "the access token has been revoked",
+                    domain="Auth",
+                    token=token.journal_id,
+                    fault=fault.kind,
+                )
         if now >= token.expires:
-            return None, _error(401, "Unauthorized", "the access token has expired", domain="Auth",
-                                token=token.journal_id)
+            return None, _error(
+                401,
+                "Unauthorized",
+                "the access token has expired",
+                domain="Auth",
+                token=token.journal_id,
+            )
         return token, None
 
     # ------------------------------------------------------------------ tasks
@@ -389,13 +497,18 @@ class Acronis:
             if state == "started" and completed is not None:
                 total = max(1, (completed - started) // 1_000_000_000)
                 current = min(total, (now_ns - started) // 1_000_000_000)
-                item["progress"] = {"current": current, "total": total,
-                                    "bytesProcessed": current * 1_048_576,
-                                    "leftTime": total - current}
+                item["progress"] = {
+                    "current": current,
+                    "total": total,
+                    "bytesProcessed": current * 1_048_576,
+                    "leftTime": total - current,
+                }
         if state == "completed":
             item["completedAt"] = rfc3339_ns(completed or updated)
-            result: dict[str, Any] = {"code": task.result_code or "ok",
-                                      "payload": task.result_payload or ""}
+            result: dict[str, Any] = {
+                "code": task.result_code or "ok",
+                "payload": task.result_payload or "",
+            }
             if task.result_error is not None:
                 result["error"] = dict(task.result_error)
             if task.warnings:
@@ -421,9 +534,14 @@ class Acronis:
         """
         item = dict(task_item)
         activity_id = task_item["id"] ^ ACTIVITY_ID_BIT
-        item.update(id=activity_id, idString=str(activity_id), taskId=task_item["id"],
-                    taskIdString=task_item["idString"], createdAt=task_item["enqueuedAt"],
-                    uuid=str(uuid.uuid5(uuid.NAMESPACE_OID, f"activity:{task_item['uuid']}")))
+        item.update(
+            id=activity_id,
+            idString=str(activity_id),
+            taskId=task_item["id"],
+            taskIdString=task_item["idString"],
+            createdAt=task_item["enqueuedAt"],
+            uuid=str(uuid.uuid5(uuid.NAMESPACE_OID, f"activity:{task_item['uuid']}")),
+        )
         return item
 
     def _list(self, req: Request, tid: str, *, activities: bool = False) -> Response:
@@ -433,8 +551,9 @@ class Acronis:
         lod = "full"
         cursor_name = next((n for n in ("after", "before") if n in names), None)
         for name in names:
-            if sum(1 for k, _ in params if k == name) > 1 and (name in PAGING or name in TIME_FIELDS
-                                                               or name in OTHER_PARAMS):
+            if sum(1 for k, _ in params if k == name) > 1 and (
+                name in PAGING or name in TIME_FIELDS or name in OTHER_PARAMS
+            ):
                 raise _BadRequest(f"{name} accepts one value")
         single = {k: v for k, v in params if k in PAGING}
         if "limit" in single:
@@ -451,8 +570,10 @@ class Acronis:
                 raise _BadRequest("send either after or before, not both")
             extra = sorted(names - set(PAGING))
             if extra:
-                raise _BadRequest("a cursor carries the original query: with after/before send only "
-                                  f"limit and lod (got {', '.join(extra)})")
+                raise _BadRequest(
+                    "a cursor carries the original query: with after/before send only "
+                    f"limit and lod (got {', '.join(extra)})"
+                )
             try:
                 decoded = json.loads(base64.b64decode(single[cursor_name], validate=True))
                 query = [(str(k), str(v)) for k, v in decoded["q"]]
@@ -473,30 +594,38 @@ class Acronis:
         if position is None:
             start = 0
         elif cursor_name == "after":
-            start = next((i for i, k in enumerate(keys) if _past(k, position, descending)), len(keys))
+            start = next(
+                (i for i, k in enumerate(keys) if _past(k, position, descending)), len(keys)
+            )
         else:
-            end = next((i for i, k in enumerate(keys) if not _past(position, k, descending)), len(keys))
+            end = next(
+                (i for i, k in enumerate(keys) if not _past(position, k, descending)), len(keys)
+            )
             start = max(0, end - limit)
             limit = end - start
-        page = keyed[start:start + limit]
+        page = keyed[start : start + limit]
         cursors: dict[str, str] = {}
 
         def cursor(key: list[Any]) -> str:
-            return base64.b64encode(json.dumps({"q": query, "k": key}, separators=(",", ":")).encode()).decode()
+            return base64.b64encode(
+                json.dumps({"q": query, "k": key}, separators=(",", ":")).encode()
+            ).decode()
 
         if start + len(page) < len(keyed) and page:
             cursors["after"] = cursor(page[-1][0])
         if start > 0 and page:
             cursors["before"] = cursor(page[0][0])
-        return json_response(200, {"items": [item for _, item in page], "paging": {"cursors": cursors}},
-                             token=tid)
+        return json_response(
+            200, {"items": [item for _, item in page], "paging": {"cursors": cursors}}, token=tid
+        )
 
     @staticmethod
     def _descending(query: list[tuple[str, str]]) -> bool:
         return any(name == "order" and value.startswith("desc(") for name, value in query)
 
-    def _select(self, query: list[tuple[str, str]], *, activities: bool = False,
-                keyed: bool = False) -> list[Any]:
+    def _select(
+        self, query: list[tuple[str, str]], *, activities: bool = False, keyed: bool = False
+    ) -> list[Any]:
         values: dict[str, list[str]] = {}
         times: list[tuple[str, str, int]] = []
         order_field, descending = "enqueuedAt", False
@@ -513,8 +642,10 @@ class Acronis:
             elif name in TIME_FIELDS:
                 m = re.fullmatch(r"(gt|lt|ge|le|eq)\((.*)\)", value)
                 if not m:  # documented form only: a bare date silently meaning eq would hide typos
-                    raise _BadRequest(f"{name} must be an operator and a time, e.g. "
-                                      f"gt(2020-04-22T11:00:00Z) (gt, lt, ge, le, eq), not {value!r}")
+                    raise _BadRequest(
+                        f"{name} must be an operator and a time, e.g. "
+                        f"gt(2020-04-22T11:00:00Z) (gt, lt, ge, le, eq), not {value!r}"
+                    )
                 op, text = m.group(1), m.group(2)
                 try:
                     times.append((name, op, parse_time_ns(text)))
@@ -523,7 +654,9 @@ class Acronis:
             elif name == "order":
                 m = re.fullmatch(r"(asc|desc)\((\w+)\)", value)
                 if not m or (m.group(2) not in TIME_FIELDS and m.group(2) != "id"):
-                    raise _BadRequest("order must be asc(field) or desc(field) with field id or a time field")
+                    raise _BadRequest(
+                        "order must be asc(field) or desc(field) with field id or a time field"
+                    )
                 order_field, descending = m.group(2), m.group(1) == "desc"
             elif name == "allow_deleted":
                 continue
@@ -568,4 +701,3 @@ class Acronis:
             return False
         t = parse_time_ns(stamp)
         return {"gt": t > ns, "lt": t < ns, "ge": t >= ns, "le": t <= ns, "eq": t == ns}[op]
-

@@ -74,8 +74,9 @@ def _api_error(status: int, error: str, message: str, **kw: Any) -> Response:
 
 
 class AutomateMft:
-    def __init__(self, scenario: Scenario, clock: SimClock, journal: Journal,
-                 revocations: tuple[Fault, ...]) -> None:
+    def __init__(
+        self, scenario: Scenario, clock: SimClock, journal: Journal, revocations: tuple[Fault, ...]
+    ) -> None:
         from cryptography.hazmat.primitives import serialization
 
         self._clock = clock
@@ -96,7 +97,9 @@ class AutomateMft:
         for task in scenario.mft_tasks:
             self._add(task)
         self._tokens: dict[str, _Token] = {}
-        self._jtis: dict[str, float] = {}  # jti -> exp, pruned once expired (replays then fail on exp)
+        self._jtis: dict[
+            str, float
+        ] = {}  # jti -> exp, pruned once expired (replays then fail on exp)
         self._runs: dict[str, _Run] = {}
         self._attempts: dict[str, int] = {}
         self._executions = 0
@@ -112,11 +115,15 @@ class AutomateMft:
         if task_id is None and name is None:
             raise ValueError("ensure_mft_task needs a task id or a name")
         with self._lock:
-            if (task_id is not None and task_id in self._tasks_by_id) or \
-                    (name is not None and name in self._tasks_by_name):
+            if (task_id is not None and task_id in self._tasks_by_id) or (
+                name is not None and name in self._tasks_by_name
+            ):
                 return
-            task = MftTask(task_id or str(uuid.UUID(int=self._rng.getrandbits(128), version=4)),
-                           name, (DEFAULT_ATTEMPT,))
+            task = MftTask(
+                task_id or str(uuid.UUID(int=self._rng.getrandbits(128), version=4)),
+                name,
+                (DEFAULT_ATTEMPT,),
+            )
             self._real_tasks.add(task.id)
             self._add(task)
 
@@ -127,8 +134,18 @@ class AutomateMft:
         out = []
         for run in runs:
             status, _, end = run.view(now)
-            out.append(RunRecord(run.id, run.task.id, run.task.name, dict(run.parameters), status,
-                                 run.attempt_no, run.created, end))
+            out.append(
+                RunRecord(
+                    run.id,
+                    run.task.id,
+                    run.task.name,
+                    dict(run.parameters),
+                    status,
+                    run.attempt_no,
+                    run.created,
+                    end,
+                )
+            )
         return out
 
     # ------------------------------------------------------------------ routing
@@ -153,7 +170,9 @@ class AutomateMft:
                 return _api_error(405, "method_not_allowed", "use POST", token=tid)
             names = [v for k, v in req.params() if k == "name"]
             if len(names) != 1 or not names[0]:
-                return _api_error(400, "bad_request", "give the task name once: ?name=...", token=tid)
+                return _api_error(
+                    400, "bad_request", "give the task name once: ?name=...", token=tid
+                )
             with self._lock:
                 task = self._tasks_by_name.get(names[0])
             if task is None:
@@ -189,14 +208,21 @@ class AutomateMft:
             elif content_type == "application/x-www-form-urlencoded":
                 form = dict(parse_qsl(req.body.decode("utf-8"), keep_blank_values=True))
             else:
-                return _oauth_error(400, "invalid_request",
-                                    "send application/json or application/x-www-form-urlencoded")
+                return _oauth_error(
+                    400,
+                    "invalid_request",
+                    "send application/json or application/x-www-form-urlencoded",
+                )
         except (UnicodeDecodeError, json.JSONDecodeError):
             return _oauth_error(400, "invalid_request", "the body is not valid JSON/form data")
         if form.get("grant_type") != "client_credentials":
-            return _oauth_error(400, "unsupported_grant_type", "grant_type must be client_credentials")
+            return _oauth_error(
+                400, "unsupported_grant_type", "grant_type must be client_credentials"
+            )
         if form.get("client_assertion_type") != JWT_BEARER:
-            return _oauth_error(400, "invalid_request", f"client_assertion_type must be {JWT_BEARER}")
+            return _oauth_error(
+                400, "invalid_request", f"client_assertion_type must be {JWT_BEARER}"
+            )
         assertion = form.get("client_assertion")
         if not isinstance(assertion, str) or not assertion:
             return _oauth_error(400, "invalid_request", "client_assertion is missing")
@@ -217,12 +243,26 @@ class AutomateMft:
         tenant_id, key, public = entry
         alg = header.get("alg")
         if alg != key.algorithm:
-            return reject(f"alg {alg!r} does not match the key registered for this kid ({key.algorithm})")
+            return reject(
+                f"alg {alg!r} does not match the key registered for this kid ({key.algorithm})"
+            )
         try:
-            claims = jwt.decode(assertion, key=public, algorithms=[key.algorithm], options={
-                "verify_signature": True, "verify_exp": False, "verify_nbf": False,
-                "verify_iat": False, "verify_aud": False, "verify_iss": False, "verify_sub": False,
-                "verify_jti": False, "require": []})
+            claims = jwt.decode(
+                assertion,
+                key=public,
+                algorithms=[key.algorithm],
+                options={
+                    "verify_signature": True,
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                    "verify_aud": False,
+                    "verify_iss": False,
+                    "verify_sub": False,
+                    "verify_jti": False,
+                    "require": [],
+                },
+            )
         except jwt.InvalidSignatureError:
             return reject("the signature does not verify with the key registered for this kid")
         except jwt.PyJWTError as exc:
@@ -263,16 +303,22 @@ class AutomateMft:
             number = self._journal.record_token(PLATFORM)
             lifetime = self._clock.real(self._scenario.mft_token_lifetime)
             access = secrets.token_urlsafe(32)
-            self._tokens[access] = _Token(f"{PLATFORM}#{number}", tenant_id, key, now, now + lifetime)
-        return json_response(200, {"access_token": access, "token_type": "bearer",
-                                   "expires_in": max(1, int(lifetime))},
-                             token=f"{PLATFORM}#{number}")
+            self._tokens[access] = _Token(
+                f"{PLATFORM}#{number}", tenant_id, key, now, now + lifetime
+            )
+        return json_response(
+            200,
+            {"access_token": access, "token_type": "bearer", "expires_in": max(1, int(lifetime))},
+            token=f"{PLATFORM}#{number}",
+        )
 
     def _authenticate(self, req: Request) -> tuple[_Token | None, Response | None]:
         header = req.headers.get("authorization", "")
         scheme, _, value = header.partition(" ")
         if not header:
-            return None, _api_error(401, "unauthorized", "no access token; send Authorization: bearer <token>")
+            return None, _api_error(
+                401, "unauthorized", "no access token; send Authorization: bearer <token>"
+            )
         if scheme.lower() != "bearer" or not value.strip():
             return None, _api_error(401, "unauthorized", "malformed Authorization header")
         with self._lock:
@@ -284,11 +330,17 @@ class AutomateMft:
             at = self._clock.at_ns(fault.at or 0.0) / 1e9
             if at <= now and token.issued < at:
                 self._journal.record_fault(FaultRecord(now, fault.name, fault.kind, None, None))
-                return None, _api_error(401, "unauthorized", "the access token has been revoked",
-                                        token=token.journal_id, fault=fault.kind)
+                return None, _api_error(
+                    401,
+                    "unauthorized",
+                    "the access token has been revoked",
+                    token=token.journal_id,
+                    fault=fault.kind,
+                )
         if now >= token.expires:
-            return None, _api_error(403, "forbidden", "the access token has expired",
-                                    token=token.journal_id)
+            return None, _api_error(
+                403, "forbidden", "the access token has expired", token=token.journal_id
+            )
         if token.key.allow_ips:
             try:
                 ip = ipaddress.ip_address(req.client_ip)
@@ -296,9 +348,12 @@ class AutomateMft:
             except ValueError:
                 allowed = False
             if not allowed:
-                return None, _api_error(403, "forbidden",
-                                        f"caller {req.client_ip} is not in the API key's IP allow-list",
-                                        token=token.journal_id)
+                return None, _api_error(
+                    403,
+                    "forbidden",
+                    f"caller {req.client_ip} is not in the API key's IP allow-list",
+                    token=token.journal_id,
+                )
         return token, None
 
     # ------------------------------------------------------------------ API
@@ -307,10 +362,16 @@ class AutomateMft:
         lic = self._scenario.license
         with self._lock:
             used = self._executions
-        return json_response(200, {
-            "planTier": lic.plan, "startDate": lic.start, "endDate": lic.end,
-            "taskExecutions": {"used": used, "limit": lic.task_executions_limit},
-        }, token=tid)
+        return json_response(
+            200,
+            {
+                "planTier": lic.plan,
+                "startDate": lic.start,
+                "endDate": lic.end,
+                "taskExecutions": {"used": used, "limit": lic.task_executions_limit},
+            },
+            token=tid,
+        )
 
     def _start(self, task: MftTask, req: Request, tid: str | None) -> Response:
         parameters: dict[str, Any] = {}
@@ -318,11 +379,19 @@ class AutomateMft:
             try:
                 parsed = json.loads(req.body.decode("utf-8"))
             except (UnicodeDecodeError, json.JSONDecodeError):
-                return _api_error(400, "bad_request", "the body must be a JSON object of task parameters",
-                                  token=tid)
+                return _api_error(
+                    400,
+                    "bad_request",
+                    "the body must be a JSON object of task parameters",
+                    token=tid,
+                )
             if not isinstance(parsed, dict):
-                return _api_error(400, "bad_request", "the body must be a JSON object of task parameters",
-                                  token=tid)
+                return _api_error(
+                    400,
+                    "bad_request",
+                    "the body must be a JSON object of task parameters",
+                    token=tid,
+                )
             parameters = parsed
         now = self._clock.now()
         with self._lock:
@@ -332,14 +401,20 @@ class AutomateMft:
             real = task.id in self._real_tasks
             run = _Run(
                 id=str(uuid.UUID(int=self._rng.getrandbits(128), version=4)),
-                task=task, attempt_no=attempt_no, attempt=attempt, parameters=parameters, created=now,
+                task=task,
+                attempt_no=attempt_no,
+                attempt=attempt,
+                parameters=parameters,
+                created=now,
                 queue=attempt.queue if real else self._clock.real(attempt.queue),
-                duration=attempt.duration if real else self._clock.real(attempt.duration))
+                duration=attempt.duration if real else self._clock.real(attempt.duration),
+            )
             self._runs[run.id] = run
             self._executions += 1
             self._journal.record_start(task.id, task.name)
-        return json_response(200, {"id": run.id, "taskId": task.id,
-                                   "status": {"taskRunStatus": "queued"}}, token=tid)
+        return json_response(
+            200, {"id": run.id, "taskId": task.id, "status": {"taskRunStatus": "queued"}}, token=tid
+        )
 
     def _run(self, run_id: str, tid: str | None) -> Response:
         with self._lock:
@@ -368,7 +443,9 @@ class AutomateMft:
             body["status"]["message"] = run.attempt.message
         if end is not None:
             files = dict(run.attempt.files) or (
-                {"transferred": 3, "failed": 0, "skipped": 0, "bytes": 3072} if status == "success"
-                else {"transferred": 0, "failed": 1, "skipped": 0, "bytes": 0})
+                {"transferred": 3, "failed": 0, "skipped": 0, "bytes": 3072}
+                if status == "success"
+                else {"transferred": 0, "failed": 1, "skipped": 0, "bytes": 0}
+            )
             body["fileStatistics"] = files
         return body

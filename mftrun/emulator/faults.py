@@ -54,7 +54,7 @@ class FaultEngine:
         latency_faults: list[Fault] = []
         terminal: Fault | None = None
         with self._lock:
-            for fault, state in zip(self._faults, self._states):
+            for fault, state in zip(self._faults, self._states, strict=False):
                 if fault.platform is not None and fault.platform != platform:
                     continue
                 if fault.method is not None and fault.method != method:

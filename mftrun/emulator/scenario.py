@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from mftrun.durations import parse_duration
 from mftrun.errors import InputError, Problem, ValidationFailed
@@ -36,6 +37,7 @@ PLATFORMS = ("automate-mft", "acronis")
 
 
 # ----------------------------------------------------------------------------- data
+
 
 @dataclass(frozen=True, slots=True)
 class MftKey:
@@ -176,6 +178,7 @@ def load_scenario(path: str | Path) -> Scenario:
 
 # ----------------------------------------------------------------------------- YAML with positions
 
+
 def _load_yaml(text: str, source: str) -> tuple[Any, dict[tuple[Any, ...], tuple[int, int]]]:
     import yaml
 
@@ -194,12 +197,22 @@ def _load_yaml(text: str, source: str) -> tuple[Any, dict[tuple[Any, ...], tuple
                     for key_node, value_node in n.value:
                         key = loader.construct_object(key_node, deep=True)
                         if not isinstance(key, (str, int, float, bool)) or key is None:
-                            raise InputError(f"{source}:{key_node.start_mark.line + 1}:"
-                                             f"{key_node.start_mark.column + 1}: keys must be plain scalars")
+                            raise InputError(
+                                f"{source}:{key_node.start_mark.line + 1}:"
+                                f"{key_node.start_mark.column + 1}: keys must be plain scalars"
+                            )
                         if key in out:
-                            raise ValidationFailed([Problem(
-                                source, key_node.start_mark.line + 1, key_node.start_mark.column + 1,
-                                f"duplicate key {key!r}", hint="YAML would silently keep only the last one")])
+                            raise ValidationFailed(
+                                [
+                                    Problem(
+                                        source,
+                                        key_node.start_mark.line + 1,
+                                        key_node.start_mark.column + 1,
+                                        f"duplicate key {key!r}",
+                                        hint="YAML would silently keep only the last one",
+                                    )
+                                ]
+                            )
                         out[key] = walk(value_node, path + (key,))
                     return out
                 if isinstance(n, yaml.SequenceNode):
@@ -212,7 +225,9 @@ def _load_yaml(text: str, source: str) -> tuple[Any, dict[tuple[Any, ...], tuple
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise ValidationFailed([Problem(source, line, col, f"YAML syntax error: {exc.problem or exc}")]) from None
+        raise ValidationFailed(
+            [Problem(source, line, col, f"YAML syntax error: {exc.problem or exc}")]
+        ) from None
     except yaml.YAMLError as exc:
         raise ValidationFailed([Problem(source, 1, 1, f"YAML error: {exc}")]) from None
 
@@ -238,8 +253,9 @@ def _dotted(path: tuple[Any, ...]) -> str:
 
 
 class _Ctx:
-    def __init__(self, source: str, positions: dict[tuple[Any, ...], tuple[int, int]],
-                 folder: Path | None) -> None:
+    def __init__(
+        self, source: str, positions: dict[tuple[Any, ...], tuple[int, int]], folder: Path | None
+    ) -> None:
         self.source = source
         self.positions = positions
         self.folder = folder
@@ -282,16 +298,25 @@ def _seconds(value: Any, path: tuple[Any, ...], ctx: _Ctx, *, signed: bool = Fal
     return -seconds if negative else seconds
 
 
-def _build(data: dict[str, Any], source: str, positions: dict[tuple[Any, ...], tuple[int, int]],
-           folder: Path | None) -> Scenario:
+def _build(
+    data: dict[str, Any],
+    source: str,
+    positions: dict[tuple[Any, ...], tuple[int, int]],
+    folder: Path | None,
+) -> Scenario:
     ctx = _Ctx(source, positions, folder)
     if not isinstance(data, dict):
         raise ValidationFailed([Problem(source, 1, 1, "a scenario must be a mapping")])
     _validate_schema(data, ctx)
     raw_speed = data.get("speed", 1)
-    if isinstance(raw_speed, (int, float)) and (raw_speed != raw_speed or raw_speed > 100_000):  # NaN, inf
-        ctx.problem(("speed",), f"{raw_speed} is not a usable time scale",
-                    "a number above 0 and at most 100000; 60 makes a 10-minute task take 10 s")
+    if isinstance(raw_speed, (int, float)) and (
+        raw_speed != raw_speed or raw_speed > 100_000
+    ):  # NaN, inf
+        ctx.problem(
+            ("speed",),
+            f"{raw_speed} is not a usable time scale",
+            "a number above 0 and at most 100000; 60 makes a 10-minute task take 10 s",
+        )
     if ctx.problems:
         raise ValidationFailed(ctx.problems)
     seed = int(data.get("seed", 0))
@@ -299,19 +324,36 @@ def _build(data: dict[str, Any], source: str, positions: dict[tuple[Any, ...], t
     speed = float(data.get("speed", 1))
 
     mft = data.get("automate_mft", {}) or {}
-    tenants = tuple(_tenant(t, ("automate_mft", "tenants", i), rng, ctx)
-                    for i, t in enumerate(mft.get("tenants") or [{}]))
-    tasks = tuple(_mft_task(t, ("automate_mft", "tasks", i), rng, ctx)
-                  for i, t in enumerate(mft.get("tasks") or []))
+    tenants = tuple(
+        _tenant(t, ("automate_mft", "tenants", i), rng, ctx)
+        for i, t in enumerate(mft.get("tenants") or [{}])
+    )
+    tasks = tuple(
+        _mft_task(t, ("automate_mft", "tasks", i), rng, ctx)
+        for i, t in enumerate(mft.get("tasks") or [])
+    )
     _unique([(t.id, ("automate_mft", "tasks", i)) for i, t in enumerate(tasks)], "task id", ctx)
-    _unique([(t.name, ("automate_mft", "tasks", i)) for i, t in enumerate(tasks) if t.name is not None],
-            "task name", ctx)
-    _unique([(k.id, ("automate_mft", "tenants", i, "keys", j)) for i, t in enumerate(tenants)
-             for j, k in enumerate(t.keys)], "key id", ctx)
+    _unique(
+        [(t.name, ("automate_mft", "tasks", i)) for i, t in enumerate(tasks) if t.name is not None],
+        "task name",
+        ctx,
+    )
+    _unique(
+        [
+            (k.id, ("automate_mft", "tenants", i, "keys", j))
+            for i, t in enumerate(tenants)
+            for j, k in enumerate(t.keys)
+        ],
+        "key id",
+        ctx,
+    )
     lic = mft.get("license", {}) or {}
-    license_ = License(plan=str(lic.get("plan", "Professional")), start=str(lic.get("start", "2026-01-01")),
-                       end=str(lic.get("end", "2027-01-01")),
-                       task_executions_limit=int(lic.get("task_executions_limit", 100_000)))
+    license_ = License(
+        plan=str(lic.get("plan", "Professional")),
+        start=str(lic.get("start", "2026-01-01")),
+        end=str(lic.get("end", "2027-01-01")),
+        task_executions_limit=int(lic.get("task_executions_limit", 100_000)),
+    )
 
     acr = data.get("acronis", {}) or {}
     clients = tuple(_client(c, rng) for c in (acr.get("clients") or [{}]))
@@ -332,12 +374,23 @@ def _build(data: dict[str, Any], source: str, positions: dict[tuple[Any, ...], t
     if ctx.problems:
         raise ValidationFailed(ctx.problems)
     return Scenario(
-        seed=seed, speed=speed,
-        mft_token_lifetime=_seconds(mft.get("token_lifetime", 300), ("automate_mft", "token_lifetime"), ctx),
-        mft_tenants=tenants, mft_tasks=tasks, license=license_,
-        acronis_token_lifetime=_seconds(acr.get("token_lifetime", 7200), ("acronis", "token_lifetime"), ctx),
-        acronis_clients=clients, acronis_tenant=MappingProxyType(tenant),
-        acronis_tasks=tuple(acronis_tasks), faults=faults, source=source)
+        seed=seed,
+        speed=speed,
+        mft_token_lifetime=_seconds(
+            mft.get("token_lifetime", 300), ("automate_mft", "token_lifetime"), ctx
+        ),
+        mft_tenants=tenants,
+        mft_tasks=tasks,
+        license=license_,
+        acronis_token_lifetime=_seconds(
+            acr.get("token_lifetime", 7200), ("acronis", "token_lifetime"), ctx
+        ),
+        acronis_clients=clients,
+        acronis_tenant=MappingProxyType(tenant),
+        acronis_tasks=tuple(acronis_tasks),
+        faults=faults,
+        source=source,
+    )
 
 
 def _unique(values: list[tuple[str, tuple[Any, ...]]], what: str, ctx: _Ctx) -> None:
@@ -352,9 +405,13 @@ def _uuid(rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
-def _tenant(spec: dict[str, Any], path: tuple[Any, ...], rng: random.Random, ctx: _Ctx) -> MftTenant:
+def _tenant(
+    spec: dict[str, Any], path: tuple[Any, ...], rng: random.Random, ctx: _Ctx
+) -> MftTenant:
     tenant_id = str(spec.get("id") or _uuid(rng))
-    keys = tuple(_key(k, path + ("keys", i), rng, ctx) for i, k in enumerate(spec.get("keys") or [{}]))
+    keys = tuple(
+        _key(k, path + ("keys", i), rng, ctx) for i, k in enumerate(spec.get("keys") or [{}])
+    )
     return MftTenant(tenant_id, keys)
 
 
@@ -410,21 +467,29 @@ def _key(spec: dict[str, Any], path: tuple[Any, ...], rng: random.Random, ctx: _
     elif isinstance(public_key, rsa.RSAPublicKey):
         algorithm = "RS256"
         if public_key.key_size < 2048:
-            ctx.problem(path, f"RSA keys must have at least 2048 bits, this one has {public_key.key_size}")
+            ctx.problem(
+                path, f"RSA keys must have at least 2048 bits, this one has {public_key.key_size}"
+            )
     elif isinstance(public_key, ed25519.Ed25519PublicKey):
         algorithm = "EdDSA"
     else:
         ctx.problem(path, "the key must be EC P-256, RSA >= 2048 or Ed25519")
         algorithm = "ES256"
     if wanted and wanted != algorithm:
-        ctx.problem(path + ("algorithm",), f"algorithm {wanted} does not match the key, which is {algorithm}")
+        ctx.problem(
+            path + ("algorithm",),
+            f"algorithm {wanted} does not match the key, which is {algorithm}",
+        )
     private_out = None
     if private_key is not None:
         private_out = private_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption()).decode()
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
     public_out = public_key.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
     allow: list[str] = []
     for i, cidr in enumerate(spec.get("allow_ips") or []):
         try:
@@ -434,7 +499,9 @@ def _key(spec: dict[str, Any], path: tuple[Any, ...], rng: random.Random, ctx: _
     return MftKey(key_id, algorithm, public_out, private_out, tuple(allow))
 
 
-def _mft_task(spec: dict[str, Any], path: tuple[Any, ...], rng: random.Random, ctx: _Ctx) -> MftTask:
+def _mft_task(
+    spec: dict[str, Any], path: tuple[Any, ...], rng: random.Random, ctx: _Ctx
+) -> MftTask:
     task_id = str(spec.get("id") or _uuid(rng))
     base = {
         "outcome": spec.get("outcome", "success"),
@@ -451,30 +518,45 @@ def _mft_task(spec: dict[str, Any], path: tuple[Any, ...], rng: random.Random, c
         elif isinstance(item, dict):
             merged.update({k: v for k, v in item.items() if v is not None})
         where = path + ("outcomes", i) if spec.get("outcomes") else path
-        attempts.append(Attempt(
-            outcome=str(merged["outcome"]),
-            queue=_seconds(merged["queue"], where + ("queue",), ctx),
-            duration=_seconds(merged["duration"], where + ("duration",), ctx),
-            message=None if merged["message"] is None else str(merged["message"]),
-            files=MappingProxyType(dict(merged["files"] or {})),
-        ))
-    return MftTask(task_id, None if spec.get("name") is None else str(spec["name"]), tuple(attempts),
-                   str(spec.get("agent", "emulated-agent")))
+        attempts.append(
+            Attempt(
+                outcome=str(merged["outcome"]),
+                queue=_seconds(merged["queue"], where + ("queue",), ctx),
+                duration=_seconds(merged["duration"], where + ("duration",), ctx),
+                message=None if merged["message"] is None else str(merged["message"]),
+                files=MappingProxyType(dict(merged["files"] or {})),
+            )
+        )
+    return MftTask(
+        task_id,
+        None if spec.get("name") is None else str(spec["name"]),
+        tuple(attempts),
+        str(spec.get("agent", "emulated-agent")),
+    )
 
 
 def _client(spec: dict[str, Any], rng: random.Random) -> AcronisClient:
     client_id = str(spec.get("id") or _uuid(rng))
-    secret = str(spec.get("secret") or "%032x" % rng.getrandbits(128))
+    secret = str(spec.get("secret") or f"{rng.getrandbits(128):032x}")
     scopes = tuple(spec.get("scopes", ["task_manager"]))
     return AcronisClient(client_id, secret, scopes)
 
 
-def _acronis_task(spec: dict[str, Any], path: tuple[Any, ...], rng: random.Random, ctx: _Ctx) -> AcronisTask:
-    task_id = int(spec["id"]) if spec.get("id") is not None and int(spec.get("count", 1)) == 1 \
+def _acronis_task(
+    spec: dict[str, Any], path: tuple[Any, ...], rng: random.Random, ctx: _Ctx
+) -> AcronisTask:
+    task_id = (
+        int(spec["id"])
+        if spec.get("id") is not None and int(spec.get("count", 1)) == 1
         else (1 << 59) + rng.randrange(1 << 62)
+    )
 
     def offset(name: str) -> float | None:
-        return None if spec.get(name) is None else _seconds(spec[name], path + (name,), ctx, signed=True)
+        return (
+            None
+            if spec.get(name) is None
+            else _seconds(spec[name], path + (name,), ctx, signed=True)
+        )
 
     enqueued = offset("enqueued")
     started = offset("started")
@@ -493,17 +575,25 @@ def _acronis_task(spec: dict[str, Any], path: tuple[Any, ...], rng: random.Rando
     code = result if isinstance(result, str) else result.get("code", "ok")
     error = None if isinstance(result, str) else result.get("error")
     if code in ("error", "timedout", "abandoned") and error is None:
-        error = {"code": code.capitalize(), "domain": "emulator", "reason": spec.get("message") or
-                 f"the emulated task ended with {code}"}
+        error = {
+            "code": code.capitalize(),
+            "domain": "emulator",
+            "reason": spec.get("message") or f"the emulated task ended with {code}",
+        }
     payload = None if isinstance(result, str) else result.get("payload")
     warnings = () if isinstance(result, str) else tuple(result.get("warnings") or ())
     return AcronisTask(
         id=task_id,
-        uuid=str(spec.get("uuid")) if spec.get("uuid") and int(spec.get("count", 1)) == 1 else _uuid(rng),
+        uuid=str(spec.get("uuid"))
+        if spec.get("uuid") and int(spec.get("count", 1)) == 1
+        else _uuid(rng),
         type=str(spec.get("type", "backup")),
         queue=str(spec.get("queue", "backup")),
         priority=str(spec.get("priority", "normal")),
-        enqueued=enqueued, assigned=assigned, started=started, completed=completed,
+        enqueued=enqueued,
+        assigned=assigned,
+        started=started,
+        completed=completed,
         result_code=str(code) if completed is not None else None,
         result_error=MappingProxyType(dict(error)) if isinstance(error, dict) else None,
         result_payload=None if payload is None else str(payload),
@@ -528,12 +618,16 @@ def _fault(spec: dict[str, Any], path: tuple[Any, ...], ctx: _Ctx) -> Fault:
     if kind == "error" and not 500 <= status <= 599:
         ctx.problem(path + ("status",), f"an error fault answers a 5xx status, not {status}")
     return Fault(
-        name=str(spec.get("name") or kind), kind=kind,
+        name=str(spec.get("name") or kind),
+        kind=kind,
         platform=match.get("platform"),
         method=None if match.get("method") is None else str(match["method"]).upper(),
         path=str(match.get("path", "*")),
-        every=spec.get("every"), probability=spec.get("probability"),
-        skip=int(spec.get("skip", 0)), times=spec.get("times"), burst=int(spec.get("burst", 1)),
+        every=spec.get("every"),
+        probability=spec.get("probability"),
+        skip=int(spec.get("skip", 0)),
+        times=spec.get("times"),
+        burst=int(spec.get("burst", 1)),
         status=status,
         retry_after=None if spec.get("retry_after") is None else float(spec["retry_after"]),
         delay=_seconds(spec.get("delay", 1), path + ("delay",), ctx),

@@ -32,6 +32,7 @@ from mftrun.emulator.faults import FaultEngine
 from mftrun.emulator.journal import FaultRecord, Journal, RequestRecord
 from mftrun.emulator.scenario import Scenario
 from mftrun.emulator.wire import Request, Response, SimClock, json_response
+import contextlib
 
 MAX_HEADER = 64 * 1024
 MAX_BODY = 4 * 1024 * 1024
@@ -65,7 +66,9 @@ class _Close(Exception):
 
 
 class Emulator:
-    def __init__(self, scenario: Scenario | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, scenario: Scenario | None = None, *, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
         if host != "localhost":
             try:
                 loopback = ipaddress.ip_address(host).is_loopback
@@ -99,9 +102,16 @@ class Emulator:
             loop = asyncio.new_event_loop()
             self._loop = loop
             try:
-                self._server = loop.run_until_complete(asyncio.start_server(
-                    self._connection, self.host, self.port, backlog=2048, limit=MAX_HEADER,
-                    reuse_address=True))
+                self._server = loop.run_until_complete(
+                    asyncio.start_server(
+                        self._connection,
+                        self.host,
+                        self.port,
+                        backlog=2048,
+                        limit=MAX_HEADER,
+                        reuse_address=True,
+                    )
+                )
             except BaseException as exc:  # e.g. the port is taken
                 failure.append(exc)
                 ready.set()
@@ -166,8 +176,11 @@ class Emulator:
         # The first key mftrun can sign with; a scenario may register public keys only,
         # for a user who brings the matching private key.
         signable = [(t, k) for t in self.scenario.mft_tenants for k in t.keys if k.private_key_pem]
-        tenant, key = signable[0] if signable else (self.scenario.mft_tenants[0],
-                                                    self.scenario.mft_tenants[0].keys[0])
+        tenant, key = (
+            signable[0]
+            if signable
+            else (self.scenario.mft_tenants[0], self.scenario.mft_tenants[0].keys[0])
+        )
         client = self.scenario.acronis_clients[0]
         return Credentials(tenant.id, key.id, key.private_key_pem, client.id, client.secret)
 
@@ -177,8 +190,12 @@ class Emulator:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         key_path = folder / "mft-private-key.pem"
-        env = {"MFT_TENANT_ID": creds.tenant_id, "MFT_KEY_ID": creds.key_id,
-               "ACRONIS_CLIENT_ID": creds.client_id, "ACRONIS_CLIENT_SECRET": creds.client_secret}
+        env = {
+            "MFT_TENANT_ID": creds.tenant_id,
+            "MFT_KEY_ID": creds.key_id,
+            "ACRONIS_CLIENT_ID": creds.client_id,
+            "ACRONIS_CLIENT_SECRET": creds.client_secret,
+        }
         if creds.private_key_pem is None:
             return env  # public keys only: the user signs with their own private key
         fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -223,8 +240,9 @@ class Emulator:
             except Exception:  # noqa: BLE001
                 pass
 
-    async def _read_request(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                            client_ip: str) -> tuple[Request | None, bool]:
+    async def _read_request(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, client_ip: str
+    ) -> tuple[Request | None, bool]:
         try:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), IDLE_TIMEOUT)
         except asyncio.IncompleteReadError:
@@ -243,7 +261,9 @@ class Emulator:
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
         connection = headers.get("connection", "").lower()
-        keep_alive = ("close" not in connection) if version == "HTTP/1.1" else ("keep-alive" in connection)
+        keep_alive = (
+            ("close" not in connection) if version == "HTTP/1.1" else ("keep-alive" in connection)
+        )
         if headers.get("expect", "").lower() == "100-continue":
             writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         if "chunked" in headers.get("transfer-encoding", "").lower():
@@ -264,21 +284,33 @@ class Emulator:
             except ValueError:
                 length = -1
             if length < 0 or length > MAX_BODY:
-                writer.write(self._encode(Response(413 if length > 0 else 400,
-                                                   b'{"error":"bad Content-Length"}'), False))
+                writer.write(
+                    self._encode(
+                        Response(413 if length > 0 else 400, b'{"error":"bad Content-Length"}'),
+                        False,
+                    )
+                )
                 return None, False
             body = await reader.readexactly(length) if length else b""
         path, _, query = target.partition("?")
         return Request(method.upper(), path, query, headers, body, client_ip), keep_alive
 
-    async def _serve(self, req: Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                     keep_alive: bool) -> bool:
+    async def _serve(
+        self,
+        req: Request,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        keep_alive: bool,
+    ) -> bool:
         """Answer one request; False ends the connection."""
         started = time.monotonic()
         wall = time.time()
         platform = platform_of(req.path)
-        decision = self.faults.decide(platform, req.method, req.path) \
-            if platform in ("automate-mft", "acronis") else None
+        decision = (
+            self.faults.decide(platform, req.method, req.path)
+            if platform in ("automate-mft", "acronis")
+            else None
+        )
         applied: list[str] = []
 
         def note(kind: str, name: str) -> None:
@@ -286,9 +318,19 @@ class Emulator:
             self.journal.record_fault(FaultRecord(time.time(), name, kind, req.method, req.path))
 
         def record(status: int | None, token: str | None = None) -> None:
-            self.journal.record_request(RequestRecord(
-                wall, req.method, req.path, req.query, status, platform,
-                ",".join(applied) or None, token, round((time.monotonic() - started) * 1000, 3)))
+            self.journal.record_request(
+                RequestRecord(
+                    wall,
+                    req.method,
+                    req.path,
+                    req.query,
+                    status,
+                    platform,
+                    ",".join(applied) or None,
+                    token,
+                    round((time.monotonic() - started) * 1000, 3),
+                )
+            )
 
         terminal = decision.terminal if decision else None
         if decision and decision.latency_faults:
@@ -306,10 +348,8 @@ class Emulator:
         if terminal is not None and terminal.kind == "hang":
             note(terminal.kind, terminal.name)
             record(None)
-            try:
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._until_eof(reader), terminal.hang_for)
-            except asyncio.TimeoutError:
-                pass
             raise _Close()
         if terminal is not None and terminal.kind == "rate_limit":
             note(terminal.kind, terminal.name)
@@ -317,11 +357,14 @@ class Emulator:
             if terminal.retry_after is not None:
                 value = terminal.retry_after
                 headers = (("Retry-After", str(int(value)) if value == int(value) else str(value)),)
-            response = self._fault_body(platform, 429, "TooManyRequests", "rate limit exceeded", headers)
+            response = self._fault_body(
+                platform, 429, "TooManyRequests", "rate limit exceeded", headers
+            )
         elif terminal is not None and terminal.kind == "error":
             note(terminal.kind, terminal.name)
-            response = self._fault_body(platform, terminal.status, "ServiceUnavailable",
-                                        "emulated server error", ())
+            response = self._fault_body(
+                platform, terminal.status, "ServiceUnavailable", "emulated server error", ()
+            )
         else:
             response = self._dispatch(req, platform)
             if response.fault:
@@ -342,12 +385,22 @@ class Emulator:
             pass
 
     @staticmethod
-    def _fault_body(platform: str | None, status: int, code: str, reason: str,
-                    headers: tuple[tuple[str, str], ...]) -> Response:
+    def _fault_body(
+        platform: str | None,
+        status: int,
+        code: str,
+        reason: str,
+        headers: tuple[tuple[str, str], ...],
+    ) -> Response:
         if platform == "acronis":
-            body: dict[str, Any] = {"domain": "Gateway", "code": code, "reason": reason, "context": {},
-                                    "kbLink": {"lineTag": "emu-fault", "serCode": str(status)},
-                                    "debug": {"msg": reason}}
+            body: dict[str, Any] = {
+                "domain": "Gateway",
+                "code": code,
+                "reason": reason,
+                "context": {},
+                "kbLink": {"lineTag": "emu-fault", "serCode": str(status)},
+                "debug": {"msg": reason},
+            }
         else:
             body = {"error": code, "message": reason}
         return json_response(status, body, headers=headers)
@@ -365,14 +418,18 @@ class Emulator:
             return json_response(404, {"error": "not_found", "message": f"no such path {req.path}"})
         except Exception:  # a bug in the emulator: answer 500 and say so on stderr
             traceback.print_exc(file=sys.stderr)
-            return json_response(500, {"error": "emulator_bug", "message": "internal emulator error"})
+            return json_response(
+                500, {"error": "emulator_bug", "message": "internal emulator error"}
+            )
 
     @staticmethod
     def _encode(response: Response, keep_alive: bool) -> bytes:
-        head = [f"HTTP/1.1 {response.status} {_REASONS.get(response.status, 'Status')}",
-                f"Content-Type: {response.content_type}",
-                f"Content-Length: {len(response.body)}",
-                "Server: mftrun-emulator"]
+        head = [
+            f"HTTP/1.1 {response.status} {_REASONS.get(response.status, 'Status')}",
+            f"Content-Type: {response.content_type}",
+            f"Content-Length: {len(response.body)}",
+            "Server: mftrun-emulator",
+        ]
         head.extend(f"{k}: {v}" for k, v in response.headers)
         if response.status == 401 and response.content_type == "application/json":
             head.append('WWW-Authenticate: Bearer realm="emulator"')

@@ -38,8 +38,14 @@ class Response:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def json_response(status: int, data: Any, *, headers: tuple[tuple[str, str], ...] = (),
-                  token: str | None = None, fault: str | None = None) -> Response:
+def json_response(
+    status: int,
+    data: Any,
+    *,
+    headers: tuple[tuple[str, str], ...] = (),
+    token: str | None = None,
+    fault: str | None = None,
+) -> Response:
     body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     return Response(status, body, "application/json", headers, token, fault)
 

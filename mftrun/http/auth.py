@@ -36,6 +36,7 @@ ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 # --------------------------------------------------------------------------- keys and assertions
 
+
 def load_private_key(pem: str, *, source: str = "private_key") -> tuple[Any, str]:
     """Parse a PEM private key; return (key, JWT alg). CredentialError says what is wrong."""
     from cryptography.hazmat.primitives import serialization
@@ -45,40 +46,62 @@ def load_private_key(pem: str, *, source: str = "private_key") -> tuple[Any, str
     if "\\n" in text and "\n" not in text:  # a PEM pasted into one env var line
         text = text.replace("\\n", "\n")
     if "-----BEGIN" not in text:
-        raise CredentialError(f"credential 'private_key' ({source}) is not a PEM private key",
-                              hint="expected a file starting with -----BEGIN PRIVATE KEY-----")
+        raise CredentialError(
+            f"credential 'private_key' ({source}) is not a PEM private key",
+            hint="expected a file starting with -----BEGIN PRIVATE KEY-----",
+        )
     try:
         key = serialization.load_pem_private_key(text.encode(), password=None)
     except TypeError:
-        raise CredentialError(f"credential 'private_key' ({source}) is encrypted with a passphrase",
-                              hint="export it without a passphrase, e.g. "
-                                   "openssl pkey -in key.pem -out plain.pem") from None
+        raise CredentialError(
+            f"credential 'private_key' ({source}) is encrypted with a passphrase",
+            hint="export it without a passphrase, e.g. openssl pkey -in key.pem -out plain.pem",
+        ) from None
     except Exception as exc:  # noqa: BLE001 - ValueError, UnsupportedAlgorithm, ... all mean 'bad key'
-        kind = "an unsupported key type" if exc.__class__.__name__ == "UnsupportedAlgorithm" \
+        kind = (
+            "an unsupported key type"
+            if exc.__class__.__name__ == "UnsupportedAlgorithm"
             else "damaged or not a private key"
-        raise CredentialError(f"credential 'private_key' ({source}) cannot be read: the PEM is {kind}",
-                              hint="use the PEM private key (EC P-256, RSA or Ed25519) that belongs to "
-                                   "the API key's key id") from None
+        )
+        raise CredentialError(
+            f"credential 'private_key' ({source}) cannot be read: the PEM is {kind}",
+            hint="use the PEM private key (EC P-256, RSA or Ed25519) that belongs to "
+            "the API key's key id",
+        ) from None
     if isinstance(key, ec.EllipticCurvePrivateKey):
         alg = {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}.get(key.curve.name)
         if alg is None:
-            raise CredentialError(f"credential 'private_key' ({source}): unsupported curve {key.curve.name}",
-                                  hint="Automate MFT generates P-256 (ES256) keys")
+            raise CredentialError(
+                f"credential 'private_key' ({source}): unsupported curve {key.curve.name}",
+                hint="Automate MFT generates P-256 (ES256) keys",
+            )
         return key, alg
     if isinstance(key, rsa.RSAPrivateKey):
         if key.key_size < 2048:
-            raise CredentialError(f"credential 'private_key' ({source}): RSA key of {key.key_size} bits",
-                                  hint="the platform accepts RSA keys of at least 2048 bits")
+            raise CredentialError(
+                f"credential 'private_key' ({source}): RSA key of {key.key_size} bits",
+                hint="the platform accepts RSA keys of at least 2048 bits",
+            )
         return key, "RS256"
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return key, "EdDSA"
-    raise CredentialError(f"credential 'private_key' ({source}): unsupported key type "
-                          f"{type(key).__name__}", hint="use an EC P-256, RSA or Ed25519 key")
+    raise CredentialError(
+        f"credential 'private_key' ({source}): unsupported key type {type(key).__name__}",
+        hint="use an EC P-256, RSA or Ed25519 key",
+    )
 
 
-def build_client_assertion(*, key: Any, alg: str, key_id: str, tenant_id: str, audience: str,
-                           now: datetime, lifetime: int = ASSERTION_LIFETIME,
-                           jti: str | None = None) -> str:
+def build_client_assertion(
+    *,
+    key: Any,
+    alg: str,
+    key_id: str,
+    tenant_id: str,
+    audience: str,
+    now: datetime,
+    lifetime: int = ASSERTION_LIFETIME,
+    jti: str | None = None,
+) -> str:
     """The signed JWT the token endpoint expects (RFC 7523 client assertion)."""
     import jwt
 
@@ -97,6 +120,7 @@ def build_client_assertion(*, key: Any, alg: str, key_id: str, tenant_id: str, a
 
 # --------------------------------------------------------------------------- token cache
 
+
 @dataclass(frozen=True, slots=True)
 class Token:
     value: str
@@ -112,8 +136,14 @@ Fetch = Callable[[], tuple[str, "float | None"]]
 class TokenCache:
     """Holds the current token; renews it before expiry and, single-flight, on demand."""
 
-    def __init__(self, fetch: Fetch, clock: Clock, *, renew_margin: float = 60.0,
-                 margin_fraction: float = 0.2) -> None:
+    def __init__(
+        self,
+        fetch: Fetch,
+        clock: Clock,
+        *,
+        renew_margin: float = 60.0,
+        margin_fraction: float = 0.2,
+    ) -> None:
         self._fetch = fetch
         self._clock = clock
         self._renew_margin = renew_margin
@@ -165,11 +195,18 @@ class TokenCache:
 
 # --------------------------------------------------------------------------- token sources
 
+
 class CredentialSource:
     """Reads an environment's credentials lazily (once) and registers secrets with the redactor."""
 
-    def __init__(self, env_name: str, credentials: Mapping[str, Any], *, environ: Mapping[str, str],
-                 redactor: Any) -> None:
+    def __init__(
+        self,
+        env_name: str,
+        credentials: Mapping[str, Any],
+        *,
+        environ: Mapping[str, str],
+        redactor: Any,
+    ) -> None:
         self._env_name = env_name
         self._credentials = credentials
         self._environ = environ
@@ -184,10 +221,13 @@ class CredentialSource:
             if field not in self._values:
                 ref = self._credentials.get(field)
                 if ref is None:
-                    raise CredentialError(f"environment {self._env_name!r} has no credential {field!r}",
-                                          hint=f"add credentials.{field} to the environment")
-                self._values[field] = resolve(field, ref, environ=self._environ,
-                                              redactor=self._redactor, secret=secret)
+                    raise CredentialError(
+                        f"environment {self._env_name!r} has no credential {field!r}",
+                        hint=f"add credentials.{field} to the environment",
+                    )
+                self._values[field] = resolve(
+                    field, ref, environ=self._environ, redactor=self._redactor, secret=secret
+                )
             return self._values[field]
 
     def describe(self, field: str) -> str:
@@ -207,8 +247,11 @@ def _error_text(response: Any, limit: int = 300) -> str:
     except ValueError:
         body = None
     if isinstance(body, dict):
-        parts = [str(body[k]) for k in ("error", "error_description", "message", "reason", "code")
-                 if body.get(k) not in (None, "")]
+        parts = [
+            str(body[k])
+            for k in ("error", "error_description", "message", "reason", "code")
+            if body.get(k) not in (None, "")
+        ]
         if parts:
             text = ": ".join(dict.fromkeys(parts))
             return text[:limit]
@@ -216,38 +259,61 @@ def _error_text(response: Any, limit: int = 300) -> str:
     return (text[:limit] + "...") if len(text) > limit else (text or f"HTTP {response.status_code}")
 
 
-def _token_answer(response: Any, *, url: str, env_name: str, redactor: Any,
-                  rejected: tuple[int, ...], hint: str) -> dict[str, Any]:
+def _token_answer(
+    response: Any, *, url: str, env_name: str, redactor: Any, rejected: tuple[int, ...], hint: str
+) -> dict[str, Any]:
     """Judge a token endpoint's answer for either platform; register the token as a secret."""
     status = response.status_code
     if status in rejected:
-        raise AuthError(f"environment {env_name!r}: credentials rejected by {url} "
-                        f"({status} {_scrubbed_error(response, redactor)})", hint=hint)
+        raise AuthError(
+            f"environment {env_name!r}: credentials rejected by {url} "
+            f"({status} {_scrubbed_error(response, redactor)})",
+            hint=hint,
+        )
     if status != 200:
-        raise RemoteError(f"environment {env_name!r}: token request to {url} failed: "
-                          f"{status} {_scrubbed_error(response, redactor)}", status=status)
+        raise RemoteError(
+            f"environment {env_name!r}: token request to {url} failed: "
+            f"{status} {_scrubbed_error(response, redactor)}",
+            status=status,
+        )
     try:
         body = response.json()
     except ValueError:
         body = None
     if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
-        raise RemoteError(f"the token endpoint {url} answered {status} without an "
-                          f"access_token: {_scrubbed_error(response, redactor)}", status=status)
+        raise RemoteError(
+            f"the token endpoint {url} answered {status} without an "
+            f"access_token: {_scrubbed_error(response, redactor)}",
+            status=status,
+        )
     redactor.add(body["access_token"])
     return body
 
 
-ACRONIS_CLIENT_HINT = ("check client_id and client_secret, and that the base_url is the data centre "
-                       "where the API client was created")
-MFT_KEY_HINT = ("the key id (kid) and the private key must belong to the same API key, the key must "
-                "not be deleted, and tenant_id must be that key's tenant")
+ACRONIS_CLIENT_HINT = (
+    "check client_id and client_secret, and that the base_url is the data centre "
+    "where the API client was created"
+)
+MFT_KEY_HINT = (
+    "the key id (kid) and the private key must belong to the same API key, the key must "
+    "not be deleted, and tenant_id must be that key's tenant"
+)
 
 
 class MftTokenSource:
     """POST <base>/v1/oauth/token with a fresh client assertion (JSON body, like the vendor sample)."""
 
-    def __init__(self, transport: HttpTransport, creds: CredentialSource, *, clock: Clock,
-                 redactor: Any, policy: RetryPolicy, env_name: str, form_body: bool = False) -> None:
+    def __init__(
+        self,
+        transport: HttpTransport,
+        creds: CredentialSource,
+        *,
+        clock: Clock,
+        redactor: Any,
+        policy: RetryPolicy,
+        env_name: str,
+        form_body: bool = False,
+    ) -> None:
         self._transport = transport
         self._creds = creds
         self._clock = clock
@@ -267,18 +333,33 @@ class MftTokenSource:
         key, alg = self._key
 
         def send() -> Any:
-            assertion = build_client_assertion(key=key, alg=alg, key_id=kid, tenant_id=tenant,
-                                               audience=self.url, now=self._clock.now())
+            assertion = build_client_assertion(
+                key=key,
+                alg=alg,
+                key_id=kid,
+                tenant_id=tenant,
+                audience=self.url,
+                now=self._clock.now(),
+            )
             self._redactor.add(assertion)
-            body = {"grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE,
-                    "client_assertion": assertion}
+            body = {
+                "grant_type": "client_credentials",
+                "client_assertion_type": ASSERTION_TYPE,
+                "client_assertion": assertion,
+            }
             if self._form_body:
                 return self._transport.send("POST", self.url, data=body)
             return self._transport.send("POST", self.url, json=body)
 
         response = call_with_retry(send, self._policy, clock=self._clock).response
-        body = _token_answer(response, url=self.url, env_name=self._env_name, redactor=self._redactor,
-                             rejected=(400, 401, 403), hint=MFT_KEY_HINT)
+        body = _token_answer(
+            response,
+            url=self.url,
+            env_name=self._env_name,
+            redactor=self._redactor,
+            rejected=(400, 401, 403),
+            hint=MFT_KEY_HINT,
+        )
         lifetime = body.get("expires_in")
         return body["access_token"], float(lifetime) if isinstance(lifetime, (int, float)) else None
 
@@ -286,8 +367,16 @@ class MftTokenSource:
 class AcronisTokenSource:
     """POST <base>/api/2/idp/token, HTTP Basic client_id:client_secret, form grant_type."""
 
-    def __init__(self, transport: HttpTransport, creds: CredentialSource, *, clock: Clock,
-                 redactor: Any, policy: RetryPolicy, env_name: str) -> None:
+    def __init__(
+        self,
+        transport: HttpTransport,
+        creds: CredentialSource,
+        *,
+        clock: Clock,
+        redactor: Any,
+        policy: RetryPolicy,
+        env_name: str,
+    ) -> None:
         self._transport = transport
         self._creds = creds
         self._clock = clock
@@ -303,17 +392,29 @@ class AcronisTokenSource:
         self._redactor.add(base64.b64encode(f"{client_id}:{secret}".encode()).decode("ascii"))
 
         def send() -> Any:
-            return self._transport.send("POST", self.url, data={"grant_type": "client_credentials"},
-                                        auth=(client_id, secret))
+            return self._transport.send(
+                "POST",
+                self.url,
+                data={"grant_type": "client_credentials"},
+                auth=(client_id, secret),
+            )
 
         response = call_with_retry(send, self._policy, clock=self._clock).response
-        body = _token_answer(response, url=self.url, env_name=self._env_name, redactor=self._redactor,
-                             rejected=(400, 401), hint=ACRONIS_CLIENT_HINT)
+        body = _token_answer(
+            response,
+            url=self.url,
+            env_name=self._env_name,
+            redactor=self._redactor,
+            rejected=(400, 401),
+            hint=ACRONIS_CLIENT_HINT,
+        )
         if isinstance(body.get("id_token"), str):
             self._redactor.add(body["id_token"])
         expires_on = body.get("expires_on")
         if isinstance(expires_on, (int, float)) and not isinstance(expires_on, bool):
-            return body["access_token"], max(30.0, float(expires_on) - self._clock.now().timestamp())
+            return body["access_token"], max(
+                30.0, float(expires_on) - self._clock.now().timestamp()
+            )
         lifetime = body.get("expires_in")
         return body["access_token"], float(lifetime) if isinstance(lifetime, (int, float)) else None
 
@@ -330,8 +431,16 @@ class AuthSession:
     fresh token is safe even for a task start.
     """
 
-    def __init__(self, transport: HttpTransport, tokens: TokenCache, *, clock: Clock,
-                 renew_on: frozenset[int], denied: Denied, scheme: str = "bearer") -> None:
+    def __init__(
+        self,
+        transport: HttpTransport,
+        tokens: TokenCache,
+        *,
+        clock: Clock,
+        renew_on: frozenset[int],
+        denied: Denied,
+        scheme: str = "bearer",
+    ) -> None:
         self.transport = transport
         self.tokens = tokens
         self._clock = clock
@@ -339,9 +448,18 @@ class AuthSession:
         self._denied = denied
         self._scheme = scheme
 
-    def request(self, method: str, path: str, *, policy: RetryPolicy, params: Any = None,
-                json: Any = None, headers: Mapping[str, str] | None = None,
-                count: Callable[[], None] | None = None, max_body: int = MAX_BODY) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        policy: RetryPolicy,
+        params: Any = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        count: Callable[[], None] | None = None,
+        max_body: int = MAX_BODY,
+    ) -> Any:
         url = self.transport.url(path)
         token = self.tokens.get()
 
@@ -351,8 +469,10 @@ class AuthSession:
                     count()
                 merged = dict(headers or {})
                 merged["Authorization"] = f"{self._scheme} {token.value}"
-                return self.transport.send(method, url, params=params, json=json, headers=merged,
-                                           max_body=max_body)
+                return self.transport.send(
+                    method, url, params=params, json=json, headers=merged, max_body=max_body
+                )
+
             outcome = call_with_retry(send, policy, clock=self._clock)
             outcome.response.mftrun_retries = outcome.retries  # for "after N tries" in messages
             return outcome.response

@@ -105,8 +105,9 @@ class Outcome:
     waited: float
 
 
-def call_with_retry(send: Callable[[], Any], policy: RetryPolicy, *, clock: Clock,
-                    rng: random.Random | None = None) -> Outcome:
+def call_with_retry(
+    send: Callable[[], Any], policy: RetryPolicy, *, clock: Clock, rng: random.Random | None = None
+) -> Outcome:
     """Call `send` until it gives a response the policy does not retry, or the policy is spent.
 
     Returns the last response (possibly a 5xx/429: the caller words the error).
@@ -139,8 +140,11 @@ def call_with_retry(send: Callable[[], Any], policy: RetryPolicy, *, clock: Cloc
             wait = wait_hint if wait_hint is not None else policy.backoff(retries + 1, rng)
             if not policy.inline_retry_after and (wait_hint is not None or status == 429):
                 raise RetryLater(wait, response)
-            if (retries >= policy.retries or wait > policy.max_retry_after
-                    or clock.monotonic() - started + wait > policy.max_total):
+            if (
+                retries >= policy.retries
+                or wait > policy.max_retry_after
+                or clock.monotonic() - started + wait > policy.max_total
+            ):
                 return Outcome(response, retries, waited)
         clock.sleep(wait)
         waited += wait
@@ -150,9 +154,16 @@ def call_with_retry(send: Callable[[], Any], policy: RetryPolicy, *, clock: Cloc
 # The policies the providers use; tests and `create_provider(policies=...)` may swap them.
 READ = RetryPolicy()  # GETs and token requests: connection errors, 5xx, 429 with Retry-After
 POLL = READ.replace(retries=2, backoff_max=2.0, max_total=10.0, inline_retry_after=False)
-START = RetryPolicy(retries=5, statuses=frozenset(), retry_after_statuses=frozenset({429}),
-                    on_not_sent=True, on_no_response=False, backoff_factor=2.5, backoff_max=30.0,
-                    max_total=300.0)
+START = RetryPolicy(
+    retries=5,
+    statuses=frozenset(),
+    retry_after_statuses=frozenset({429}),
+    on_not_sent=True,
+    on_no_response=False,
+    backoff_factor=2.5,
+    backoff_max=30.0,
+    max_total=300.0,
+)
 # Acronis documents "5xx: retry twice, 1-2 s apart".
 ACRONIS_READ = READ.replace(retries=2, backoff_factor=1.0, backoff_max=2.0, jitter=1.0)
 ACRONIS_POLL = ACRONIS_READ.replace(inline_retry_after=False)

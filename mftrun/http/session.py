@@ -65,25 +65,30 @@ def check_base_url(base_url: str) -> str:
     exactly: `https://API.us.mft.progress.com:443/` would otherwise be refused."""
     parts = urlsplit(base_url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConnectError(f"base URL {base_url!r} is not an http(s) URL",
-                           hint="write it as https://host[:port]")
+        raise ConnectError(
+            f"base URL {base_url!r} is not an http(s) URL", hint="write it as https://host[:port]"
+        )
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ConnectError(
             f"refusing plain http:// for {parts.hostname}: credentials and tokens would travel unencrypted",
-            hint="use https://; plain http is allowed only for loopback hosts (the emulator)")
+            hint="use https://; plain http is allowed only for loopback hosts (the emulator)",
+        )
     scheme = parts.scheme.lower()
     host = parts.hostname  # already lower-case
     netloc = f"[{host}]" if ":" in host else host
     try:
         port = parts.port
     except ValueError:
-        raise ConnectError(f"base URL {base_url!r} has an invalid port", hint="write it as https://host[:port]") \
-            from None
+        raise ConnectError(
+            f"base URL {base_url!r} has an invalid port", hint="write it as https://host[:port]"
+        ) from None
     if port is not None and port != {"http": 80, "https": 443}[scheme]:
         netloc += f":{port}"
     if parts.username or parts.password:
-        raise ConnectError(f"base URL {parts.hostname!r} carries a user name or password",
-                           hint="put credentials in the environment's credentials, not in base_url")
+        raise ConnectError(
+            f"base URL {parts.hostname!r} carries a user name or password",
+            hint="put credentials in the environment's credentials, not in base_url",
+        )
     return f"{scheme}://{netloc}{parts.path}".rstrip("/")
 
 
@@ -99,8 +104,15 @@ class Timeouts:
 class HttpTransport:
     """A pooled session for one environment: timeouts, TLS, size cap, failure classes."""
 
-    def __init__(self, base_url: str, *, max_parallel: int = 8, ca_bundle: str | None = None,
-                 timeouts: Timeouts = Timeouts(), environ: Mapping[str, str] = os.environ) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        max_parallel: int = 8,
+        ca_bundle: str | None = None,
+        timeouts: Timeouts = Timeouts(),
+        environ: Mapping[str, str] = os.environ,
+    ) -> None:
         import requests
         from requests.adapters import HTTPAdapter
 
@@ -110,12 +122,16 @@ class HttpTransport:
         if ca_bundle:
             path = os.path.expanduser(ca_bundle)
             if not os.path.isfile(path):
-                raise ConnectError(f"ca_bundle {ca_bundle} does not exist or is not a file",
-                                   hint="point ca_bundle at a PEM file of trusted CA certificates")
+                raise ConnectError(
+                    f"ca_bundle {ca_bundle} does not exist or is not a file",
+                    hint="point ca_bundle at a PEM file of trusted CA certificates",
+                )
             self._verify: bool | str = path
         else:
             # What requests would read on every call with trust_env, read once here.
-            self._verify = environ.get("REQUESTS_CA_BUNDLE") or environ.get("CURL_CA_BUNDLE") or True
+            self._verify = (
+                environ.get("REQUESTS_CA_BUNDLE") or environ.get("CURL_CA_BUNDLE") or True
+            )
         session = requests.Session()
         # The environment (proxies, CA variables, ~/.netrc) is read once per session, not on
         # every request as trust_env does: that lookup was the largest mftrun-side CPU item per
@@ -131,17 +147,31 @@ class HttpTransport:
         self._session = session
         # Proxies come from the environment exactly as requests does it (trust_env);
         # loopback never goes through a proxy, so the emulator works behind corporate proxies.
-        self._proxies = ({} if is_loopback(self._host)
-                         else requests.utils.get_environ_proxies(self.base_url))
+        self._proxies = (
+            {} if is_loopback(self._host) else requests.utils.get_environ_proxies(self.base_url)
+        )
         self._lock = threading.Lock()
         self.requests_sent = 0
 
     def url(self, path: str) -> str:
-        return path if path.startswith(("http://", "https://")) else f"{self.base_url}/{path.lstrip('/')}"
+        return (
+            path
+            if path.startswith(("http://", "https://"))
+            else f"{self.base_url}/{path.lstrip('/')}"
+        )
 
-    def send(self, method: str, url: str, *, params: Any = None, json: Any = None, data: Any = None,
-             headers: Mapping[str, str] | None = None, auth: Any = None,
-             max_body: int = MAX_BODY) -> Any:
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Any = None,
+        json: Any = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+        auth: Any = None,
+        max_body: int = MAX_BODY,
+    ) -> Any:
         """Send one request (no retries); return a `requests.Response` with its body read."""
         import requests
 
@@ -149,9 +179,19 @@ class HttpTransport:
             self.requests_sent += 1
         try:
             response = self._session.request(
-                method, url, params=params, json=json, data=data, headers=dict(headers or {}),
-                auth=auth, timeout=self.timeouts.as_tuple(), verify=self._verify,
-                proxies=self._proxies, stream=True, allow_redirects=False)
+                method,
+                url,
+                params=params,
+                json=json,
+                data=data,
+                headers=dict(headers or {}),
+                auth=auth,
+                timeout=self.timeouts.as_tuple(),
+                verify=self._verify,
+                proxies=self._proxies,
+                stream=True,
+                allow_redirects=False,
+            )
         except requests.RequestException as exc:
             raise describe_failure(exc, method, url, self.timeouts) from None
         try:
@@ -161,8 +201,10 @@ class HttpTransport:
         except BodyTooLarge as exc:
             raise RemoteError(
                 f"{method} {urlsplit(url).path}: the answer is too large ({exc.size:,} bytes or more; "
-                f"the limit is {max_body:,})", status=response.status_code,
-                hint="an API answer this big is unexpected; check base_url and any proxy in between") from None
+                f"the limit is {max_body:,})",
+                status=response.status_code,
+                hint="an API answer this big is unexpected; check base_url and any proxy in between",
+            ) from None
         finally:
             response.close()
         return response
@@ -197,32 +239,54 @@ def describe_failure(exc: Exception, method: str, url: str, timeouts: Timeouts) 
     names = {type(c).__name__ for c in chain}
 
     if isinstance(exc, requests.exceptions.SSLError):
-        hint = ("the server may not speak TLS on this port (https:// to a plain-http port?)"
-                if "wrong version number" in text or "record layer failure" in text or "unknown protocol" in text
-                else "check the server certificate, or set ca_bundle to your organisation's CA file")
+        hint = (
+            "the server may not speak TLS on this port (https:// to a plain-http port?)"
+            if "wrong version number" in text
+            or "record layer failure" in text
+            or "unknown protocol" in text
+            else "check the server certificate, or set ca_bundle to your organisation's CA file"
+        )
         return NotSentError(f"TLS handshake with {where} failed: {_short(chain[-1])}", hint=hint)
     if isinstance(exc, requests.exceptions.ProxyError):
-        return NotSentError(f"cannot connect through the proxy to {where}: {_short(chain[-1])}",
-                            hint="check HTTPS_PROXY / NO_PROXY")
+        return NotSentError(
+            f"cannot connect through the proxy to {where}: {_short(chain[-1])}",
+            hint="check HTTPS_PROXY / NO_PROXY",
+        )
     if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return NotSentError(f"timed out after {timeouts.connect:g}s connecting to {where}",
-                            hint="check the URL, the network path and any firewall or proxy")
+        return NotSentError(
+            f"timed out after {timeouts.connect:g}s connecting to {where}",
+            hint="check the URL, the network path and any firewall or proxy",
+        )
     if isinstance(exc, requests.exceptions.ReadTimeout):
-        return NoResponseError(f"{call} on {where}: no answer within {timeouts.read:g}s (read timeout)",
-                               hint="the server may be slow; raise the environment's timeout")
+        return NoResponseError(
+            f"{call} on {where}: no answer within {timeouts.read:g}s (read timeout)",
+            hint="the server may be slow; raise the environment's timeout",
+        )
     if isinstance(exc, requests.exceptions.ConnectionError):
-        if "NameResolutionError" in names or "gaierror" in names or "name or service not known" in text \
-                or "failed to resolve" in text:
-            return NotSentError(f"cannot resolve host {parts.hostname} (DNS lookup failed)",
-                                hint="check the spelling of base_url/region and your DNS")
+        if (
+            "NameResolutionError" in names
+            or "gaierror" in names
+            or "name or service not known" in text
+            or "failed to resolve" in text
+        ):
+            return NotSentError(
+                f"cannot resolve host {parts.hostname} (DNS lookup failed)",
+                hint="check the spelling of base_url/region and your DNS",
+            )
         if "ConnectionRefusedError" in names or "connection refused" in text:
-            return NotSentError(f"connection refused by {where}",
-                                hint="is the server running and is this the right port?")
+            return NotSentError(
+                f"connection refused by {where}",
+                hint="is the server running and is this the right port?",
+            )
         if "NewConnectionError" in names:
             return NotSentError(f"cannot connect to {where}: {_short(chain[-1])}")
-        return NoResponseError(f"{call} on {where}: the connection was dropped before an answer came "
-                               f"({_short(chain[-1])})")
-    if isinstance(exc, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)):
+        return NoResponseError(
+            f"{call} on {where}: the connection was dropped before an answer came "
+            f"({_short(chain[-1])})"
+        )
+    if isinstance(
+        exc, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)
+    ):
         return NoResponseError(f"{call} on {where}: the answer was cut off ({_short(chain[-1])})")
     return NoResponseError(f"{call} on {where}: {exc.__class__.__name__}: {_short(exc)}")
 

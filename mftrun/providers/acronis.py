@@ -33,18 +33,42 @@ DEFAULT_ACCEPT = ("ok", "warning")
 DEFAULT_LIMIT = 100
 MAX_PAGES = 10_000
 OPTIONS = frozenset({"accept_results", "limit", "lod"})  # not filters
-FILTERS = frozenset({  # documented; others are passed through as-is (the platform judges them)
-    "id", "uuid", "type", "queue", "priority", "startedBy", "policyId", "policyName", "policyType",
-    "resourceId", "resourceName", "resourceType", "workflowId", "tag", "state", "resultCode",
-    "enqueuedAt", "assignedAt", "startedAt", "updatedAt", "completedAt", "order", "executorId",
-    "allow_deleted",
-})
+FILTERS = frozenset(
+    {  # documented; others are passed through as-is (the platform judges them)
+        "id",
+        "uuid",
+        "type",
+        "queue",
+        "priority",
+        "startedBy",
+        "policyId",
+        "policyName",
+        "policyType",
+        "resourceId",
+        "resourceName",
+        "resourceType",
+        "workflowId",
+        "tag",
+        "state",
+        "resultCode",
+        "enqueuedAt",
+        "assignedAt",
+        "startedAt",
+        "updatedAt",
+        "completedAt",
+        "order",
+        "executorId",
+        "allow_deleted",
+    }
+)
 
 # Filters whose values never contain a comma (enums, ids, UUIDs): a comma is a list written wrong.
 NO_COMMA = frozenset({"id", "uuid", "state", "resultCode", "priority", "policyId", "resourceId"})
 
-_TS = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
-                 r"([Zz]|[+-]\d{2}:?\d{2})$")
+_TS = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
+    r"([Zz]|[+-]\d{2}:?\d{2})$"
+)
 
 
 def parse_timestamp(text: str) -> tuple[datetime, int]:
@@ -54,8 +78,16 @@ def parse_timestamp(text: str) -> tuple[datetime, int]:
         raise ValueError(f"not an RFC 3339 timestamp: {text!r}")
     year, month, day, hour, minute, second, fraction, zone = match.groups()
     nanos = int((fraction or "").ljust(9, "0"))
-    when = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second),
-                    nanos // 1000, tzinfo=timezone.utc)
+    when = datetime(
+        int(year),
+        int(month),
+        int(day),
+        int(hour),
+        int(minute),
+        int(second),
+        nanos // 1000,
+        tzinfo=timezone.utc,
+    )
     if zone not in ("Z", "z"):
         sign = 1 if zone[0] == "+" else -1
         digits = zone[1:].replace(":", "")
@@ -83,7 +115,9 @@ class TaskWait:
     limit: int
     lod: str | None
     seen: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> latest task object
-    final: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # key -> completed task / None: gone
+    final: dict[str, dict[str, Any] | None] = field(
+        default_factory=dict
+    )  # key -> completed task / None: gone
     calls: Calls = field(default_factory=Calls)
     poll_failures: int = 0
 
@@ -102,18 +136,28 @@ class AcronisProvider(SessionProvider):
         return ACRONIS_POLICIES
 
     def token_source(self, transport: HttpTransport, creds: CredentialSource) -> AcronisTokenSource:
-        return AcronisTokenSource(transport, creds, clock=self.clock, redactor=self.redactor,
-                                  policy=self.policies.read, env_name=self.env.name)
+        return AcronisTokenSource(
+            transport,
+            creds,
+            clock=self.clock,
+            redactor=self.redactor,
+            policy=self.policies.read,
+            env_name=self.env.name,
+        )
 
     def denied(self, status: int, call: str, response: Any) -> AuthError:
         if status == 401:
-            return AuthError(f"environment {self.env.name!r}: credentials rejected: {call} answered "
-                             f"401 even with a fresh token ({self.snippet(response)})",
-                             hint="check client_id / client_secret and that base_url is the data "
-                                  "centre that issued them")
-        return AuthError(f"environment {self.env.name!r}: permission denied: {call} answered 403 "
-                         f"({self.snippet(response)})",
-                         hint="the API client needs the task_manager viewer or admin role")
+            return AuthError(
+                f"environment {self.env.name!r}: credentials rejected: {call} answered "
+                f"401 even with a fresh token ({self.snippet(response)})",
+                hint="check client_id / client_secret and that base_url is the data "
+                "centre that issued them",
+            )
+        return AuthError(
+            f"environment {self.env.name!r}: permission denied: {call} answered 403 "
+            f"({self.snippet(response)})",
+            hint="the API client needs the task_manager viewer or admin role",
+        )
 
     def check(self) -> str:
         call = f"GET {TASKS}?limit=1"
@@ -123,13 +167,18 @@ class AcronisProvider(SessionProvider):
         body = self.json_of(response, call)
         items = body.get("items") if isinstance(body, dict) else None
         if not isinstance(items, list):
-            raise RemoteError(f"{call}: the answer has no 'items' list", status=200,
-                              hint="is base_url the data-centre URL, e.g. https://eu2-cloud.acronis.com?")
+            raise RemoteError(
+                f"{call}: the answer has no 'items' list",
+                status=200,
+                hint="is base_url the data-centre URL, e.g. https://eu2-cloud.acronis.com?",
+            )
         return "authenticated; task manager answered a one-item task query"
 
     # -- wait_tasks ----------------------------------------------------------------------------
 
-    def start_action(self, kind: str, spec: Mapping[str, Any], ctx: StepContext) -> tuple[Any, Observation]:
+    def start_action(
+        self, kind: str, spec: Mapping[str, Any], ctx: StepContext
+    ) -> tuple[Any, Observation]:
         if kind != "wait_tasks":
             return super().start_action(kind, spec, ctx)
         wait = _wait_from_spec(spec)
@@ -139,8 +188,11 @@ class AcronisProvider(SessionProvider):
         try:
             return self._step(handle, self.policies.poll)
         except RetryLater as later:
-            return Observation(state="running", remote_status=f"{len(handle.seen)} task(s) seen",
-                               retry_after=later.seconds)
+            return Observation(
+                state="running",
+                remote_status=f"{len(handle.seen)} task(s) seen",
+                retry_after=later.seconds,
+            )
 
     def _step(self, wait: TaskWait, policy: RetryPolicy) -> Observation:
         matching = self._walk(wait, policy)
@@ -150,8 +202,11 @@ class AcronisProvider(SessionProvider):
                 wait.seen[key] = task
                 wait.final.pop(key, None)  # matching again: not finished after all
         if matching:
-            return Observation(state="running", remote_status=f"{len(matching)} task(s) matching",
-                               outputs=self._outputs(wait))
+            return Observation(
+                state="running",
+                remote_status=f"{len(matching)} task(s) matching",
+                outputs=self._outputs(wait),
+            )
         pending = []
         for key in wait.seen:
             if key in wait.final:
@@ -166,19 +221,33 @@ class AcronisProvider(SessionProvider):
                 pending.append(f"{key} ({task.get('state')})")
         outputs = self._outputs(wait)
         if pending:
-            return Observation(state="running", remote_status=f"waiting for {len(pending)} task(s) "
-                               f"to complete: {', '.join(pending[:3])}", outputs=outputs)
-        bad = [(key, task) for key, task in wait.final.items()
-               if task is None or _code(task) not in wait.accept]
+            return Observation(
+                state="running",
+                remote_status=f"waiting for {len(pending)} task(s) "
+                f"to complete: {', '.join(pending[:3])}",
+                outputs=outputs,
+            )
+        bad = [
+            (key, task)
+            for key, task in wait.final.items()
+            if task is None or _code(task) not in wait.accept
+        ]
         if bad:
             accepted = ", ".join(sorted(wait.accept))
             names = "; ".join(_describe(key, task) for key, task in _by_completion(bad))
-            message = (f"{len(bad)} of {len(wait.final)} task(s) did not end with an accepted result "
-                       f"({accepted}): {names}")
-            return Observation(state="failed", remote_status="completed", outputs=outputs,
-                               message=self.redactor.scrub(message)[:4000])
-        return Observation(state="success", remote_status=f"{len(wait.final)} task(s) completed",
-                           outputs=outputs)
+            message = (
+                f"{len(bad)} of {len(wait.final)} task(s) did not end with an accepted result "
+                f"({accepted}): {names}"
+            )
+            return Observation(
+                state="failed",
+                remote_status="completed",
+                outputs=outputs,
+                message=self.redactor.scrub(message)[:4000],
+            )
+        return Observation(
+            state="success", remote_status=f"{len(wait.final)} task(s) completed", outputs=outputs
+        )
 
     def _walk(self, wait: TaskWait, policy: RetryPolicy) -> list[dict[str, Any]]:
         """Every matching task, following `paging.cursors.after` to the last page."""
@@ -191,9 +260,11 @@ class AcronisProvider(SessionProvider):
             call = f"GET {TASKS}"
             response = self.request("GET", TASKS, policy=policy, calls=wait.calls, params=params)
             if response.status_code == 400:
-                raise RemoteError(f"the task query was refused: {call} answered 400: "
-                                  f"{self.snippet(response)}", status=400,
-                                  hint="check the wait_tasks filter names and values")
+                raise RemoteError(
+                    f"the task query was refused: {call} answered 400: {self.snippet(response)}",
+                    status=400,
+                    hint="check the wait_tasks filter names and values",
+                )
             if response.status_code != 200:
                 raise self.error(response, call, "cannot list tasks")
             body = self.json_of(response, call)
@@ -209,11 +280,15 @@ class AcronisProvider(SessionProvider):
             params = [("limit", str(wait.limit)), ("after", after)]
             if wait.lod:
                 params.append(("lod", wait.lod))
-        raise RemoteError(f"GET {TASKS}: more than {MAX_PAGES} pages; narrow the wait_tasks filters")
+        raise RemoteError(
+            f"GET {TASKS}: more than {MAX_PAGES} pages; narrow the wait_tasks filters"
+        )
 
     def _lookup(self, wait: TaskWait, key: str, policy: RetryPolicy) -> dict[str, Any] | None:
         call = f"GET {TASKS}/{key}"
-        response = self.request("GET", f"{TASKS}/{quote(key, safe='')}", policy=policy, calls=wait.calls)
+        response = self.request(
+            "GET", f"{TASKS}/{quote(key, safe='')}", policy=policy, calls=wait.calls
+        )
         if response.status_code == 404:
             return None
         if response.status_code != 200:
@@ -227,11 +302,15 @@ class AcronisProvider(SessionProvider):
 
     def _outputs(self, wait: TaskWait) -> dict[str, Any]:
         tasks = [_summary(key, task) for key, task in wait.seen.items()]
-        return self.redactor.scrub_data({
-            "tasks": tasks,
-            "result_codes": {t["id"]: t["result_code"] for t in tasks if t["result_code"] is not None},
-            "count": len(tasks),
-        })
+        return self.redactor.scrub_data(
+            {
+                "tasks": tasks,
+                "result_codes": {
+                    t["id"]: t["result_code"] for t in tasks if t["result_code"] is not None
+                },
+                "count": len(tasks),
+            }
+        )
 
 
 def _wait_from_spec(spec: Mapping[str, Any]) -> TaskWait:
@@ -242,14 +321,18 @@ def _wait_from_spec(spec: Mapping[str, Any]) -> TaskWait:
         values = value if isinstance(value, (list, tuple)) else [value]
         for item in values:  # repeated parameters, never comma-joined
             if item is None or isinstance(item, (dict, list)):
-                raise InputError(f"wait_tasks: filter {name!r} must be a string or a list of strings")
+                raise InputError(
+                    f"wait_tasks: filter {name!r} must be a string or a list of strings"
+                )
             text = _text(item)
             if name in NO_COMMA and "," in text:
                 # The API takes one value per parameter; "started,paused" would match no task and
                 # the step would pass at once without waiting for anything.
                 parts = [p.strip() for p in text.split(",") if p.strip()]
-                raise InputError(f"wait_tasks: filter {name!r} has the comma-separated value {text!r}",
-                                 hint=f"write a list, sent as repeated parameters: {name}: [{', '.join(parts)}]")
+                raise InputError(
+                    f"wait_tasks: filter {name!r} has the comma-separated value {text!r}",
+                    hint=f"write a list, sent as repeated parameters: {name}: [{', '.join(parts)}]",
+                )
             params.append((str(name), text))
     accept_raw = spec.get("accept_results", DEFAULT_ACCEPT)
     if isinstance(accept_raw, str):
@@ -264,8 +347,12 @@ def _wait_from_spec(spec: Mapping[str, Any]) -> TaskWait:
     if limit < 1:
         raise InputError("wait_tasks: 'limit' must be at least 1")
     lod = spec.get("lod")
-    return TaskWait(params=params, accept=frozenset(str(a) for a in accept_raw), limit=limit,
-                    lod=str(lod) if lod else None)
+    return TaskWait(
+        params=params,
+        accept=frozenset(str(a) for a in accept_raw),
+        limit=limit,
+        lod=str(lod) if lod else None,
+    )
 
 
 def _text(value: Any) -> str:
@@ -298,9 +385,16 @@ def _named(task: Mapping[str, Any], key: str) -> Any:
 
 def _summary(key: str, task: Mapping[str, Any] | None) -> dict[str, Any]:
     task = task or {}
-    return {"id": key, "uuid": task.get("uuid"), "type": task.get("type"), "state": task.get("state"),
-            "result_code": _code(task), "policy": _named(task, "policy"),
-            "resource": _named(task, "resource"), "completed_at": task.get("completedAt")}
+    return {
+        "id": key,
+        "uuid": task.get("uuid"),
+        "type": task.get("type"),
+        "state": task.get("state"),
+        "result_code": _code(task),
+        "policy": _named(task, "policy"),
+        "resource": _named(task, "resource"),
+        "completed_at": task.get("completedAt"),
+    }
 
 
 def _describe(key: str, task: Mapping[str, Any] | None) -> str:
@@ -311,8 +405,14 @@ def _describe(key: str, task: Mapping[str, Any] | None) -> str:
         part = task.get(field_name)
         if isinstance(part, dict) and part.get("name"):
             bits.append(f"{field_name} {part['name']!r}")
-    text = f"task {key}" + (f" ({', '.join(bits)})" if bits else "") + f" result {_code(task) or 'none'}"
-    error = (task.get("result") or {}).get("error") if isinstance(task.get("result"), dict) else None
+    text = (
+        f"task {key}"
+        + (f" ({', '.join(bits)})" if bits else "")
+        + f" result {_code(task) or 'none'}"
+    )
+    error = (
+        (task.get("result") or {}).get("error") if isinstance(task.get("result"), dict) else None
+    )
     if error:
         if isinstance(error, dict):
             error = error.get("reason") or error.get("code") or error.get("message") or str(error)
@@ -328,4 +428,5 @@ def _by_completion(bad: list[tuple[str, Mapping[str, Any] | None]]) -> list[tupl
             return (0, when, nanos)
         except ValueError:
             return (1, datetime.min.replace(tzinfo=timezone.utc), 0)
+
     return sorted(bad, key=order)

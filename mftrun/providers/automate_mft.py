@@ -23,8 +23,10 @@ from mftrun.providers.http_step import Calls, SessionProvider
 TOKEN_BODY_VAR = "MFTRUN_MFT_TOKEN_BODY"  # "form" to send the token request form-encoded
 DEFAULT_SUCCESS = ("success",)
 DEFAULT_FAILURE = ("failed",)
-ALLOW_LIST_HINT = ("the API key may lack access to this task, or this machine's IP address is "
-                   "outside the key's IP allow-list (Automate MFT > API keys)")
+ALLOW_LIST_HINT = (
+    "the API key may lack access to this task, or this machine's IP address is "
+    "outside the key's IP allow-list (Automate MFT > API keys)"
+)
 
 
 @dataclass(slots=True)
@@ -44,17 +46,29 @@ class AutomateMftProvider(SessionProvider):
     renew_on = frozenset({401, 403})  # the platform answers 403 for an expired token
 
     def token_source(self, transport: HttpTransport, creds: CredentialSource) -> MftTokenSource:
-        return MftTokenSource(transport, creds, clock=self.clock, redactor=self.redactor,
-                              policy=self.policies.read, env_name=self.env.name,
-                              form_body=self.env.token_body == "form"
-                              or self.environ.get(TOKEN_BODY_VAR, "").lower() == "form")
+        return MftTokenSource(
+            transport,
+            creds,
+            clock=self.clock,
+            redactor=self.redactor,
+            policy=self.policies.read,
+            env_name=self.env.name,
+            form_body=self.env.token_body == "form"
+            or self.environ.get(TOKEN_BODY_VAR, "").lower() == "form",
+        )
 
     def denied(self, status: int, call: str, response: Any) -> AuthError:
         if status == 401:
-            return AuthError(f"environment {self.env.name!r}: credentials rejected: {call} answered "
-                             f"401 even with a fresh token ({self.snippet(response)})", hint=MFT_KEY_HINT)
-        return AuthError(f"environment {self.env.name!r}: permission denied: {call} answered 403 even "
-                         f"with a fresh token ({self.snippet(response)})", hint=ALLOW_LIST_HINT)
+            return AuthError(
+                f"environment {self.env.name!r}: credentials rejected: {call} answered "
+                f"401 even with a fresh token ({self.snippet(response)})",
+                hint=MFT_KEY_HINT,
+            )
+        return AuthError(
+            f"environment {self.env.name!r}: permission denied: {call} answered 403 even "
+            f"with a fresh token ({self.snippet(response)})",
+            hint=ALLOW_LIST_HINT,
+        )
 
     def check(self) -> str:
         call = "GET /v1/licenses/current"
@@ -66,7 +80,9 @@ class AutomateMftProvider(SessionProvider):
 
     # -- start_task ----------------------------------------------------------------------------
 
-    def start_action(self, kind: str, spec: Mapping[str, Any], ctx: StepContext) -> tuple[Any, Observation]:
+    def start_action(
+        self, kind: str, spec: Mapping[str, Any], ctx: StepContext
+    ) -> tuple[Any, Observation]:
         if kind != "start_task":
             return super().start_action(kind, spec, ctx)
         run = _run_from_spec(spec)
@@ -74,7 +90,9 @@ class AutomateMftProvider(SessionProvider):
         if parameters is None:
             parameters = {}
         if not isinstance(parameters, Mapping):
-            raise InputError(f"start_task {run.label}: 'parameters' must be a mapping of names to values")
+            raise InputError(
+                f"start_task {run.label}: 'parameters' must be a mapping of names to values"
+            )
         if "task_id" in run.ident:
             path, params = f"/v1/tasks/{quote(run.ident['task_id'], safe='')}/start", None
         else:
@@ -84,50 +102,79 @@ class AutomateMftProvider(SessionProvider):
             path, params = f"/v1/tasks/start?name={quote(run.ident['name'], safe='')}", None
         call = f"POST {path}"
         try:
-            response = self.request("POST", path, policy=self.policies.start, calls=run.calls,
-                                    params=params, json=dict(parameters))
+            response = self.request(
+                "POST",
+                path,
+                policy=self.policies.start,
+                calls=run.calls,
+                params=params,
+                json=dict(parameters),
+            )
         except NoResponseError as exc:
             raise AmbiguousStartError(
                 f"starting {run.label}: {exc.message}. The start request was sent but its answer was "
                 f"lost, so the task may have started; mftrun did not send it again",
-                hint="look for a new run of this task in Automate MFT before re-running the step") from None
+                hint="look for a new run of this task in Automate MFT before re-running the step",
+            ) from None
         if response.status_code == 404:
-            raise RemoteError(f"unknown {run.label}: {call} answered 404 ({self.snippet(response)})",
-                              status=404, hint="check the task id / name in Automate MFT")
+            raise RemoteError(
+                f"unknown {run.label}: {call} answered 404 ({self.snippet(response)})",
+                status=404,
+                hint="check the task id / name in Automate MFT",
+            )
         if response.status_code == 429:
             raise self.error(response, call, f"{run.label} was not started (rate limited)")
         if not 200 <= response.status_code < 300:
             error = self.error(response, call, f"starting {run.label} failed")
             if response.status_code >= 500:  # not retried: a gateway error may hide a started run
-                error.hint = ("a 5xx answer to a start does not prove the task did not start; check "
-                              "its runs in Automate MFT before re-running the step")
+                error.hint = (
+                    "a 5xx answer to a start does not prove the task did not start; check "
+                    "its runs in Automate MFT before re-running the step"
+                )
             raise error
         body = self.json_of(response, call)
         run_id = body.get("id") if isinstance(body, dict) else None
         if run_id in (None, ""):
-            raise AmbiguousStartError(f"starting {run.label}: {call} answered {response.status_code} "
-                                      f"without a task run id; the task has probably started",
-                                      hint="check the task's runs in Automate MFT")
+            raise AmbiguousStartError(
+                f"starting {run.label}: {call} answered {response.status_code} "
+                f"without a task run id; the task has probably started",
+                hint="check the task's runs in Automate MFT",
+            )
         run.run_id = str(run_id)
         status = _status_of(body)
         if status is None:
             run.status = "started"
-            return run, Observation(state="running", remote_status="started", run_id=run.run_id,
-                                    outputs=self._outputs(run, body))
+            return run, Observation(
+                state="running",
+                remote_status="started",
+                run_id=run.run_id,
+                outputs=self._outputs(run, body),
+            )
         return run, self._observe(run, body)
 
     def poll_action(self, handle: Any, ctx: StepContext) -> Observation:
         run: MftRun = handle
         call = f"GET /v1/task-runs/{run.run_id}"
         try:
-            response = self.request("GET", f"/v1/task-runs/{quote(str(run.run_id), safe='')}",
-                                    policy=self.policies.poll, calls=run.calls)
+            response = self.request(
+                "GET",
+                f"/v1/task-runs/{quote(str(run.run_id), safe='')}",
+                policy=self.policies.poll,
+                calls=run.calls,
+            )
         except RetryLater as later:
-            return Observation(state="running", remote_status=run.status, run_id=run.run_id,
-                               retry_after=later.seconds)
+            return Observation(
+                state="running",
+                remote_status=run.status,
+                run_id=run.run_id,
+                retry_after=later.seconds,
+            )
         if response.status_code == 404:
-            raise RemoteError(f"task run {run.run_id} of {run.label} not found: {call} answered 404",
-                              status=404, hint="the run may have been removed on the platform")
+            raise RemoteError(
+                f"task run {run.run_id} of {run.label} not found: {call} answered 404",
+                status=404,
+                hint="the run may have been removed on the platform",
+            )
         if response.status_code != 200:
             raise self.error(response, call, f"cannot read the run of {run.label}")
         return self._observe(run, self.json_of(response, call))
@@ -138,19 +185,32 @@ class AutomateMftProvider(SessionProvider):
         outputs = self._outputs(run, body)
         shown = status if status is not None else "unknown"
         if status is not None and status.casefold() in run.success:
-            return Observation(state="success", remote_status=status, run_id=run.run_id, outputs=outputs)
+            return Observation(
+                state="success", remote_status=status, run_id=run.run_id, outputs=outputs
+            )
         if status is not None and status.casefold() in run.failure:
             # Scrub, then shorten: cutting first could leave half a secret that no longer matches.
             detail = self.redactor.scrub(_failure_detail(body))[:500]
-            message = f"{run.label} run {run.run_id} ended {status}" + (f": {detail}" if detail else "")
-            return Observation(state="failed", remote_status=status, run_id=run.run_id,
-                               outputs=outputs, message=self.redactor.scrub(message))
+            message = f"{run.label} run {run.run_id} ended {status}" + (
+                f": {detail}" if detail else ""
+            )
+            return Observation(
+                state="failed",
+                remote_status=status,
+                run_id=run.run_id,
+                outputs=outputs,
+                message=self.redactor.scrub(message),
+            )
         # queued, running, or a status we do not know: shown as-is; the step timeout decides.
         return Observation(state="running", remote_status=shown, run_id=run.run_id, outputs=outputs)
 
     def _outputs(self, run: MftRun, body: Any) -> dict[str, Any]:
-        return {"run_id": run.run_id, **run.ident, "status": run.status,
-                "run": self.redactor.scrub_data(body)}
+        return {
+            "run_id": run.run_id,
+            **run.ident,
+            "status": run.status,
+            "run": self.redactor.scrub_data(body),
+        }
 
 
 def _run_from_spec(spec: Mapping[str, Any]) -> MftRun:
@@ -172,8 +232,12 @@ def _run_from_spec(spec: Mapping[str, Any]) -> MftRun:
             raise InputError(f"start_task {label}: {key!r} must be a non-empty list of statuses")
         return frozenset(str(v).casefold() for v in value)
 
-    return MftRun(label=label, ident=ident, success=statuses("success_statuses", DEFAULT_SUCCESS),
-                  failure=statuses("failure_statuses", DEFAULT_FAILURE))
+    return MftRun(
+        label=label,
+        ident=ident,
+        success=statuses("success_statuses", DEFAULT_SUCCESS),
+        failure=statuses("failure_statuses", DEFAULT_FAILURE),
+    )
 
 
 def _status_of(body: Any) -> str | None:

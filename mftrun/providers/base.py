@@ -11,7 +11,8 @@ and is never replayed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Mapping, Protocol
+from typing import Any, Literal, Protocol
+from collections.abc import Callable, Mapping
 
 RunState = Literal["running", "success", "failed"]
 
@@ -46,7 +47,9 @@ class Provider(Protocol):
     name: str  # provider id, e.g. "automate-mft"
     can_cancel: bool
 
-    def start(self, kind: str, spec: Mapping[str, Any], ctx: StepContext) -> tuple[Any, Observation]:
+    def start(
+        self, kind: str, spec: Mapping[str, Any], ctx: StepContext
+    ) -> tuple[Any, Observation]:
         """Begin the action; return an opaque handle for later polls and the first observation."""
         ...
 

@@ -69,9 +69,16 @@ class SessionProvider:
     auth_scheme = "bearer"
     poll_failures_tolerated = 3  # consecutive failed polls (each with its own retries) before error
 
-    def __init__(self, env: Environment, *, max_parallel: int = 8, redactor: Any,
-                 environ: Mapping[str, str] = os.environ, clock: Clock | None = None,
-                 policies: Policies | None = None) -> None:
+    def __init__(
+        self,
+        env: Environment,
+        *,
+        max_parallel: int = 8,
+        redactor: Any,
+        environ: Mapping[str, str] = os.environ,
+        clock: Clock | None = None,
+        policies: Policies | None = None,
+    ) -> None:
         self.env = env
         self.redactor = redactor
         self.environ = environ
@@ -98,24 +105,42 @@ class SessionProvider:
     def session(self) -> AuthSession:
         with self._lock:
             if self._session is None:
-                transport = HttpTransport(self.env.base_url, max_parallel=self.max_parallel,
-                                          ca_bundle=self.env.ca_bundle,
-                                          timeouts=Timeouts(connect=min(10.0, self.env.http_timeout),
-                                                            read=self.env.http_timeout),
-                                          environ=self.environ)
+                transport = HttpTransport(
+                    self.env.base_url,
+                    max_parallel=self.max_parallel,
+                    ca_bundle=self.env.ca_bundle,
+                    timeouts=Timeouts(
+                        connect=min(10.0, self.env.http_timeout), read=self.env.http_timeout
+                    ),
+                    environ=self.environ,
+                )
                 self._transport = transport
-                creds = CredentialSource(self.env.name, self.env.credentials, environ=self.environ,
-                                         redactor=self.redactor)
-                tokens = TokenCache(self.token_source(transport, creds), self.clock,
-                                    renew_margin=self.token_renew_margin)
-                self._session = AuthSession(transport, tokens, clock=self.clock,
-                                            renew_on=self.renew_on, denied=self.denied,
-                                            scheme=self.auth_scheme)
+                creds = CredentialSource(
+                    self.env.name,
+                    self.env.credentials,
+                    environ=self.environ,
+                    redactor=self.redactor,
+                )
+                tokens = TokenCache(
+                    self.token_source(transport, creds),
+                    self.clock,
+                    renew_margin=self.token_renew_margin,
+                )
+                self._session = AuthSession(
+                    transport,
+                    tokens,
+                    clock=self.clock,
+                    renew_on=self.renew_on,
+                    denied=self.denied,
+                    scheme=self.auth_scheme,
+                )
             return self._session
 
     # -- the Provider interface ----------------------------------------------------------------
 
-    def start(self, kind: str, spec: Mapping[str, Any], ctx: StepContext) -> tuple[Any, Observation]:
+    def start(
+        self, kind: str, spec: Mapping[str, Any], ctx: StepContext
+    ) -> tuple[Any, Observation]:
         if kind == "http":
             handle = http_handle(spec)
             return handle, self._http_call(handle, ctx, polling=False)
@@ -132,21 +157,28 @@ class SessionProvider:
                 observation = self.poll_action(handle, ctx)
         except (ConnectError, RemoteError) as exc:
             transient = isinstance(exc, ConnectError) or (
-                exc.status is not None and (exc.status >= 500 or exc.status == 429))
+                exc.status is not None and (exc.status >= 500 or exc.status == 429)
+            )
             failures = getattr(handle, "poll_failures", 0) + 1
             if not transient or failures > self.poll_failures_tolerated:
                 raise
             handle.poll_failures = failures
             wait = min(60.0, 5.0 * 2 ** (failures - 1))
             reason = exc.message.splitlines()[0][:160]
-            return Observation(state="running", run_id=getattr(handle, "run_id", None), retry_after=wait,
-                               remote_status=f"poll failed ({failures} of {self.poll_failures_tolerated} "
-                                             f"tolerated), next try in {wait:g}s: {reason}")
+            return Observation(
+                state="running",
+                run_id=getattr(handle, "run_id", None),
+                retry_after=wait,
+                remote_status=f"poll failed ({failures} of {self.poll_failures_tolerated} "
+                f"tolerated), next try in {wait:g}s: {reason}",
+            )
         if hasattr(handle, "poll_failures"):
             handle.poll_failures = 0
         return observation
 
-    def start_action(self, kind: str, spec: Mapping[str, Any], ctx: StepContext) -> tuple[Any, Observation]:
+    def start_action(
+        self, kind: str, spec: Mapping[str, Any], ctx: StepContext
+    ) -> tuple[Any, Observation]:
         raise InputError(f"provider {self.name} has no action {kind!r}")
 
     def poll_action(self, handle: Any, ctx: StepContext) -> Observation:
@@ -164,8 +196,10 @@ class SessionProvider:
 
     def stats(self) -> dict[str, int]:
         session, transport = self._session, self._transport
-        return {"token_requests": session.tokens.token_requests if session else 0,
-                "http_requests": transport.requests_sent if transport else 0}
+        return {
+            "token_requests": session.tokens.token_requests if session else 0,
+            "http_requests": transport.requests_sent if transport else 0,
+        }
 
     def close(self) -> None:
         if self._transport is not None:
@@ -173,10 +207,20 @@ class SessionProvider:
 
     # -- helpers for subclasses ----------------------------------------------------------------
 
-    def request(self, method: str, path: str, *, policy: RetryPolicy, calls: Calls | None = None,
-                params: Any = None, json: Any = None, headers: Mapping[str, str] | None = None) -> Any:
-        return self.session().request(method, path, policy=policy, params=params, json=json,
-                                      headers=headers, count=calls)
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        policy: RetryPolicy,
+        calls: Calls | None = None,
+        params: Any = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        return self.session().request(
+            method, path, policy=policy, params=params, json=json, headers=headers, count=calls
+        )
 
     def json_of(self, response: Any, call: str) -> Any:
         """The parsed body of an API answer; a clear RemoteError when it is not JSON."""
@@ -184,10 +228,13 @@ class SessionProvider:
             return response.json()
         except ValueError:
             kind = response.headers.get("Content-Type") or "no content type"
-            raise RemoteError(f"{call} answered {response.status_code} with a body that is not JSON "
-                              f"({kind}): {self.snippet(response)}", status=response.status_code,
-                              hint="is base_url right? a proxy, login or maintenance page may be "
-                                   "answering instead of the API") from None
+            raise RemoteError(
+                f"{call} answered {response.status_code} with a body that is not JSON "
+                f"({kind}): {self.snippet(response)}",
+                status=response.status_code,
+                hint="is base_url right? a proxy, login or maintenance page may be "
+                "answering instead of the API",
+            ) from None
 
     def error(self, response: Any, call: str, what: str) -> RemoteError:
         status = response.status_code
@@ -198,8 +245,11 @@ class SessionProvider:
             hint = "the platform is having trouble; try again later"
         elif status == 429:
             hint = "the platform is rate limiting this client; lower max_parallel or try later"
-        return RemoteError(f"{what}: {call} answered {status}{after}: {self.snippet(response)}",
-                           status=status, hint=hint)
+        return RemoteError(
+            f"{what}: {call} answered {status}{after}: {self.snippet(response)}",
+            status=status,
+            hint=hint,
+        )
 
     def snippet(self, response: Any, limit: int = 300) -> str:
         text = self.redactor.scrub(_error_text(response, 1 << 20))[:limit]  # scrub, then shorten
@@ -210,36 +260,56 @@ class SessionProvider:
     def _http_call(self, handle: HttpHandle, ctx: StepContext, *, polling: bool) -> Observation:
         policy = self.policies.read if handle.method in IDEMPOTENT else self.policies.start
         if polling:
-            policy = self.policies.poll if handle.method in IDEMPOTENT else policy.replace(
-                inline_retry_after=False)
-        policy = policy.replace(statuses=policy.statuses - handle.expect,
-                                retry_after_statuses=policy.retry_after_statuses - handle.expect)
+            policy = (
+                self.policies.poll
+                if handle.method in IDEMPOTENT
+                else policy.replace(inline_retry_after=False)
+            )
+        policy = policy.replace(
+            statuses=policy.statuses - handle.expect,
+            retry_after_statuses=policy.retry_after_statuses - handle.expect,
+        )
         call = f"{handle.method} {handle.path}"
         try:
-            response = self.request(handle.method, handle.path, policy=policy, calls=handle.calls,
-                                    params=handle.query, json=handle.body, headers=handle.headers)
+            response = self.request(
+                handle.method,
+                handle.path,
+                policy=policy,
+                calls=handle.calls,
+                params=handle.query,
+                json=handle.body,
+                headers=handle.headers,
+            )
         except RetryLater as later:
-            return Observation(state="running", remote_status=str(later.response.status_code),
-                               retry_after=later.seconds)
+            return Observation(
+                state="running",
+                remote_status=str(later.response.status_code),
+                retry_after=later.seconds,
+            )
         except NoResponseError as exc:
             if handle.method in IDEMPOTENT:
                 raise
             raise AmbiguousStartError(
                 f"{call}: {exc.message}; the server may have processed the request, so mftrun did "
-                f"not send it again", hint="check on the platform whether it took effect before "
-                                           "re-running this step") from None
+                f"not send it again",
+                hint="check on the platform whether it took effect before re-running this step",
+            ) from None
         outputs = self.http_outputs(response)
         status = response.status_code
         if status not in handle.expect:
             expected = ", ".join(str(s) for s in sorted(handle.expect))
-            return Observation(state="failed", remote_status=str(status), outputs=outputs,
-                               message=f"{call} answered {status} (expected {expected}): "
-                                       f"{self.snippet(response)}")
+            return Observation(
+                state="failed",
+                remote_status=str(status),
+                outputs=outputs,
+                message=f"{call} answered {status} (expected {expected}): {self.snippet(response)}",
+            )
         if handle.until is None:
             return Observation(state="success", remote_status=str(status), outputs=outputs)
         done = ctx.evaluate(handle.until, response=outputs)
-        return Observation(state="success" if done else "running", remote_status=str(status),
-                           outputs=outputs)
+        return Observation(
+            state="success" if done else "running", remote_status=str(status), outputs=outputs
+        )
 
     def http_outputs(self, response: Any) -> dict[str, Any]:
         try:
@@ -248,12 +318,14 @@ class SessionProvider:
             body = None
         text = response.text or ""
         headers = {k: v for k, v in response.headers.items() if k.lower() not in _HIDDEN_HEADERS}
-        return self.redactor.scrub_data({
-            "status_code": response.status_code,
-            "json": body,
-            "text": text[:MAX_TEXT],
-            "headers": headers,
-        })
+        return self.redactor.scrub_data(
+            {
+                "status_code": response.status_code,
+                "json": body,
+                "text": text[:MAX_TEXT],
+                "headers": headers,
+            }
+        )
 
 
 def http_handle(spec: Mapping[str, Any]) -> HttpHandle:
@@ -263,15 +335,20 @@ def http_handle(spec: Mapping[str, Any]) -> HttpHandle:
     if not isinstance(path, str) or not path:
         raise InputError("http step: 'path' must be a non-empty string, e.g. /v1/licenses/current")
     if path.startswith(("http://", "https://")) or urlsplit(path).netloc:
-        raise InputError(f"http step: path {path!r} must be relative to the environment's base_url",
-                         hint="the session's token is only sent to the environment's own host")
+        raise InputError(
+            f"http step: path {path!r} must be relative to the environment's base_url",
+            hint="the session's token is only sent to the environment's own host",
+        )
     query = spec.get("query")
     if query is not None and not isinstance(query, Mapping):
         raise InputError("http step: 'query' must be a mapping of names to values or lists")
     params = None
     if query:
-        params = [(str(k), _param(v)) for k, value in query.items()
-                  for v in (value if isinstance(value, (list, tuple)) else [value])]
+        params = [
+            (str(k), _param(v))
+            for k, value in query.items()
+            for v in (value if isinstance(value, (list, tuple)) else [value])
+        ]
     headers = spec.get("headers") or {}
     if not isinstance(headers, Mapping):
         raise InputError("http step: 'headers' must be a mapping")
@@ -282,13 +359,24 @@ def http_handle(spec: Mapping[str, Any]) -> HttpHandle:
     try:
         expect = frozenset(int(s) for s in expect_raw)
     except (TypeError, ValueError):
-        raise InputError(f"http step: 'expect' must be a list of status codes, not {expect_raw!r}") from None
+        raise InputError(
+            f"http step: 'expect' must be a list of status codes, not {expect_raw!r}"
+        ) from None
     until = spec.get("until")
     if until is not None and not isinstance(until, str):
-        raise InputError("http step: 'until' must be a template string such as "
-                         "\"{{ response.json.state == 'done' }}\"")
-    return HttpHandle(method=method, path="/" + path.lstrip("/"), query=params,
-                      body=spec.get("json"), headers=headers, expect=expect, until=until)
+        raise InputError(
+            "http step: 'until' must be a template string such as "
+            "\"{{ response.json.state == 'done' }}\""
+        )
+    return HttpHandle(
+        method=method,
+        path="/" + path.lstrip("/"),
+        query=params,
+        body=spec.get("json"),
+        headers=headers,
+        expect=expect,
+        until=until,
+    )
 
 
 def _param(value: Any) -> str:

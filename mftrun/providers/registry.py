@@ -20,13 +20,27 @@ def provider_class(name: str) -> type:
     try:
         return classes[name]
     except KeyError:
-        raise InputError(f"unknown provider {name!r}; expected one of: {', '.join(classes)}") from None
+        raise InputError(
+            f"unknown provider {name!r}; expected one of: {', '.join(classes)}"
+        ) from None
 
 
-def create_provider(env: Environment, *, max_parallel: int = 8, redactor: Any,
-                    environ: Mapping[str, str] = os.environ, clock: Clock | None = None,
-                    policies: Policies | None = None) -> Any:
+def create_provider(
+    env: Environment,
+    *,
+    max_parallel: int = 8,
+    redactor: Any,
+    environ: Mapping[str, str] = os.environ,
+    clock: Clock | None = None,
+    policies: Policies | None = None,
+) -> Any:
     """One provider, i.e. one authenticated session, for `env`. Nothing is read or sent yet:
     credentials are resolved and the token fetched on the first call that needs them."""
-    return provider_class(env.provider)(env, max_parallel=max_parallel, redactor=redactor,
-                                        environ=environ, clock=clock or SystemClock(), policies=policies)
+    return provider_class(env.provider)(
+        env,
+        max_parallel=max_parallel,
+        redactor=redactor,
+        environ=environ,
+        clock=clock or SystemClock(),
+        policies=policies,
+    )

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mftrun.errors import InputError, MftrunError, UsageError
+import contextlib
 
 if TYPE_CHECKING:
     from mftrun.credentials import Redactor
@@ -41,9 +42,13 @@ def render(report: dict[str, Any], fmt: str) -> str:
     return "".join(_chunks(report, fmt))
 
 
-def write_reports(result: RunResult, *, report_dir: Path,
-                  formats: Collection[str] = FORMATS,
-                  redactor: Redactor | None = None) -> dict[str, Path]:
+def write_reports(
+    result: RunResult,
+    *,
+    report_dir: Path,
+    formats: Collection[str] = FORMATS,
+    redactor: Redactor | None = None,
+) -> dict[str, Path]:
     """Write each requested format into report_dir; return {format: path}.
 
     Every format is attempted even if one fails (a run that crashed still wants
@@ -57,7 +62,9 @@ def write_reports(result: RunResult, *, report_dir: Path,
     try:
         report_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise MftrunError(f"cannot create report folder {report_dir}: {exc.strerror or exc}") from None
+        raise MftrunError(
+            f"cannot create report folder {report_dir}: {exc.strerror or exc}"
+        ) from None
     written: dict[str, Path] = {}
     problems: list[str] = []
     for fmt in FORMATS:  # fixed order: the JSON, the source of truth, first
@@ -128,10 +135,8 @@ def atomic_write(path: Path, text: str | Iterable[str]) -> None:
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is meant to be read
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
 
 
@@ -150,26 +155,33 @@ def load_report(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise InputError(f"{path}: no such file",
-                         hint="give the report.json written by `mftrun apply` "
-                              "(default folder mftrun-report/)") from None
+        raise InputError(
+            f"{path}: no such file",
+            hint="give the report.json written by `mftrun apply` (default folder mftrun-report/)",
+        ) from None
     except IsADirectoryError:
-        raise InputError(f"{path} is a folder, not a report file",
-                         hint=f"try {path / FILENAMES['json']}") from None
+        raise InputError(
+            f"{path} is a folder, not a report file", hint=f"try {path / FILENAMES['json']}"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read {path}: "
-                         f"{getattr(exc, 'strerror', None) or exc.__class__.__name__}") from None
+        raise InputError(
+            f"cannot read {path}: {getattr(exc, 'strerror', None) or exc.__class__.__name__}"
+        ) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}",
-                         hint="report show reads report.json, not report.html or junit.xml") from None
+        raise InputError(
+            f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}",
+            hint="report show reads report.json, not report.html or junit.xml",
+        ) from None
     validator = jsonschema.Draft202012Validator(report_schema())
     error = jsonschema.exceptions.best_match(validator.iter_errors(data))
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
         message = error.message if len(error.message) <= 200 else error.message[:197] + "..."
-        raise InputError(f"{path} is not an mftrun report: at {where}: {message}",
-                         hint="it must match schemas/report.schema.json "
-                              f"(report_version {report_schema()['properties']['report_version']['const']})")
+        raise InputError(
+            f"{path} is not an mftrun report: at {where}: {message}",
+            hint="it must match schemas/report.schema.json "
+            f"(report_version {report_schema()['properties']['report_version']['const']})",
+        )
     return data

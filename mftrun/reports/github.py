@@ -31,7 +31,13 @@ if TYPE_CHECKING:
 
 ANNOTATED = ("failed", "error", "timed_out")
 MAX_SUMMARY_ROWS = 300  # GitHub caps a step summary at 1 MiB
-VERDICT_ICON = {"success": "✅", "failed": "❌", "timed_out": "⏱️", "interrupted": "⏹️", "error": "❌"}
+VERDICT_ICON = {
+    "success": "✅",
+    "failed": "❌",
+    "timed_out": "⏱️",
+    "interrupted": "⏹️",
+    "error": "❌",
+}
 
 
 def escape_data(text: str) -> str:
@@ -43,8 +49,9 @@ def escape_property(text: str) -> str:
 
 
 def command(kind: str, message: str, **properties: object) -> str:
-    props = ",".join(f"{k}={escape_property(str(v))}" for k, v in properties.items()
-                     if v not in (None, "", 0))
+    props = ",".join(
+        f"{k}={escape_property(str(v))}" for k, v in properties.items() if v not in (None, "", 0)
+    )
     return f"::{kind}{' ' + props if props else ''}::{escape_data(message)}"
 
 
@@ -65,17 +72,29 @@ def annotation_lines(report: dict[str, Any], environ: Mapping[str, str] = os.env
     lines = []
     for step in report.get("steps") or ():
         status = step.get("status")
-        position = {"file": file, "line": step.get("line") or None, "col": step.get("column") or None}
+        position = {
+            "file": file,
+            "line": step.get("line") or None,
+            "col": step.get("column") or None,
+        }
         if status in ANNOTATED:
             allowed = step.get("conclusion") == "success"
             title = f"mftrun: step {step.get('id')} {STATUS_TEXT.get(status, ('', status))[1]}"
             message = str(step.get("error") or status_label(str(status)))
             if allowed:
                 title += " (allowed to fail)"
-            lines.append(command("warning" if allowed else "error", message, **position, title=title))
+            lines.append(
+                command("warning" if allowed else "error", message, **position, title=title)
+            )
         for note in remote_notes(step):
-            lines.append(command("warning", f"{note}; the platform offers no cancel", **position,
-                                 title=f"mftrun: step {step.get('id')} left remote work going"))
+            lines.append(
+                command(
+                    "warning",
+                    f"{note}; the platform offers no cancel",
+                    **position,
+                    title=f"mftrun: step {step.get('id')} left remote work going",
+                )
+            )
     return lines
 
 
@@ -87,41 +106,73 @@ def _cell(value: object) -> str:
 def markdown_summary(report: dict[str, Any]) -> str:
     key, words = verdict(report)
     out = [f"### {VERDICT_ICON.get(key, '')} mftrun · {_cell(report.get('pipeline'))}: {words}", ""]
-    out.append(f"{_cell(totals_text(report))} in {duration_text(report.get('duration'))}"
-               f" · exit code {report.get('exit_code')}")
+    out.append(
+        f"{_cell(totals_text(report))} in {duration_text(report.get('duration'))}"
+        f" · exit code {report.get('exit_code')}"
+    )
     if report.get("message"):
         out += ["", f"> {_cell(report['message'])}"]
     steps = list(report.get("steps") or ())
     if steps:
         # The interesting rows first, so a big run's summary still shows what went wrong.
         shown = sorted(steps, key=lambda s: s.get("status") == "success")[:MAX_SUMMARY_ROWS]
-        out += ["", "| Step | Status | Environment | Action | Attempts | Duration | Note |",
-                "|---|---|---|---|---:|---:|---|"]
+        out += [
+            "",
+            "| Step | Status | Environment | Action | Attempts | Duration | Note |",
+            "|---|---|---|---|---:|---:|---|",
+        ]
         for step in shown:
-            out.append("| " + " | ".join(_cell(v) for v in (
-                step.get("id"), status_label(str(step.get("status"))), step.get("environment"),
-                step.get("action"), len(step.get("attempts") or ()) or "-",
-                duration_text(step.get("duration")), step_note(step))) + " |")
+            out.append(
+                "| "
+                + " | ".join(
+                    _cell(v)
+                    for v in (
+                        step.get("id"),
+                        status_label(str(step.get("status"))),
+                        step.get("environment"),
+                        step.get("action"),
+                        len(step.get("attempts") or ()) or "-",
+                        duration_text(step.get("duration")),
+                        step_note(step),
+                    )
+                )
+                + " |"
+            )
         if len(steps) > len(shown):
             out += ["", f"{len(steps) - len(shown)} more successful steps: see report.html."]
     return "\n".join(out) + "\n\n"
 
 
-def annotate(result: RunResult, *, environ: Mapping[str, str] = os.environ,
-             stream: TextIO | None = None, redactor: Redactor | None = None) -> None:
+def annotate(
+    result: RunResult,
+    *,
+    environ: Mapping[str, str] = os.environ,
+    stream: TextIO | None = None,
+    redactor: Redactor | None = None,
+) -> None:
     """Print annotations and append the job summary, when running under GitHub Actions."""
     if environ.get("GITHUB_ACTIONS") != "true":
         return
     from mftrun.reports import build_report
 
-    annotate_report(build_report(result, redactor), environ=environ,
-                    stream=stream if stream is not None else sys.stdout, redactor=redactor)
+    annotate_report(
+        build_report(result, redactor),
+        environ=environ,
+        stream=stream if stream is not None else sys.stdout,
+        redactor=redactor,
+    )
 
 
-def annotate_report(report: dict[str, Any], *, environ: Mapping[str, str] = os.environ,
-                    stream: TextIO = sys.stdout, redactor: Redactor | None = None) -> None:
+def annotate_report(
+    report: dict[str, Any],
+    *,
+    environ: Mapping[str, str] = os.environ,
+    stream: TextIO = sys.stdout,
+    redactor: Redactor | None = None,
+) -> None:
     if environ.get("GITHUB_ACTIONS") != "true":
         return
+
     def scrub(text: str) -> str:
         return redactor.scrub(text) if redactor is not None else text
 
@@ -133,5 +184,7 @@ def annotate_report(report: dict[str, Any], *, environ: Mapping[str, str] = os.e
             with open(summary_path, "a", encoding="utf-8") as handle:
                 handle.write(scrub(markdown_summary(report)))
         except OSError as exc:  # the summary is a nicety; never fail the run over it
-            stream.write(command("warning", f"mftrun could not write the job summary: "
-                                            f"{exc.strerror or exc}") + "\n")
+            stream.write(
+                command("warning", f"mftrun could not write the job summary: {exc.strerror or exc}")
+                + "\n"
+            )

@@ -11,7 +11,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import PurePath
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 from mftrun.durations import format_duration
 from mftrun.reports.summary import (
@@ -34,10 +35,40 @@ BAR = 16
 AXIS = 28  # room for the tick labels above the rows
 TAIL = 40  # room after the run's end for "may still be going" tails
 MAX_ID_CHARS = 26
-NICE_STEPS = (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600,
-              43200, 86400)
+NICE_STEPS = (
+    0.1,
+    0.2,
+    0.5,
+    1,
+    2,
+    5,
+    10,
+    15,
+    30,
+    60,
+    120,
+    300,
+    600,
+    900,
+    1800,
+    3600,
+    7200,
+    10800,
+    21600,
+    43200,
+    86400,
+)
 OUTPUT_INLINE = 140  # characters of an output value shown before folding it
-CHIP_ORDER = ("success", "failed", "error", "timed_out", "cancelled", "skipped", "pending", "running")
+CHIP_ORDER = (
+    "success",
+    "failed",
+    "error",
+    "timed_out",
+    "cancelled",
+    "skipped",
+    "pending",
+    "running",
+)
 HATCHED = ("failed", "error", "timed_out", "cancelled")
 
 
@@ -111,9 +142,18 @@ def timeline(report: dict[str, Any]) -> dict[str, Any]:
         status = str(step.get("status") or "pending")
         segments: list[dict[str, Any]] = []
         attempts = step.get("attempts") or []
-        spans = attempts or ([{"number": None, "started_at": step.get("started_at"),
-                               "ended_at": step.get("ended_at"), "status": status}]
-                             if _ran(step) else [])
+        spans = attempts or (
+            [
+                {
+                    "number": None,
+                    "started_at": step.get("started_at"),
+                    "ended_at": step.get("ended_at"),
+                    "status": status,
+                }
+            ]
+            if _ran(step)
+            else []
+        )
         for attempt in spans:
             x0 = x(attempt.get("started_at"), TRACK_X0)
             unfinished = not attempt.get("ended_at")
@@ -121,8 +161,10 @@ def timeline(report: dict[str, Any]) -> dict[str, Any]:
             width = max(round(x1 - x0, 2), 2.0)  # a zero-length run still shows
             a_status = str(attempt.get("status") or status)
             number = attempt.get("number")
-            title = [f"{step.get('id')}" + (f" attempt {number}" if number else ""),
-                     status_label(a_status)]
+            title = [
+                f"{step.get('id')}" + (f" attempt {number}" if number else ""),
+                status_label(a_status),
+            ]
             if attempt.get("run_id"):
                 title.append(f"remote run {attempt['run_id']}")
             if attempt.get("remote_status"):
@@ -130,11 +172,18 @@ def timeline(report: dict[str, Any]) -> dict[str, Any]:
             a_start, a_end = _parse(attempt.get("started_at")), _parse(attempt.get("ended_at"))
             if a_start and a_end:
                 title.append(format_duration(max((a_end - a_start).total_seconds(), 0.0)))
-            segments.append({
-                "x": x0, "width": width, "status": a_status, "hatched": a_status in HATCHED,
-                "label": f"#{number}" if number and len(attempts) > 1 and width >= 26 else "",
-                "title": " · ".join(title), "unfinished": unfinished, "number": number or 0,
-            })
+            segments.append(
+                {
+                    "x": x0,
+                    "width": width,
+                    "status": a_status,
+                    "hatched": a_status in HATCHED,
+                    "label": f"#{number}" if number and len(attempts) > 1 and width >= 26 else "",
+                    "title": " · ".join(title),
+                    "unfinished": unfinished,
+                    "number": number or 0,
+                }
+            )
         still_going = step.get("remote_may_continue") or []
         tail = None
         if still_going and segments:
@@ -142,13 +191,22 @@ def timeline(report: dict[str, Any]) -> dict[str, Any]:
             tail_x = float(last["x"]) + float(last["width"])
             tail = {"x": tail_x, "x2": TRACK_X1 - 4}
         words = STATUS_TEXT.get(status, ("?", status))
-        rows.append({
-            "id": str(step.get("id")), "short_id": _short(str(step.get("id")), MAX_ID_CHARS),
-            "y": y, "bar_y": y + (ROW - BAR) / 2, "text_y": y + ROW / 2 + 4,
-            "status": status, "status_text": f"{words[0]} {words[1]}", "segments": segments,
-            "not_run": not segments, "tail": tail, "still_going": bool(still_going),
-            "stripe": index % 2 == 1,
-        })
+        rows.append(
+            {
+                "id": str(step.get("id")),
+                "short_id": _short(str(step.get("id")), MAX_ID_CHARS),
+                "y": y,
+                "bar_y": y + (ROW - BAR) / 2,
+                "text_y": y + ROW / 2 + 4,
+                "status": status,
+                "status_text": f"{words[0]} {words[1]}",
+                "segments": segments,
+                "not_run": not segments,
+                "tail": tail,
+                "still_going": bool(still_going),
+                "stripe": index % 2 == 1,
+            }
+        )
 
     tick = _nice_step(span)
     ticks = []
@@ -157,9 +215,21 @@ def timeline(report: dict[str, Any]) -> dict[str, Any]:
         ticks.append({"x": round(TRACK_X0 + value * scale, 2), "label": _tick_label(value)})
         value += tick
     height = AXIS + len(steps) * ROW + 8
-    return {"rows": rows, "ticks": ticks, "height": height, "width": WIDTH,
-            "track_x0": TRACK_X0, "track_x1": track_end, "tails": tails, "status_x": STATUS_X, "label_x": LABEL_X,
-            "bar": BAR, "row": ROW, "axis": AXIS, "span": format_duration(span)}
+    return {
+        "rows": rows,
+        "ticks": ticks,
+        "height": height,
+        "width": WIDTH,
+        "track_x0": TRACK_X0,
+        "track_x1": track_end,
+        "tails": tails,
+        "status_x": STATUS_X,
+        "label_x": LABEL_X,
+        "bar": BAR,
+        "row": ROW,
+        "axis": AXIS,
+        "span": format_duration(span),
+    }
 
 
 def _ran(step: dict[str, Any]) -> bool:
@@ -202,15 +272,21 @@ def _step_view(step: dict[str, Any]) -> dict[str, Any]:
     attempts = []
     for attempt in step.get("attempts") or ():
         a_start, a_end = _parse(attempt.get("started_at")), _parse(attempt.get("ended_at"))
-        attempts.append({
-            **attempt,
-            "status_text": status_label(str(attempt.get("status"))),
-            "start": _clock(attempt.get("started_at")), "end": _clock(attempt.get("ended_at")),
-            "duration": format_duration(max((a_end - a_start).total_seconds(), 0.0))
-            if a_start and a_end else "unfinished",
-            # the step's error usually repeats the last attempt's message: say it once
-            "message": None if attempt.get("message") == step.get("error") else attempt.get("message"),
-        })
+        attempts.append(
+            {
+                **attempt,
+                "status_text": status_label(str(attempt.get("status"))),
+                "start": _clock(attempt.get("started_at")),
+                "end": _clock(attempt.get("ended_at")),
+                "duration": format_duration(max((a_end - a_start).total_seconds(), 0.0))
+                if a_start and a_end
+                else "unfinished",
+                # the step's error usually repeats the last attempt's message: say it once
+                "message": None
+                if attempt.get("message") == step.get("error")
+                else attempt.get("message"),
+            }
+        )
     status = str(step.get("status") or "pending")
     outputs = step.get("outputs") or {}
     allowed = step.get("outcome") != step.get("conclusion") and step.get("conclusion") == "success"
@@ -222,7 +298,8 @@ def _step_view(step: dict[str, Any]) -> dict[str, Any]:
         "allowed_failure": allowed,
         "start": _clock(step.get("started_at")) if _ran(step) else "-",
         "duration_text": format_duration(step["duration"])
-        if step.get("duration") is not None and _ran(step) else "-",
+        if step.get("duration") is not None and _ran(step)
+        else "-",
         "attempt_views": attempts,
         "outputs_list": [(str(k), _output(v)) for k, v in outputs.items()],
         "remote_name": _remote_name(outputs),
@@ -230,9 +307,13 @@ def _step_view(step: dict[str, Any]) -> dict[str, Any]:
         # A plain one-attempt success needs no box: its run id goes in the row.
         "show_attempts": bool(attempts) and (status != "success" or len(attempts) > 1),
         "run_ids": [a["run_id"] for a in attempts if a.get("run_id")],
-        "has_details": bool(step.get("error") or outputs or step.get("skipped_reason")
-                            or step.get("remote_may_continue")
-                            or (attempts and (status != "success" or len(attempts) > 1))),
+        "has_details": bool(
+            step.get("error")
+            or outputs
+            or step.get("skipped_reason")
+            or step.get("remote_may_continue")
+            or (attempts and (status != "success" or len(attempts) > 1))
+        ),
         "note": step_note(step),
     }
 
@@ -243,8 +324,9 @@ def _environment() -> Any:
 
     env = Environment(
         loader=PackageLoader("mftrun.reports", "templates"),
-        autoescape=select_autoescape(enabled_extensions=("html", "j2"), default=True,
-                                     default_for_string=True),
+        autoescape=select_autoescape(
+            enabled_extensions=("html", "j2"), default=True, default_for_string=True
+        ),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -262,23 +344,36 @@ def render_html_chunks(report: dict[str, Any]) -> Iterator[str]:
     steps = [_step_view(s) for s in report.get("steps") or []]
     counts = report.get("totals") or {}
     order = [k for k in CHIP_ORDER if k in counts] + [k for k in counts if k not in CHIP_ORDER]
-    totals = [{"status": k, "count": counts[k], "symbol": STATUS_TEXT.get(k, ("?", k))[0],
-               "words": STATUS_TEXT.get(k, ("?", k))[1]}
-              for k in order if counts[k]]
+    totals = [
+        {
+            "status": k,
+            "count": counts[k],
+            "symbol": STATUS_TEXT.get(k, ("?", k))[0],
+            "words": STATUS_TEXT.get(k, ("?", k))[1],
+        }
+        for k in order
+        if counts[k]
+    ]
     still_going = [(s["id"], note) for s in steps for note in s["notes"]]
     sha = str(report.get("sha256") or "")
-    return _environment().get_template("report.html.j2").generate(
-        report=report,
-        verdict_key=key,
-        verdict_text=words,
-        totals=totals,
-        totals_text=totals_text(report),
-        steps=steps,
-        timeline=timeline(report),
-        still_going=still_going,
-        started=_when(report.get("started_at")),
-        ended=_when(report.get("ended_at")),
-        duration=format_duration(report["duration"]) if report.get("duration") is not None else "-",
-        sha_short=sha[:12],
-        file_name=PurePath(str(report.get("file") or "")).name,
+    return (
+        _environment()
+        .get_template("report.html.j2")
+        .generate(
+            report=report,
+            verdict_key=key,
+            verdict_text=words,
+            totals=totals,
+            totals_text=totals_text(report),
+            steps=steps,
+            timeline=timeline(report),
+            still_going=still_going,
+            started=_when(report.get("started_at")),
+            ended=_when(report.get("ended_at")),
+            duration=format_duration(report["duration"])
+            if report.get("duration") is not None
+            else "-",
+            sha_short=sha[:12],
+            file_name=PurePath(str(report.get("file") or "")).name,
+        )
     )

@@ -53,7 +53,8 @@ def _details(step: dict[str, Any], pipeline_file: str) -> str:
             f"attempt {attempt.get('number')}: {attempt.get('status')}"
             f" (remote run {attempt.get('run_id') or '-'}, remote status {attempt.get('remote_status') or '-'},"
             f" {attempt.get('started_at')} -> {attempt.get('ended_at') or '?'})"
-            + (f": {attempt['message']}" if attempt.get("message") else ""))
+            + (f": {attempt['message']}" if attempt.get("message") else "")
+        )
     if step.get("error"):
         lines.append(f"error: {step['error']}")
     lines.extend(remote_notes(step))
@@ -102,14 +103,22 @@ def build_junit(report: dict[str, Any]) -> ET.Element:
     properties = ET.SubElement(suite, "properties")
     for name in ("file", "sha256", "mftrun_version", "report_version", "exit_code", "emulated"):
         if report.get(name) is not None:
-            ET.SubElement(properties, "property", {"name": name, "value": _property_value(report[name])})
+            ET.SubElement(
+                properties, "property", {"name": name, "value": _property_value(report[name])}
+            )
     ET.SubElement(properties, "property", {"name": "verdict", "value": verdict(report)[0]})
 
     file = str(report.get("file") or "")
     for step in steps:
-        case = ET.SubElement(suite, "testcase", {
-            "name": clean(step.get("id")), "classname": pipeline, "time": _seconds(step.get("duration")),
-        })
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            {
+                "name": clean(step.get("id")),
+                "classname": pipeline,
+                "time": _seconds(step.get("duration")),
+            },
+        )
         status = _junit_status(step)
         words = STATUS_TEXT.get(status, ("", str(status)))[1]
         first_line = clean((str(step.get("error") or "").strip().splitlines() or [words])[0])[:500]
@@ -119,7 +128,9 @@ def build_junit(report: dict[str, Any]) -> ET.Element:
         elif status in ERROR:
             ET.SubElement(case, "error", {"message": first_line, "type": status}).text = details
         elif status == "skipped":
-            ET.SubElement(case, "skipped", {"message": clean(step.get("skipped_reason") or "skipped")})
+            ET.SubElement(
+                case, "skipped", {"message": clean(step.get("skipped_reason") or "skipped")}
+            )
         if status not in FAILURE + ERROR:  # those carry the details already
             ET.SubElement(case, "system-out").text = details
     if report.get("message"):

@@ -26,11 +26,22 @@ STATUS_TEXT: dict[str, tuple[str, str]] = {
     "running": ("…", "unfinished"),
 }
 STATUS_STYLE = {
-    "success": "green", "failed": "bold red", "error": "bold red", "timed_out": "bold yellow",
-    "skipped": "dim", "cancelled": "magenta", "pending": "dim", "running": "yellow",
+    "success": "green",
+    "failed": "bold red",
+    "error": "bold red",
+    "timed_out": "bold yellow",
+    "skipped": "dim",
+    "cancelled": "magenta",
+    "pending": "dim",
+    "running": "yellow",
 }
-VERDICT_STYLE = {"success": "bold green", "failed": "bold red", "timed_out": "bold yellow",
-                 "interrupted": "bold magenta", "error": "bold red"}
+VERDICT_STYLE = {
+    "success": "bold green",
+    "failed": "bold red",
+    "timed_out": "bold yellow",
+    "interrupted": "bold magenta",
+    "error": "bold red",
+}
 
 
 def status_label(status: str) -> str:
@@ -50,8 +61,11 @@ def verdict(report: dict[str, Any]) -> tuple[str, str]:
         return "error", "Incomplete (mftrun stopped before every step finished)"
     if code == 0:
         allowed = sum(1 for s in report.get("steps", ()) if s.get("outcome") != s.get("conclusion"))
-        return "success", ("Succeeded" if not allowed else
-                           f"Succeeded ({allowed} allowed failure{'s' if allowed != 1 else ''})")
+        return "success", (
+            "Succeeded"
+            if not allowed
+            else f"Succeeded ({allowed} allowed failure{'s' if allowed != 1 else ''})"
+        )
     if code == 2:
         return "error", "Invalid input"
     if code == 3:
@@ -62,14 +76,19 @@ def verdict(report: dict[str, Any]) -> tuple[str, str]:
 
 
 def remote_notes(step: dict[str, Any]) -> list[str]:
-    return [f"remote run {run_id} may still be going" for run_id in step.get("remote_may_continue") or ()]
+    return [
+        f"remote run {run_id} may still be going"
+        for run_id in step.get("remote_may_continue") or ()
+    ]
 
 
 def step_note(step: dict[str, Any], *, remote: bool = True) -> str:
     """One line saying why a step is not a plain success."""
     parts: list[str] = []
     if step.get("error"):
-        parts.append(str(step["error"]).strip().splitlines()[0] if str(step["error"]).strip() else "")
+        parts.append(
+            str(step["error"]).strip().splitlines()[0] if str(step["error"]).strip() else ""
+        )
     elif step.get("status") == "skipped" and step.get("skipped_reason"):
         parts.append(str(step["skipped_reason"]))
     if step.get("outcome") != step.get("conclusion") and step.get("conclusion") == "success":
@@ -103,9 +122,14 @@ def summary_data(report: dict[str, Any]) -> dict[str, Any]:
         "message": report.get("message"),
         "totals": report.get("totals"),
         "steps": [
-            {"id": s.get("id"), "status": s.get("status"), "conclusion": s.get("conclusion"),
-             "duration": s.get("duration"), "attempts": len(s.get("attempts") or ()),
-             "note": step_note(s) or None}
+            {
+                "id": s.get("id"),
+                "status": s.get("status"),
+                "conclusion": s.get("conclusion"),
+                "duration": s.get("duration"),
+                "attempts": len(s.get("attempts") or ()),
+                "note": step_note(s) or None,
+            }
             for s in report.get("steps", ())
         ],
     }
@@ -134,8 +158,12 @@ def print_summary(report: dict[str, Any], *, console: Console) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title=Text(f"mftrun · {report.get('pipeline', '?')}", style="bold"),
-                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(
+        title=Text(f"mftrun · {report.get('pipeline', '?')}", style="bold"),
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
     table.add_column("step", overflow="fold", ratio=3)
     table.add_column("status", no_wrap=True)
     table.add_column("environment", overflow="fold", ratio=2)
@@ -160,13 +188,20 @@ def print_summary(report: dict[str, Any], *, console: Console) -> None:
     console.print(table)
     if len(shown) < len(steps):
         left = len(steps) - len(shown)
-        console.print(Text(f"  ... and {left:,} more step(s) not shown (the first "
-                           f"{len(shown)} are those that did not succeed, if any): "
-                           "every step is in the reports", style="dim"))
+        console.print(
+            Text(
+                f"  ... and {left:,} more step(s) not shown (the first "
+                f"{len(shown)} are those that did not succeed, if any): "
+                "every step is in the reports",
+                style="dim",
+            )
+        )
     # Notes go under the table, not in a column: error text wraps badly in a narrow cell.
     for step_id, status, note in notes:
         line = Text("  ")
-        line.append(STATUS_TEXT.get(status, ("?", status))[0] + " ", style=STATUS_STYLE.get(status, ""))
+        line.append(
+            STATUS_TEXT.get(status, ("?", status))[0] + " ", style=STATUS_STYLE.get(status, "")
+        )
         line.append(step_id, style="bold")
         line.append(": " + note)
         console.print(line)
@@ -175,12 +210,18 @@ def print_summary(report: dict[str, Any], *, console: Console) -> None:
     key, words = verdict(report)
     line = Text()
     line.append(words, style=VERDICT_STYLE.get(key, "bold"))
-    line.append(f" in {duration_text(report.get('duration'))}: {totals_text(report)}"
-                f" (exit code {report.get('exit_code')})")
+    line.append(
+        f" in {duration_text(report.get('duration'))}: {totals_text(report)}"
+        f" (exit code {report.get('exit_code')})"
+    )
     console.print(line)
     if report.get("message"):
         console.print(Text(str(report["message"])))
     for step in shown:
         for note in remote_notes(step):
-            console.print(Text(f"warning: step {step.get('id')}: {note} "
-                               "(the platform offers no cancel)", style="yellow"))
+            console.print(
+                Text(
+                    f"warning: step {step.get('id')}: {note} (the platform offers no cancel)",
+                    style="yellow",
+                )
+            )

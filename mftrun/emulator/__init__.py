@@ -4,7 +4,7 @@
     with Emulator(Scenario.default()) as emu:
         emu.url, emu.credentials, emu.journal
 
-See the README section "The emulator" for the scenario format and the faults it can inject.
+See docs/emulator.md for the scenario format and the faults it can inject.
 """
 
 from __future__ import annotations

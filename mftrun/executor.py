@@ -32,6 +32,10 @@ from mftrun.conditions import FAILED_CONCLUSIONS, should_run, step_view
 from mftrun.durations import format_duration
 from mftrun.errors import (
     EXIT_FAILED,
+    AuthError,
+    CredentialError,
+    InputError,
+    RemoteError,
     EXIT_INTERRUPTED,
     EXIT_INVALID,
     EXIT_OK,
@@ -41,14 +45,18 @@ from mftrun.errors import (
     TemplateError,
 )
 from mftrun.events import Listener, NullListener, StepEvent
-from mftrun.model import Pipeline, Step
+from mftrun.http.session import NotSentError
+from mftrun.model import Pipeline, Step, step_hash
 from mftrun.plan import Plan
 from mftrun.providers.base import Observation, Provider
 from mftrun.results import Attempt, RunResult, Status, StepResult
+from mftrun.state.prior import Attach, Carried, Prior
+from mftrun.state.recorder import NullRecorder, RunRecorder
 
 # Keys of an action spec that are evaluated later by the provider, not rendered before the start.
 LATE_KEYS = frozenset({"until"})
 AFTERMATH_CONDITIONS = frozenset({"failure", "always"})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})  # an http step with these starts nothing
 AFTERMATH_TIMEOUT = (
     600.0  # seconds, for a failure/always step without a timeout after the run's own ran out
 )
@@ -68,6 +76,7 @@ class _Live:
     busy: bool = False  # a worker call is in flight
     gap: float = 0.0
     calls_before: int = 0  # HTTP calls of earlier attempts' handles
+    attach: Attach | None = None  # resume: poll this recorded remote run instead of starting
 
 
 class _WorkerPool:
@@ -106,6 +115,8 @@ class Executor:
         variables: Mapping[str, Any] | None = None,
         workers: int | None = None,
         max_parallel: int | None = None,
+        recorder: RunRecorder | None = None,
+        prior: Mapping[str, Prior] | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.plan = plan
@@ -115,6 +126,8 @@ class Executor:
         self.vars = {**pipeline.vars, **(variables or {})}
         self.max_parallel = max_parallel or pipeline.max_parallel
         self.workers = workers or max(2, min(32, self.max_parallel))
+        self.recorder: RunRecorder = recorder or NullRecorder()
+        self.prior: Mapping[str, Prior] = prior or {}
         self._answers: queue.SimpleQueue[tuple[str, int, str, Any, Any]] = queue.SimpleQueue()
         self._timers: list[tuple[float, int, str, str, int]] = []  # (when, seq, step id, kind, gen)
         self._deadlines: list[tuple[float, int, str, int]] = []
@@ -142,9 +155,13 @@ class Executor:
                 action=step.action.kind,
                 line=step.position.line,
                 column=step.position.column,
+                definition_hash=step_hash(step),
             )
             self.result.steps.append(step_result)
             self._live[step.id] = _Live(step, step_result, waiting_needs=len(set(step.needs)))
+            earlier = self.prior.get(step.id)
+            if isinstance(earlier, Attach):
+                self._live[step.id].attach = earlier
 
     # -- public -------------------------------------------------------------------------------
 
@@ -161,8 +178,10 @@ class Executor:
         pool = _WorkerPool(self.workers)
         self._pool = pool
         try:
+            self._carry_prior()
             for step_id in self.plan.order:
-                if self._live[step_id].waiting_needs == 0:
+                live = self._live[step_id]
+                if live.waiting_needs == 0 and not live.result.outcome.is_final:
                     self._newly_ready.append(step_id)
             while True:
                 self._drain_answers()
@@ -206,6 +225,25 @@ class Executor:
         self.result.exit_code = self._exit_code(run_timed_out=self._run_timed_out)
         self.listener.run_finished(self.result)
         return self.result
+
+    # -- resume ------------------------------------------------------------------------------
+
+    def _carry_prior(self) -> None:
+        """Steps that succeeded in an earlier run end at once with that run's outputs."""
+        for step_id in self.plan.order:
+            earlier = self.prior.get(step_id)
+            if not isinstance(earlier, Carried):
+                continue
+            live, old = self._live[step_id], earlier.result
+            result = live.result
+            result.attempts = list(old.attempts)
+            result.started_at, result.http_calls = old.started_at, 0
+            result.carried_from = earlier.from_run
+            result.outputs = dict(old.outputs)
+            live.gen += 1
+            result.outcome, result.conclusion = old.outcome, old.conclusion
+            result.ended_at = old.ended_at
+            self._ended(live, f"carried over from run {earlier.from_run}", queue_ready=False)
 
     # -- readiness and conditions --------------------------------------------------------------
 
@@ -269,11 +307,18 @@ class Executor:
 
     def _launch_attempt(self, live: _Live) -> None:
         step = live.step
-        live.attempts_started += 1
-        attempt = Attempt(number=live.attempts_started, started_at=self.clock.now())
+        attach, live.attach = live.attach, None
+        live.attempts_started = attach.attempt if attach else live.attempts_started + 1
+        number = live.attempts_started
+        attempt = Attempt(number=number, started_at=self.clock.now())
         live.result.attempts.append(attempt)
-        detail = "started"  # the console and reports show which attempt
-        self._emit(live, detail)
+        self.recorder.step_started(step.id, number, live.result.definition_hash)
+        if attach is not None:
+            attempt.ref, attempt.run_id = dict(attach.ref), attach.ref.get("run_id")
+            live.result.reattached = True
+            self._emit(live, f"re-attached to remote run {attempt.run_id} of run {attach.from_run}")
+        else:
+            self._emit(live, "started")  # the console and reports show which attempt
         try:
             spec = templating.render_data(
                 step.action.spec,
@@ -288,11 +333,20 @@ class Executor:
             live.calls_before += provider.http_calls(live.handle)
             live.handle = None
         live.gap = step.poll.interval
-        self._submit(
-            live,
-            "start",
-            lambda: provider.start(step.action.kind, spec, _StepContext(self, step.id)),
-        )
+        ctx = _StepContext(self, step.id)
+        if attach is not None:
+            ref = attach.ref
+
+            def reattach() -> tuple[Any, Observation]:
+                handle = provider.attach(step.action.kind, spec, ref, ctx)
+                return handle, provider.poll(handle, ctx)
+
+            self._submit(live, "attach", reattach)
+            return
+        if _starts_remote_work(step.action.kind, spec):
+            live.result.start_unconfirmed = True
+            self.recorder.start_intent(step.id, number)  # durable before the request leaves
+        self._submit(live, "start", lambda: provider.start(step.action.kind, spec, ctx))
 
     # -- worker traffic ------------------------------------------------------------------------
 
@@ -303,7 +357,9 @@ class Executor:
 
         def job() -> None:
             if kind == "start" and stopping.is_set():
-                return  # never send a start after an interrupt or a whole-run timeout
+                # never send a start after an interrupt or a whole-run timeout
+                answers.put((step_id, gen, "not_sent", None, None))
+                return
             try:
                 answers.put((step_id, gen, kind, call(), None))
             except BaseException as exc:  # noqa: BLE001 - every failure is reported on the step
@@ -323,10 +379,20 @@ class Executor:
         self, step_id: str, gen: int, kind: str, value: Any, exc: BaseException | None
     ) -> None:
         live = self._live[step_id]
-        if kind == "cancel":
+        number = live.attempts_started
+        if kind == "not_sent":
+            self._start_not_sent(live, number)
             return
-        if kind == "start" and value is not None:
+        if kind == "start" and exc is not None and not _may_have_started(exc):
+            self._start_not_sent(live, number)
+        if kind in ("start", "attach") and value is not None:
             handle, obs = value
+            if kind == "start":  # the answer arrived: record what resume can re-attach to
+                ref = self.providers[live.step.environment].ref(handle) if obs.run_id else {}
+                live.result.attempts[-1].ref = ref or None
+                if live.result.start_unconfirmed or ref:
+                    live.result.start_unconfirmed = False
+                    self.recorder.remote_run(step_id, number, ref)
             if gen != live.gen:  # the step ended (timeout, interrupt) while the start was in flight
                 if (
                     obs.run_id
@@ -343,8 +409,13 @@ class Executor:
         if exc is not None:
             self._fail_with_exception(live, exc)
             return
-        obs = value[1] if kind == "start" else value
+        obs = value[1] if kind in ("start", "attach") else value
         self._observe(live, obs)
+
+    def _start_not_sent(self, live: _Live, number: int) -> None:
+        if live.result.start_unconfirmed:
+            live.result.start_unconfirmed = False
+            self.recorder.start_not_sent(live.step.id, number)
 
     def _fail_with_exception(self, live: _Live, exc: BaseException) -> None:
         if isinstance(exc, MftrunError):
@@ -540,9 +611,14 @@ class Executor:
                 attempt.message = attempt.message or error
         if was_running:
             self._active -= 1
+        self._ended(live, detail or error or "")
+
+    def _ended(self, live: _Live, note: str, *, queue_ready: bool = True) -> None:
+        """Record the end (durably, before any dependent may start), tell, release dependents."""
+        result = live.result
         self._unfinished -= 1
         self._steps_view[result.id] = step_view(result)
-        note = detail or error or ""
+        self.recorder.step_finished(result)
         if result.conclusion != result.outcome:
             note = f"{note} (continue_on_error: concluded success)".strip()
         self._emit(live, note)
@@ -550,7 +626,8 @@ class Executor:
             dep = self._live[dependent]
             dep.waiting_needs -= 1
             if (
-                dep.waiting_needs == 0
+                queue_ready
+                and dep.waiting_needs == 0
                 and not dep.result.outcome.is_final
                 and not self._stopping.is_set()
             ):
@@ -572,6 +649,25 @@ class Executor:
             if code in codes:
                 return code
         return EXIT_OK
+
+
+def _starts_remote_work(kind: str, spec: Mapping[str, Any]) -> bool:
+    """Whether the first request of this action could start something on the platform."""
+    if kind == "start_task":
+        return True
+    if kind == "http":
+        return str(spec.get("method", "GET")).upper() not in SAFE_METHODS
+    return False  # wait_tasks only reads
+
+
+def _may_have_started(exc: BaseException) -> bool:
+    """Only an answer that proves the start was not processed clears the intent; anything
+    else (a lost answer, a 5xx, an unexpected error) leaves it, so resume never guesses."""
+    if isinstance(exc, (NotSentError, InputError, TemplateError, CredentialError, AuthError)):
+        return False
+    if isinstance(exc, RemoteError) and exc.status is not None:
+        return not 400 <= exc.status < 500
+    return True
 
 
 class _StepContext:

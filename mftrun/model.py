@@ -146,3 +146,33 @@ class Pipeline:
             if step.id == step_id:
                 return step
         raise KeyError(step_id)
+
+
+def step_hash(step: Step) -> str:
+    """sha256 of the step's definition as written (positions and file order left out).
+
+    Resume compares it with the recorded one: a step whose definition changed runs again,
+    so an edited task id or parameter is never answered with an old run's success.
+    """
+    import hashlib
+    import json
+
+    return hashlib.sha256(
+        json.dumps(_plain(step), sort_keys=True, separators=(",", ":"), default=str).encode()
+    ).hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    from dataclasses import fields, is_dataclass
+
+    if is_dataclass(value) and not isinstance(value, type):
+        return {
+            f.name: _plain(getattr(value, f.name))
+            for f in fields(value)
+            if f.name not in ("position", "index")
+        }
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

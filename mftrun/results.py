@@ -36,11 +36,13 @@ class Attempt:
     remote_status: str | None = None
     status: Status = Status.RUNNING
     message: str | None = None
+    ref: dict[str, str] | None = None  # what the action needs to re-attach to the remote run
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "number": self.number,
             "run_id": self.run_id,
+            "ref": dict(self.ref) if self.ref else None,
             "started_at": _iso(self.started_at),
             "ended_at": _iso(self.ended_at),
             "remote_status": self.remote_status,
@@ -68,6 +70,11 @@ class StepResult:
     remote_may_continue: list[str] = field(default_factory=list)  # run ids left going remotely
     skipped_reason: str | None = None
     error_exit_code: int | None = None  # for ERROR: 2 (template/config) or 3 (platform)
+    definition_hash: str = ""  # model.step_hash: resume runs a step again when it changed
+    carried_from: str | None = None  # resumed: the earlier run whose success this is
+    reattached: bool = False  # resumed: polled an earlier run's remote run instead of starting
+    # A start was sent and no answer proved whether it started: resume must not resend it.
+    start_unconfirmed: bool = False
 
     @property
     def status(self) -> Status:
@@ -99,6 +106,10 @@ class StepResult:
             "http_calls": self.http_calls,
             "remote_may_continue": list(self.remote_may_continue),
             "skipped_reason": self.skipped_reason,
+            "hash": self.definition_hash,
+            "carried_from": self.carried_from,
+            "reattached": self.reattached,
+            "start_unconfirmed": self.start_unconfirmed,
         }
 
 

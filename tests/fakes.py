@@ -35,6 +35,7 @@ class FakeProvider:
         self.max_active = 0
         self._runs = 0
         self.max_threads = 0
+        self.attached: list[str] = []
 
     def start(self, kind: str, spec: Mapping[str, Any], ctx: Any) -> tuple[Any, Observation]:
         task = str(spec.get("task_id") or spec.get("name"))
@@ -75,6 +76,17 @@ class FakeProvider:
             outputs=outputs,  # type: ignore[arg-type]
             message=None if outcome == "success" else f"task {handle['task']} failed",
         )
+
+    def ref(self, handle: dict[str, Any]) -> dict[str, str]:
+        return {"run_id": handle["run_id"], "task": handle["task"]}
+
+    def attach(self, kind: str, spec: Mapping[str, Any], ref: Mapping[str, str], ctx: Any) -> Any:
+        task = ref["task"]
+        with self.lock:
+            self.attached.append(ref["run_id"])
+            self.active += 1
+        script = self.scripts.get(task, Script())
+        return {"task": task, "run_id": ref["run_id"], "polls": 0, "script": script, "attempt": 1}
 
     def cancel(self, handle: Any) -> bool:
         return False

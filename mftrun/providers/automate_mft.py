@@ -152,6 +152,22 @@ class AutomateMftProvider(SessionProvider):
             )
         return run, self._observe(run, body)
 
+    def ref(self, handle: Any) -> dict[str, str]:
+        if isinstance(handle, MftRun) and handle.run_id:
+            return {"run_id": handle.run_id, **handle.ident}
+        return {}
+
+    def attach(
+        self, kind: str, spec: Mapping[str, Any], ref: Mapping[str, str], ctx: StepContext
+    ) -> Any:
+        """Resume: poll the task run an earlier mftrun process started; nothing is sent but GETs."""
+        if kind != "start_task" or not ref.get("run_id"):
+            return super().attach(kind, spec, ref, ctx)
+        run = _run_from_spec(spec)
+        run.run_id = str(ref["run_id"])
+        run.status = "re-attached"
+        return run
+
     def poll_action(self, handle: Any, ctx: StepContext) -> Observation:
         run: MftRun = handle
         call = f"GET /v1/task-runs/{run.run_id}"

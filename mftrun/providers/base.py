@@ -55,6 +55,16 @@ class Provider(Protocol):
 
     def poll(self, handle: Any, ctx: StepContext) -> Observation: ...
 
+    def ref(self, handle: Any) -> dict[str, str]:
+        """What `attach` needs to find this handle's remote run again ({} when nothing can)."""
+        ...
+
+    def attach(
+        self, kind: str, spec: Mapping[str, Any], ref: Mapping[str, str], ctx: StepContext
+    ) -> Any:
+        """A handle that polls the recorded remote run; never starts anything (resume)."""
+        ...
+
     def cancel(self, handle: Any) -> bool:
         """Ask the platform to stop the run; False when the platform has no such call."""
         ...

@@ -181,6 +181,17 @@ class SessionProvider:
     ) -> tuple[Any, Observation]:
         raise InputError(f"provider {self.name} has no action {kind!r}")
 
+    def ref(self, handle: Any) -> dict[str, str]:
+        return {}  # an http call or a wait leaves nothing to re-attach to
+
+    def attach(
+        self, kind: str, spec: Mapping[str, Any], ref: Mapping[str, str], ctx: StepContext
+    ) -> Any:
+        raise RemoteError(
+            f"a {kind} step of {self.name} cannot be re-attached to an earlier run",
+            hint="run it again with --restart STEP if that is safe",
+        )
+
     def poll_action(self, handle: Any, ctx: StepContext) -> Observation:
         raise InputError(f"provider {self.name} cannot poll {handle!r}")
 

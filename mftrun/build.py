@@ -228,6 +228,7 @@ class _Builder:
             description=data.get("description") or "",
             max_parallel=data.get("max_parallel", 8),
             timeout=timeout,
+            lock=data.get("lock") if isinstance(data.get("lock"), str) else None,
             vars=_freeze(raw_vars if isinstance(raw_vars, dict) else {}),
             position=self.pos(()),
         )

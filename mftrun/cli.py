@@ -17,13 +17,25 @@ from collections.abc import Sequence
 
 from mftrun import __version__
 
-COMMANDS = ("validate", "plan", "graph", "schema", "apply", "check", "emulate", "report")
+COMMANDS = (
+    "validate",
+    "plan",
+    "graph",
+    "schema",
+    "apply",
+    "check",
+    "emulate",
+    "report",
+    "runs",
+    "state",
+)
 
 EPILOG = """exit codes:
   0    everything succeeded
   1    a task failed or timed out
   2    invalid input or usage
-  3    a platform could not be reached or authenticated
+  3    a platform could not be reached or authenticated (or the state store)
+  4    another run of this pipeline holds its lock; nothing was started
   130  interrupted (143 for SIGTERM)
 """
 

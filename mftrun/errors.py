@@ -10,7 +10,10 @@
     │   ├── AuthError            credentials rejected / permission denied
     │   ├── CredentialError      a referenced env var or file is missing or unreadable
     │   ├── AmbiguousStartError  a start request may have been processed; never replayed
-    │   └── RemoteError          the platform answered an error we cannot get past
+    │   ├── RemoteError          the platform answered an error we cannot get past
+    │   └── StateError           the run-state store cannot be opened, read or written
+    ├── LockHeld                 exit 4  another run holds this pipeline's lock
+    ├── ResumeRefused            exit 2  resuming would be unsafe (named step, the reason)
     └── Interrupted              exit 130 (SIGTERM: 143)
 
 The CLI prints `str(error)` (never a traceback) and exits with `error.exit_code`.
@@ -24,6 +27,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INVALID = 2
 EXIT_PLATFORM = 3
+EXIT_LOCKED = 4
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 
@@ -108,6 +112,18 @@ class RemoteError(PlatformError):
     def __init__(self, message: str, *, status: int | None = None, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.status = status
+
+
+class StateError(PlatformError):
+    """The store is unreachable, corrupt, full or from a newer mftrun; names it without secrets."""
+
+
+class LockHeld(MftrunError):
+    exit_code = EXIT_LOCKED
+
+
+class ResumeRefused(InputError):
+    pass
 
 
 class Interrupted(MftrunError):

@@ -138,6 +138,7 @@ class Pipeline:
     description: str = ""
     max_parallel: int = 8
     timeout: float | None = None  # whole run
+    lock: str | None = None  # the run lock's key; None: the pipeline's name
     vars: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
     position: Position = NOWHERE
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -125,6 +126,9 @@ class RunResult:
     interrupted: bool = False
     emulated: bool = False
     message: str | None = None  # run-level note (whole-run timeout, interrupt, crash)
+    run_id: str | None = None  # the state store's id for this run (None with --no-state)
+    resumed_from: str | None = None
+    lock: str | None = None
 
     def totals(self) -> dict[str, int]:
         counts = {s.value: 0 for s in Status}
@@ -150,6 +154,9 @@ class RunResult:
             "interrupted": self.interrupted,
             "emulated": self.emulated,
             "message": self.message,
+            "run_id": self.run_id,
+            "resumed_from": self.resumed_from,
+            "lock": self.lock,
             "totals": self.totals(),
             "steps": [s.to_dict() for s in self.steps],
         }
@@ -157,3 +164,60 @@ class RunResult:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+def _dt(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _status(value: Any, default: Status = Status.PENDING) -> Status:
+    try:
+        return Status(value)
+    except ValueError:
+        return default
+
+
+def attempt_from_dict(data: Mapping[str, Any]) -> Attempt:
+    ref = data.get("ref")
+    return Attempt(
+        number=int(data.get("number") or 1),
+        started_at=_dt(data.get("started_at")) or datetime.fromtimestamp(0).astimezone(),
+        ended_at=_dt(data.get("ended_at")),
+        run_id=data.get("run_id"),
+        remote_status=data.get("remote_status"),
+        status=_status(data.get("status"), Status.RUNNING),
+        message=data.get("message"),
+        ref={str(k): str(v) for k, v in ref.items()} if isinstance(ref, Mapping) else None,
+    )
+
+
+def step_result_from_dict(data: Mapping[str, Any]) -> StepResult:
+    """A step as report.json and the state store hold it (resume reads both)."""
+    outputs = data.get("outputs")
+    return StepResult(
+        id=str(data["id"]),
+        environment=str(data.get("environment", "")),
+        action=str(data.get("action", "")),
+        line=int(data.get("line") or 0),
+        column=int(data.get("column") or 0),
+        outcome=_status(data.get("outcome", data.get("status"))),
+        conclusion=_status(data.get("conclusion", data.get("status"))),
+        attempts=[
+            attempt_from_dict(a) for a in data.get("attempts") or () if isinstance(a, Mapping)
+        ],
+        started_at=_dt(data.get("started_at")),
+        ended_at=_dt(data.get("ended_at")),
+        error=data.get("error"),
+        outputs=dict(outputs) if isinstance(outputs, Mapping) else {},
+        remote_may_continue=[str(r) for r in data.get("remote_may_continue") or ()],
+        skipped_reason=data.get("skipped_reason"),
+        definition_hash=str(data.get("hash") or ""),
+        carried_from=data.get("carried_from"),
+        reattached=bool(data.get("reattached")),
+        start_unconfirmed=bool(data.get("start_unconfirmed")),
+    )

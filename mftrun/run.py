@@ -32,6 +32,12 @@ class ApplyOptions:
     report_dir: Path | None = Path("mftrun-report")
     formats: tuple[str, ...] = REPORT_FORMATS
     quiet: bool = False
+    state: str | None = None  # --state URL (else MFTRUN_STATE, else SQLite beside the file)
+    no_state: bool = False
+    resume: str | None = None  # "latest" or a run id
+    resume_from: str | None = None  # an earlier report.json
+    restart: tuple[str, ...] = ()
+    wait_lock: float | None = None
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ApplyOptions:
@@ -51,6 +57,14 @@ class ApplyOptions:
             raise UsageError("--scenario only makes sense with --emulate")
         if args.max_parallel is not None and not 1 <= args.max_parallel <= 1000:
             raise UsageError("--max-parallel must be between 1 and 1000")
+        wait_lock = None
+        if getattr(args, "wait_lock", None):
+            from mftrun.durations import parse_duration
+
+            try:
+                wait_lock = parse_duration(args.wait_lock)
+            except ValueError as exc:
+                raise UsageError(f"--wait-lock {args.wait_lock!r}: {exc}") from None
         return cls(
             file=args.file,
             variables=variables,
@@ -60,6 +74,12 @@ class ApplyOptions:
             report_dir=None if args.no_report else Path(args.report_dir),
             formats=formats,
             quiet=args.quiet,
+            state=getattr(args, "state", None),
+            no_state=bool(getattr(args, "no_state", False)),
+            resume=getattr(args, "resume", None),
+            resume_from=getattr(args, "resume_from", None),
+            restart=tuple(getattr(args, "restart", None) or ()),
+            wait_lock=wait_lock,
         )
 
 
@@ -67,12 +87,24 @@ def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> 
     from mftrun.console import make_console
     from mftrun.executor import Executor
     from mftrun.plan import build_plan
+    from mftrun.state.memory import open_memory, start_recording, verdict_of
     from mftrun.validation import load_pipeline
 
     pipeline = load_pipeline(options.file)
     plan = build_plan(pipeline)
     redactor = Redactor()
     with contextlib.ExitStack() as stack:
+        memory = open_memory(  # the lock first: a second apply exits 4 having touched nothing
+            stack,
+            pipeline,
+            state_url=options.state,
+            no_state=options.no_state,
+            resume=options.resume,
+            resume_from=options.resume_from,
+            restart=options.restart,
+            wait_lock=options.wait_lock,
+            environ=environ,
+        )
         if options.emulate:
             pipeline = stack.enter_context(emulated(pipeline, options.scenario, redactor))
         preflight_credentials(pipeline, environ)
@@ -85,6 +117,9 @@ def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> 
         )
         stack.callback(lambda: [p.close() for p in providers.values()])
         console = make_console(quiet=options.quiet, redactor=redactor)
+        for note in memory.notes:
+            console.note(note)
+        start_recording(memory, pipeline, redactor, console.note)
         executor = Executor(
             pipeline,
             plan,
@@ -92,14 +127,23 @@ def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> 
             listener=console,
             variables=options.variables,
             max_parallel=options.max_parallel,
+            recorder=memory.recorder,
+            prior=memory.prior,
         )
         executor.result.emulated = options.emulate
+        executor.result.run_id = memory.run_id
+        executor.result.resumed_from = memory.resumed_from
+        executor.result.lock = memory.lock_key
         with signals_interrupt(executor):
             try:
                 result = executor.run()
             except BaseException:
                 report(executor.result, options, redactor, crashed=True)
+                memory.finish(exit_code=1, verdict="crashed", warn=console.note)
                 raise
+        memory.finish(
+            exit_code=result.exit_code, verdict=verdict_of(result.exit_code), warn=console.note
+        )
         written = report(result, options, redactor)
         if not written and result.exit_code == 0:
             return 1  # the run went well but the evidence CI asked for is missing

@@ -48,6 +48,43 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-q", "--quiet", action="store_true", help="print only failures and the final summary"
     )
+    memory = parser.add_argument_group("run memory (state store, resume, lock)")
+    memory.add_argument(
+        "--state",
+        metavar="URL",
+        help="state store: sqlite:///path/state.db, a path, or postgresql://user@host/db "
+        "(default: $MFTRUN_STATE, else .mftrun/state.db next to the pipeline file)",
+    )
+    memory.add_argument(
+        "--no-state", action="store_true", help="record nothing and take no lock (as before 0.2)"
+    )
+    memory.add_argument(
+        "--resume",
+        nargs="?",
+        const="latest",
+        metavar="RUN_ID",
+        help="continue the most recent unfinished or failed run of this pipeline (or RUN_ID): "
+        "successes are carried over, remote runs still going are re-attached, never restarted",
+    )
+    memory.add_argument(
+        "--resume-from",
+        metavar="REPORT",
+        help="resume from an earlier report.json instead of the store (CI without a store)",
+    )
+    memory.add_argument(
+        "--restart",
+        action="append",
+        default=[],
+        metavar="STEP",
+        help="with --resume: start STEP again although its earlier start may have reached the "
+        "platform (you checked that it did not); repeatable",
+    )
+    memory.add_argument(
+        "--wait-lock",
+        metavar="DURATION",
+        help="if another apply of this pipeline holds the lock, wait up to DURATION (e.g. 10m) "
+        "instead of exiting 4",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,0 +1,214 @@
+"""Run memory for one `apply`: open the store, take the lock, decide the resume, record the run.
+
+Order matters and is the point of this module: the lock is taken before anything else that
+could start work or write reports (a second apply exits 4 having touched nothing), the
+resume decision is made before the first start, and the run row exists before the first step.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections.abc import Collection, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from mftrun.credentials import Redactor
+from mftrun.errors import InputError, ResumeRefused, StateError, UsageError
+from mftrun.model import Pipeline, step_hash
+from mftrun.state.prior import Prior
+from mftrun.state.recorder import NullRecorder, RunRecorder
+from mftrun.state.resume import plan_resume
+from mftrun.state.store import RunInfo, SqlStore
+
+# CI systems' own run identity, first match wins: (variable, how it is shown)
+CI_VARIABLES = (
+    ("GITHUB_RUN_ID", "github"),
+    ("CI_JOB_ID", "gitlab"),
+    ("BUILD_URL", "jenkins"),
+    ("BUILDKITE_BUILD_ID", "buildkite"),
+    ("CIRCLE_WORKFLOW_ID", "circleci"),
+)
+
+
+@dataclass
+class Memory:
+    """What `apply` holds for the run: NullRecorder and no store with --no-state."""
+
+    run_id: str | None = None
+    lock_key: str | None = None
+    store: SqlStore | None = None
+    recorder: RunRecorder = field(default_factory=NullRecorder)
+    prior: Mapping[str, Prior] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    resumed_from: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def finish(self, *, exit_code: int, verdict: str, warn: Any) -> None:
+        if self.store is None or self.run_id is None:
+            return
+        try:
+            self.store.finish_run(
+                self.run_id,
+                ended_at=datetime.now(timezone.utc).isoformat(),
+                verdict=verdict,
+                exit_code=exit_code,
+            )
+        except StateError as exc:
+            warn(f"{exc.message}; report.json keeps what resume needs")
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """Sortable and readable: 20261202T131500Z-3f9a1c."""
+    now = now or datetime.now(timezone.utc)
+    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def ci_identity(environ: Mapping[str, str]) -> str | None:
+    for name, system in CI_VARIABLES:
+        value = environ.get(name)
+        if value:
+            if name == "GITHUB_RUN_ID":
+                repo = environ.get("GITHUB_REPOSITORY", "")
+                attempt = environ.get("GITHUB_RUN_ATTEMPT", "")
+                value = f"{repo}#{value}" + (f".{attempt}" if attempt else "")
+            elif name == "CI_JOB_ID" and environ.get("CI_PROJECT_PATH"):
+                value = f"{environ['CI_PROJECT_PATH']}#{value}"
+            return f"{system} {value}"
+    return None
+
+
+def run_meta(run_id: str, environ: Mapping[str, str]) -> dict[str, Any]:
+    from mftrun import __version__
+
+    return {
+        "run_id": run_id,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "ci": ci_identity(environ),
+        "mftrun_version": __version__,
+        "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def open_memory(
+    stack: ExitStack,
+    pipeline: Pipeline,
+    *,
+    state_url: str | None,
+    no_state: bool,
+    resume: str | None,
+    resume_from: str | None,
+    restart: Collection[str],
+    wait_lock: float | None,
+    environ: Mapping[str, str],
+) -> Memory:
+    """Open the store, take the lock, read what to resume from. Raises before anything ran."""
+    from mftrun.state.url import choose, open_store
+
+    if resume and resume_from:
+        raise UsageError("--resume and --resume-from: choose one source")
+    if restart and not (resume or resume_from):
+        raise UsageError("--restart only makes sense with --resume or --resume-from")
+    run_id = new_run_id()
+    meta = run_meta(run_id, environ)
+    memory = Memory(meta=meta)
+    if no_state:
+        if resume:
+            raise UsageError(
+                "--resume reads the state store, which --no-state turns off",
+                hint="drop --no-state, or resume from an earlier report with --resume-from",
+            )
+    else:
+        store = open_store(choose(state_url, environ), pipeline.path)
+        stack.callback(store.close)
+        memory.store, memory.run_id = store, run_id
+        memory.lock_key = pipeline.lock or pipeline.name
+        stack.enter_context(store.lock(memory.lock_key, meta, wait_lock))
+    earlier, source = _earlier_steps(memory.store, pipeline, resume, resume_from)
+    if earlier is not None and source is not None:
+        hashes = {step.id: step_hash(step) for step in pipeline.steps}
+        decided = plan_resume(pipeline.steps, hashes, earlier, from_run=source, restart=restart)
+        memory.prior, memory.notes, memory.resumed_from = decided.prior, decided.notes, source
+        counts = {k: list(decided.decisions.values()).count(k) for k in ("carry", "attach")}
+        memory.notes = (
+            f"resuming run {source}: {counts['carry']} step(s) carried over, "
+            f"{counts['attach']} re-attached, "
+            f"{len(decided.decisions) - counts['carry'] - counts['attach']} to run",
+            *memory.notes,
+        )
+    elif resume:
+        memory.notes = (source or "nothing to resume: a fresh run",)
+    return memory
+
+
+def start_recording(memory: Memory, pipeline: Pipeline, redactor: Redactor, warn: Any) -> None:
+    """The run's row, then the recorder: both before the first step."""
+    if memory.store is None or memory.run_id is None:
+        return
+    from mftrun.state.store_recorder import StoreRecorder
+
+    memory.store.begin_run(
+        RunInfo(
+            id=memory.run_id,
+            pipeline=pipeline.name,
+            lock_key=memory.lock_key or pipeline.name,
+            file=pipeline.path,
+            sha256=pipeline.sha256,
+            started_at=datetime.now(timezone.utc).isoformat(),
+            meta={**memory.meta, "resumed_from": memory.resumed_from},
+        )
+    )
+    positions = {step.id: step.index for step in pipeline.steps}
+    memory.recorder = StoreRecorder(
+        memory.store, memory.run_id, positions, redactor, on_failure=warn
+    )
+
+
+def _earlier_steps(
+    store: SqlStore | None, pipeline: Pipeline, resume: str | None, resume_from: str | None
+) -> tuple[list[dict[str, Any]] | None, str | None]:
+    """The steps to resume from and where they come from; (None, why) when there are none."""
+    if resume_from:
+        from mftrun.reports import load_report
+
+        report = load_report(Path(resume_from))
+        if report.get("pipeline") != pipeline.name:
+            raise ResumeRefused(
+                f"--resume-from {resume_from}: that report is of pipeline "
+                f"{report.get('pipeline')!r}, not {pipeline.name!r}"
+            )
+        steps = report.get("steps")
+        if not isinstance(steps, list):
+            raise InputError(f"--resume-from {resume_from}: the report holds no steps")
+        return steps, str(report.get("run_id") or f"report {resume_from}")
+    if not resume or store is None:
+        return None, None
+    if resume == "latest":
+        runs = store.runs(pipeline.name, limit=1)
+        if not runs:
+            return None, f"nothing to resume: no earlier run of {pipeline.name} in {store.name}"
+        info = runs[0]
+        if info.verdict == "success":
+            return None, f"nothing to resume: the last run {info.id} succeeded; a fresh run"
+    else:
+        found = store.run(resume)
+        if found is None:
+            raise ResumeRefused(f"--resume {resume}: no such run in {store.name}")
+        if found.pipeline != pipeline.name:
+            raise ResumeRefused(
+                f"--resume {resume}: that run is of pipeline {found.pipeline!r}, "
+                f"not {pipeline.name!r}"
+            )
+        info = found
+    return store.steps(info.id), info.id
+
+
+def verdict_of(exit_code: int) -> str:
+    return {0: "success", 1: "failed", 2: "error", 3: "error", 4: "locked"}.get(
+        exit_code, "interrupted"
+    )

@@ -1,0 +1,208 @@
+"""The state store, one suite for both backends (SQLite file, real PostgreSQL server)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from mftrun.errors import EXIT_LOCKED, EXIT_PLATFORM, LockHeld, StateError
+from mftrun.state.store import SCHEMA_VERSION, RunInfo
+from mftrun.state.url import open_store, shown
+
+HOLDER = {"host": "box", "pid": 4242, "ci": "github org/repo#7", "since": "2026-12-02T10:00:00"}
+
+
+def info(run_id: str, pipeline: str = "nightly", started: str = "2026-12-02T10:00:00") -> RunInfo:
+    return RunInfo(run_id, pipeline, pipeline, "p.yaml", "ab" * 32, started, meta={"pid": 1})
+
+
+def test_runs_and_steps_round_trip(store_url: str) -> None:
+    store = open_store(store_url, None)
+    store.begin_run(info("r1", started="2026-12-01T10:00:00"))
+    store.begin_run(info("r2"))
+    store.begin_run(info("x1", pipeline="other"))
+    store.put_step("r2", "b", 1, {"id": "b", "status": "running"}, "t1")
+    store.put_step("r2", "a", 0, {"id": "a", "status": "success", "outputs": {"n": "é"}}, "t1")
+    store.put_step("r2", "b", 1, {"id": "b", "status": "failed"}, "t2")  # upsert, not a copy
+    store.finish_run("r2", ended_at="2026-12-02T10:05:00", verdict="failed", exit_code=1)
+    assert [r.id for r in store.runs("nightly")] == ["r2", "r1"]
+    assert len(store.runs()) == 3 and store.runs("nightly", limit=1)[0].id == "r2"
+    r2 = store.run("r2")
+    assert r2 is not None and (r2.verdict, r2.exit_code, r2.meta) == ("failed", 1, {"pid": 1})
+    assert store.steps("r2") == [
+        {"id": "a", "status": "success", "outputs": {"n": "é"}},
+        {"id": "b", "status": "failed"},
+    ]
+    assert store.run("nope") is None and store.steps("nope") == []
+    assert store.step_counts(["r2"]) == {"r2": {"success": 1, "failed": 1}}
+    store.close()
+    again = open_store(store_url, None)  # reopening migrates nothing and keeps everything
+    assert [r.id for r in again.runs("nightly")] == ["r2", "r1"]
+    again.close()
+
+
+def test_a_store_written_by_a_newer_mftrun_is_refused(store_url: str) -> None:
+    store = open_store(store_url, None)
+    with store._cursor("test") as cur:
+        cur.execute(store._sql("INSERT INTO mftrun_schema (version) VALUES (?)"), (99,))
+    store.close()
+    with pytest.raises(StateError) as caught:
+        open_store(store_url, None)
+    assert (
+        "newer mftrun" in caught.value.message and f"up to {SCHEMA_VERSION}" in caught.value.message
+    )
+    assert caught.value.exit_code == EXIT_PLATFORM
+
+
+HOLD = textwrap.dedent(
+    """
+    import sys, time
+    from mftrun.state.url import open_store
+    store = open_store(sys.argv[1], None)
+    with store.lock("nightly", {"host": "holder-box", "pid": 99, "since": "then"}, None):
+        print("held", flush=True)
+        time.sleep(60)
+    """
+)
+
+
+def hold_lock(url: str) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD, url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_a_lock_is_exclusive_across_processes_and_dies_with_its_holder(store_url: str) -> None:
+    holder = hold_lock(store_url)
+    try:
+        store = open_store(store_url, None)
+        with pytest.raises(LockHeld) as caught, store.lock("nightly", HOLDER, None):
+            pass
+        message = str(caught.value)
+        assert caught.value.exit_code == EXIT_LOCKED == 4
+        assert "holder-box" in message and "pid 99" in message and "since then" in message
+        with store.lock("another-key", HOLDER, None):
+            pass  # other keys are free
+        start = time.monotonic()
+        with pytest.raises(LockHeld, match="waited 0.5s"), store.lock("nightly", HOLDER, 0.5):
+            pass
+        assert time.monotonic() - start >= 0.5
+    finally:
+        holder.send_signal(signal.SIGKILL)  # no clean-up code of the holder runs
+        holder.wait()
+    deadline = time.monotonic() + 10
+    while True:  # PostgreSQL notices the closed connection within moments
+        try:
+            with store.lock("nightly", HOLDER, None):
+                break
+        except LockHeld:
+            assert time.monotonic() < deadline, "a killed holder left a stale lock"
+            time.sleep(0.1)
+    store.close()
+
+
+def test_unlock_says_what_it_removes(store_url: str) -> None:
+    holder = hold_lock(store_url)
+    try:
+        store = open_store(store_url, None)
+        said = store.unlock("nightly")  # type: ignore[attr-defined]
+        assert "nightly" in said and ("removed" in said or "ended" in said)
+        assert "holder-box" in said
+    finally:
+        holder.kill()
+        holder.wait()
+    store.close()
+
+
+WRITE = textwrap.dedent(
+    """
+    import sys
+    from mftrun.state.store import RunInfo
+    from mftrun.state.url import open_store
+    store = open_store(sys.argv[1], None)
+    run = sys.argv[2]
+    store.begin_run(RunInfo(run, "p", "p", "f", "s", "2026-12-02T10:00:00"))
+    for i in range(150):
+        store.put_step(run, f"s{i % 30}", i % 30, {"id": f"s{i % 30}", "n": i}, "t")
+    store.finish_run(run, ended_at="t", verdict="success", exit_code=0)
+    """
+)
+
+
+def test_concurrent_writers_never_corrupt_the_store(store_url: str) -> None:
+    open_store(store_url, None).close()  # created once, then raced
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WRITE, store_url, f"w{i}"], stderr=subprocess.PIPE)
+        for i in range(4)
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    store = open_store(store_url, None)
+    assert sorted(r.id for r in store.runs()) == ["w0", "w1", "w2", "w3"]
+    for run in ("w0", "w3"):
+        steps = store.steps(run)
+        assert len(steps) == 30 and steps[0] == {"id": "s0", "n": 120}
+    store.close()
+
+
+def test_a_corrupt_sqlite_file_is_named_not_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StateError) as caught:
+        open_store(str(path), None)
+    assert str(path) in caught.value.message and caught.value.exit_code == EXIT_PLATFORM
+
+
+def test_an_unreachable_or_refusing_postgres_never_shows_its_password(
+    postgres_server: str, tmp_path: Path
+) -> None:
+    from postgres_server import PASSWORD_USER
+
+    host = postgres_server.split("host=")[1]
+    wrong = f"postgresql://{PASSWORD_USER}:hunter2-wrong@/postgres?host={host}"
+    with pytest.raises(StateError) as caught:
+        open_store(wrong, None)
+    assert "hunter2" not in str(caught.value) and "unreachable" in caught.value.message
+    assert "***" in caught.value.message and caught.value.exit_code == EXIT_PLATFORM
+    down = f"postgresql://u:hunter2@/postgres?host={tmp_path}"  # no server on that socket
+    with pytest.raises(StateError) as caught:
+        open_store(down, None)
+    assert "hunter2" not in str(caught.value)
+    assert shown("postgresql://u:pw@db.example:5433/x") == "postgresql://u:***@db.example:5433/x"
+
+
+def test_the_right_password_works(postgres_server: str) -> None:
+    from postgres_server import PASSWORD, PASSWORD_USER, fresh_database
+
+    url = fresh_database(postgres_server).replace(
+        f"postgresql://{postgres_server.split('//')[1].split('@')[0]}@",
+        f"postgresql://{PASSWORD_USER}:{PASSWORD}@",
+    )
+    store = open_store(url, None)
+    store.begin_run(info("r1"))
+    assert store.run("r1") is not None and PASSWORD not in store.name
+    store.close()
+
+
+def test_unknown_store_kinds_and_the_default_place(tmp_path: Path) -> None:
+    from mftrun.errors import UsageError
+    from mftrun.state.url import default_path
+
+    with pytest.raises(UsageError, match="unknown kind of store 'redis'"):
+        open_store("redis://x", None)
+    pipeline = tmp_path / "jobs" / "p.yaml"
+    assert default_path(str(pipeline)) == (tmp_path / "jobs" / ".mftrun" / "state.db").resolve()
+    os.makedirs(pipeline.parent)
+    store = open_store(None, str(pipeline))
+    assert (tmp_path / "jobs" / ".mftrun" / "state.db").exists()
+    store.close()

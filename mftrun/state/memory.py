@@ -174,9 +174,12 @@ def _earlier_steps(
 ) -> tuple[list[dict[str, Any]] | None, str | None]:
     """The steps to resume from and where they come from; (None, why) when there are none."""
     if resume_from:
-        from mftrun.reports import load_report
+        from mftrun.reports import FILENAMES, load_report
 
-        report = load_report(Path(resume_from))
+        path = Path(resume_from)
+        if path.is_dir() and (path / FILENAMES["json"]).is_file():
+            path = path / FILENAMES["json"]  # the report folder CI kept as an artifact
+        report = load_report(path)
         if report.get("pipeline") != pipeline.name:
             raise ResumeRefused(
                 f"--resume-from {resume_from}: that report is of pipeline "

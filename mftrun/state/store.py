@@ -114,7 +114,9 @@ class SqlStore:
                     conn.rollback()
                 except self._errors():
                     pass
-                raise StateError(f"state store {self.name}: {what} failed: {_one_line(exc)}")
+                raise StateError(
+                    f"state store {self.name}: {what} failed: {_one_line(exc)}"
+                ) from None
 
     def _sql(self, text: str) -> str:
         return text.replace("?", self.placeholder)
@@ -204,7 +206,9 @@ class SqlStore:
             try:
                 value = json.loads(record)
             except ValueError:
-                raise StateError(f"state store {self.name}: run {run_id} holds a damaged step")
+                raise StateError(
+                    f"state store {self.name}: run {run_id} holds a damaged step"
+                ) from None
             out.append(value)
         return out
 

@@ -206,3 +206,37 @@ def test_unknown_store_kinds_and_the_default_place(tmp_path: Path) -> None:
     store = open_store(None, str(pipeline))
     assert (tmp_path / "jobs" / ".mftrun" / "state.db").exists()
     store.close()
+
+
+def test_a_store_failing_mid_run_is_said_once_and_never_stops_the_run(tmp_path: Path) -> None:
+    from mftrun.credentials import Redactor
+    from mftrun.results import StepResult
+    from mftrun.state.sqlite import SqliteStore
+    from mftrun.state.store_recorder import StoreRecorder
+
+    store = SqliteStore(tmp_path / "state.db")
+    store.begin_run(info("r1"))
+    said: list[str] = []
+    recorder = StoreRecorder(store, "r1", {"a": 0}, Redactor(), on_failure=said.append)
+    recorder.step_started("a", 1, "h")
+    store.close()  # the store goes away under the run
+    recorder.start_intent("a", 1)
+    recorder.remote_run("a", 1, {"run_id": "R"})
+    recorder.step_finished(StepResult(id="a", environment="mft", action="start_task"))
+    assert len(said) == 1 and "the run goes on" in said[0] and str(tmp_path) in said[0]
+    assert recorder.failed == said[0]
+
+
+def test_apply_with_an_unreachable_store_starts_nothing_and_exits_3(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run(
+        [
+            sys.executable, "-m", "mftrun", "apply", str(root / "examples" / "quickstart.yaml"),
+            "--emulate", "--report-dir", str(tmp_path / "r"),
+            "--state", f"postgresql://ops:hunter2@/mftrun?host={tmp_path}",
+        ],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 3, proc.stderr
+    assert "unreachable" in proc.stderr and "hunter2" not in proc.stderr + proc.stdout
+    assert not (tmp_path / "r").exists()  # refused before anything: no report folder either

@@ -275,3 +275,27 @@ def test_an_ambiguous_start_stops_resume_until_restart_is_said(
     )
     assert code == 0, out
     assert starts(emu)[task_id(1)] == 2
+
+
+def test_runs_show_and_state_unlock_from_the_command_line(emu: Emulator, tmp_path: Path) -> None:
+    path = chain_file(emu, tmp_path)
+    finish(apply(path))
+    first = report_of(tmp_path / "report")
+    mftrun = [sys.executable, "-m", "mftrun"]
+    listed = subprocess.run([*mftrun, "runs", str(path)], capture_output=True, text=True)
+    assert listed.returncode == 0 and first["run_id"] in listed.stdout and "failed" in listed.stdout
+    shown = subprocess.run(
+        [*mftrun, "runs", "show", first["run_id"], "--format", "json"],
+        capture_output=True,
+        text=True,
+    )
+    data = json.loads(shown.stdout)
+    assert [s["status"] for s in data["steps"]] == ["success", "failed", "skipped", "success"]
+    text = subprocess.run(
+        [*mftrun, "runs", "show", first["run_id"]], capture_output=True, text=True
+    )
+    assert text.returncode == 0 and "b" in text.stdout
+    missing = subprocess.run([*mftrun, "runs", "show", "nope"], capture_output=True, text=True)
+    assert missing.returncode == 2 and "no run 'nope'" in missing.stderr
+    unlock = subprocess.run([*mftrun, "state", "unlock", "night"], capture_output=True, text=True)
+    assert unlock.returncode == 0 and "night" in unlock.stdout

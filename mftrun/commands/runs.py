@@ -95,8 +95,9 @@ def _table(runs: list, counts: dict[str, dict[str, int]], where: str) -> None:
         console.print(f"no runs recorded in {where}")
         return
     table = Table(title=f"runs in {where}", title_justify="left")
-    for column in ("run", "pipeline", "started", "duration", "verdict", "steps", "where"):
-        table.add_column(column)
+    table.add_column("run", no_wrap=True)
+    for column in ("pipeline", "started", "duration", "verdict", "steps", "where"):
+        table.add_column(column, overflow="fold")
     for info in runs:
         table.add_row(
             info.id,

@@ -80,8 +80,9 @@ def overhead(steps: int, pg_url: str | None) -> dict[str, Any]:
 
 
 def resume_first_poll(steps: int) -> dict[str, Any]:
-    """Kill a run when half its starts are in, resume, time to the first re-attached poll."""
-    workload = independent(steps, 30.0, max_parallel=steps)
+    """Kill a run halfway through its tasks (all started, none ended), resume, time to the
+    first poll of a re-attached run."""
+    workload = independent(steps, 20.0, max_parallel=steps)
     folder = Path(tempfile.mkdtemp(prefix="mftrun-bench-resume-"))
     state = ["--state", str(folder / "state.db")]
     with EmulatorProcess(workload) as emu:
@@ -91,11 +92,10 @@ def resume_first_poll(steps: int) -> dict[str, Any]:
             apply_argv(pipeline, *state), env=env, cwd=str(ROOT),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        while True:
-            started = [r for r in emu.journal()["runs"]]
-            if len(started) >= steps // 2:
-                break
-            time.sleep(0.05)
+        t_start = time.time()
+        while len(emu.journal()["runs"]) < steps:
+            time.sleep(0.2)
+        time.sleep(max(0.0, t_start + 10.0 - time.time()))  # halfway through the 20 s tasks
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         first_ids = {r["run_id"] for r in emu.journal()["runs"]}

@@ -343,10 +343,21 @@ class Executor:
 
             self._submit(live, "attach", reattach)
             return
-        if _starts_remote_work(step.action.kind, spec):
-            live.result.start_unconfirmed = True
-            self.recorder.start_intent(step.id, number)  # durable before the request leaves
-        self._submit(live, "start", lambda: provider.start(step.action.kind, spec, ctx))
+        kind, recorder, step_id = step.action.kind, self.recorder, step.id
+        if not _starts_remote_work(kind, spec):
+            self._submit(live, "start", lambda: provider.start(kind, spec, ctx))
+            return
+        live.result.start_unconfirmed = True
+
+        def start() -> tuple[Any, Observation]:
+            # On the worker that sends it: durable before the request leaves, without holding
+            # up the scheduler; the remote run as soon as the answer is read.
+            recorder.start_intent(step_id, number)
+            handle, obs = provider.start(kind, spec, ctx)
+            recorder.remote_run(step_id, number, provider.ref(handle) if obs.run_id else {})
+            return handle, obs
+
+        self._submit(live, "start", start)
 
     # -- worker traffic ------------------------------------------------------------------------
 
@@ -387,12 +398,10 @@ class Executor:
             self._start_not_sent(live, number)
         if kind in ("start", "attach") and value is not None:
             handle, obs = value
-            if kind == "start":  # the answer arrived: record what resume can re-attach to
+            if kind == "start":  # the answer arrived (the worker recorded it already)
                 ref = self.providers[live.step.environment].ref(handle) if obs.run_id else {}
                 live.result.attempts[-1].ref = ref or None
-                if live.result.start_unconfirmed or ref:
-                    live.result.start_unconfirmed = False
-                    self.recorder.remote_run(step_id, number, ref)
+                live.result.start_unconfirmed = False
             if gen != live.gen:  # the step ended (timeout, interrupt) while the start was in flight
                 if (
                     obs.run_id

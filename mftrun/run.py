@@ -84,26 +84,38 @@ class ApplyOptions:
 
 
 def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> int:
-    from mftrun.console import make_console
-    from mftrun.executor import Executor
-    from mftrun.plan import build_plan
-    from mftrun.state.memory import open_memory, start_recording, verdict_of
-    from mftrun.validation import load_pipeline
+    from mftrun.state import memory as run_memory
 
-    pipeline = load_pipeline(options.file)
-    plan = build_plan(pipeline)
-    redactor = Redactor()
+    run_memory.check_options(
+        no_state=options.no_state,
+        resume=options.resume,
+        resume_from=options.resume_from,
+        restart=options.restart,
+    )
     with contextlib.ExitStack() as stack:
-        memory = open_memory(  # the lock first: a second apply exits 4 having touched nothing
+        # The lock before anything else: a second apply exits 4 having touched nothing.
+        key = None if options.no_state else run_memory.quick_lock_key(options.file)
+        memory = run_memory.Memory()
+        if key is not None:
+            memory = lock_store(stack, options, key, environ)
+        from mftrun.console import make_console
+        from mftrun.executor import Executor
+        from mftrun.plan import build_plan
+        from mftrun.validation import load_pipeline
+
+        pipeline = load_pipeline(options.file)
+        plan = build_plan(pipeline)
+        redactor = Redactor()
+        if key is None:
+            memory = lock_store(stack, options, pipeline.lock or pipeline.name, environ)
+        run_memory.plan_memory(
             stack,
+            memory,
             pipeline,
-            state_url=options.state,
-            no_state=options.no_state,
             resume=options.resume,
             resume_from=options.resume_from,
             restart=options.restart,
             wait_lock=options.wait_lock,
-            environ=environ,
         )
         if options.emulate:
             pipeline = stack.enter_context(emulated(pipeline, options.scenario, redactor))
@@ -119,7 +131,7 @@ def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> 
         console = make_console(quiet=options.quiet, redactor=redactor)
         for note in memory.notes:
             console.note(note)
-        start_recording(memory, pipeline, redactor, console.note)
+        run_memory.start_recording(memory, pipeline, redactor, console.note)
         executor = Executor(
             pipeline,
             plan,
@@ -142,12 +154,30 @@ def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> 
                 memory.finish(exit_code=1, verdict="crashed", warn=console.note)
                 raise
         memory.finish(
-            exit_code=result.exit_code, verdict=verdict_of(result.exit_code), warn=console.note
+            exit_code=result.exit_code,
+            verdict=run_memory.verdict_of(result.exit_code),
+            warn=console.note,
         )
         written = report(result, options, redactor)
         if not written and result.exit_code == 0:
             return 1  # the run went well but the evidence CI asked for is missing
         return result.exit_code
+
+
+def lock_store(
+    stack: contextlib.ExitStack, options: ApplyOptions, key: str, environ: Mapping[str, str]
+) -> Any:
+    from mftrun.state.memory import take_lock
+
+    return take_lock(
+        stack,
+        options.file,
+        key,
+        state_url=options.state,
+        no_state=options.no_state,
+        wait_lock=options.wait_lock,
+        environ=environ,
+    )
 
 
 def prepare_report_dir(options: ApplyOptions) -> None:

@@ -8,6 +8,7 @@ resume decision is made before the first start, and the run row exists before th
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import socket
 from collections.abc import Collection, Mapping
@@ -95,40 +96,91 @@ def run_meta(run_id: str, environ: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
-def open_memory(
-    stack: ExitStack,
-    pipeline: Pipeline,
-    *,
-    state_url: str | None,
-    no_state: bool,
-    resume: str | None,
-    resume_from: str | None,
-    restart: Collection[str],
-    wait_lock: float | None,
-    environ: Mapping[str, str],
-) -> Memory:
-    """Open the store, take the lock, read what to resume from. Raises before anything ran."""
-    from mftrun.state.url import choose, open_store
+_TOP_KEY = re.compile(r"^(name|lock):[ \t]*(?P<value>[^#\n]*?)[ \t]*(#.*)?$", re.MULTILINE)
 
+
+def quick_lock_key(path: str) -> str | None:
+    """The lock key from the file's top-level `lock:` or `name:` lines, without parsing it.
+
+    Why: twenty racing applies on two cores should learn "locked" before each validates its
+    file (jsonschema, templates). None when the lines are not plain: the lock is then taken
+    after validation, from the typed pipeline, which `apply` checks agrees either way.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except (OSError, ValueError):
+        return None
+    found: dict[str, str] = {}
+    for match in _TOP_KEY.finditer(text):
+        value = match.group("value")
+        if value[:1] in ("'", '"'):
+            if len(value) < 2 or value[-1] != value[0] or "\\" in value:
+                return None
+            value = value[1:-1]
+        if not value or value[:1] in "[{&*!|>":
+            return None
+        found.setdefault(match.group(1), value)
+    if "lock" in found:
+        return found["lock"]
+    if "name" in found:
+        return found["name"]
+    stem = path.replace("\\", "/").rsplit("/", 1)[-1]
+    return stem.rsplit(".", 1)[0] or stem
+
+
+def check_options(
+    *, no_state: bool, resume: str | None, resume_from: str | None, restart: Collection[str]
+) -> None:
     if resume and resume_from:
         raise UsageError("--resume and --resume-from: choose one source")
     if restart and not (resume or resume_from):
         raise UsageError("--restart only makes sense with --resume or --resume-from")
+    if no_state and resume:
+        raise UsageError(
+            "--resume reads the state store, which --no-state turns off",
+            hint="drop --no-state, or resume from an earlier report with --resume-from",
+        )
+
+
+def take_lock(
+    stack: ExitStack,
+    pipeline_file: str,
+    key: str,
+    *,
+    state_url: str | None,
+    no_state: bool,
+    wait_lock: float | None,
+    environ: Mapping[str, str],
+) -> Memory:
+    """Open the store and hold the lock `key` for the rest of `stack` (nothing with --no-state)."""
+    from mftrun.state.url import choose, open_store
+
     run_id = new_run_id()
-    meta = run_meta(run_id, environ)
-    memory = Memory(meta=meta)
+    memory = Memory(meta=run_meta(run_id, environ))
     if no_state:
-        if resume:
-            raise UsageError(
-                "--resume reads the state store, which --no-state turns off",
-                hint="drop --no-state, or resume from an earlier report with --resume-from",
-            )
-    else:
-        store = open_store(choose(state_url, environ), pipeline.path)
-        stack.callback(store.close)
-        memory.store, memory.run_id = store, run_id
-        memory.lock_key = pipeline.lock or pipeline.name
-        stack.enter_context(store.lock(memory.lock_key, meta, wait_lock))
+        return memory
+    store = open_store(choose(state_url, environ), pipeline_file)
+    stack.callback(store.close)
+    memory.store, memory.run_id, memory.lock_key = store, run_id, key
+    stack.enter_context(store.lock(key, memory.meta, wait_lock))
+    return memory
+
+
+def plan_memory(
+    stack: ExitStack,
+    memory: Memory,
+    pipeline: Pipeline,
+    *,
+    resume: str | None,
+    resume_from: str | None,
+    restart: Collection[str],
+    wait_lock: float | None,
+) -> None:
+    """With the validated pipeline: the right lock held, and what to resume from."""
+    key = pipeline.lock or pipeline.name
+    if memory.store is not None and memory.lock_key != key:
+        stack.enter_context(memory.store.lock(key, memory.meta, wait_lock))
+        memory.lock_key = key
     earlier, source = _earlier_steps(memory.store, pipeline, resume, resume_from)
     if earlier is not None and source is not None:
         hashes = {step.id: step_hash(step) for step in pipeline.steps}
@@ -143,7 +195,6 @@ def open_memory(
         )
     elif resume:
         memory.notes = (source or "nothing to resume: a fresh run",)
-    return memory
 
 
 def start_recording(memory: Memory, pipeline: Pipeline, redactor: Redactor, warn: Any) -> None:

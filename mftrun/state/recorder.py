@@ -10,6 +10,11 @@ leaves a record from which resume never starts a task twice:
   on a guess (`--restart STEP` is the explicit way);
 - a remote reference without a terminal status: re-attach and poll it;
 - a terminal status: done (success carried over, anything else run again).
+
+Threads: `start_intent` and `remote_run` are called on the worker thread that sends the
+start, immediately before the request and immediately after its answer (so the scheduler
+never waits on the store for them); the other calls on the scheduler's thread. An
+implementation must therefore be thread-safe.
 """
 
 from __future__ import annotations

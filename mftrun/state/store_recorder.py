@@ -7,6 +7,7 @@ needs. Outputs are scrubbed by the run's redactor, exactly as in the reports.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -34,6 +35,8 @@ class StoreRecorder:
         self.on_failure = on_failure
         self.failed: str | None = None
         self._docs: dict[str, dict[str, Any]] = {}
+        # Workers record a start's intent and answer, the scheduler the rest: one at a time.
+        self._lock = threading.RLock()
 
     def _doc(self, step_id: str) -> dict[str, Any]:
         return self._docs.setdefault(
@@ -65,29 +68,35 @@ class StoreRecorder:
     # -- RunRecorder ---------------------------------------------------------------------------
 
     def step_started(self, step_id: str, attempt: int, definition_hash: str) -> None:
-        doc = self._doc(step_id)
-        doc.update(status="running", outcome="running", hash=definition_hash)
-        self._attempt(step_id, attempt)
-        self._write(step_id)
+        # Not written on its own: nothing has been sent yet, and what follows (the intent, or
+        # the end of a read-only step) is written with it. A crash in between reruns the step.
+        with self._lock:
+            doc = self._doc(step_id)
+            doc.update(status="running", outcome="running", hash=definition_hash)
+            self._attempt(step_id, attempt)
 
     def start_intent(self, step_id: str, attempt: int) -> None:
-        self._doc(step_id)["start_unconfirmed"] = True
-        self._attempt(step_id, attempt)
-        self._write(step_id)
+        with self._lock:
+            self._doc(step_id)["start_unconfirmed"] = True
+            self._attempt(step_id, attempt)
+            self._write(step_id)
 
     def remote_run(self, step_id: str, attempt: int, ref: Mapping[str, str]) -> None:
-        entry = self._attempt(step_id, attempt)
-        entry["ref"] = dict(ref) or None
-        entry["run_id"] = ref.get("run_id")
-        self._doc(step_id)["start_unconfirmed"] = False
-        self._write(step_id)
+        with self._lock:
+            entry = self._attempt(step_id, attempt)
+            entry["ref"] = dict(ref) or None
+            entry["run_id"] = ref.get("run_id")
+            self._doc(step_id)["start_unconfirmed"] = False
+            self._write(step_id)
 
     def start_not_sent(self, step_id: str, attempt: int) -> None:
-        self._doc(step_id)["start_unconfirmed"] = False
-        self._write(step_id)
+        with self._lock:
+            self._doc(step_id)["start_unconfirmed"] = False
+            self._write(step_id)
 
     def step_finished(self, result: StepResult) -> None:
         doc = result.to_dict()
         scrubbed = self.redactor.scrub_data(doc)
-        self._docs[result.id] = scrubbed if isinstance(scrubbed, dict) else doc
-        self._write(result.id)
+        with self._lock:
+            self._docs[result.id] = scrubbed if isinstance(scrubbed, dict) else doc
+            self._write(result.id)

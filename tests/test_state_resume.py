@@ -184,3 +184,35 @@ def test_no_crash_point_leads_to_a_second_start(
         if s.id in sent and decided.decisions[s.id] == "run":
             # only a start the platform answered "failed" may be run again
             assert fates[s.index] == "failed", (s.id, fates, crash, records)
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("version: 1\nname: nightly\n", "nightly"),
+        ("name: 'nightly'  # the partner run\nlock: partner-acme\n", "partner-acme"),
+        ('name: "night ly"\n', "night ly"),
+        ("version: 1\nsteps: []\n", "p"),  # no name: the file's stem, as the pipeline says
+        ("name: [a, b]\n", None),  # not plain: decided after validation instead
+        ('name: "a\\"b"\n', None),
+        ("steps:\n  - name: inner\n", "p"),  # only top-level keys count
+    ],
+)
+def test_the_lock_key_is_read_before_validation(tmp_path: Path, text: str, key: str | None) -> None:
+    from mftrun.state.memory import quick_lock_key
+
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    assert quick_lock_key(str(path)) == key
+    assert quick_lock_key(str(tmp_path / "missing.yaml")) is None
+
+
+def test_the_early_lock_key_agrees_with_the_validated_pipeline() -> None:
+    from mftrun.state.memory import quick_lock_key
+    from mftrun.validation import load_pipeline
+
+    examples = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.yaml"))
+    assert examples
+    for path in examples:
+        pipeline = load_pipeline(str(path))
+        assert quick_lock_key(str(path)) == (pipeline.lock or pipeline.name), path

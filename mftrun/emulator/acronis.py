@@ -238,11 +238,6 @@ class Acronis:
                 self._tasks.append(task)
                 self._by_id[task.id] = task
 
-    def add_task(self, task: AcronisTask) -> None:
-        with self._lock:
-            self._tasks.append(task)
-            self._by_id[task.id] = task
-
     # ------------------------------------------------------------------ routing
 
     def handle(self, req: Request) -> Response:

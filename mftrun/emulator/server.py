@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import json
 import os
 import socket
 import struct
@@ -436,7 +435,3 @@ class Emulator:
         if not keep_alive:
             head.append("Connection: close")
         return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + response.body
-
-
-def journal_json(emulator: Emulator) -> str:
-    return json.dumps(emulator.journal.to_dict(), indent=2)

@@ -46,6 +46,8 @@ class BodyTooLarge(Exception):
 
 
 def is_loopback(host: str) -> bool:
+    """The one loopback test (URL checks, proxy bypass): localhost, *.localhost (RFC 6761),
+    127.0.0.0/8 and ::1; brackets and case are ignored."""
     host = host.strip("[]").lower()
     if host in _LOOPBACK_NAMES or host.endswith(".localhost"):
         return True

@@ -11,6 +11,7 @@ merged statistics are printed by cumulative and by own time.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import io
 import pstats
@@ -74,10 +75,8 @@ def main() -> None:
     )
     stats = pstats.Stats(main_prof)
     for prof in profiles:
-        try:
+        with contextlib.suppress(TypeError):  # a thread that never ran profiled code
             stats.add(prof)
-        except TypeError:  # a thread that never ran profiled code
-            pass
     for key in args.sort.split(","):
         out = io.StringIO()
         stats.stream = out  # type: ignore[attr-defined]

@@ -349,9 +349,10 @@ def table(rows: list[Row]) -> str:
     head = ("Benchmark", "Figure", "Target", "Result")
     body = [(r.benchmark, r.figure, r.target, r.result) for r in rows]
     widths = [max(len(x[i]) for x in [head, *body]) for i in range(4)]
-    line = lambda cells: (
-        "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=False)) + " |"
-    )  # noqa: E731
+
+    def line(cells: tuple[str, ...] | list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=False)) + " |"
+
     return "\n".join(
         [line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, body)]
     )

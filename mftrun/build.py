@@ -408,7 +408,8 @@ class _Builder:
                 self.problem(
                     path + ("factor",),
                     f"poll.factor {factor} must be between 1 and 10",
-                    "1 polls at a steady interval; 1.5 (the default) grows the gap by half each time",
+                    "1 polls at a steady interval; "
+                    "1.5 (the default) grows the gap by half each time",
                 )
             else:
                 out["factor"] = float(factor)

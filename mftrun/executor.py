@@ -269,7 +269,8 @@ class Executor:
                 # not a mistake in the file: the step is skipped, as skips flow downstream.
                 missing = [r for r in ancestors if r.conclusion != Status.SUCCESS]
                 if missing:
-                    # name the root cause (a failure rather than the skip it caused), deterministically
+                    # name the root cause (a failure rather than the skip it caused),
+                    # deterministically
                     cause = min(
                         missing,
                         key=lambda r: (r.outcome == Status.SKIPPED, self._live[r.id].step.index),
@@ -525,7 +526,7 @@ class Executor:
         self._finish(live, Status.TIMED_OUT, error=message)
 
     def _cancel_remote(self, live: _Live) -> str:
-        """Cancel where the platform can; otherwise record and say that the run may still be going."""
+        """Cancel where the platform can; otherwise record and say the run may still be going."""
         attempt = live.result.attempts[-1] if live.result.attempts else None
         if attempt is None or attempt.status != Status.RUNNING:
             return ""
@@ -540,7 +541,10 @@ class Executor:
         if run_id:
             if run_id not in live.result.remote_may_continue:
                 live.result.remote_may_continue.append(run_id)
-            return f"remote run {run_id} may still be going ({provider.name} has no public cancel call)"
+            return (
+                f"remote run {run_id} may still be going "
+                f"({provider.name} has no public cancel call)"
+            )
         if live.busy and live.step.action.kind == "start_task":
             return "the start request was in flight: the remote task may have started"
         return ""

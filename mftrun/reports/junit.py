@@ -51,7 +51,8 @@ def _details(step: dict[str, Any], pipeline_file: str) -> str:
     for attempt in step.get("attempts") or ():
         lines.append(
             f"attempt {attempt.get('number')}: {attempt.get('status')}"
-            f" (remote run {attempt.get('run_id') or '-'}, remote status {attempt.get('remote_status') or '-'},"
+            f" (remote run {attempt.get('run_id') or '-'},"
+            f" remote status {attempt.get('remote_status') or '-'},"
             f" {attempt.get('started_at')} -> {attempt.get('ended_at') or '?'})"
             + (f": {attempt['message']}" if attempt.get("message") else "")
         )

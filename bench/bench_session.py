@@ -71,7 +71,8 @@ def sequential(calls: int, folder: Path) -> None:
         samples.sort()
         print(
             f"sequential GETs        : {calls} calls, median {statistics.median(samples):.2f} ms, "
-            f"p95 {samples[int(len(samples) * 0.95)]:.2f} ms, {provider.stats()['token_requests']} token request"
+            f"p95 {samples[int(len(samples) * 0.95)]:.2f} ms, "
+            f"{provider.stats()['token_requests']} token request"
         )
         provider.close()
 

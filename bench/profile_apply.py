@@ -70,8 +70,10 @@ def main() -> None:
         journal = emu.journal()
     traffic = analyse(journal, workload)
     print(
-        f"exit {code}; {args.steps} steps; wall {wall:.1f} s; CPU {cpu:.2f} s (profiled, so inflated); "
-        f"{traffic.requests} requests; {cpu / traffic.requests * 1000:.2f} ms CPU per request (profiled)"
+        f"exit {code}; {args.steps} steps; wall {wall:.1f} s; CPU {cpu:.2f} s (profiled, so "
+        "inflated); "
+        f"{traffic.requests} requests; {cpu / traffic.requests * 1000:.2f} ms CPU per request "
+        "(profiled)"
     )
     stats = pstats.Stats(main_prof)
     for prof in profiles:

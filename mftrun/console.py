@@ -90,9 +90,9 @@ class LiveConsole:
             running = [s for s in steps if s.outcome == Status.RUNNING]
             ended = sorted(
                 (s for s in steps if s.outcome.is_final and s.ended_at),
-                key=lambda s: s.ended_at,
+                key=lambda s: s.ended_at,  # type: ignore[arg-type, return-value]  # filtered above
                 reverse=True,
-            )  # type: ignore[arg-type, return-value]
+            )
             steps = (running + ended)[:room]
             counts: dict[str, int] = {}
             for s in self._steps:

@@ -539,7 +539,12 @@ class _Builder:
             return None
         env = raw_envs[name]
         provider = env.get("provider") if isinstance(env, dict) else None
-        if kind and provider in PROVIDER_ACTIONS and kind not in PROVIDER_ACTIONS[provider]:
+        if (
+            kind
+            and isinstance(provider, str)
+            and provider in PROVIDER_ACTIONS
+            and kind not in PROVIDER_ACTIONS[provider]
+        ):
             offers = [k for k, v in PROVIDER_ACTIONS.items() if kind in v]
             self.problem(
                 path + (kind,),

@@ -83,7 +83,7 @@ class _WorkerPool:
     """Daemon threads: a hung HTTP call must never keep a finished run from exiting."""
 
     def __init__(self, size: int) -> None:
-        self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[Callable[[], object] | None] = queue.SimpleQueue()
         self._threads = [
             threading.Thread(target=self._work, name=f"mftrun-worker-{i}", daemon=True)
             for i in range(size)
@@ -95,7 +95,7 @@ class _WorkerPool:
         while (job := self._jobs.get()) is not None:
             job()
 
-    def submit(self, job: Callable[[], None]) -> None:
+    def submit(self, job: Callable[[], object]) -> None:
         self._jobs.put(job)
 
     def close(self) -> None:
@@ -507,7 +507,8 @@ class Executor:
                 self._submit(
                     live,
                     "poll",
-                    lambda p=provider, h=handle, s=step_id: p.poll(h, _StepContext(self, s)),
+                    # defaults bind this iteration's values; mypy cannot infer such a lambda
+                    lambda p=provider, h=handle, s=step_id: p.poll(h, _StepContext(self, s)),  # type: ignore[misc]
                 )
 
     def _fire_deadlines(self, now: float) -> None:

@@ -121,7 +121,7 @@ def build_junit(report: dict[str, Any]) -> ET.Element:
             },
         )
         status = _junit_status(step)
-        words = STATUS_TEXT.get(status, ("", str(status)))[1]
+        words = STATUS_TEXT.get(status or "", ("", str(status)))[1]
         first_line = clean((str(step.get("error") or "").strip().splitlines() or [words])[0])[:500]
         details = clean(_details(step, file))
         if status in FAILURE:

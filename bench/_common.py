@@ -298,7 +298,7 @@ def run_measured(
     argv: list[str], *, env: dict[str, str] | None = None, timeout: float = 900
 ) -> ProcessCost:
     """Spawn, wait with wait4 (that child's own rusage), return its cost."""
-    out = tempfile.TemporaryFile(mode="w+")
+    out = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - the child writes it; closed below
     t_start = time.time()
     t0 = time.perf_counter()
     proc = subprocess.Popen(

@@ -182,17 +182,21 @@ def main() -> int:
                 timeout=10,
                 json={
                     "grant_type": "client_credentials",
-                    "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    "client_assertion_type": (
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+                    ),
                     "client_assertion": assertion,
                 },
             ).json()["access_token"]
 
             print(
-                f"emulator pid {proc.pid} on {url}; {os.cpu_count()} CPUs; {args.clients} keep-alive clients"
+                f"emulator pid {proc.pid} on {url}; {os.cpu_count()} CPUs; {args.clients} "
+                "keep-alive clients"
             )
             idle_rss = rss_kib(proc.pid)
 
-            # 1. Request rate: the realistic call (a poll of a run, authenticated) and a trivial one.
+            # 1. Request rate: the realistic call (a poll of a run, authenticated)
+            #    and a trivial one.
             run_ids = asyncio.run(start_runs(port, token, 100, 10))
             for label, raws in (
                 (
@@ -207,10 +211,13 @@ def main() -> int:
                 elapsed = time.monotonic() - begin
                 cpu = cpu_seconds(proc.pid) - cpu0
                 print(
-                    f"{label}: {count / elapsed:,.0f} req/s over {elapsed:.1f}s ({count:,} requests, "
+                    f"{label}: {count / elapsed:,.0f} req/s over {elapsed:.1f}s ({count:,} "
+                    "requests, "
                     f"{errors} non-200); latency p50 {percentile(latencies, 0.5) * 1000:.1f} ms, "
-                    f"p95 {percentile(latencies, 0.95) * 1000:.1f} ms, p99 {percentile(latencies, 0.99) * 1000:.1f} ms, "
-                    f"mean {statistics.fmean(latencies) * 1000:.1f} ms; emulator CPU {cpu / elapsed:.0%} of one core"
+                    f"p95 {percentile(latencies, 0.95) * 1000:.1f} ms, p99 "
+                    f"{percentile(latencies, 0.99) * 1000:.1f} ms, "
+                    f"mean {statistics.fmean(latencies) * 1000:.1f} ms; emulator CPU "
+                    f"{cpu / elapsed:.0%} of one core"
                 )
 
             # 2. Single-client latency: the Nagle/delayed-ACK stall would show here as ~40 ms.
@@ -218,7 +225,8 @@ def main() -> int:
                 load(port, [raw_request("GET", "/_emulator/health", port)], 1, 1.0)
             )
             print(
-                f"one keep-alive client: {count:,} requests in 1 s, p50 {percentile(latencies, 0.5) * 1000:.2f} ms, "
+                f"one keep-alive client: {count:,} requests in 1 s, p50 "
+                f"{percentile(latencies, 0.5) * 1000:.2f} ms, "
                 f"max {max(latencies) * 1000:.2f} ms"
             )
 
@@ -234,7 +242,8 @@ def main() -> int:
                 f"{args.runs:,} runs started in {elapsed:.1f}s ({args.runs / elapsed:,.0f}/s); "
                 f"{running:,} in flight; emulator RSS idle {idle_rss / 1024:.1f} MiB, "
                 f"before {before / 1024:.1f} MiB, after {after / 1024:.1f} MiB "
-                f"(+{(after - before) / 1024:.1f} MiB, ~{(after - before) * 1024 / args.runs:,.0f} bytes per run "
+                f"(+{(after - before) / 1024:.1f} MiB, "
+                f"~{(after - before) * 1024 / args.runs:,.0f} bytes per run "
                 f"incl. its journal entries)"
             )
         finally:

@@ -89,7 +89,8 @@ result = make_run(int(sys.argv[1]))
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 if sys.argv[2] != "none":
     with tempfile.TemporaryDirectory() as folder:
-        write_reports(result, report_dir=Path(folder), formats=tuple(sys.argv[2].split("+")), redactor=Redactor())
+        formats = tuple(sys.argv[2].split("+"))
+        write_reports(result, report_dir=Path(folder), formats=formats, redactor=Redactor())
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(before / 1024, after / 1024)
 """
@@ -112,7 +113,8 @@ def memory(count: int) -> None:
         )
         before, after = map(float, out.stdout.split())
         print(
-            f"{count:>6} {fmt:<16} peak RSS {before:>6.0f} MB -> {after:>6.0f} MB (+{after - before:.0f})"
+            f"{count:>6} {fmt:<16} peak RSS {before:>6.0f} MB -> {after:>6.0f} MB "
+            f"(+{after - before:.0f})"
         )
 
 

@@ -28,11 +28,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from mftrun.credentials import Redactor
-from mftrun.emulator import Emulator, Scenario
-from mftrun.http.retry import DEFAULT_POLICIES
-from mftrun.model import CredentialRef, Environment
-from mftrun.providers.registry import create_provider
+from mftrun.credentials import Redactor  # noqa: E402 - after the sys.path fix above
+from mftrun.emulator import Emulator, Scenario  # noqa: E402 - after the sys.path fix above
+from mftrun.http.retry import DEFAULT_POLICIES  # noqa: E402 - after the sys.path fix above
+from mftrun.model import CredentialRef, Environment  # noqa: E402 - after the sys.path fix above
+from mftrun.providers.registry import create_provider  # noqa: E402 - after the sys.path fix above
 
 TASK = "02115928-16fe-4493-949b-d77d302a88ee"
 
@@ -71,7 +71,8 @@ def sequential(calls: int, folder: Path) -> None:
         samples.sort()
         print(
             f"sequential GETs        : {calls} calls, median {statistics.median(samples):.2f} ms, "
-            f"p95 {samples[int(len(samples) * 0.95)]:.2f} ms, {provider.stats()['token_requests']} token request"
+            f"p95 {samples[int(len(samples) * 0.95)]:.2f} ms, "
+            f"{provider.stats()['token_requests']} token request"
         )
         provider.close()
 

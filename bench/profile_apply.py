@@ -11,6 +11,7 @@ merged statistics are printed by cumulative and by own time.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import io
 import pstats
@@ -69,15 +70,15 @@ def main() -> None:
         journal = emu.journal()
     traffic = analyse(journal, workload)
     print(
-        f"exit {code}; {args.steps} steps; wall {wall:.1f} s; CPU {cpu:.2f} s (profiled, so inflated); "
-        f"{traffic.requests} requests; {cpu / traffic.requests * 1000:.2f} ms CPU per request (profiled)"
+        f"exit {code}; {args.steps} steps; wall {wall:.1f} s; CPU {cpu:.2f} s (profiled, so "
+        "inflated); "
+        f"{traffic.requests} requests; {cpu / traffic.requests * 1000:.2f} ms CPU per request "
+        "(profiled)"
     )
     stats = pstats.Stats(main_prof)
     for prof in profiles:
-        try:
+        with contextlib.suppress(TypeError):  # a thread that never ran profiled code
             stats.add(prof)
-        except TypeError:  # a thread that never ran profiled code
-            pass
     for key in args.sort.split(","):
         out = io.StringIO()
         stats.stream = out  # type: ignore[attr-defined]

@@ -136,7 +136,8 @@ class Bench:
             self.row(
                 "cold start",
                 f"`mftrun {flag}` cold start",
-                f"{med:.0f} ms (median of {runs}; min {min(walls):.0f}; bare python {out['python_bare_ms']['median']:.0f})",
+                f"{med:.0f} ms (median of {runs}; min {min(walls):.0f}; bare python "
+                f"{out['python_bare_ms']['median']:.0f})",
                 f"< {COLD_START_MS:.0f} ms",
                 med < COLD_START_MS,
             )
@@ -169,7 +170,8 @@ class Bench:
         self.row(
             "validate",
             f"`mftrun validate` {steps:,} steps: time",
-            f"{wall:.2f} s (median of {runs}, whole process; CPU {statistics.median(c.cpu for c in costs):.2f} s)",
+            f"{wall:.2f} s (median of {runs}, whole process; CPU "
+            f"{statistics.median(c.cpu for c in costs):.2f} s)",
             f"< {VALIDATE_S:g} s",
             wall < VALIDATE_S,
         )
@@ -229,7 +231,8 @@ class Bench:
         self.row(
             "platform",
             f"{name}: end noticed after (worst vs allowed)",
-            f"{w['lag_s']:.1f} s vs {w['allowed_s']:.1f} s (mean lag {r['notice_lag_s']['mean']:.1f} s)",
+            f"{w['lag_s']:.1f} s vs {w['allowed_s']:.1f} s (mean lag "
+            f"{r['notice_lag_s']['mean']:.1f} s)",
             "min(10% elapsed, max_interval)",
             r["notice_pass"],
         )
@@ -263,7 +266,8 @@ class Bench:
             )
             in_run = r["cpu_ms_per_request_in_run"]
             split = (
-                f"; {in_run:.2f} ms first to last request, {r['cpu_before_first_request_s']:.1f} s before, "
+                f"; {in_run:.2f} ms first to last request, {r['cpu_before_first_request_s']:.1f} "
+                "s before, "
                 f"{r['cpu_after_last_request_s']:.1f} s after"
                 if in_run is not None
                 else ""
@@ -271,7 +275,8 @@ class Bench:
             self.row(
                 "runner",
                 f"{label}: CPU per HTTP request",
-                f"{r['cpu_ms_per_request']:.2f} ms ({r['cpu_s']:.1f} s / {r['requests']:,} requests{split})",
+                f"{r['cpu_ms_per_request']:.2f} ms ({r['cpu_s']:.1f} s / {r['requests']:,} "
+                f"requests{split})",
                 f"<= {CPU_MS_PER_REQUEST:g} ms" if report else "-",
                 r["cpu_pass"] if report else None,
             )
@@ -279,7 +284,8 @@ class Bench:
             self.row(
                 "runner",
                 f"{label}: peak RSS",
-                f"{r['peak_rss_mb']:.0f} MB (wall {r['wall_s']:.1f} s, after last request {r['teardown_s']:.1f} s)",
+                f"{r['peak_rss_mb']:.0f} MB (wall {r['wall_s']:.1f} s, after last request "
+                f"{r['teardown_s']:.1f} s)",
                 f"< {RSS_10K_MB:.0f} MB" if big else "-",
                 r["rss_pass"] if big else None,
             )
@@ -310,7 +316,8 @@ class Bench:
             self.row(
                 "baseline",
                 f"{short(workload.name)}: wall, mftrun vs script",
-                f"{mine['wall_s']:.1f} s vs {base['wall_s']:.1f} s = {mine['wall_s'] / base['wall_s']:.3f}x",
+                f"{mine['wall_s']:.1f} s vs {base['wall_s']:.1f} s = "
+                f"{mine['wall_s'] / base['wall_s']:.3f}x",
             )
             self.row(
                 "baseline",
@@ -349,9 +356,10 @@ def table(rows: list[Row]) -> str:
     head = ("Benchmark", "Figure", "Target", "Result")
     body = [(r.benchmark, r.figure, r.target, r.result) for r in rows]
     widths = [max(len(x[i]) for x in [head, *body]) for i in range(4)]
-    line = lambda cells: (
-        "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=False)) + " |"
-    )  # noqa: E731
+
+    def line(cells: tuple[str, ...] | list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=False)) + " |"
+
     return "\n".join(
         [line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, body)]
     )
@@ -396,8 +404,10 @@ def main() -> int:
     print()
     print(
         f"mftrun benchmarks{' (--quick)' if args.quick else ''}, {started:%Y-%m-%d %H:%M} UTC: "
-        f"{info['nproc']} x {info['cpu']}, {info['ram_gb']} GB RAM, Python {info['python']}, {info['os']}; "
-        f"load average {info['load_avg_before'][0]:.2f} before, {info['load_avg_after'][0]:.2f} after"
+        f"{info['nproc']} x {info['cpu']}, {info['ram_gb']} GB RAM, Python {info['python']}, "
+        f"{info['os']}; "
+        f"load average {info['load_avg_before'][0]:.2f} before, {info['load_avg_after'][0]:.2f} "
+        "after"
     )
     print()
     print(table(bench.rows))
@@ -405,7 +415,8 @@ def main() -> int:
     misses = [r for r in bench.rows if r.passed is False]
     print(
         f"{sum(r.passed is True for r in bench.rows)} pass, {len(misses)} miss; "
-        f"whole run {duration:.0f} s ({', '.join(f'{k} {v:.0f} s' for k, v in bench.timings.items())})"
+        f"whole run {duration:.0f} s "
+        f"({', '.join(f'{k} {v:.0f} s' for k, v in bench.timings.items())})"
     )
     if args.out != "-":
         results = {

@@ -13,7 +13,6 @@ by the schema; here it is skipped, never trusted.
 from __future__ import annotations
 
 import difflib
-import ipaddress
 import re
 from functools import lru_cache
 from types import MappingProxyType
@@ -23,6 +22,7 @@ from collections.abc import Mapping
 from mftrun import templating
 from mftrun.durations import parse_duration
 from mftrun.errors import Problem
+from mftrun.http.session import is_loopback
 from mftrun.loader import Document
 from mftrun.model import (
     ACTIONS,
@@ -75,7 +75,6 @@ FILTER_ENUMS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "priority": ("low", "belowNormal", "normal", "aboveNormal", "high"),
     }
 )
-HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 DEFAULT_EXPECT = (200, 201, 202, 204)
 CONDITIONS = ("success", "failure", "always")
 # Top-level template names the executor provides (executor._context and its callers).
@@ -84,7 +83,6 @@ OUTPUT_NAMES = BASE_NAMES | {"result", "response"}  # a step's own outputs: what
 UNTIL_NAMES = BASE_NAMES | {"response"}  # http until: the latest answer
 _TIME_FILTER = re.compile(r"^(gt|lt|ge|le|eq)\((.+)\)$")
 _DUNDER = re.compile(r"""(\.\s*|\[\s*['"])__\w+__""")
-_LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 
 Path = tuple
 
@@ -321,7 +319,7 @@ class _Builder:
                 "write e.g. https://eu2-cloud.acronis.com",
             )
             return None
-        if parts.scheme == "http" and not _is_loopback(host):
+        if parts.scheme == "http" and not is_loopback(host):
             self.problem(
                 path,
                 f"base_url {text!r} uses plain http: tokens and credentials "
@@ -410,7 +408,8 @@ class _Builder:
                 self.problem(
                     path + ("factor",),
                     f"poll.factor {factor} must be between 1 and 10",
-                    "1 polls at a steady interval; 1.5 (the default) grows the gap by half each time",
+                    "1 polls at a steady interval; "
+                    "1.5 (the default) grows the gap by half each time",
                 )
             else:
                 out["factor"] = float(factor)
@@ -540,7 +539,12 @@ class _Builder:
             return None
         env = raw_envs[name]
         provider = env.get("provider") if isinstance(env, dict) else None
-        if kind and provider in PROVIDER_ACTIONS and kind not in PROVIDER_ACTIONS[provider]:
+        if (
+            kind
+            and isinstance(provider, str)
+            and provider in PROVIDER_ACTIONS
+            and kind not in PROVIDER_ACTIONS[provider]
+        ):
             offers = [k for k, v in PROVIDER_ACTIONS.items() if kind in v]
             self.problem(
                 path + (kind,),
@@ -914,12 +918,3 @@ def _defined(raw_envs: Mapping[str, Any]) -> str:
     if not raw_envs:
         return "define it under environments:"
     return f"defined environments: {', '.join(map(str, raw_envs))}"
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -50,12 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mftrun {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"mftrun.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"mftrun.commands.{name}":
-                raise
-            continue  # command not built yet
+        # Every listed command must exist: a missing module is a packaging bug, not an option.
+        module = importlib.import_module(f"mftrun.commands.{name}")
         command = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.configure(command)
         command.set_defaults(_module=module)

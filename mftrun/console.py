@@ -90,9 +90,9 @@ class LiveConsole:
             running = [s for s in steps if s.outcome == Status.RUNNING]
             ended = sorted(
                 (s for s in steps if s.outcome.is_final and s.ended_at),
-                key=lambda s: s.ended_at,
+                key=lambda s: s.ended_at,  # type: ignore[arg-type, return-value]  # filtered above
                 reverse=True,
-            )  # type: ignore[arg-type, return-value]
+            )
             steps = (running + ended)[:room]
             counts: dict[str, int] = {}
             for s in self._steps:
@@ -104,7 +104,8 @@ class LiveConsole:
                 end = step.ended_at.timestamp() if step.ended_at else now
                 elapsed = f"{end - step.started_at.timestamp():.1f}s"
             remote = step.attempts[-1].remote_status if step.attempts else ""
-            # Platform text goes in as Text, never markup: a "[/]" in a message must not break the table.
+            # Platform text goes in as Text, never markup: a "[/]" in a message must not break
+            # the table.
             table.add_row(
                 step.id,
                 Text(step.outcome.value, style=STYLES[step.outcome]),

@@ -83,7 +83,7 @@ class _WorkerPool:
     """Daemon threads: a hung HTTP call must never keep a finished run from exiting."""
 
     def __init__(self, size: int) -> None:
-        self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[Callable[[], object] | None] = queue.SimpleQueue()
         self._threads = [
             threading.Thread(target=self._work, name=f"mftrun-worker-{i}", daemon=True)
             for i in range(size)
@@ -95,7 +95,7 @@ class _WorkerPool:
         while (job := self._jobs.get()) is not None:
             job()
 
-    def submit(self, job: Callable[[], None]) -> None:
+    def submit(self, job: Callable[[], object]) -> None:
         self._jobs.put(job)
 
     def close(self) -> None:
@@ -269,7 +269,8 @@ class Executor:
                 # not a mistake in the file: the step is skipped, as skips flow downstream.
                 missing = [r for r in ancestors if r.conclusion != Status.SUCCESS]
                 if missing:
-                    # name the root cause (a failure rather than the skip it caused), deterministically
+                    # name the root cause (a failure rather than the skip it caused),
+                    # deterministically
                     cause = min(
                         missing,
                         key=lambda r: (r.outcome == Status.SKIPPED, self._live[r.id].step.index),
@@ -506,7 +507,8 @@ class Executor:
                 self._submit(
                     live,
                     "poll",
-                    lambda p=provider, h=handle, s=step_id: p.poll(h, _StepContext(self, s)),
+                    # defaults bind this iteration's values; mypy cannot infer such a lambda
+                    lambda p=provider, h=handle, s=step_id: p.poll(h, _StepContext(self, s)),  # type: ignore[misc]
                 )
 
     def _fire_deadlines(self, now: float) -> None:
@@ -525,7 +527,7 @@ class Executor:
         self._finish(live, Status.TIMED_OUT, error=message)
 
     def _cancel_remote(self, live: _Live) -> str:
-        """Cancel where the platform can; otherwise record and say that the run may still be going."""
+        """Cancel where the platform can; otherwise record and say the run may still be going."""
         attempt = live.result.attempts[-1] if live.result.attempts else None
         if attempt is None or attempt.status != Status.RUNNING:
             return ""
@@ -540,7 +542,10 @@ class Executor:
         if run_id:
             if run_id not in live.result.remote_may_continue:
                 live.result.remote_may_continue.append(run_id)
-            return f"remote run {run_id} may still be going ({provider.name} has no public cancel call)"
+            return (
+                f"remote run {run_id} may still be going "
+                f"({provider.name} has no public cancel call)"
+            )
         if live.busy and live.step.action.kind == "start_task":
             return "the start request was in flight: the remote task may have started"
         return ""

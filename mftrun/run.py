@@ -51,7 +51,8 @@ class ApplyOptions:
         unknown = [f for f in formats if f not in REPORT_FORMATS]
         if unknown:
             raise UsageError(
-                f"--report: unknown format {', '.join(unknown)}; choose among {', '.join(REPORT_FORMATS)}"
+                f"--report: unknown format {', '.join(unknown)}; "
+                f"choose among {', '.join(REPORT_FORMATS)}"
             )
         if args.scenario and not args.emulate:
             raise UsageError("--scenario only makes sense with --emulate")
@@ -302,7 +303,7 @@ def emulated(
 
 @contextlib.contextmanager
 def signals_interrupt(executor: Any) -> Iterator[None]:
-    """First Ctrl-C/SIGTERM: stop gracefully (reports still written). Second Ctrl-C: exit at once."""
+    """First Ctrl-C/SIGTERM: stop gracefully (reports still written). Second: exit at once."""
 
     def handler(signum: int, frame: object) -> None:
         if executor._signal is not None and signum == signal.SIGINT:

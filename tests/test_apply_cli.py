@@ -96,7 +96,8 @@ def test_bad_command_lines_exit_2_with_a_message(args, message, capsys, monkeypa
 def test_invalid_pipeline_is_reported_with_position_and_exit_2(tmp_path, capsys):
     path = tmp_path / "bad.yaml"
     path.write_text(
-        "version: 1\nname: x\nenvironments: {}\nsteps:\n  - id: a\n    start_task: t\n    needs: [ghost]\n"
+        "version: 1\nname: x\nenvironments: {}\nsteps:\n  - id: a\n    start_task: t\n    needs: "
+        "[ghost]\n"
     )
     assert main(["apply", str(path), "--report-dir", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
@@ -112,7 +113,8 @@ def test_missing_credentials_stop_the_run_before_anything_starts_with_exit_3(
     path = tmp_path / "p.yaml"
     path.write_text(
         "version: 1\nname: creds\nenvironments:\n  mft:\n    provider: automate-mft\n"
-        "    base_url: http://127.0.0.1:9\n    credentials:\n      tenant_id: {env: MFT_TENANT_ID}\n"
+        "    base_url: http://127.0.0.1:9\n    credentials:\n      tenant_id: {env: "
+        "MFT_TENANT_ID}\n"
         "      key_id: k\n      private_key: {file: /nonexistent/key.pem}\n"
         "steps:\n  - {id: a, environment: mft, start_task: t}\n"
     )
@@ -210,7 +212,8 @@ def test_emulate_with_a_public_key_only_scenario_says_why_it_cannot_sign(tmp_pat
     (tmp_path / "pub.pem").write_bytes(public)
     scenario = tmp_path / "s.yaml"
     scenario.write_text(
-        f"automate_mft:\n  tenants:\n    - keys:\n        - {{public_key_file: {tmp_path / 'pub.pem'}}}\n"
+        "automate_mft:\n  tenants:\n    - keys:\n        - {public_key_file: "
+        f"{tmp_path / 'pub.pem'}}}\n"
     )
     code = main(
         [
@@ -237,7 +240,8 @@ def test_an_unreadable_private_key_is_found_before_anything_starts(tmp_path, cap
     path.write_text(
         "version: 1\nname: key\nenvironments:\n  mft:\n    provider: automate-mft\n"
         "    base_url: http://127.0.0.1:9\n    credentials:\n      tenant_id: t\n      key_id: k\n"
-        "      private_key: {env: MFT_BAD_KEY}\nsteps:\n  - {id: a, environment: mft, start_task: t}\n"
+        "      private_key: {env: MFT_BAD_KEY}\nsteps:\n  - {id: a, environment: mft, start_task: "
+        "t}\n"
     )
     assert main(["apply", str(path), "--report-dir", str(tmp_path / "r"), "-q"]) == 3
     err = capsys.readouterr().err

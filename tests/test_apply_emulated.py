@@ -1,4 +1,7 @@
-"""`mftrun apply` end to end: real HTTP to the emulator on 127.0.0.1, the journal as ground truth."""
+"""`mftrun apply` end to end.
+
+Real HTTP to the emulator on 127.0.0.1, the journal as ground truth.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +24,10 @@ T = {
 
 @pytest.fixture
 def platform():
-    """Start an emulator with the given scenario; yields a function returning the running emulator."""
+    """Start an emulator with the given scenario.
+
+    Yields a function returning the running emulator.
+    """
     started = []
 
     def start(tasks: list[dict] | None = None, **extra) -> Emulator:
@@ -236,7 +242,9 @@ def test_outputs_and_vars_flow_into_the_next_start(platform, tmp_path):
           needs: [a]
           start_task:
             task_id: {T["b"]}
-            parameters: {{Batch: "{{{{ steps.a.outputs.batch }}}}", Status: "{{{{ steps.a.outputs.status }}}}"}}
+            parameters:
+              Batch: "{{{{ steps.a.outputs.batch }}}}"
+              Status: "{{{{ steps.a.outputs.status }}}}"
         """,
         top="vars: {site: paris}\n",
         args=("--var", "site=lyon"),

@@ -1,4 +1,7 @@
-"""`mftrun apply` as a separate process: signals, scale, and the emulator's journal as ground truth."""
+"""`mftrun apply` as a separate process.
+
+Signals, scale, and the emulator's journal as ground truth.
+"""
 
 from __future__ import annotations
 

@@ -69,7 +69,7 @@ def _json(resp: requests.Response) -> Any:
     return resp.json()
 
 
-# ============================================================================ (a) client vs emulator
+# =========================================================================== (a) client vs emulator
 
 SCENARIO = {
     "seed": 7,
@@ -842,7 +842,10 @@ def test_acronis_client_without_task_manager_scope_gets_403():
 
 
 def test_expired_tokens_mft_403_on_every_documented_call_acronis_401_and_renewal_works(short_lived):
-    """Both platforms' expiry in one wait: MFT answers 403, Acronis 401 (expires_on in Unix seconds)."""
+    """Both platforms' expiry in one wait.
+
+    MFT answers 403, Acronis 401 (expires_on in Unix seconds).
+    """
     creds = short_lived.credentials
     acr_body = _json(
         requests.post(
@@ -898,7 +901,7 @@ def test_expired_tokens_mft_403_on_every_documented_call_acronis_401_and_renewal
     )
 
 
-# ============================================================================ (b) our client vs a strict server
+# ================================================================ (b) our client vs a strict server
 
 
 def _b64(data: bytes) -> str:
@@ -1375,7 +1378,10 @@ class StrictPlatform:
         }
 
     def policy_run(self, headers: Any, body: bytes) -> tuple[int, Any]:
-        """Start a protection plan [doc]: {"state": "running", "policy_id": ..., "context_ids": [...]}."""
+        """Start a protection plan [doc].
+
+        Answer: {"state": "running", "policy_id": ..., "context_ids": [...]}.
+        """
         info, status = self.bearer(headers, "acronis")
         if info is None:
             return status, {"error": "unauthorized"}
@@ -1410,7 +1416,8 @@ class StrictPlatform:
     ) -> tuple[int, Any]:
         if not (headers.get("Authorization") or "").startswith("Bearer "):
             self.violation(
-                f"Acronis call without 'Authorization: Bearer': {headers.get('Authorization')!r:.12}"
+                "Acronis call without 'Authorization: Bearer': "
+                f"{headers.get('Authorization')!r:.12}"
             )
         info, status = self.bearer(headers, "acronis")
         if info is None:
@@ -1994,7 +2001,10 @@ def test_real_client_shows_an_error_body_truncated_and_escaped(
 def test_real_client_audience_is_canonical_whatever_case_and_default_port(
     platform, tmp_path, monkeypatch, capsys
 ):
-    """`aud` must equal the token endpoint URL exactly; a base_url typed as HTTP://LocalHost:80/ would not."""
+    """`aud` must equal the token endpoint URL exactly.
+
+    A base_url typed as HTTP://LocalHost:80/ would not.
+    """
     port = platform.server.server_address[1]
     platform.url = f"http://localhost:{port}"  # what the server expects in `aud`
     path = write_pipeline(
@@ -2159,7 +2169,10 @@ def test_real_client_token_body_form_from_the_pipeline_file(
 def test_real_client_http_put_that_starts_a_plan_is_never_resent(
     platform, tmp_path, monkeypatch, capsys, answer
 ):
-    """Acronis starts a protection plan with a PUT: a start is never replayed after an ambiguous failure."""
+    """Acronis starts a protection plan with a PUT.
+
+    A start is never replayed after an ambiguous failure.
+    """
     platform.policy_run_answer = answer
     path = write_pipeline(
         tmp_path,
@@ -2197,8 +2210,10 @@ def test_real_client_http_put_that_starts_a_plan_is_never_resent(
 def test_emulator_runs_a_protection_plan_started_with_the_documented_put(
     tmp_path, monkeypatch, capsys
 ):
-    """`PUT .../applications/run` starts a plan [doc]; under the emulator its tasks then appear and end
-    as the scenario's earlier run of that plan did (here: error), so wait_tasks can rehearse it."""
+    """`PUT .../applications/run` starts a plan [doc].
+
+    Under the emulator its tasks then appear and end as the scenario's earlier run of that
+    plan did (here: error), so wait_tasks can rehearse it."""
     data = {
         "seed": 4,
         "speed": 120,

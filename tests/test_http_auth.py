@@ -1,4 +1,7 @@
-"""Client assertions (checked with PyJWT against the public key) and the single-flight token cache."""
+"""Client assertions and the single-flight token cache.
+
+Assertions are checked with PyJWT against the public key.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Retry policy as data: back-off math, Retry-After parsing, and the loop's decisions (fake clock)."""
+"""Retry policy as data.
+
+Back-off math, Retry-After parsing, and the loop's decisions (fake clock).
+"""
 
 from __future__ import annotations
 

@@ -191,3 +191,18 @@ def test_proxies_come_from_the_environment_but_never_for_loopback(monkeypatch):
     )
     assert HttpTransport("https://api.internal.example")._proxies == {}
     assert HttpTransport("http://127.0.0.1:8080")._proxies == {}
+
+
+def test_one_loopback_rule_for_url_checks_and_proxy_bypass():
+    for host in (
+        "localhost",
+        "LOCALHOST",
+        "app.localhost",
+        "127.0.0.1",
+        "127.8.9.10",
+        "::1",
+        "[::1]",
+    ):
+        assert is_loopback(host), host
+    for host in ("localhost.example.com", "mylocalhost", "128.0.0.1", "::2", "10.0.0.1"):
+        assert not is_loopback(host), host

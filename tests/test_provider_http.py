@@ -1,4 +1,7 @@
-"""The generic `http` action through the authenticated session, and bodies that are not API answers."""
+"""The generic `http` action through the authenticated session.
+
+Also bodies that are not API answers.
+"""
 
 from __future__ import annotations
 

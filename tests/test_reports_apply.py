@@ -1,4 +1,7 @@
-"""Reports written by a real `mftrun apply --emulate` process: schema, JUnit, escaping, no secrets."""
+"""Reports written by a real `mftrun apply --emulate` process.
+
+Schema, JUnit, escaping, no secrets.
+"""
 
 from __future__ import annotations
 
@@ -31,7 +34,8 @@ FAST = (
     + '    - {name: "Daily summary", queue: 0, duration: 10s}\n'
     + (
         # one backup still running for 20 simulated seconds, so backups-settled waits a little
-        "acronis:\n  tasks:\n    - {type: backup, enqueued: -1h, started: -50m, completed: 20s, result: ok}\n"
+        "acronis:\n  tasks:\n    - {type: backup, enqueued: -1h, started: -50m, completed: 20s, "
+        "result: ok}\n"
     )
 )
 
@@ -183,7 +187,10 @@ def test_platform_error_message_with_script_is_text_in_every_report(tmp_path: Pa
 
 
 def test_task_name_from_the_emulator_reaches_the_reports_as_text(tmp_path: Path) -> None:
-    """Started by id, so the name in the reports is the platform's `taskName`, not the pipeline's."""
+    """Started by id, so the reports name the task by the platform's `taskName`.
+
+    Not by the pipeline's name.
+    """
     applied = apply_xss_by_id(tmp_path)
     assert applied.code == 1, applied.stderr
     assert XSS not in (tmp_path / "xss-by-id.yaml").read_text()

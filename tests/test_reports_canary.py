@@ -1,4 +1,6 @@
-"""Canary secrets: a real `mftrun apply` process never writes a key, a secret, a token or an assertion.
+"""Canary secrets.
+
+A real `mftrun apply` process never writes a key, a secret, a token or an assertion.
 
 The emulator runs in this process so the test can see what the client really
 sent and received: every client assertion (from the token request bodies),

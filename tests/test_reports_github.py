@@ -43,15 +43,18 @@ def test_one_error_per_failed_errored_or_timed_out_step_at_its_line() -> None:
     lines = out.getvalue().splitlines()
     assert lines == [
         (
-            "::error file=pipelines/nightly.yaml,line=12,col=5,title=mftrun%3A step pull-orders failed::"
+            "::error file=pipelines/nightly.yaml,line=12,col=5,title=mftrun%3A step pull-orders "
+            "failed::"
             "task pull-orders failed after 3 attempts: sftp: permission denied"
         ),
         (
-            "::warning file=pipelines/nightly.yaml,line=20,col=5,title=mftrun%3A step pull-invoices failed "
+            "::warning file=pipelines/nightly.yaml,line=20,col=5,title=mftrun%3A step "
+            "pull-invoices failed "
             "(allowed to fail)::task failed (allowed)"
         ),
         (
-            "::error file=pipelines/nightly.yaml,line=28,col=5,title=mftrun%3A step wait-backup error::"
+            "::error file=pipelines/nightly.yaml,line=28,col=5,title=mftrun%3A step wait-backup "
+            "error::"
             "could not reach https://eu.cloud.example: connection refused"
         ),
     ]

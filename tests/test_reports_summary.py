@@ -63,8 +63,8 @@ def test_summary_lists_every_step_the_problems_and_the_verdict() -> None:
 def test_summary_warns_about_remote_runs_left_going() -> None:
     text = console_text(build_report(timeout_run()))
     assert (
-        "warning: step big-transfer: remote run 7f3e0c2a-0000-4000-8000-000000000001 may still be going"
-        in text
+        "warning: step big-transfer: remote run 7f3e0c2a-0000-4000-8000-000000000001 may still be "
+        "going" in text
     )
 
 

@@ -3,7 +3,6 @@ and a real SQLite store: no resume ever starts again a task whose start may have
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest

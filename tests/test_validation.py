@@ -197,7 +197,8 @@ def test_schema_invalid_document_still_gets_semantic_checks(tmp_path: Path) -> N
 def test_hyphenated_step_reference_gets_a_helpful_hint(tmp_path: Path) -> None:
     text = EXAMPLE.read_text().replace(
         "    needs: [push-invoices, archive]\n",
-        '    needs: [push-invoices, archive]\n    outputs: {x: "{{ steps.push-invoices.status }}"}\n',
+        '    needs: [push-invoices, archive]\n    outputs: {x: "{{ steps.push-invoices.status '
+        '}}"}\n',
     )
     path = tmp_path / "p.yaml"
     path.write_text(text)

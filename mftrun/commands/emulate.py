@@ -44,7 +44,8 @@ def environment_block(url: str, env: dict[str, str]) -> str:
             "    credentials:",
             "      tenant_id: {env: MFT_TENANT_ID}",
             "      key_id: {env: MFT_KEY_ID}",
-            f"      private_key: {{file: {env.get('MFT_PRIVATE_KEY_FILE', 'YOUR-PRIVATE-KEY.pem')}}}"
+            "      private_key: {file: "
+            f"{env.get('MFT_PRIVATE_KEY_FILE', 'YOUR-PRIVATE-KEY.pem')}}}"
             + (
                 ""
                 if "MFT_PRIVATE_KEY_FILE" in env
@@ -104,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
         url = emulator.url
         print(f"mftrun emulator listening on {url}  (Automate MFT under /v1, Acronis under /api)")
         print(
-            f"scenario: {scenario.source}  speed {scenario.speed:g}x, {len(scenario.mft_tasks)} MFT tasks, "
+            f"scenario: {scenario.source}  speed {scenario.speed:g}x, "
+            f"{len(scenario.mft_tasks)} MFT tasks, "
             f"{len(scenario.acronis_tasks)} Acronis tasks, {len(scenario.faults)} faults"
         )
         print(f"journal:  {url}/_emulator/journal")

@@ -151,7 +151,7 @@ def parse_time_ns(text: str) -> int:
     m = _RFC3339.match(text)
     if m:
         year, month, day, hour, minute, sec = (int(x) for x in m.groups()[:6])
-        frac = int(((m.group(7) or "") + "000000000")[:9])
+        nanos = int(((m.group(7) or "") + "000000000")[:9])
         tz = m.group(8)
         offset = (
             0
@@ -159,7 +159,7 @@ def parse_time_ns(text: str) -> int:
             else (1 if tz[0] == "+" else -1) * (int(tz[1:3]) * 3600 + int(tz[4:6]) * 60)
         )
         seconds = timegm((year, month, day, hour, minute, sec, 0, 0, 0)) - offset
-        return seconds * 1_000_000_000 + frac
+        return seconds * 1_000_000_000 + nanos
     for fmt in (
         "%a, %d %b %Y %H:%M:%S %Z",
         "%A, %d-%b-%y %H:%M:%S %Z",
@@ -237,11 +237,6 @@ class Acronis:
                 )
                 self._tasks.append(task)
                 self._by_id[task.id] = task
-
-    def add_task(self, task: AcronisTask) -> None:
-        with self._lock:
-            self._tasks.append(task)
-            self._by_id[task.id] = task
 
     # ------------------------------------------------------------------ routing
 

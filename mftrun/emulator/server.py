@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import json
 import os
 import socket
 import struct
@@ -140,10 +139,9 @@ class Emulator:
         if loop is None or thread is None:
             return
         if loop.is_running():
-            try:
+            # stopping must not fail the caller
+            with contextlib.suppress(Exception):
                 asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout=10)
-            except Exception:  # noqa: BLE001 - stopping must not fail the caller
-                pass
             loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
         self._thread = None
@@ -235,10 +233,8 @@ class Emulator:
             pass
         finally:
             self._conns.discard(task)
-            try:
+            with contextlib.suppress(Exception):
                 writer.close()
-            except Exception:  # noqa: BLE001
-                pass
 
     async def _read_request(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, client_ip: str
@@ -436,7 +432,3 @@ class Emulator:
         if not keep_alive:
             head.append("Connection: close")
         return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + response.body
-
-
-def journal_json(emulator: Emulator) -> str:
-    return json.dumps(emulator.journal.to_dict(), indent=2)

@@ -1,1 +1,4 @@
-"""HTTP plumbing shared by the providers: session (transport), retry (policy as data), auth (tokens)."""
+"""HTTP plumbing shared by the providers.
+
+session (transport), retry (policy as data), auth (tokens).
+"""

@@ -301,7 +301,10 @@ MFT_KEY_HINT = (
 
 
 class MftTokenSource:
-    """POST <base>/v1/oauth/token with a fresh client assertion (JSON body, like the vendor sample)."""
+    """POST <base>/v1/oauth/token with a fresh client assertion.
+
+    JSON body, like the vendor sample.
+    """
 
     def __init__(
         self,

@@ -73,7 +73,10 @@ class RetryPolicy:
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date; None if absent/bad."""
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date).
+
+    None if absent or bad.
+    """
     if value is None:
         return None
     value = value.strip()

@@ -46,6 +46,8 @@ class BodyTooLarge(Exception):
 
 
 def is_loopback(host: str) -> bool:
+    """The one loopback test (URL checks, proxy bypass): localhost, *.localhost (RFC 6761),
+    127.0.0.0/8 and ::1; brackets and case are ignored."""
     host = host.strip("[]").lower()
     if host in _LOOPBACK_NAMES or host.endswith(".localhost"):
         return True
@@ -70,7 +72,8 @@ def check_base_url(base_url: str) -> str:
         )
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ConnectError(
-            f"refusing plain http:// for {parts.hostname}: credentials and tokens would travel unencrypted",
+            f"refusing plain http:// for {parts.hostname}: "
+            "credentials and tokens would travel unencrypted",
             hint="use https://; plain http is allowed only for loopback hosts (the emulator)",
         )
     scheme = parts.scheme.lower()
@@ -200,10 +203,13 @@ class HttpTransport:
             raise describe_failure(exc, method, url, self.timeouts) from None
         except BodyTooLarge as exc:
             raise RemoteError(
-                f"{method} {urlsplit(url).path}: the answer is too large ({exc.size:,} bytes or more; "
+                f"{method} {urlsplit(url).path}: the answer is too large "
+                f"({exc.size:,} bytes or more; "
                 f"the limit is {max_body:,})",
                 status=response.status_code,
-                hint="an API answer this big is unexpected; check base_url and any proxy in between",
+                hint=(
+                    "an API answer this big is unexpected; check base_url and any proxy in between"
+                ),
             ) from None
         finally:
             response.close()

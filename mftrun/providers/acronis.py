@@ -15,7 +15,7 @@ reads them.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -420,7 +420,7 @@ def _describe(key: str, task: Mapping[str, Any] | None) -> str:
     return text
 
 
-def _by_completion(bad: list[tuple[str, Mapping[str, Any] | None]]) -> list[tuple[str, Any]]:
+def _by_completion(bad: Sequence[tuple[str, Mapping[str, Any] | None]]) -> list[tuple[str, Any]]:
     def order(item: tuple[str, Any]) -> tuple[int, datetime, int]:
         task = item[1] or {}
         try:

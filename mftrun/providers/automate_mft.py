@@ -112,7 +112,8 @@ class AutomateMftProvider(SessionProvider):
             )
         except NoResponseError as exc:
             raise AmbiguousStartError(
-                f"starting {run.label}: {exc.message}. The start request was sent but its answer was "
+                f"starting {run.label}: {exc.message}. "
+                "The start request was sent but its answer was "
                 f"lost, so the task may have started; mftrun did not send it again",
                 hint="look for a new run of this task in Automate MFT before re-running the step",
             ) from None

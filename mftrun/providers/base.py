@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 RunState = Literal["running", "success", "failed"]
 
@@ -74,6 +74,3 @@ class Provider(Protocol):
         ...
 
     def close(self) -> None: ...
-
-
-ProviderFactory = Callable[..., Provider]

@@ -51,7 +51,8 @@ def _details(step: dict[str, Any], pipeline_file: str) -> str:
     for attempt in step.get("attempts") or ():
         lines.append(
             f"attempt {attempt.get('number')}: {attempt.get('status')}"
-            f" (remote run {attempt.get('run_id') or '-'}, remote status {attempt.get('remote_status') or '-'},"
+            f" (remote run {attempt.get('run_id') or '-'},"
+            f" remote status {attempt.get('remote_status') or '-'},"
             f" {attempt.get('started_at')} -> {attempt.get('ended_at') or '?'})"
             + (f": {attempt['message']}" if attempt.get("message") else "")
         )
@@ -120,7 +121,7 @@ def build_junit(report: dict[str, Any]) -> ET.Element:
             },
         )
         status = _junit_status(step)
-        words = STATUS_TEXT.get(status, ("", str(status)))[1]
+        words = STATUS_TEXT.get(status or "", ("", str(status)))[1]
         first_line = clean((str(step.get("error") or "").strip().splitlines() or [words])[0])[:500]
         details = clean(_details(step, file))
         if status in FAILURE:

@@ -47,7 +47,7 @@ class StoreRecorder:
         doc = self._doc(step_id)
         for entry in doc["attempts"]:
             if entry.get("number") == attempt:
-                return entry  # type: ignore[no-any-return]
+                return entry
         entry = {"number": attempt, "run_id": None, "ref": None, "status": "running"}
         doc["attempts"].append(entry)
         return entry

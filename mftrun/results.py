@@ -23,10 +23,6 @@ class Status(str, enum.Enum):
     def is_final(self) -> bool:
         return self not in (Status.PENDING, Status.RUNNING)
 
-    @property
-    def is_bad(self) -> bool:
-        return self in (Status.FAILED, Status.ERROR, Status.TIMED_OUT, Status.CANCELLED)
-
 
 @dataclass(slots=True)
 class Attempt:

@@ -291,11 +291,11 @@ def emulated(
         for step in pipeline.steps:
             spec = step.action.spec
             if step.action.kind == "start_task":
-                task_id, name = spec.get("task_id"), spec.get("name")
+                task_id, task_name = spec.get("task_id"), spec.get("name")
                 if task_id and not is_template(task_id):
                     emu.ensure_mft_task(task_id=str(task_id))
-                elif name and not is_template(name):
-                    emu.ensure_mft_task(name=str(name))
+                elif task_name and not is_template(task_name):
+                    emu.ensure_mft_task(name=str(task_name))
             elif step.action.kind == "wait_tasks":
                 emu.ensure_acronis_activity()
         yield replace(pipeline, environments=environments)
@@ -363,6 +363,7 @@ def report(
     from mftrun.reports.summary import print_summary
 
     data = redactor.scrub_data(result.to_dict())
+    assert isinstance(data, dict)  # scrubbing keeps the shape
     print_summary(data, console=Console())
     for kind, path in written.items():
         print(f"{kind} report: {path}")

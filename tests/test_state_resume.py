@@ -3,6 +3,8 @@ and a real SQLite store: no resume ever starts again a task whose start may have
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from typing import Any
 
 import pytest

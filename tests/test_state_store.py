@@ -114,7 +114,7 @@ def test_unlock_says_what_it_removes(store_url: str) -> None:
     holder = hold_lock(store_url)
     try:
         store = open_store(store_url, None)
-        said = store.unlock("nightly")  # type: ignore[attr-defined]
+        said = store.unlock("nightly")
         assert "nightly" in said and ("removed" in said or "ended" in said)
         assert "holder-box" in said
     finally:

@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("say what to do: mftrun state unlock KEY")
     store = open_store(choose(args.state, os.environ), args.file)
     try:
-        print(store.unlock(args.key))  # type: ignore[attr-defined]
+        print(store.unlock(args.key))
     finally:
         store.close()
     return 0

@@ -211,14 +211,14 @@ class AcronisProvider(SessionProvider):
         for key in wait.seen:
             if key in wait.final:
                 continue
-            task = self._lookup(wait, key, policy)
-            if task is None or task.get("state") == "completed":
-                wait.final[key] = task
-                if task is not None:
-                    wait.seen[key] = task
+            looked = self._lookup(wait, key, policy)
+            if looked is None or looked.get("state") == "completed":
+                wait.final[key] = looked
+                if looked is not None:
+                    wait.seen[key] = looked
             else:
-                wait.seen[key] = task
-                pending.append(f"{key} ({task.get('state')})")
+                wait.seen[key] = looked
+                pending.append(f"{key} ({looked.get('state')})")
         outputs = self._outputs(wait)
         if pending:
             return Observation(

@@ -273,7 +273,8 @@ def _failure_detail(body: Any) -> str:
     """Whatever the run says about why it failed; field names are [assumed], so look around."""
     if not isinstance(body, dict):
         return ""
-    places = [body, body.get("status") if isinstance(body.get("status"), dict) else {}]
+    status = body.get("status")
+    places: list[dict[str, Any]] = [body, status if isinstance(status, dict) else {}]
     for place in places:
         for key in ("message", "statusMessage", "error", "errorMessage", "reason", "details"):
             value = place.get(key)

@@ -8,6 +8,7 @@ migration. Each transition is one UPSERT of that document, committed before it r
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -93,6 +94,16 @@ class SqlStore:
         )
 
     def close(self) -> None:
+        raise NotImplementedError
+
+    def lock(
+        self, key: str, holder: Mapping[str, Any], wait: float | None
+    ) -> contextlib.AbstractContextManager[None]:
+        """Hold the run lock `key` (LockHeld when another process holds it)."""
+        raise NotImplementedError
+
+    def unlock(self, key: str) -> str:
+        """Remove the lock `key` by hand; says what it removed."""
         raise NotImplementedError
 
     # -- plumbing -----------------------------------------------------------------------------

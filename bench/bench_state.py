@@ -130,18 +130,20 @@ def lock_race(processes: int) -> dict[str, Any]:
         pipeline = emu.write_pipeline()
         env = {**CHILD_ENV, **emu.env}
         argv = apply_argv(pipeline, "--state", str(folder / "state.db"))
-        t0 = time.perf_counter()
-        procs = [
-            subprocess.Popen(argv, env=env, cwd=str(ROOT), stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
-            for _ in range(processes)
-        ]  # fmt: skip
+        procs: list[subprocess.Popen[bytes]] = []
+        spawned: list[float] = []
+        for _ in range(processes):  # all at once: each measured from its own spawn
+            spawned.append(time.perf_counter())
+            procs.append(
+                subprocess.Popen(argv, env=env, cwd=str(ROOT), stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+            )  # fmt: skip
         ended: dict[int, float] = {}
         while len(ended) < processes:
             for i, proc in enumerate(procs):
                 if i not in ended and proc.poll() is not None:
-                    ended[i] = time.perf_counter() - t0
-            time.sleep(0.01)
+                    ended[i] = time.perf_counter() - spawned[i]
+            time.sleep(0.005)
         codes = [p.returncode for p in procs]
         starts = len(emu.journal()["runs"])
     losers = [ended[i] for i, code in enumerate(codes) if code == 4]
@@ -150,6 +152,7 @@ def lock_race(processes: int) -> dict[str, Any]:
         "winners": codes.count(0),
         "losers": len(losers),
         "slowest_loser_s": max(losers) if losers else None,
+        "median_loser_s": sorted(losers)[len(losers) // 2] if losers else None,
         "starts": starts,
         "tasks": len(workload.tasks),
     }

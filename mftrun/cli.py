@@ -11,8 +11,6 @@ import argparse
 import importlib
 import os
 import sys
-import tempfile
-import traceback
 from collections.abc import Sequence
 
 from mftrun import __version__
@@ -86,6 +84,9 @@ def run_command(args: argparse.Namespace) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception:  # a bug in mftrun, not the user's input
+        import tempfile
+        import traceback
+
         from mftrun.credentials import scrub_everywhere
 
         fd, path = tempfile.mkstemp(prefix="mftrun-crash-", suffix=".log")

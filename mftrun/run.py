@@ -7,17 +7,18 @@ import contextlib
 import os
 import signal
 import sys
-import tempfile
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from collections.abc import Iterator, Mapping
 
-from mftrun.credentials import Redactor
 from mftrun.errors import EXIT_FAILED, InputError, UsageError
-from mftrun.model import CredentialRef, Pipeline
-from mftrun.results import RunResult
+
+if TYPE_CHECKING:  # imported where used: a losing apply (exit 4) should not pay for them
+    from mftrun.credentials import Redactor
+    from mftrun.model import Pipeline
+    from mftrun.results import RunResult
 
 REPORT_FORMATS = ("json", "html", "junit")
 
@@ -85,20 +86,26 @@ class ApplyOptions:
 
 
 def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> int:
-    from mftrun.state import memory as run_memory
+    from mftrun.state import lock as run_lock
 
-    run_memory.check_options(
-        no_state=options.no_state,
-        resume=options.resume,
-        resume_from=options.resume_from,
-        restart=options.restart,
-    )
+    check_memory_options(options)
     with contextlib.ExitStack() as stack:
-        # The lock before anything else: a second apply exits 4 having touched nothing.
-        key = None if options.no_state else run_memory.quick_lock_key(options.file)
-        memory = run_memory.Memory()
+        # The lock before anything else: a second apply exits 4 having touched nothing, and
+        # (SQLite) having imported little more than the standard library.
+        key = None if options.no_state else run_lock.quick_lock_key(options.file)
+        run_id = run_lock.new_run_id()
+        meta = run_lock.run_meta(run_id, environ)
         if key is not None:
-            memory = lock_store(stack, options, key, environ)
+            db = run_lock.sqlite_path(options.state or environ.get("MFTRUN_STATE"), options.file)
+            if db is not None:
+                held = run_lock.hold(run_lock.lock_file(db, key), key, meta, options.wait_lock)
+                stack.enter_context(held)
+        from mftrun.credentials import Redactor
+        from mftrun.state import memory as run_memory
+
+        memory = run_memory.Memory(meta=meta)
+        if key is not None:
+            memory = lock_store(stack, options, key, environ, meta)
         from mftrun.console import make_console
         from mftrun.executor import Executor
         from mftrun.plan import build_plan
@@ -108,7 +115,7 @@ def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> 
         plan = build_plan(pipeline)
         redactor = Redactor()
         if key is None:
-            memory = lock_store(stack, options, pipeline.lock or pipeline.name, environ)
+            memory = lock_store(stack, options, pipeline.lock or pipeline.name, environ, meta)
         run_memory.plan_memory(
             stack,
             memory,
@@ -165,8 +172,24 @@ def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> 
         return result.exit_code
 
 
+def check_memory_options(options: ApplyOptions) -> None:
+    if options.resume and options.resume_from:
+        raise UsageError("--resume and --resume-from: choose one source")
+    if options.restart and not (options.resume or options.resume_from):
+        raise UsageError("--restart only makes sense with --resume or --resume-from")
+    if options.no_state and options.resume:
+        raise UsageError(
+            "--resume reads the state store, which --no-state turns off",
+            hint="drop --no-state, or resume from an earlier report with --resume-from",
+        )
+
+
 def lock_store(
-    stack: contextlib.ExitStack, options: ApplyOptions, key: str, environ: Mapping[str, str]
+    stack: contextlib.ExitStack,
+    options: ApplyOptions,
+    key: str,
+    environ: Mapping[str, str],
+    meta: dict[str, Any],
 ) -> Any:
     from mftrun.state.memory import take_lock
 
@@ -174,6 +197,7 @@ def lock_store(
         stack,
         options.file,
         key,
+        meta=meta,
         state_url=options.state,
         no_state=options.no_state,
         wait_lock=options.wait_lock,
@@ -257,7 +281,10 @@ def emulated(
     pipeline: Pipeline, scenario_path: str | None, redactor: Redactor
 ) -> Iterator[Pipeline]:
     """Point every environment at an in-process emulator with generated credentials."""
+    import tempfile
+
     from mftrun.emulator import Emulator, Scenario, load_scenario
+    from mftrun.model import CredentialRef
     from mftrun.templating import is_template
 
     scenario = load_scenario(scenario_path) if scenario_path else Scenario.default()

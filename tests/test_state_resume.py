@@ -200,7 +200,7 @@ def test_no_crash_point_leads_to_a_second_start(
     ],
 )
 def test_the_lock_key_is_read_before_validation(tmp_path: Path, text: str, key: str | None) -> None:
-    from mftrun.state.memory import quick_lock_key
+    from mftrun.state.lock import quick_lock_key
 
     path = tmp_path / "p.yaml"
     path.write_text(text)
@@ -209,7 +209,7 @@ def test_the_lock_key_is_read_before_validation(tmp_path: Path, text: str, key: 
 
 
 def test_the_early_lock_key_agrees_with_the_validated_pipeline() -> None:
-    from mftrun.state.memory import quick_lock_key
+    from mftrun.state.lock import quick_lock_key
     from mftrun.validation import load_pipeline
 
     examples = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.yaml"))

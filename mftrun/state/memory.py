@@ -7,10 +7,6 @@ resume decision is made before the first start, and the run row exists before th
 
 from __future__ import annotations
 
-import os
-import re
-import secrets
-import socket
 from collections.abc import Collection, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -19,21 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from mftrun.credentials import Redactor
-from mftrun.errors import InputError, ResumeRefused, StateError, UsageError
+from mftrun.errors import InputError, ResumeRefused, StateError
 from mftrun.model import Pipeline, step_hash
 from mftrun.state.prior import Prior
 from mftrun.state.recorder import NullRecorder, RunRecorder
 from mftrun.state.resume import plan_resume
 from mftrun.state.store import RunInfo, SqlStore
-
-# CI systems' own run identity, first match wins: (variable, how it is shown)
-CI_VARIABLES = (
-    ("GITHUB_RUN_ID", "github"),
-    ("CI_JOB_ID", "gitlab"),
-    ("BUILD_URL", "jenkins"),
-    ("BUILDKITE_BUILD_ID", "buildkite"),
-    ("CIRCLE_WORKFLOW_ID", "circleci"),
-)
 
 
 @dataclass
@@ -63,105 +50,29 @@ class Memory:
             warn(f"{exc.message}; report.json keeps what resume needs")
 
 
-def new_run_id(now: datetime | None = None) -> str:
-    """Sortable and readable: 20261202T131500Z-3f9a1c."""
-    now = now or datetime.now(timezone.utc)
-    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
-
-
-def ci_identity(environ: Mapping[str, str]) -> str | None:
-    for name, system in CI_VARIABLES:
-        value = environ.get(name)
-        if value:
-            if name == "GITHUB_RUN_ID":
-                repo = environ.get("GITHUB_REPOSITORY", "")
-                attempt = environ.get("GITHUB_RUN_ATTEMPT", "")
-                value = f"{repo}#{value}" + (f".{attempt}" if attempt else "")
-            elif name == "CI_JOB_ID" and environ.get("CI_PROJECT_PATH"):
-                value = f"{environ['CI_PROJECT_PATH']}#{value}"
-            return f"{system} {value}"
-    return None
-
-
-def run_meta(run_id: str, environ: Mapping[str, str]) -> dict[str, Any]:
-    from mftrun import __version__
-
-    return {
-        "run_id": run_id,
-        "host": socket.gethostname(),
-        "pid": os.getpid(),
-        "ci": ci_identity(environ),
-        "mftrun_version": __version__,
-        "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-
-
-_TOP_KEY = re.compile(r"^(name|lock):[ \t]*(?P<value>[^#\n]*?)[ \t]*(#.*)?$", re.MULTILINE)
-
-
-def quick_lock_key(path: str) -> str | None:
-    """The lock key from the file's top-level `lock:` or `name:` lines, without parsing it.
-
-    Why: twenty racing applies on two cores should learn "locked" before each validates its
-    file (jsonschema, templates). None when the lines are not plain: the lock is then taken
-    after validation, from the typed pipeline, which `apply` checks agrees either way.
-    """
-    try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except (OSError, ValueError):
-        return None
-    found: dict[str, str] = {}
-    for match in _TOP_KEY.finditer(text):
-        value = match.group("value")
-        if value[:1] in ("'", '"'):
-            if len(value) < 2 or value[-1] != value[0] or "\\" in value:
-                return None
-            value = value[1:-1]
-        if not value or value[:1] in "[{&*!|>":
-            return None
-        found.setdefault(match.group(1), value)
-    if "lock" in found:
-        return found["lock"]
-    if "name" in found:
-        return found["name"]
-    stem = path.replace("\\", "/").rsplit("/", 1)[-1]
-    return stem.rsplit(".", 1)[0] or stem
-
-
-def check_options(
-    *, no_state: bool, resume: str | None, resume_from: str | None, restart: Collection[str]
-) -> None:
-    if resume and resume_from:
-        raise UsageError("--resume and --resume-from: choose one source")
-    if restart and not (resume or resume_from):
-        raise UsageError("--restart only makes sense with --resume or --resume-from")
-    if no_state and resume:
-        raise UsageError(
-            "--resume reads the state store, which --no-state turns off",
-            hint="drop --no-state, or resume from an earlier report with --resume-from",
-        )
-
-
 def take_lock(
     stack: ExitStack,
     pipeline_file: str,
     key: str,
     *,
+    meta: dict[str, Any],
     state_url: str | None,
     no_state: bool,
     wait_lock: float | None,
     environ: Mapping[str, str],
 ) -> Memory:
-    """Open the store and hold the lock `key` for the rest of `stack` (nothing with --no-state)."""
+    """Open the store and hold the lock `key` for the rest of `stack` (nothing with --no-state).
+
+    `meta` (from `state.lock.run_meta`) names this run in the lock and in the run's row.
+    """
     from mftrun.state.url import choose, open_store
 
-    run_id = new_run_id()
-    memory = Memory(meta=run_meta(run_id, environ))
+    memory = Memory(meta=meta)
     if no_state:
         return memory
     store = open_store(choose(state_url, environ), pipeline_file)
     stack.callback(store.close)
-    memory.store, memory.run_id, memory.lock_key = store, run_id, key
+    memory.store, memory.run_id, memory.lock_key = store, meta["run_id"], key
     stack.enter_context(store.lock(key, memory.meta, wait_lock))
     return memory
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from mftrun.errors import LockHeld, StateError
-from mftrun.state.sqlite import LOCK_HINT, describe, held_message
+from mftrun.state.lock import LOCK_HINT, describe, held_message
 from mftrun.state.store import SqlStore, _one_line
 
 _LOCK_POLL = 0.2

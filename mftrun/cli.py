@@ -28,6 +28,7 @@ COMMANDS = (
     "report",
     "runs",
     "state",
+    "completion",
 )
 
 EPILOG = """exit codes:

@@ -109,11 +109,19 @@ def _action() -> dict:
 def test_action_installs_at_its_ref_and_always_uploads_the_reports() -> None:
     action = _action()
     assert action["runs"]["using"] == "composite"
-    assert set(action["inputs"]) >= {"pipeline", "emulate", "scenario", "report-dir", "state", "args"}
+    assert set(action["inputs"]) >= {
+        "pipeline",
+        "emulate",
+        "scenario",
+        "report-dir",
+        "state",
+        "args",
+    }
     steps = {s.get("name", s.get("uses")): s for s in action["runs"]["steps"]}
     install = next(s for s in steps.values() if "pip" in s.get("run", ""))
-    assert '-c "$GITHUB_ACTION_PATH/requirements/constraints.txt" "$GITHUB_ACTION_PATH"' in (
-        install["run"]
+    assert (
+        '-c "$GITHUB_ACTION_PATH/requirements/constraints.txt" "$GITHUB_ACTION_PATH"'
+        in (install["run"])
     )
     upload = next(s for s in steps.values() if s.get("uses", "").startswith("actions/upload-art"))
     assert upload["if"] == "always()"  # also on failure and cancel

@@ -122,7 +122,9 @@ def test_no_shell_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_help_does_not_import_shtab() -> None:
     """Cold start of `mftrun --help` stays light: shtab is imported only to print a script."""
-    code = "import sys; from mftrun.cli import main; main(['--help']); print('shtab' in sys.modules)"
+    code = (
+        "import sys; from mftrun.cli import main; main(['--help']); print('shtab' in sys.modules)"
+    )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
     )

@@ -31,13 +31,16 @@ steps:
   - {id: pull, environment: mft, start_task: 02115928-16fe-4493-949b-d77d302a88ee}
 """
 # Two problems in one file: an unknown `needs` (line 11) and a misspelt field (line 12).
-BROKEN = GOOD + """\
+BROKEN = (
+    GOOD
+    + """\
   - id: push
     environment: mft
     start_task: 6b1f0c2e-2d7a-4c1e-9b8e-3f4a5c6d7e8f
     needs: [pul]
     timout: 5m
 """
+)
 # A second broken file (two problems), so the run must report both files at once.
 BROKEN_TOO = "version: 1\nname: other\nsteps: []\nmax_parallel: many\n"
 SCENARIO_IN_PIPELINES = "seed: 1\nspeed: 60\nautomate_mft:\n  tasks: []\n"

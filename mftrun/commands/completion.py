@@ -27,7 +27,7 @@ _mftrun_complete_steps() {
 """
 STEPS = {
     "bash": "_mftrun_complete_steps",
-    "zsh": '($(mftrun completion --steps-for ${words} 2>/dev/null))',
+    "zsh": "($(mftrun completion --steps-for ${words} 2>/dev/null))",
     "fish": "(mftrun completion --steps-for (commandline -opc) 2>/dev/null)",
     "preamble": {"bash": _BASH_STEPS},
 }
@@ -35,7 +35,9 @@ STEPS = {
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("shell", nargs="?", choices=SHELLS, help="the shell to complete for")
-    parser.add_argument("--steps-for", nargs=argparse.REMAINDER, metavar="WORD", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--steps-for", nargs=argparse.REMAINDER, metavar="WORD", help=argparse.SUPPRESS
+    )
     parser.epilog = (
         "install: bash: mftrun completion bash > ~/.local/share/bash-completion/completions/mftrun"
         "; zsh: mftrun completion zsh > ~/.zfunc/_mftrun (with fpath+=~/.zfunc)"
@@ -76,7 +78,7 @@ def script(shell: str) -> str:
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
-    found = []
+    found: list[argparse.ArgumentParser] = []
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             found.extend(action.choices.values())

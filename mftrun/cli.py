@@ -26,6 +26,7 @@ COMMANDS = (
     "report",
     "runs",
     "state",
+    "completion",
 )
 
 EPILOG = """exit codes:

@@ -16,6 +16,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="text for people, json for tools, github for workflow annotations "
         "(default: %(default)s)",
     )
+    parser.add_argument(
+        "--skip-scenarios",
+        action="store_true",
+        help="leave out emulator scenario files (recognised by their $schema modeline or "
+        "their keys) instead of reporting them as broken pipelines; the pre-commit hook "
+        "uses it",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from mftrun.errors import EXIT_INVALID, EXIT_OK, UsageError
-    from mftrun.validation import check_paths
+    from mftrun.validation import check_paths, pipeline_files
 
     missing = [p for p in args.paths if not os.path.exists(p)]
     if missing:
@@ -32,7 +39,17 @@ def run(args: argparse.Namespace) -> int:
             f"no such file or folder: {', '.join(missing)}",
             hint="give pipeline files or folders that contain *.yaml files",
         )
-    files, problems = check_paths(args.paths)
+    skipped = 0
+    if args.skip_scenarios:
+        from mftrun.filekinds import is_scenario
+
+        found, expansion_problems = pipeline_files(args.paths)
+        kept = [f for f in found if not is_scenario(f)]
+        skipped = len(found) - len(kept)
+        files, problems = check_paths([str(f) for f in kept]) if kept else ([], [])
+        problems = expansion_problems + problems
+    else:
+        files, problems = check_paths(args.paths)
     out = sys.stdout
     if args.format == "json":
         by_file: dict[str, list[dict[str, object]]] = {str(f): [] for f in files}
@@ -59,15 +76,20 @@ def run(args: argparse.Namespace) -> int:
                 f"::error file={_prop(problem.file)},line={problem.line},"
                 f"col={problem.column},title=mftrun validate::{_data(text)}\n"
             )
-        out.write(_summary(files, problems) + "\n")
+        out.write(_summary(files, problems, skipped) + "\n")
     else:
         for problem in sorted(problems, key=lambda p: (p.file, p.line, p.column)):
             out.write(f"{problem}\n")
-        out.write(_summary(files, problems) + "\n")
+        out.write(_summary(files, problems, skipped) + "\n")
     return EXIT_INVALID if problems else EXIT_OK
 
 
-def _summary(files: list, problems: list) -> str:
+def _summary(files: list, problems: list, skipped: int = 0) -> str:
+    note = f" ({skipped} scenario file{'s' if skipped != 1 else ''} skipped)" if skipped else ""
+    return _counts(files, problems) + note
+
+
+def _counts(files: list, problems: list) -> str:
     bad = {p.file for p in problems}
     count = len(problems)
     noun = "file" if len(files) == 1 else "files"

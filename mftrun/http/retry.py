@@ -25,6 +25,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from mftrun.clock import Clock
+from mftrun.http import gate
 from mftrun.http.session import NoResponseError, NotSentError
 
 SERVER_ERRORS = frozenset({500, 502, 503, 504})
@@ -120,6 +121,7 @@ def call_with_retry(
     started = clock.monotonic()
     retries = 0
     waited = 0.0
+    reason = ""
     while True:
         try:
             response = send()
@@ -131,6 +133,7 @@ def call_with_retry(
                 if retries:
                     exc.message = f"{exc.message} (gave up after {retries + 1} tries)"
                 raise
+            reason = "a retry after a connection failure"
         else:
             status = response.status_code
             if not policy.is_retry_status(status):
@@ -149,7 +152,11 @@ def call_with_retry(
                 or clock.monotonic() - started + wait > policy.max_total
             ):
                 return Outcome(response, retries, waited)
-        clock.sleep(wait)
+            reason = f"a retry after a {status} answer" + (
+                f" (Retry-After {wait:g}s)" if wait_hint is not None else ""
+            )
+        # On the step's gate: a step that ends meanwhile wakes this and nothing more is sent.
+        gate.pause(clock, wait, reason)
         waited += wait
         retries += 1
 

@@ -1,3 +1,13 @@
-from mftrun.cli import main
+"""`python -m mftrun`. A Ctrl-C while the command line module is still being imported exits
+130 like one during the run, not with a traceback (issue 15 item 18)."""
 
-raise SystemExit(main())
+try:
+    from mftrun.cli import main
+
+    code = main()
+except KeyboardInterrupt:
+    import sys
+
+    print("mftrun: interrupted", file=sys.stderr)
+    code = 130
+raise SystemExit(code)

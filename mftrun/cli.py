@@ -59,15 +59,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse: usage errors exit 2, --help exits 0
-        return int(exc.code or 0)
-    if not getattr(args, "_module", None):
-        parser.print_help(sys.stderr)
-        return 2
+        parser = build_parser()  # imports every command module: Ctrl-C may land here
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # argparse: usage errors exit 2, --help exits 0
+            return int(exc.code or 0)
+        if not getattr(args, "_module", None):
+            parser.print_help(sys.stderr)
+            return 2
+    except KeyboardInterrupt:
+        return interrupted()
     return run_command(args)
+
+
+def interrupted() -> int:
+    """Ctrl-C before a command ran (imports, parser): nothing started; exit 130, no traceback."""
+    print("mftrun: interrupted", file=sys.stderr)
+    return 130
 
 
 def run_command(args: argparse.Namespace) -> int:

@@ -33,7 +33,7 @@ class Gate:
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self.why = ""
-        self.sent = 0  # requests that left while the gate was open
+        self.sent = 0  # requests that left while open and may have been processed
         self.waiting_for = ""  # what the worker is waiting for, for the timeout's message
 
     @property
@@ -61,6 +61,11 @@ class Gate:
             self._refuse_if_closed()
             self.sent += 1
             self.waiting_for = ""
+
+    def unprocessed(self) -> None:
+        """The last request sent was answered in a way that proves it was not processed."""
+        with self._lock:
+            self.sent = max(0, self.sent - 1)
 
     def pause(self, clock: Clock, seconds: float, reason: str) -> None:
         """Sleep `seconds` unless the gate closes first (then raise Abandoned at once)."""
@@ -103,6 +108,12 @@ def before_send() -> None:
     gate = _CURRENT.get()
     if gate is not None:
         gate.before_send()
+
+
+def unprocessed() -> None:
+    gate = _CURRENT.get()
+    if gate is not None:
+        gate.unprocessed()
 
 
 def pause(clock: Clock, seconds: float, reason: str) -> None:

@@ -125,6 +125,8 @@ def call_with_retry(
     while True:
         try:
             response = send()
+        except gate.Abandoned:
+            raise  # the step ended: nothing more for it, not even a retry
         except (NotSentError, NoResponseError) as exc:
             if not policy.is_retry_error(exc):
                 raise
@@ -134,6 +136,8 @@ def call_with_retry(
                     exc.message = f"{exc.message} (gave up after {retries + 1} tries)"
                 raise
             reason = "a retry after a connection failure"
+            if isinstance(exc, NotSentError):
+                gate.unprocessed()  # certainly never reached the server
         else:
             status = response.status_code
             if not policy.is_retry_status(status):
@@ -152,6 +156,8 @@ def call_with_retry(
                 or clock.monotonic() - started + wait > policy.max_total
             ):
                 return Outcome(response, retries, waited)
+            if status == 429:
+                gate.unprocessed()  # a 429 says the request was not processed
             reason = f"a retry after a {status} answer" + (
                 f" (Retry-After {wait:g}s)" if wait_hint is not None else ""
             )

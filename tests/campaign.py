@@ -12,9 +12,10 @@ timeouts, retries), a real `python -m mftrun apply` process talking to the emula
   after the step's end;
 - every run the platform started is accounted for in the report: an attempt names it, or it
   is listed in remote_may_continue (by id, or as "unknown run of task ...");
-- reports are written (JSON valid against its schema, JUnit parses, HTML present), no step is
-  left pending or running, and the exit code is the report's and agrees with the steps and
-  the signal.
+- reports are written (JSON valid against its schema, JUnit parses, HTML present; none only
+  when a signal stopped mftrun before the run began, and then nothing was started: as
+  docs/reports.md says), no step is left pending or running, and the exit code is the
+  report's and agrees with the steps and the signal.
 """
 
 from __future__ import annotations
@@ -205,6 +206,12 @@ def check(
     bad: list[str] = []
     if "Traceback" in err:
         bad.append(f"traceback on stderr: {err[-400:]}")
+    if sent and code in (130, 143) and not (report / "report.json").exists():
+        # Interrupted before the run began (loading, lock, credentials): as documented, no
+        # report then, and nothing may have been sent to a platform.
+        if any(s.method != "GET" and not s.path.endswith("/token") for s in proxy.seen):
+            bad.append("interrupted during start-up without a report, but a start was sent")
+        return bad
     try:
         data = json.loads((report / "report.json").read_text())
         jsonschema.Draft202012Validator(report_schema()).validate(data)

@@ -10,7 +10,7 @@ replayed. Every request the proxy receives is logged with its receive time, the 
 whether it was forwarded (reached the emulator), for the campaign's invariant checks.
 
 Kinds (what the client sees; "forwarded" means the emulator processed it):
-    refuse        the listener is closed for a moment: connections are refused (never sent)
+    refuse        the listener closes for a moment: the next connects are refused (never sent)
     reset_early   the connection is reset before the request is read (never forwarded)
     reset         forwarded, then the connection is reset (answer lost)
     drop          forwarded, then the connection is closed without an answer
@@ -21,6 +21,8 @@ Kinds (what the client sees; "forwarded" means the emulator processed it):
     truncated     forwarded, the body cut in half under the full Content-Length
     not_json      forwarded, a 200 HTML page instead of the answer
     wrong_shape   forwarded, a JSON value of an unexpected shape instead of the answer
+Scripted only (`rule`): slow (forwarded, answered late), then_refuse (answered with
+Connection: close, then connects are refused for a moment).
 """
 
 from __future__ import annotations
@@ -85,8 +87,9 @@ class FaultProxy:
         self.faults: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._listener = self._listen(0)
+        self._listener: socket.socket | None = self._listen(0)
         self.port = self._listener.getsockname()[1]
+        self._down_until = 0.0
         self._thread = threading.Thread(target=self._accept_loop, daemon=True)
 
     @property
@@ -99,7 +102,9 @@ class FaultProxy:
 
     def stop(self) -> None:
         self._stop.set()
-        self._listener.close()
+        with self._lock:
+            if self._listener is not None:
+                self._listener.close()
 
     def __enter__(self) -> FaultProxy:
         return self.start()
@@ -119,28 +124,40 @@ class FaultProxy:
 
     def _accept_loop(self) -> None:
         while not self._stop.is_set():
+            with self._lock:
+                down = self._listener is None
+                if down and time.monotonic() >= self._down_until:
+                    self._listener = self._relisten()
+                    down = False
+                listener = self._listener
+            if down or listener is None:
+                time.sleep(0.01)
+                continue
             try:
-                conn, _ = self._listener.accept()
+                conn, _ = listener.accept()
             except TimeoutError:
                 continue
             except OSError:
-                if self._stop.is_set():
-                    return
                 continue
             kind = self._draw(("refuse", "reset_early"))
-            if kind == "refuse":
-                # Closed listener: the next connections are refused, certainly never sent.
-                self._count(kind)
-                _reset(conn)
-                self._listener.close()
-                time.sleep(self.rng.uniform(0.05, 0.3))
-                self._listener = self._relisten()
-                continue
             if kind == "reset_early":
                 self._count(kind)
                 _reset(conn)
                 continue
+            if kind == "refuse":
+                # This connection is served; the next ones are refused for a moment: a
+                # client sees ECONNREFUSED, the "certainly not sent, safe to resend" path.
+                self._count(kind)
+                self.refuse_for(self.rng.uniform(0.05, 0.3))
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def refuse_for(self, seconds: float) -> None:
+        """Close the listener now and open it again after `seconds`: connects are refused."""
+        with self._lock:
+            self._down_until = time.monotonic() + seconds
+            if self._listener is not None:
+                self._listener.close()
+                self._listener = None
 
     def _relisten(self) -> socket.socket:
         for _ in range(100):
@@ -227,8 +244,13 @@ class FaultProxy:
                     cut = answer[: len(answer) // 2]
                     conn.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + cut)
                     return
+                if kind == "then_refuse":  # answer, close, and refuse the next connects
+                    head.append("Connection: close")
                 head.append(f"Content-Length: {len(answer)}")
                 conn.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + answer)
+                if kind == "then_refuse":
+                    self.refuse_for(seconds or 0.5)
+                    return
         except OSError:
             return
         finally:

@@ -185,6 +185,28 @@ def test_a_timed_out_running_attempt_is_timed_out_with_its_run_left_going(tmp_pa
     assert pull["remote_may_continue"] == run_ids and len(run_ids) == 1
 
 
+# -- the fault the independent campaign could not make: refused before anything was sent --
+
+
+def test_a_start_refused_before_it_was_sent_is_sent_again_once(tmp_path):
+    emu = emulator([{"id": TASK, "queue": 0, "duration": 0.5}])
+
+    def rule(method, path):
+        return ("then_refuse", 0.5) if path == "/v1/oauth/token" else None
+
+    with emu, FaultProxy(emu.port, seed=1, rule=rule) as proxy:
+        steps = [{"id": "pull", "start_task": TASK}]
+        path = write_pipeline(tmp_path, emu, proxy.url, steps)
+        code, data, _ = finish(apply(path, emu, tmp_path / "r"), tmp_path / "r")
+        assert emu.journal.starts(TASK) == 1
+        posts = [s for s in proxy.seen if s.method == "POST" and TASK in s.path]
+    pull = steps_of(data)["pull"]
+    assert code == 0 and pull["status"] == "success" and len(pull["attempts"]) == 1
+    assert len(posts) == 1, "the refused connection carried nothing; the resend went through"
+    assert pull["start_unconfirmed"] is False
+    assert pull["duration"] >= 2.5, "sent again after the start policy's back-off (2.5 s)"
+
+
 # -- 13: a retried wait does not hide a failed backup ----------------------------------------
 
 

@@ -273,7 +273,7 @@ import os, signal, sys
 class Hook:
     def find_spec(self, name, path=None, target=None):
         if name == os.environ.get("SIGINT_AT"):
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), getattr(signal, os.environ.get("SIG", "SIGINT")))
         return None
 sys.meta_path.insert(0, Hook())
 """
@@ -298,3 +298,23 @@ def test_ctrl_c_while_importing_or_building_the_parser_exits_130_without_a_trace
     assert proc.returncode == 130, proc.stderr
     assert "Traceback" not in proc.stderr and "KeyboardInterrupt" not in proc.stderr
     assert "interrupted" in proc.stderr
+
+
+def test_sigterm_while_building_the_parser_exits_143_without_a_traceback(tmp_path):
+    (tmp_path / "sitecustomize.py").write_text(textwrap.dedent(SIGINT_ON_IMPORT))
+    root = Path(__file__).resolve().parent.parent
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{tmp_path}{os.pathsep}{root}",
+        "SIGINT_AT": "mftrun.commands.apply",
+        "SIG": "SIGTERM",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "mftrun", "validate", "nothing.yaml"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert proc.returncode == 143, proc.stderr
+    assert "Traceback" not in proc.stderr and "terminated" in proc.stderr

@@ -10,4 +10,9 @@ except KeyboardInterrupt:
 
     print("mftrun: interrupted", file=sys.stderr)
     code = 130
+# The exit code is decided (and written in the reports): a signal now must not change it.
+import signal  # noqa: E402 - only needed here
+
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
 raise SystemExit(code)

@@ -93,7 +93,9 @@ def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> 
         resume_from=options.resume_from,
         restart=options.restart,
     )
-    with contextlib.ExitStack() as stack:
+    # The guard outlives the stack: a signal while the stack unwinds (providers, emulator, lock)
+    # after the outcome was decided must not change the exit code the reports already state.
+    with signals_interrupt(None) as guard, contextlib.ExitStack() as stack:
         # The lock before anything else: a second apply exits 4 having touched nothing.
         key = None if options.no_state else run_memory.quick_lock_key(options.file)
         memory = run_memory.Memory()
@@ -149,24 +151,24 @@ def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> 
         executor.result.lock = memory.lock_key
         # In force until the reports are written and the exit code is decided (issue 15
         # item 17): a signal just after the last step still gives a full, truthful report.
-        with signals_interrupt(executor) as guard:
-            try:
-                result = executor.run()
-            except BaseException:
-                report(executor.result, options, redactor, crashed=True)
-                memory.finish(exit_code=1, verdict="crashed", warn=console.note)
-                raise
-            guard.finished = True
-            guard.decide(result)
-            memory.finish(
-                exit_code=result.exit_code,
-                verdict=run_memory.verdict_of(result.exit_code),
-                warn=console.note,
-            )
-            written = report(result, options, redactor)
-            if not written and result.exit_code == 0:
-                return 1  # the run went well but the evidence CI asked for is missing
-            return result.exit_code
+        guard.executor = executor  # from here on a signal stops the run gracefully
+        try:
+            result = executor.run()
+        except BaseException:
+            report(executor.result, options, redactor, crashed=True)
+            memory.finish(exit_code=1, verdict="crashed", warn=console.note)
+            raise
+        guard.finished = True
+        guard.decide(result)
+        memory.finish(
+            exit_code=result.exit_code,
+            verdict=run_memory.verdict_of(result.exit_code),
+            warn=console.note,
+        )
+        written = report(result, options, redactor)
+        if not written and result.exit_code == 0:
+            return 1  # the run went well but the evidence CI asked for is missing
+        return result.exit_code
 
 
 def lock_store(
@@ -308,12 +310,13 @@ def emulated(
 class SignalGuard:
     """SIGINT/SIGTERM while a run is going, while it is being concluded, and after.
 
+    - setting up (no executor yet): stop at once, as Ctrl-C always did; nothing was started;
     - running: the first signal stops gracefully (nothing new starts, reports are written);
     - after the last step, before `decide`: the signal is part of the outcome: the run is
       reported interrupted, with the exit code of the signal and a message saying every step
       had already ended;
-    - after `decide` (reports being written): the outcome stands, so the reports and the exit
-      code agree; the signal is only acknowledged.
+    - after `decide` (reports being written, then the lock and sessions released): the outcome
+      stands, so the reports and the exit code agree; the signal is only acknowledged.
     A second Ctrl-C exits at once, whatever the phase.
     """
 
@@ -325,6 +328,14 @@ class SignalGuard:
 
     def handle(self, signum: int, frame: object) -> None:
         name = signal.Signals(signum).name
+        if self.executor is None:  # still setting up: nothing was started, just stop
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            from mftrun.errors import EXIT_TERMINATED, Interrupted
+
+            error = Interrupted(f"{name} received before the run began: nothing was started")
+            error.exit_code = EXIT_TERMINATED
+            raise error
         first = self.executor._signal is None and self.late is None
         if not first and signum == signal.SIGINT:
             os._exit(130)
@@ -374,7 +385,7 @@ class SignalGuard:
 
 
 @contextlib.contextmanager
-def signals_interrupt(executor: Any) -> Iterator[SignalGuard]:
+def signals_interrupt(executor: Any | None) -> Iterator[SignalGuard]:
     """Install the guard's handler for SIGINT and SIGTERM; restore the previous ones after."""
     guard = SignalGuard(executor)
     previous = {sig: signal.signal(sig, guard.handle) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -90,6 +90,7 @@ class FaultProxy:
         self._listener: socket.socket | None = self._listen(0)
         self.port = self._listener.getsockname()[1]
         self._down_until = 0.0
+        self._close_requests: list[tuple[float, threading.Event]] = []
         self._thread = threading.Thread(target=self._accept_loop, daemon=True)
 
     @property
@@ -125,6 +126,11 @@ class FaultProxy:
     def _accept_loop(self) -> None:
         while not self._stop.is_set():
             with self._lock:
+                requests, self._close_requests = self._close_requests, []
+            for seconds, done in requests:
+                self.refuse_for(seconds)
+                done.set()
+            with self._lock:
                 down = self._listener is None
                 if down and time.monotonic() >= self._down_until:
                     self._listener = self._relisten()
@@ -152,12 +158,22 @@ class FaultProxy:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def refuse_for(self, seconds: float) -> None:
-        """Close the listener now and open it again after `seconds`: connects are refused."""
+        """Close the listener and open it again after `seconds`: connects are refused.
+
+        Only the accept thread closes it: a socket closed while another thread polls it stays
+        open in the kernel until that poll returns, and connects queued meanwhile get a reset
+        (ambiguous for the client) instead of a refusal. Other threads ask and wait."""
+        if threading.current_thread() is self._thread:
+            with self._lock:
+                self._down_until = time.monotonic() + seconds
+                if self._listener is not None:
+                    self._listener.close()
+                    self._listener = None
+            return
+        done = threading.Event()
         with self._lock:
-            self._down_until = time.monotonic() + seconds
-            if self._listener is not None:
-                self._listener.close()
-                self._listener = None
+            self._close_requests.append((seconds, done))
+        done.wait(5)
 
     def _relisten(self) -> socket.socket:
         for _ in range(100):
@@ -244,12 +260,14 @@ class FaultProxy:
                     cut = answer[: len(answer) // 2]
                     conn.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + cut)
                     return
-                if kind == "then_refuse":  # answer, close, and refuse the next connects
+                if kind == "then_refuse":  # refuse the next connects, answer, close
                     head.append("Connection: close")
+                    # Listener closed before the answer leaves, so the client's next connect
+                    # cannot sit in the backlog (closing it then would reset, not refuse).
+                    self.refuse_for(seconds or 0.5)
                 head.append(f"Content-Length: {len(answer)}")
                 conn.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + answer)
                 if kind == "then_refuse":
-                    self.refuse_for(seconds or 0.5)
                     return
         except OSError:
             return

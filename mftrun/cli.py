@@ -57,16 +57,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Terminated(BaseException):
+    """SIGTERM before a command installed its own handling: unwind (locks released), exit 143."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    import signal
+
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse: usage errors exit 2, --help exits 0
-        return int(exc.code or 0)
-    if not getattr(args, "_module", None):
-        parser.print_help(sys.stderr)
-        return 2
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread (an embedding program): leave signals alone
+        return _main(argv)
+    try:
+        return _main(argv)
+    except _Terminated:
+        print("mftrun: terminated (SIGTERM)", file=sys.stderr)
+        return 143
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    try:
+        parser = build_parser()  # imports every command module: Ctrl-C may land here
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # argparse: usage errors exit 2, --help exits 0
+            return int(exc.code or 0)
+        if not getattr(args, "_module", None):
+            parser.print_help(sys.stderr)
+            return 2
+    except KeyboardInterrupt:
+        return interrupted()
     return run_command(args)
+
+
+def interrupted() -> int:
+    """Ctrl-C before a command ran (imports, parser): nothing started; exit 130, no traceback."""
+    print("mftrun: interrupted", file=sys.stderr)
+    return 130
 
 
 def run_command(args: argparse.Namespace) -> int:

@@ -105,7 +105,12 @@ class CredentialError(PlatformError):
 
 
 class AmbiguousStartError(PlatformError):
-    pass
+    """A start that may have been processed. `target` names what may be running remotely
+    (e.g. "task 0211..."), for the report's remote_may_continue when no run id is known."""
+
+    def __init__(self, message: str, *, hint: str | None = None, target: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.target = target
 
 
 class RemoteError(PlatformError):

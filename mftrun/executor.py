@@ -22,7 +22,7 @@ import queue
 import signal
 import threading
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from collections.abc import Callable, Mapping
 
@@ -45,6 +45,7 @@ from mftrun.errors import (
     TemplateError,
 )
 from mftrun.events import Listener, NullListener, StepEvent
+from mftrun.http import gate as gates
 from mftrun.http.session import NotSentError
 from mftrun.model import Pipeline, Step, step_hash
 from mftrun.plan import Plan
@@ -77,6 +78,7 @@ class _Live:
     gap: float = 0.0
     calls_before: int = 0  # HTTP calls of earlier attempts' handles
     attach: Attach | None = None  # resume: poll this recorded remote run instead of starting
+    gate: gates.Gate = field(default_factory=gates.Gate)  # this attempt's; closed at the end
 
 
 class _WorkerPool:
@@ -313,6 +315,7 @@ class Executor:
         number = live.attempts_started
         attempt = Attempt(number=number, started_at=self.clock.now())
         live.result.attempts.append(attempt)
+        live.gate = gates.Gate(f"step {step.id} attempt {number}")
         self.recorder.step_started(step.id, number, live.result.definition_hash)
         if attach is not None:
             attempt.ref, attempt.run_id = dict(attach.ref), attach.ref.get("run_id")
@@ -350,10 +353,14 @@ class Executor:
             return
         live.result.start_unconfirmed = True
 
+        step_gate = live.gate
+
         def start() -> tuple[Any, Observation]:
             # On the worker that sends it: durable before the request leaves, without holding
-            # up the scheduler; the remote run as soon as the answer is read.
-            recorder.start_intent(step_id, number)
+            # up the scheduler; the remote run as soon as the answer is read. Under the gate:
+            # an intent is never written after the step ended.
+            with step_gate.admit():
+                recorder.start_intent(step_id, number)
             handle, obs = provider.start(kind, spec, ctx)
             recorder.remote_run(step_id, number, provider.ref(handle) if obs.run_id else {})
             return handle, obs
@@ -364,16 +371,18 @@ class Executor:
 
     def _submit(self, live: _Live, kind: str, call: Callable[[], Any]) -> None:
         live.busy = True
-        step_id, gen = live.step.id, live.gen
+        step_id, gen, step_gate = live.step.id, live.gen, live.gate
         answers, stopping = self._answers, self._stopping
 
         def job() -> None:
-            if kind == "start" and stopping.is_set():
-                # never send a start after an interrupt or a whole-run timeout
+            if kind == "start" and (stopping.is_set() or step_gate.closed):
+                # never send a start after an interrupt, a whole-run timeout or the step's end
                 answers.put((step_id, gen, "not_sent", None, None))
                 return
             try:
-                answers.put((step_id, gen, kind, call(), None))
+                with gates.entered(step_gate):
+                    value = call()
+                answers.put((step_id, gen, kind, value, None))
             except BaseException as exc:  # noqa: BLE001 - every failure is reported on the step
                 answers.put((step_id, gen, kind, None, exc))
 
@@ -417,6 +426,8 @@ class Executor:
             return
         live.busy = False
         if exc is not None:
+            if kind == "start" and live.result.start_unconfirmed:
+                self._note_ambiguous_start(live, exc)
             self._fail_with_exception(live, exc)
             return
         obs = value[1] if kind in ("start", "attach") else value
@@ -459,7 +470,11 @@ class Executor:
             return
         attempt.status = Status.FAILED
         retries = live.step.retries
-        if live.attempts_started <= retries.attempts and not self._stopping.is_set():
+        if (
+            live.attempts_started <= retries.attempts
+            and _retry_can_help(live.step.action.kind)
+            and not self._stopping.is_set()
+        ):
             delay = retries.delay * (retries.backoff ** (live.attempts_started - 1))
             self._emit(
                 live,
@@ -522,16 +537,21 @@ class Executor:
             )
 
     def _time_out(self, live: _Live, why: str) -> None:
-        left = self._cancel_remote(live)
+        left = self._cancel_remote(live, Status.TIMED_OUT)
         message = why + (f"; {left}" if left else "")
         self._finish(live, Status.TIMED_OUT, error=message)
 
-    def _cancel_remote(self, live: _Live) -> str:
-        """Cancel where the platform can; otherwise record and say the run may still be going."""
+    def _cancel_remote(self, live: _Live, status: Status) -> str:
+        """Cancel where the platform can; otherwise record and say the run may still be going.
+
+        The attempt is recorded as what happened to it (`timed_out` for a timeout, `cancelled`
+        for an interrupt), never as a remote cancel that neither platform offers."""
         attempt = live.result.attempts[-1] if live.result.attempts else None
+        waiting_for = live.gate.waiting_for
+        sent = live.gate.close(status.value)  # from here on nothing is sent for this step
         if attempt is None or attempt.status != Status.RUNNING:
             return ""
-        attempt.status = Status.CANCELLED
+        attempt.status = status
         attempt.ended_at = self.clock.now()
         provider = self.providers[live.step.environment]
         run_id = attempt.run_id
@@ -546,9 +566,29 @@ class Executor:
                 f"remote run {run_id} may still be going "
                 f"({provider.name} has no public cancel call)"
             )
-        if live.busy and live.step.action.kind == "start_task":
-            return "the start request was in flight: the remote task may have started"
+        if live.busy and live.result.start_unconfirmed and not sent:
+            # Truthfully: the start never left (it was sleeping in a retry loop or waiting for
+            # a token), and the closed gate guarantees it never will.
+            live.result.start_unconfirmed = False
+            waited = f" (it was waiting for {waiting_for})" if waiting_for else ""
+            return (
+                f"nothing was started: the start request had not been sent{waited} and will not be"
+            )
+        if live.busy and live.result.start_unconfirmed:
+            target = _target_of(live.step)
+            entry = f"unknown run of {target}"
+            if entry not in live.result.remote_may_continue:
+                live.result.remote_may_continue.append(entry)
+            return f"the start request was in flight: {target} may have started"
         return ""
+
+    def _note_ambiguous_start(self, live: _Live, exc: BaseException) -> None:
+        """A start that may have been processed but named no run: the report must still say
+        that something may be running remotely (issue 15 item 14)."""
+        target = getattr(exc, "target", None) or _target_of(live.step)
+        entry = f"unknown run of {target}"
+        if entry not in live.result.remote_may_continue:
+            live.result.remote_may_continue.append(entry)
 
     def _note_remote_left_going(self, live: _Live) -> None:
         attempt = live.result.attempts[-1] if live.result.attempts else None
@@ -580,7 +620,7 @@ class Executor:
                 if status == Status.TIMED_OUT:
                     self._time_out(live, why)
                 else:
-                    left = self._cancel_remote(live)
+                    left = self._cancel_remote(live, Status.CANCELLED)
                     self._finish(live, status, error=why + (f"; {left}" if left else ""))
         for live in self._live.values():
             if not live.result.outcome.is_final:
@@ -603,6 +643,7 @@ class Executor:
         if result.outcome.is_final:
             return
         was_running = result.outcome == Status.RUNNING
+        live.gate.close(status.value)  # a step that has ended sends nothing more
         live.gen += 1
         result.outcome = status
         result.conclusion = (
@@ -672,6 +713,25 @@ def _starts_remote_work(kind: str, spec: Mapping[str, Any]) -> bool:
     if kind == "http":
         return str(spec.get("method", "GET")).upper() not in SAFE_METHODS
     return False  # wait_tasks only reads
+
+
+def _target_of(step: Step) -> str:
+    """What a step's start may have set going, in words, when the platform named no run."""
+    spec = step.action.spec
+    if step.action.kind == "start_task":
+        if spec.get("task_id"):
+            return f"task {spec['task_id']}"
+        return f"task named {str(spec.get('name'))!r}"
+    return f"{str(spec.get('method', 'GET')).upper()} {spec.get('path')}"
+
+
+def _retry_can_help(kind: str) -> bool:
+    """A retry starts the action afresh. For start_task and http that is a new remote run, which
+    may succeed. A wait_tasks attempt has no run of its own: its verdict is on tasks that already
+    ended (a completed task's result never changes), and a fresh attempt would list again, find
+    no task matching any more and pass at once, hiding the failed backup (issue 15 item 13). So
+    a wait's failure is final and `retries` does not apply to it."""
+    return kind != "wait_tasks"
 
 
 def _may_have_started(exc: BaseException) -> bool:

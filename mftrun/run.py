@@ -89,7 +89,9 @@ def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> 
     from mftrun.state import lock as run_lock
 
     check_memory_options(options)
-    with contextlib.ExitStack() as stack:
+    # The guard outlives the stack: a signal while the stack unwinds (providers, emulator, lock)
+    # after the outcome was decided must not change the exit code the reports already state.
+    with signals_interrupt(None) as guard, contextlib.ExitStack() as stack:
         # The lock before anything else: a second apply exits 4 having touched nothing, and
         # (SQLite) having imported little more than the standard library.
         key = None if options.no_state else run_lock.quick_lock_key(options.file)
@@ -154,13 +156,17 @@ def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> 
         executor.result.run_id = memory.run_id
         executor.result.resumed_from = memory.resumed_from
         executor.result.lock = memory.lock_key
-        with signals_interrupt(executor):
-            try:
-                result = executor.run()
-            except BaseException:
-                report(executor.result, options, redactor, crashed=True)
-                memory.finish(exit_code=1, verdict="crashed", warn=console.note)
-                raise
+        # In force until the reports are written and the exit code is decided (issue 15
+        # item 17): a signal just after the last step still gives a full, truthful report.
+        guard.executor = executor  # from here on a signal stops the run gracefully
+        try:
+            result = executor.run()
+        except BaseException:
+            report(executor.result, options, redactor, crashed=True)
+            memory.finish(exit_code=1, verdict="crashed", warn=console.note)
+            raise
+        guard.finished = True
+        guard.decide(result)
         memory.finish(
             exit_code=result.exit_code,
             verdict=run_memory.verdict_of(result.exit_code),
@@ -328,24 +334,90 @@ def emulated(
         yield replace(pipeline, environments=environments)
 
 
-@contextlib.contextmanager
-def signals_interrupt(executor: Any) -> Iterator[None]:
-    """First Ctrl-C/SIGTERM: stop gracefully (reports still written). Second: exit at once."""
+class SignalGuard:
+    """SIGINT/SIGTERM while a run is going, while it is being concluded, and after.
 
-    def handler(signum: int, frame: object) -> None:
-        if executor._signal is not None and signum == signal.SIGINT:
+    - setting up (no executor yet): stop at once, as Ctrl-C always did; nothing was started;
+    - running: the first signal stops gracefully (nothing new starts, reports are written);
+    - after the last step, before `decide`: the signal is part of the outcome: the run is
+      reported interrupted, with the exit code of the signal and a message saying every step
+      had already ended;
+    - after `decide` (reports being written, then the lock and sessions released): the outcome
+      stands, so the reports and the exit code agree; the signal is only acknowledged.
+    A second Ctrl-C exits at once, whatever the phase.
+    """
+
+    def __init__(self, executor: Any) -> None:
+        self.executor = executor
+        self.finished = False  # executor.run() returned
+        self.decided = False
+        self.late: int | None = None  # a signal that came after the last step, before decide
+
+    def handle(self, signum: int, frame: object) -> None:
+        name = signal.Signals(signum).name
+        if self.executor is None:  # still setting up: nothing was started, just stop
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            from mftrun.errors import EXIT_TERMINATED, Interrupted
+
+            error = Interrupted(f"{name} received before the run began: nothing was started")
+            error.exit_code = EXIT_TERMINATED
+            raise error
+        first = self.executor._signal is None and self.late is None
+        if not first and signum == signal.SIGINT:
             os._exit(130)
+        if self.decided:
+            print(
+                f"\nmftrun: {name} received while writing the reports: finishing them "
+                "(Ctrl-C again to exit at once)",
+                file=sys.stderr,
+                flush=True,
+            )
+            return
+        if self.finished:
+            self.late = self.late or signum
+            print(
+                f"\nmftrun: {name} received after the last step ended: writing the reports",
+                file=sys.stderr,
+                flush=True,
+            )
+            return
         print(
-            f"\nmftrun: {signal.Signals(signum).name} received: starting nothing new, "
+            f"\nmftrun: {name} received: starting nothing new, "
             "cancelling running steps (Ctrl-C again to exit at once)",
             file=sys.stderr,
             flush=True,
         )
-        executor.interrupt(signum)
+        self.executor.interrupt(signum)
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    def decide(self, result: RunResult) -> None:
+        """Fix the outcome the reports will say; signals after this do not change it."""
+        from mftrun.errors import EXIT_INTERRUPTED, EXIT_TERMINATED
+
+        self.finished = True
+        late = self.late
+        if late is None and self.executor._signal is not None and not result.interrupted:
+            late = self.executor._signal  # came as the run ended, after it took its verdict
+        self.decided = True
+        if late is not None and not result.interrupted:
+            name = signal.Signals(late).name
+            result.interrupted = True
+            was = result.exit_code
+            result.exit_code = EXIT_TERMINATED if late == signal.SIGTERM else EXIT_INTERRUPTED
+            note = (
+                f"{name} received after every step had ended (the run alone would have "
+                f"exited {was})"
+            )
+            result.message = f"{result.message}; {note}" if result.message else note
+
+
+@contextlib.contextmanager
+def signals_interrupt(executor: Any | None) -> Iterator[SignalGuard]:
+    """Install the guard's handler for SIGINT and SIGTERM; restore the previous ones after."""
+    guard = SignalGuard(executor)
+    previous = {sig: signal.signal(sig, guard.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        yield guard
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)

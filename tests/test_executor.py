@@ -256,3 +256,23 @@ def test_run_if_over_outputs_an_upstream_failure_never_produced_skips_instead_of
     push = next(s for s in result.steps if s.id == "push")
     assert "because upstream step first ended failed" in push.skipped_reason
     assert result.exit_code == 1
+
+
+def test_a_timed_out_attempt_is_recorded_timed_out_not_cancelled():
+    p = pipeline(step("slow", timeout=0.1))
+    result, _ = run(p, FakeProvider({"slow": Script(outcomes=("never",))}))
+    assert result.steps[0].attempts[-1].status == Status.TIMED_OUT
+    assert result.steps[0].remote_may_continue == ["run-1"]
+
+
+def test_a_failed_wait_is_not_retried():
+    from dataclasses import replace
+
+    from mftrun.model import Action
+
+    wait = step("wait", retries=2)
+    p = pipeline(replace(wait, action=Action("wait_tasks", {"task_id": "wait"})))
+    provider = FakeProvider({"wait": Script(outcomes=("failed", "success"))})
+    result, _ = run(p, provider)
+    assert result.steps[0].outcome == Status.FAILED and len(result.steps[0].attempts) == 1
+    assert len(provider.starts) == 1

@@ -26,6 +26,7 @@ from typing import Any
 
 from mftrun.clock import Clock
 from mftrun.errors import AuthError, CredentialError, RemoteError
+from mftrun.http import gate
 from mftrun.http.retry import RetryPolicy, call_with_retry
 from mftrun.http.session import MAX_BODY, HttpTransport
 
@@ -178,7 +179,8 @@ class TokenCache:
                 raise self._last_error  # the renewal we waited for failed: share its error
             self.token_requests += 1
             try:
-                value, lifetime = self._fetch()
+                with gate.detached():  # shared by every step: one step's end must not stop it
+                    value, lifetime = self._fetch()
             except BaseException as exc:
                 self._last_error = exc
                 self._completed += 1
@@ -464,10 +466,14 @@ class AuthSession:
         max_body: int = MAX_BODY,
     ) -> Any:
         url = self.transport.url(path)
+        step_gate = gate.current()
+        if step_gate is not None:
+            step_gate.waiting_for = "the access token"
         token = self.tokens.get()
 
         def attempt(token: Token) -> Any:
             def send() -> Any:
+                gate.before_send()  # the step may have ended while this waited
                 if count is not None:
                     count()
                 merged = dict(headers or {})

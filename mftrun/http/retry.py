@@ -25,6 +25,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from mftrun.clock import Clock
+from mftrun.http import gate
 from mftrun.http.session import NoResponseError, NotSentError
 
 SERVER_ERRORS = frozenset({500, 502, 503, 504})
@@ -120,9 +121,12 @@ def call_with_retry(
     started = clock.monotonic()
     retries = 0
     waited = 0.0
+    reason = ""
     while True:
         try:
             response = send()
+        except gate.Abandoned:
+            raise  # the step ended: nothing more for it, not even a retry
         except (NotSentError, NoResponseError) as exc:
             if not policy.is_retry_error(exc):
                 raise
@@ -131,6 +135,9 @@ def call_with_retry(
                 if retries:
                     exc.message = f"{exc.message} (gave up after {retries + 1} tries)"
                 raise
+            reason = "a retry after a connection failure"
+            if isinstance(exc, NotSentError):
+                gate.unprocessed()  # certainly never reached the server
         else:
             status = response.status_code
             if not policy.is_retry_status(status):
@@ -149,7 +156,13 @@ def call_with_retry(
                 or clock.monotonic() - started + wait > policy.max_total
             ):
                 return Outcome(response, retries, waited)
-        clock.sleep(wait)
+            if status == 429:
+                gate.unprocessed()  # a 429 says the request was not processed
+            reason = f"a retry after a {status} answer" + (
+                f" (Retry-After {wait:g}s)" if wait_hint is not None else ""
+            )
+        # On the step's gate: a step that ends meanwhile wakes this and nothing more is sent.
+        gate.pause(clock, wait, reason)
         waited += wait
         retries += 1
 

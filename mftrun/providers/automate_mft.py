@@ -116,6 +116,7 @@ class AutomateMftProvider(SessionProvider):
                 "The start request was sent but its answer was "
                 f"lost, so the task may have started; mftrun did not send it again",
                 hint="look for a new run of this task in Automate MFT before re-running the step",
+                target=run.label,
             ) from None
         if response.status_code == 404:
             raise RemoteError(
@@ -133,15 +134,20 @@ class AutomateMftProvider(SessionProvider):
                     "its runs in Automate MFT before re-running the step"
                 )
             raise error
-        body = self.json_of(response, call)
-        run_id = body.get("id") if isinstance(body, dict) else None
-        if run_id in (None, ""):
+        body, run_id = _run_id_of(response)
+        if run_id is None:
+            # Any 2xx to a start may mean the run exists: it is an ambiguous start, never a
+            # plain error and never re-sent (issue 15 item 14), whatever the body looks like.
             raise AmbiguousStartError(
-                f"starting {run.label}: {call} answered {response.status_code} "
-                f"without a task run id; the task has probably started",
-                hint="check the task's runs in Automate MFT",
-            )
-        run.run_id = str(run_id)
+                f"starting {run.label}: {call} answered {response.status_code} but the task "
+                f"run id cannot be read from the answer ({_unreadable(response, body)}: "
+                f"{self.snippet(response)}); the task may have started, so mftrun did not "
+                "send the start again",
+                hint="look for a new run of this task in Automate MFT before re-running the "
+                "step (if a proxy or login page answered, it did not start)",
+                target=run.label,
+            ) from None
+        run.run_id = run_id
         status = _status_of(body)
         if status is None:
             run.status = "started"
@@ -255,6 +261,29 @@ def _run_from_spec(spec: Mapping[str, Any]) -> MftRun:
         success=statuses("success_statuses", DEFAULT_SUCCESS),
         failure=statuses("failure_statuses", DEFAULT_FAILURE),
     )
+
+
+def _run_id_of(response: Any) -> tuple[Any, str | None]:
+    """The parsed body and the run id of a start's 2xx answer; None when it cannot be read."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None, None
+    run_id = body.get("id") if isinstance(body, dict) else None
+    if isinstance(run_id, bool) or not isinstance(run_id, (str, int)) or run_id == "":
+        return body, None
+    return body, str(run_id)
+
+
+def _unreadable(response: Any, body: Any) -> str:
+    if not response.content:
+        return "empty body"
+    if body is None:
+        kind = response.headers.get("Content-Type") or "no content type"
+        return f"not JSON ({kind})"
+    if not isinstance(body, dict):
+        return f"JSON {type(body).__name__}, not an object"
+    return "no usable 'id'"
 
 
 def _status_of(body: Any) -> str | None:

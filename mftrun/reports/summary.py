@@ -77,7 +77,9 @@ def verdict(report: dict[str, Any]) -> tuple[str, str]:
 
 def remote_notes(step: dict[str, Any]) -> list[str]:
     return [
-        f"remote run {run_id} may still be going"
+        f"an {run_id} may still be going"  # a start that may have started: id unreadable
+        if str(run_id).startswith("unknown run of ")
+        else f"remote run {run_id} may still be going"
         for run_id in step.get("remote_may_continue") or ()
     ]
 

@@ -37,7 +37,8 @@ CONTROL = re.compile(
 )
 # An annotation mftrun wrote: its kind, position properties, an mftrun title, a message.
 OURS = re.compile(
-    r"::(error|warning) file=[^\s:,]*(,line=\d+)?(,col=\d+)?,title=mftrun(%3A| validate)[^\n]*::[^\n]*"
+    r"::(error|warning) file=[^\s:,]*(,line=\d+)?(,col=\d+)?"
+    r",title=mftrun(%3A| validate)[^\n]*::[^\n]*"
     r"|::warning::mftrun could not write the job summary[^\n]*"
 )
 HOSTILE = [
@@ -94,7 +95,6 @@ def test_inert_property_any_text(text: str) -> None:
     assert_inert_output(out)
     out.encode("utf-8")
     assert inert(out) == out
-    assert "\n" not in inert_lines(text).replace("\n", "") or True
     for line in inert_lines(text).split("\n"):
         assert_inert_output(line)
 

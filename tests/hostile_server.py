@@ -34,6 +34,7 @@ class Hostility:
     http_status: int = 418
     http_body: bytes = b'{"error": "teapot"}'
     http_type: str = "application/json"
+    token: str = TOKEN  # the access token a proper token answer issues
     token_status: int = 200
     token_body: bytes | None = None  # None: a proper token answer
     token_type: str = "application/json"
@@ -73,7 +74,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(h.token_status, h.token_body, h.token_type)
             else:
                 self._send(
-                    200, _json({"access_token": TOKEN, "token_type": "bearer", "expires_in": 3600})
+                    200,
+                    _json({"access_token": h.token, "token_type": "bearer", "expires_in": 3600}),
                 )
             return
         self._send(404, _json({"error": "not found"}))

@@ -406,7 +406,7 @@ def _describe(key: str, task: Mapping[str, Any] | None) -> str:
     for field_name in ("policy", "resource"):
         part = task.get(field_name)
         if isinstance(part, dict) and part.get("name"):
-            bits.append(f"{field_name} {inert(repr(part['name']))}")
+            bits.append(f"{field_name} '{inert(part['name'])}'")
     text = (
         f"task {inert(key)}"
         + (f" ({', '.join(bits)})" if bits else "")

@@ -74,7 +74,9 @@ class LiveConsole:
     def __init__(self, *, redactor: Redactor | None = None, console: Any = None) -> None:
         from rich.console import Console
 
-        self.console = console or Console()
+        from mftrun.inert import guarded
+
+        self.console = console or Console(file=guarded(sys.stdout))
         self.redactor = redactor or Redactor()
         self._steps: list[StepResult] = []
         self._live: Any = None
@@ -86,6 +88,7 @@ class LiveConsole:
         from rich.text import Text
 
         table = Table(box=None, pad_edge=False, expand=False)
+        # A folded detail starts a line of its own: the console's stream is guarded for that.
         for column in ("step", "status", "elapsed", "attempt", "remote status", "detail"):
             table.add_column(column, overflow="fold" if column == "detail" else "ellipsis")
         now = time.time()

@@ -357,10 +357,11 @@ def test_tty_console_and_summary_let_no_control_character_through() -> None:
     from mftrun.reports import build_report
     from mftrun.reports.summary import print_summary
 
+    assert isinstance(LiveConsole(redactor=Redactor()).console.file, GuardedStream)
     result, events = _hostile_run()
     sink = io.StringIO()
     # A terminal without colours: any ESC in the output came from the platform's text.
-    terminal = Console(file=sink, force_terminal=True, color_system=None, width=100)
+    terminal = Console(file=GuardedStream(sink), force_terminal=True, color_system=None, width=100)
     live = LiveConsole(redactor=Redactor(), console=terminal)
     live._steps = result.steps  # type: ignore[attr-defined]
     for event in events:
@@ -401,4 +402,73 @@ def test_annotations_and_summary_of_hostile_run(tmp_path: Path) -> None:
     )
     assert out.getvalue().count("\n") == 2 * len(HOSTILE)  # one error + one warning each
     assert_inert_output(out.getvalue(), annotations=True)
+    assert_summary_is_text(summary)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    texts=st.lists(PLATFORM_TEXT, min_size=6, max_size=6),
+    status=st.sampled_from(["failed", "error", "timed_out", "success", "running"]),
+)
+def test_property_random_text_through_consoles_reports_and_github(
+    texts: list[str], status: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The same property without the network, at many more examples: random text as a
+    step's error, remote status, run id, attempt message, outputs and the run's name,
+    through the TTY and plain consoles, all three reports and the GitHub outputs."""
+    from rich.console import Console
+
+    from mftrun.console import LiveConsole, PlainConsole
+    from mftrun.credentials import Redactor
+    from mftrun.events import StepEvent
+    from mftrun.reports import build_report, load_report, write_reports
+    from mftrun.reports.github import annotate
+    from mftrun.reports.summary import print_summary
+    from mftrun.results import Attempt, RunResult, Status, StepResult
+
+    error, remote, run_id, message, output, name = texts
+    now = datetime.now(timezone.utc)
+    step = StepResult(id="s", environment="mft", action="start_task")
+    step.outcome = step.conclusion = Status(status)
+    step.started_at, step.ended_at = now, now + timedelta(seconds=2)
+    step.error = error or None
+    step.attempts = [Attempt(1, now, now, run_id=run_id, remote_status=remote, message=message)]
+    step.outputs = {"x": output, output: [output]}
+    step.remote_may_continue = [run_id] if run_id else []
+    result = RunResult(name or "p", "p.yaml", "0" * 64, now, now, [step], exit_code=1)
+    result.message = message or None
+    event = StepEvent(step, error)
+
+    plain = io.StringIO()
+    PlainConsole(plain).step_changed(event)
+    assert_inert_output(plain.getvalue())
+
+    sink = io.StringIO()
+    # As LiveConsole's own default console: a guarded stream, here without colours, so
+    # any ESC in the output came from the platform's text.
+    terminal = Console(file=GuardedStream(sink), force_terminal=True, color_system=None, width=60)
+    live = LiveConsole(redactor=Redactor(), console=terminal)
+    live._steps = result.steps
+    live.step_changed(event)
+    terminal.print(live._table())
+    live.note(message)
+    print_summary(
+        build_report(result),
+        console=Console(file=GuardedStream(sink), width=60, force_terminal=True, color_system=None),
+    )
+    assert "\x1b" not in sink.getvalue()
+    assert_inert_output(sink.getvalue())
+
+    folder = tmp_path_factory.mktemp("r")
+    write_reports(result, report_dir=folder)
+    load_report(folder / "report.json")  # valid against the packaged schema
+    assert_reports_valid(folder)  # and the one in schemas/
+    gh_out = io.StringIO()
+    summary = folder / "summary.md"
+    annotate(
+        result,
+        environ={"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)},
+        stream=gh_out,
+    )
+    assert_inert_output(gh_out.getvalue(), annotations=True)
     assert_summary_is_text(summary)

@@ -472,3 +472,26 @@ def test_property_random_text_through_consoles_reports_and_github(
     )
     assert_inert_output(gh_out.getvalue(), annotations=True)
     assert_summary_is_text(summary)
+
+
+def test_check_prints_a_hostile_token_error_inert(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`check`: the token endpoint's error_description tries commands and escapes."""
+    description = "bad client\n::add-mask::CHECKED\r\n::stop-commands::x\x1b]0;t\x07\x9b2J"
+    hostility = Hostility(
+        token_status=401,
+        token_body=json.dumps(
+            {"error": "invalid_client", "error_description": description}
+        ).encode(),
+    )
+    monkeypatch.setenv("HOSTILE_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("HOSTILE_CLIENT_SECRET", CLIENT_SECRET)
+    with hostile_server(hostility) as url:
+        file = tmp_path / "hostile.yaml"
+        file.write_text(PIPELINE.format(url=url))
+        code = main(["check", str(file)])
+    out, err = capsys.readouterr()
+    assert code == 3
+    assert "CHECKED" in out  # shown, escaped
+    assert_inert_output(out + err)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 from types import SimpleNamespace
@@ -70,6 +71,7 @@ def test_a_token_that_spells_success_leaves_statuses_alone(
     assert [s["status"] for s in report["steps"]] == ["success", "success"]
     assert report["totals"]["success"] == 2
     assert '"status": "***"' not in everything
+    assert re.search(r"settle +success", everything)  # the console's status column too
     assert main(["report", "show", str(reports)]) == 0
     assert "✓ success" in capsys.readouterr().out
 

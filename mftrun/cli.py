@@ -108,7 +108,10 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         return int(args._module.run(args))
     except MftrunError as exc:
-        print(f"mftrun: error: {exc}", file=sys.stderr)
+        from mftrun.inert import inert_lines
+
+        # The message may quote a platform or a file name: each line inert, none a command.
+        print(f"mftrun: error: {inert_lines(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("mftrun: interrupted", file=sys.stderr)
@@ -124,7 +127,8 @@ def run_command(args: argparse.Namespace) -> int:
         from mftrun.credentials import scrub_everywhere
 
         fd, path = tempfile.mkstemp(prefix="mftrun-crash-", suffix=".log")
-        with os.fdopen(fd, "w") as log:
+        # backslashreplace: a lone surrogate in the traceback must not fail the crash log.
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as log:
             log.write(scrub_everywhere(traceback.format_exc()))
         print(
             f"mftrun: internal error (a bug in mftrun {__version__}); details in {path}",

@@ -2,7 +2,11 @@
 
 In a terminal: a live table (step, status, elapsed, attempt, remote status).
 Elsewhere (CI logs, pipes): one plain timestamped line per state change, so
-logs stay greppable and nothing is redrawn. Every text passes the redactor.
+logs stay greppable and nothing is redrawn. Text from outside (platform answers,
+the pipeline file) passes the redactor, and every line `mftrun.inert.inert`:
+one inert line, which cannot carry a terminal escape or a workflow command. What
+mftrun writes itself (step ids, status words) is never redacted: a secret that
+happens to spell "success" must not turn the status into `***`.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Any, TextIO
 
 from mftrun.credentials import Redactor
 from mftrun.events import StepEvent
+from mftrun.inert import inert
 from mftrun.results import RunResult, Status, StepResult
 
 STYLES = {
@@ -39,7 +44,7 @@ class PlainConsole:
 
     def _line(self, text: str) -> None:
         stamp = time.strftime("%H:%M:%S")
-        print(f"{stamp} {self.redactor.scrub(text)}", file=self.stream, flush=True)
+        print(f"{stamp} {inert(text)}", file=self.stream, flush=True)
 
     def run_started(self, result: RunResult) -> None:
         if not self.quiet:
@@ -53,11 +58,11 @@ class PlainConsole:
         if self.quiet and step.outcome not in (Status.FAILED, Status.ERROR, Status.TIMED_OUT):
             return
         attempt = f" attempt {len(step.attempts)}" if len(step.attempts) > 1 else ""
-        detail = f": {event.detail}" if event.detail else ""
+        detail = f": {self.redactor.scrub(event.detail)}" if event.detail else ""
         self._line(f"{step.id:<24} {step.outcome.value:<9}{attempt}{detail}")
 
     def note(self, text: str) -> None:
-        self._line(text)
+        self._line(self.redactor.scrub(text))
 
     def run_finished(self, result: RunResult) -> None:
         pass
@@ -69,7 +74,9 @@ class LiveConsole:
     def __init__(self, *, redactor: Redactor | None = None, console: Any = None) -> None:
         from rich.console import Console
 
-        self.console = console or Console()
+        from mftrun.inert import guarded
+
+        self.console = console or Console(file=guarded(sys.stdout))
         self.redactor = redactor or Redactor()
         self._steps: list[StepResult] = []
         self._live: Any = None
@@ -81,6 +88,7 @@ class LiveConsole:
         from rich.text import Text
 
         table = Table(box=None, pad_edge=False, expand=False)
+        # A folded detail starts a line of its own: the console's stream is guarded for that.
         for column in ("step", "status", "elapsed", "attempt", "remote status", "detail"):
             table.add_column(column, overflow="fold" if column == "detail" else "ellipsis")
         now = time.time()
@@ -107,12 +115,12 @@ class LiveConsole:
             # Platform text goes in as Text, never markup: a "[/]" in a message must not break
             # the table.
             table.add_row(
-                step.id,
+                Text(inert(step.id)),
                 Text(step.outcome.value, style=STYLES[step.outcome]),
                 elapsed,
                 str(len(step.attempts) or ""),
-                Text(self.redactor.scrub(remote or "")),
-                Text(self.redactor.scrub(self._details.get(step.id, ""))[:120]),
+                Text(inert(self.redactor.scrub(remote or ""))),
+                Text(inert(self.redactor.scrub(self._details.get(step.id, "")))[:120]),
             )
         return table
 
@@ -137,7 +145,9 @@ class LiveConsole:
             self._details[event.step.id] = event.detail
 
     def note(self, text: str) -> None:
-        self.console.print(self.redactor.scrub(text), markup=False, highlight=False)
+        from rich.text import Text
+
+        self.console.print(Text(inert(self.redactor.scrub(text))), highlight=False)
 
     def run_finished(self, result: RunResult) -> None:
         if self._live is not None:

@@ -7,6 +7,7 @@ with the `Redactor` so the console and every report can scrub it.
 from __future__ import annotations
 
 import os
+import re
 import threading
 import weakref
 from pathlib import Path
@@ -16,7 +17,15 @@ from mftrun.errors import CredentialError
 from mftrun.model import CredentialRef
 
 MASK = "***"
-_MIN_SECRET = 4  # shorter strings would scrub ordinary text
+_MIN_SECRET = 4  # a runtime token this short cannot be masked without garbling text
+# Secrets the user configures must be at least this long (preflight refuses shorter ones):
+# a short secret also spells ordinary words ("success"), so masking it both hides those
+# words and shows the reader what the secret is.
+MIN_SECRET_LENGTH = 12
+# At or above this length a secret is masked wherever it occurs, even glued to other
+# characters (a PEM line inside an echoed blob); shorter ones only as a whole token.
+_ANYWHERE = 24
+_TOKEN_CHAR = "A-Za-z0-9_"
 
 
 _LIVE: weakref.WeakSet[Redactor] = weakref.WeakSet()
@@ -31,32 +40,51 @@ def scrub_everywhere(text: str) -> str:
 
 
 class Redactor:
-    """Remembers secret strings and replaces them wherever they appear."""
+    """Remembers secret strings and masks them where they occur as a value or a token.
+
+    Only text that came from outside is given to `scrub` (platform answers, error
+    messages); fields mftrun writes itself (statuses, ids, timestamps) never are.
+    A secret shorter than `_ANYWHERE` is masked only where it stands as a whole
+    token (not inside a longer word), so a short identifier read from a variable
+    does not eat parts of ordinary words.
+    """
 
     def __init__(self) -> None:
         self._secrets: set[str] = set()
         self._lock = threading.Lock()
+        self._pattern: re.Pattern[str] | None = None
         _LIVE.add(self)
 
     def add(self, secret: str | None) -> None:
         if not secret or len(secret) < _MIN_SECRET:
             return
         with self._lock:
+            before = len(self._secrets)
             self._secrets.add(secret)
             # PEM keys also appear line by line or without their armour in echoes.
             for line in secret.splitlines():
                 if len(line.strip()) >= 16:
                     self._secrets.add(line.strip())
+            if len(self._secrets) != before:
+                self._pattern = None
+
+    def _compiled(self) -> re.Pattern[str] | None:
+        with self._lock:
+            if self._pattern is None and self._secrets:
+                alternatives = []
+                for secret in sorted(self._secrets, key=len, reverse=True):
+                    escaped = re.escape(secret)
+                    if len(secret) < _ANYWHERE:
+                        escaped = f"(?<![{_TOKEN_CHAR}]){escaped}(?![{_TOKEN_CHAR}])"
+                    alternatives.append(escaped)
+                self._pattern = re.compile("|".join(alternatives))
+            return self._pattern
 
     def scrub(self, text: str) -> str:
         if not text or not self._secrets:
             return text
-        with self._lock:
-            secrets = sorted(self._secrets, key=len, reverse=True)
-        for secret in secrets:
-            if secret in text:
-                text = text.replace(secret, MASK)
-        return text
+        pattern = self._compiled()
+        return pattern.sub(MASK, text) if pattern is not None else text
 
     def scrub_data(self, value: object) -> object:
         """Scrub strings anywhere inside JSON-like data."""
@@ -104,6 +132,32 @@ def resolve(
             raise CredentialError(f"credential {field!r}: file {path} is empty{where}")
     else:
         value = ref.ref
-    if secret and redactor is not None:
+    # Any value read from a variable or a file is sensitive in output, whatever its field:
+    # `key_id: {env: SOME_CI_SECRET}` by mistake must not print the CI secret. Only an
+    # identifier the user wrote inline (kind "value") is shown as it is.
+    if redactor is not None and (secret or ref.kind != "value"):
         redactor.add(value)
     return value
+
+
+def too_short_to_mask(field: str, ref: CredentialRef, value: str) -> str | None:
+    """Why a credential's value cannot be masked safely in output, or None when it can."""
+    from mftrun.model import SECRET_FIELDS
+
+    where = f" (declared at {ref.position})" if ref.position.line else ""
+    source = f"{ref.kind} {ref.ref}" if ref.kind != "value" else "the inline value"
+    if field in SECRET_FIELDS and len(value) < MIN_SECRET_LENGTH:
+        return (
+            f"credential {field!r} from {source} is {len(value)} characters long{where}: "
+            f"too short to mask safely (at least {MIN_SECRET_LENGTH}); masking it would hide "
+            "ordinary words that spell it and so show what it is"
+            "\n  hint: use the full secret the platform issued"
+        )
+    if ref.kind != "value" and len(value) < _MIN_SECRET:
+        return (
+            f"credential {field!r} from {source} is {len(value)} characters long{where}: "
+            f"too short to mask in output (at least {_MIN_SECRET}); a value read from a "
+            "variable or a file is treated as sensitive"
+            "\n  hint: write a public identifier inline instead of through env:/file:"
+        )
+    return None

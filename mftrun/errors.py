@@ -63,8 +63,12 @@ class Problem:
     hint: str | None = None
 
     def __str__(self) -> str:
-        text = f"{self.file}:{self.line}:{self.column}: {self.message}"
-        return f"{text}\n  hint: {self.hint}" if self.hint else text
+        # The file name and the message may hold text from the file (a newline, an escape):
+        # each piece is made inert, so a problem prints as its own lines and nothing else.
+        from mftrun.inert import inert, inert_lines
+
+        text = f"{inert(self.file)}:{self.line}:{self.column}: {inert_lines(self.message)}"
+        return f"{text}\n  hint: {inert_lines(self.hint)}" if self.hint else text
 
     def to_dict(self) -> dict[str, object]:
         return {

@@ -237,7 +237,7 @@ def preflight_credentials(pipeline: Pipeline, environ: Mapping[str, str]) -> Non
     after half the pipeline has run (and the failure branch has paged someone) helps nobody.
     All of them are listed at once, so one edit of the CI secrets fixes them all.
     """
-    from mftrun.credentials import resolve
+    from mftrun.credentials import resolve, too_short_to_mask
     from mftrun.errors import CredentialError
 
     used = {step.environment for step in pipeline.steps}
@@ -248,6 +248,9 @@ def preflight_credentials(pipeline: Pipeline, environ: Mapping[str, str]) -> Non
         for field, ref in env.credentials.items():
             try:
                 value = resolve(field, ref, environ=environ, secret=False)
+                if (short := too_short_to_mask(field, ref, value)) is not None:
+                    problems.append(f"environment {name!r}: {short}")
+                    continue
                 if (
                     field == "private_key"
                 ):  # unreadable keys are found now too, not at the first step
@@ -455,18 +458,19 @@ def report(
     from mftrun.reports.github import annotate
 
     annotate(result, redactor=redactor)
+    from mftrun.inert import guarded, inert, inert_lines
+
     if crashed:
         if failure is not None:
-            print(f"mftrun: {redactor.scrub(str(failure))}", file=sys.stderr)
+            print(f"mftrun: {inert_lines(redactor.scrub(str(failure)))}", file=sys.stderr)
         return failure is None
+    from mftrun.reports import build_report
     from mftrun.reports.summary import print_summary
 
-    data = redactor.scrub_data(result.to_dict())
-    assert isinstance(data, dict)  # scrubbing keeps the shape
-    print_summary(data, console=Console())
+    print_summary(build_report(result, redactor), console=Console(file=guarded(sys.stdout)))
     for kind, path in written.items():
-        print(f"{kind} report: {path}")
+        print(f"{kind} report: {inert(path)}")
     if failure is not None:
-        print(f"mftrun: error: {redactor.scrub(str(failure))}", file=sys.stderr)
+        print(f"mftrun: error: {inert_lines(redactor.scrub(str(failure)))}", file=sys.stderr)
         return False
     return True

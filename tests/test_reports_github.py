@@ -107,7 +107,7 @@ def test_markdown_summary_is_appended_and_escaped(tmp_path: Path) -> None:
     assert "### ✅ mftrun · nightly-transfers: Succeeded" in text
     assert (
         "| pull-orders | ✗ failed | mft-prod | start_task | 3 | 2m30s | bad \\| pipe "
-        "&lt;script&gt;alert(1)&lt;/script&gt; |" in text
+        "\\<script\\>alert\\(1\\)\\</script\\> |" in text
     )
     assert "<script>" not in text
     assert "2 failed, 1 error, 1 skipped in 2m30s · exit code 1" in text

@@ -89,41 +89,44 @@ def print_table(rows: list[CheckRow], *, file: Any = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from rich.text import Text
+
+    from mftrun.inert import guarded, inert, inert_lines
+
     out = file or sys.stdout
     width = None if getattr(out, "isatty", lambda: False)() else 120
-    console = Console(file=out, highlight=False, soft_wrap=False, width=width)
+    # Every cell is Text through inert (a platform's answer, a URL or a name from the file
+    # cannot carry markup, an escape or a workflow command), and each printed line is
+    # guarded: a wrapped cell starts a line too.
+    console = Console(file=guarded(out), highlight=False, soft_wrap=False, width=width)
     table = Table(title="mftrun check", title_justify="left")
     for column in ("environment", "provider", "base URL", "result", "time", "detail"):
         table.add_column(
             column, overflow="fold", no_wrap=column in ("environment", "result", "time")
         )
     for row in rows:
-        result = "[green]ok[/green]" if row.ok else "[red]FAILED[/red]"
+        result = Text("ok", style="green") if row.ok else Text("FAILED", style="red")
         first_line = row.detail.splitlines()[0] if row.detail else ""
         table.add_row(
-            row.environment,
-            row.provider,
-            row.base_url,
+            Text(inert(row.environment)),
+            Text(inert(row.provider)),
+            Text(inert(row.base_url)),
             result,
             f"{row.seconds:.1f}s",
-            _escape(first_line),
+            Text(inert(first_line)),
         )
     console.print(table)
     for row in rows:
         if not row.ok:
-            console.print(f"[red]{_escape(row.environment)}[/red]: {_escape(row.detail)}")
+            line = Text(inert(row.environment), style="red")
+            line.append(": " + inert_lines(row.detail))
+            console.print(line)
     failed = sum(not r.ok for r in rows)
     console.print(
         f"{len(rows) - failed} of {len(rows)} environment(s) ok"
         if rows
         else "no environment is used by any step"
     )
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
 
 
 def run(args: argparse.Namespace, *, environ: Mapping[str, str] = os.environ) -> int:

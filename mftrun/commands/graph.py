@@ -26,15 +26,21 @@ def run(args: argparse.Namespace) -> int:
 
     pipeline = load_pipeline(args.file)
     plan = build_plan(pipeline)
+    from mftrun.inert import inert_lines
+
     render = mermaid if args.format == "mermaid" else dot
-    sys.stdout.write(render(pipeline, plan))
+    sys.stdout.write(inert_lines(render(pipeline, plan)))  # a guard on every line composed
     return 0
 
 
 def _label(step: Any) -> list[str]:
-    lines = [step.id, f"{step.action.kind} @ {step.environment}"]
+    """The label's lines, each inert: names and conditions come from the file, and a raw
+    newline inside a quoted DOT or Mermaid string would print a line of its own."""
+    from mftrun.inert import inert
+
+    lines = [inert(step.id), inert(f"{step.action.kind} @ {step.environment}")]
     if step.run_if.kind != "success":
-        lines.append(f"run_if: {step.run_if.expression or step.run_if.kind}")
+        lines.append(inert(f"run_if: {step.run_if.expression or step.run_if.kind}"))
     return lines
 
 
@@ -60,8 +66,10 @@ def mermaid(pipeline: Any, plan: Any) -> str:
 
 
 def dot(pipeline: Any, plan: Any) -> str:
+    from mftrun.inert import inert
+
     def quote(text: str) -> str:
-        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return '"' + inert(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
     out = [f"digraph {quote(pipeline.name)} {{", "  rankdir=TB;", "  node [shape=box];"]
     for step in pipeline.steps:

@@ -27,11 +27,14 @@ def run(args: argparse.Namespace) -> int:
 
     pipeline = load_pipeline(args.file)
     plan = build_plan(pipeline)
+    from mftrun.inert import inert_json, inert_lines
+
     if args.format == "json":
-        json.dump(plan_dict(pipeline, plan), sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        sys.stdout.write(inert_json(json.dumps(plan_dict(pipeline, plan), indent=2)) + "\n")
     else:
-        sys.stdout.write(plan_text(pipeline, plan))
+        # The names, targets and conditions come from the file: each piece is made inert
+        # where it is placed; the last pass guards every line mftrun composed.
+        sys.stdout.write(inert_lines(plan_text(pipeline, plan)))
     return 0
 
 
@@ -106,6 +109,7 @@ def plan_dict(pipeline: Any, plan: Any) -> dict[str, Any]:
 
 def plan_text(pipeline: Any, plan: Any) -> str:
     from mftrun.durations import format_duration
+    from mftrun.inert import inert
 
     def dur(value: float | None) -> str:
         return format_duration(value) if value is not None else "none"
@@ -113,7 +117,8 @@ def plan_text(pipeline: Any, plan: Any) -> str:
     by_id = {step.id: step for step in pipeline.steps}
     count = len(pipeline.steps)
     lines = [
-        f"pipeline {pipeline.name} ({pipeline.path}): {count} step{'s' if count != 1 else ''}"
+        f"pipeline {inert(pipeline.name)} ({inert(pipeline.path)}): "
+        f"{count} step{'s' if count != 1 else ''}"
         f" in {len(plan.levels)} level{'s' if len(plan.levels) != 1 else ''}, "
         f"max_parallel {pipeline.max_parallel}, run timeout {dur(pipeline.timeout)}"
     ]
@@ -123,10 +128,10 @@ def plan_text(pipeline: Any, plan: Any) -> str:
         for sid in level:
             step = by_id[sid]
             env = pipeline.environments[step.environment]
-            lines.append(f"  {sid}: {step.action.kind} {target(step)}")
+            lines.append(f"  {inert(sid)}: {step.action.kind} {inert(target(step))}")
             lines.append(
-                f"      environment {step.environment} ({env.provider})"
-                f"; needs {', '.join(step.needs) or '-'}; run_if {condition(step)}"
+                f"      environment {inert(step.environment)} ({inert(env.provider)})"
+                f"; needs {inert(', '.join(step.needs) or '-')}; run_if {inert(condition(step))}"
             )
             poll = step.poll
             extra = (
@@ -141,5 +146,5 @@ def plan_text(pipeline: Any, plan: Any) -> str:
                 f"..{dur(poll.max_interval)} x{poll.factor:g}{extra}{coe}"
             )
     lines.append("")
-    lines.append("order: " + " -> ".join(plan.order))
+    lines.append("order: " + inert(" -> ".join(plan.order)))
     return "\n".join(lines) + "\n"

@@ -41,10 +41,13 @@ def run(args: argparse.Namespace) -> int:
     if path.is_dir() and (path / FILENAMES["json"]).is_file():
         path = path / FILENAMES["json"]
     report = load_report(path)
+    from mftrun.inert import guarded, inert_json
+
     if args.format == "json":
-        sys.stdout.write(json.dumps(summary_data(report), indent=2, ensure_ascii=False) + "\n")
+        text = json.dumps(summary_data(report), indent=2, ensure_ascii=False)
+        sys.stdout.write(inert_json(text) + "\n")
         return 0
     from rich.console import Console
 
-    print_summary(report, console=Console(highlight=False))
+    print_summary(report, console=Console(file=guarded(sys.stdout), highlight=False))
     return 0

@@ -47,7 +47,9 @@ def run(args: argparse.Namespace) -> int:
         counts = store.step_counts([r.id for r in runs])
         if args.format == "json":
             data = [{**r.to_dict(), "steps": counts[r.id]} for r in runs]
-            sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+            from mftrun.inert import inert_json
+
+            sys.stdout.write(inert_json(json.dumps(data, indent=2, ensure_ascii=False)) + "\n")
             return 0
         _table(runs, counts, store.name)
         return 0
@@ -79,32 +81,41 @@ def _show(store: object, run_id: str, fmt: str) -> int:
         "steps": steps,
     }
     if fmt == "json":
-        sys.stdout.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        from mftrun.inert import inert_json
+
+        sys.stdout.write(inert_json(json.dumps(report, indent=2, ensure_ascii=False)) + "\n")
         return 0
     summary_data(report)
-    print_summary(report, console=Console(highlight=False))
+    from mftrun.inert import guarded
+
+    print_summary(report, console=Console(file=guarded(sys.stdout), highlight=False))
     return 0
 
 
 def _table(runs: list, counts: dict[str, dict[str, int]], where: str) -> None:
+    import sys
+
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    console = Console(highlight=False)
+    from mftrun.inert import guarded, inert
+
+    console = Console(file=guarded(sys.stdout), highlight=False)
     if not runs:
-        console.print(f"no runs recorded in {where}")
+        console.print(Text(f"no runs recorded in {inert(where)}"))
         return
-    table = Table(title=f"runs in {where}", title_justify="left")
+    table = Table(title=Text(f"runs in {inert(where)}"), title_justify="left")
     table.add_column("run", no_wrap=True)
     for column in ("pipeline", "started", "duration", "verdict", "steps", "where"):
         table.add_column(column, overflow="fold")
     for info in runs:
         table.add_row(
-            info.id,
-            info.pipeline,
+            Text(inert(info.id)),
+            Text(inert(info.pipeline)),
             info.started_at[:19].replace("T", " "),
             _duration(info.started_at, info.ended_at),
-            info.verdict or "unfinished",
+            Text(inert(info.verdict or "unfinished")),
             ", ".join(f"{n} {s}" for s, n in sorted(counts[info.id].items())),
             " ".join(
                 str(x)

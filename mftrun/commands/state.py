@@ -29,7 +29,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("say what to do: mftrun state unlock KEY")
     store = open_store(choose(args.state, os.environ), args.file)
     try:
-        print(store.unlock(args.key))
+        from mftrun.inert import inert_lines
+
+        print(inert_lines(store.unlock(args.key)))
     finally:
         store.close()
     return 0

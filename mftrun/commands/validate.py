@@ -31,12 +31,13 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from mftrun.errors import EXIT_INVALID, EXIT_OK, UsageError
+    from mftrun.inert import inert, inert_json, inert_lines
     from mftrun.validation import check_paths, pipeline_files
 
     missing = [p for p in args.paths if not os.path.exists(p)]
     if missing:
         raise UsageError(
-            f"no such file or folder: {', '.join(missing)}",
+            f"no such file or folder: {', '.join(inert(m) for m in missing)}",
             hint="give pipeline files or folders that contain *.yaml files",
         )
     skipped = 0
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         by_file: dict[str, list[dict[str, object]]] = {str(f): [] for f in files}
         for problem in problems:
             by_file.setdefault(problem.file, []).append(problem.to_dict())
-        json.dump(
+        text = json.dumps(
             {
                 "version": 1,
                 "valid": not problems,
@@ -65,15 +66,16 @@ def run(args: argparse.Namespace) -> int:
                     for name, found in by_file.items()
                 ],
             },
-            out,
             indent=2,
         )
-        out.write("\n")
+        out.write(inert_json(text) + "\n")
     elif args.format == "github":
         for problem in sorted(problems, key=lambda p: (p.file, p.line, p.column)):
-            text = problem.message + (f"\n hint: {problem.hint}" if problem.hint else "")
+            text = inert_lines(problem.message) + (
+                f"\n hint: {inert_lines(problem.hint)}" if problem.hint else ""
+            )
             out.write(
-                f"::error file={_prop(problem.file)},line={problem.line},"
+                f"::error file={_prop(inert(problem.file))},line={problem.line},"
                 f"col={problem.column},title=mftrun validate::{_data(text)}\n"
             )
         out.write(_summary(files, problems, skipped) + "\n")

@@ -17,6 +17,7 @@ Ed25519, header `kid`, claims aud/iss/sub/jti/iat/nbf/exp with exp 240 s ahead
 from __future__ import annotations
 
 import base64
+import re
 import threading
 import uuid
 from collections.abc import Callable, Mapping
@@ -238,8 +239,47 @@ class CredentialSource:
 
 
 def _scrubbed_error(response: Any, redactor: Any, limit: int = 300) -> str:
-    """Scrub, then shorten: cutting first could leave half a secret that no longer matches."""
-    return redactor.scrub(_error_text(response, limit=1 << 20))[:limit]
+    """A token endpoint's error body, fit to quote: token-like strings masked (an odd server
+    may put the token it issued anywhere), secrets scrubbed, one inert line; scrub, then
+    shorten: cutting first could leave half a secret that no longer matches."""
+    from mftrun.inert import inert
+
+    return inert(redactor.scrub(redact_tokens(_error_text(response, limit=1 << 20))))[:limit]
+
+
+# What a bearer token, a JWT or an opaque credential looks like in a body: a JWT's three
+# dot-separated base64url parts; the value of a key named like a token; any long run of
+# token characters holding both letters and digits (ordinary words and numbers do not).
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+_TOKEN_FIELD = re.compile(
+    r"(?i)((?:access|refresh|id)_?token|token|assertion|secret|password|authorization)"
+    r"([\"']?\s*[:=]\s*[\"']?)(?:bearer\s+|basic\s+)?([^\s\"',;&}]+)"
+)
+_OPAQUE = re.compile(r"(?<![A-Za-z0-9_\-.~+/])[A-Za-z0-9_\-.~+/]{20,}={0,2}")
+
+
+def redact_tokens(text: str) -> str:
+    """`text` (a body quoted from a token endpoint) with anything token-like shown as ***."""
+    from mftrun.credentials import MASK
+
+    text = _JWT.sub(MASK, text)
+    text = _TOKEN_FIELD.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
+
+    def opaque(match: re.Match[str]) -> str:
+        run = match.group()
+        has_letter = any(c.isalpha() for c in run)
+        has_digit = any(c.isdigit() for c in run)
+        return MASK if has_letter and has_digit else run
+
+    return _OPAQUE.sub(opaque, text)
+
+
+def _unreadable_success(response: Any) -> str:
+    """What can be said of a 2xx token answer that cannot be read, without quoting it: the
+    token was probably issued and is in that body, so the body is never shown."""
+    kind = response.headers.get("Content-Type") or "no content type"
+    size = len(response.content or b"")
+    return f"{kind}, {size:,} bytes; the body is not shown, as it may hold the token"
 
 
 def _error_text(response: Any, limit: int = 300) -> str:
@@ -283,10 +323,12 @@ def _token_answer(
     except ValueError:
         body = None
     if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
+        what = "a body that is not JSON" if body is None else "JSON without an access_token"
         raise RemoteError(
-            f"the token endpoint {url} answered {status} without an "
-            f"access_token: {_scrubbed_error(response, redactor)}",
+            f"the token endpoint {url} answered {status} with {what} "
+            f"({_unreadable_success(response)})",
             status=status,
+            hint="is base_url right? a proxy or a login page may be answering instead",
         )
     redactor.add(body["access_token"])
     return body

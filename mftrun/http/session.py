@@ -213,10 +213,25 @@ class HttpTransport:
             ) from None
         finally:
             response.close()
+        _encodable_json(response)
         return response
 
     def close(self) -> None:
         self._session.close()
+
+
+def _encodable_json(response: Any) -> None:
+    """The boundary for platform JSON: a lone surrogate (`"\\ud800"` is legal JSON) becomes
+    its escaped spelling as the body is parsed, so no later writer (console, report, state
+    store) meets text it cannot encode."""
+    from mftrun.inert import encodable_data
+
+    parse = response.json
+
+    def json(**kwargs: Any) -> Any:
+        return encodable_data(parse(**kwargs))
+
+    response.json = json
 
 
 def _read_capped(response: Any, limit: int) -> bytes:

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import quote
 
 from mftrun.errors import AuthError, InputError, RemoteError
+from mftrun.inert import inert
 from mftrun.http.auth import AcronisTokenSource, CredentialSource
 from mftrun.http.retry import ACRONIS_POLICIES, Policies, RetryLater, RetryPolicy
 from mftrun.http.session import HttpTransport
@@ -224,7 +225,7 @@ class AcronisProvider(SessionProvider):
             return Observation(
                 state="running",
                 remote_status=f"waiting for {len(pending)} task(s) "
-                f"to complete: {', '.join(pending[:3])}",
+                f"to complete: {inert(', '.join(pending[:3]))}",
                 outputs=outputs,
             )
         bad = [
@@ -398,17 +399,18 @@ def _summary(key: str, task: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def _describe(key: str, task: Mapping[str, Any] | None) -> str:
+    # Every piece is the platform's text (ids, type, names, code, reason): one inert line.
     if task is None:
-        return f"task {key} (no longer found: 404)"
-    bits = [f"type {task['type']}"] if task.get("type") else []
+        return f"task {inert(key)} (no longer found: 404)"
+    bits = [f"type {inert(task['type'])}"] if task.get("type") else []
     for field_name in ("policy", "resource"):
         part = task.get(field_name)
         if isinstance(part, dict) and part.get("name"):
-            bits.append(f"{field_name} {part['name']!r}")
+            bits.append(f"{field_name} '{inert(part['name'])}'")
     text = (
-        f"task {key}"
+        f"task {inert(key)}"
         + (f" ({', '.join(bits)})" if bits else "")
-        + f" result {_code(task) or 'none'}"
+        + f" result {inert(_code(task) or 'none')}"
     )
     error = (
         (task.get("result") or {}).get("error") if isinstance(task.get("result"), dict) else None
@@ -416,7 +418,7 @@ def _describe(key: str, task: Mapping[str, Any] | None) -> str:
     if error:
         if isinstance(error, dict):
             error = error.get("reason") or error.get("code") or error.get("message") or str(error)
-        text += f": {str(error)[:300]}"
+        text += f": {inert(str(error)[:300])}"
     return text
 
 

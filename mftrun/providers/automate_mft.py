@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from mftrun.inert import inert
 from mftrun.errors import AmbiguousStartError, AuthError, InputError, RemoteError
 from mftrun.http.auth import MFT_KEY_HINT, CredentialSource, MftTokenSource
 from mftrun.http.retry import RetryLater
@@ -213,8 +214,9 @@ class AutomateMftProvider(SessionProvider):
             )
         if status is not None and status.casefold() in run.failure:
             # Scrub, then shorten: cutting first could leave half a secret that no longer matches.
-            detail = self.redactor.scrub(_failure_detail(body))[:500]
-            message = f"{run.label} run {run.run_id} ended {status}" + (
+            detail = inert(self.redactor.scrub(_failure_detail(body)))[:500]
+            # The status, the run id and the detail are the platform's words: one inert line.
+            message = f"{run.label} run {inert(run.run_id)} ended {inert(status)}" + (
                 f": {detail}" if detail else ""
             )
             return Observation(

@@ -18,8 +18,9 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mftrun.errors import InputError, MftrunError, UsageError
 import contextlib
+
+from mftrun.errors import InputError, MftrunError, UsageError
 
 if TYPE_CHECKING:
     from mftrun.credentials import Redactor
@@ -30,11 +31,97 @@ FILENAMES = {"json": "report.json", "html": "report.html", "junit": "junit.xml"}
 
 
 def build_report(result: RunResult, redactor: Redactor | None = None) -> dict[str, Any]:
-    """The JSON report as plain data: `RunResult.to_dict()`, made JSON-safe, then scrubbed."""
-    data = json.loads(json.dumps(result.to_dict(), default=str))
+    """The JSON report as plain data: `RunResult.to_dict()`, made JSON-safe and encodable
+    (a lone surrogate from a platform's JSON is spelled `\\ud800`, so every writer can
+    write it), then scrubbed where text came from outside."""
+    from mftrun.inert import encodable_data
+
+    data = encodable_data(json.loads(json.dumps(result.to_dict(), default=str)))
     if redactor is not None:
-        data = redactor.scrub_data(data)
+        data = scrub_report(data, redactor)
     return data
+
+
+# What mftrun writes itself in a report: never scrubbed, so a secret that spells "success"
+# cannot turn a status into "***" (and make the report unreadable by `report show`).
+_RUN_FIELDS_KEPT = frozenset(
+    {
+        "report_version",
+        "mftrun_version",
+        "pipeline",
+        "file",
+        "sha256",
+        "started_at",
+        "ended_at",
+        "duration",
+        "exit_code",
+        "interrupted",
+        "emulated",
+        "run_id",
+        "resumed_from",
+        "lock",
+        "totals",
+    }
+)
+_STEP_FIELDS_KEPT = frozenset(
+    {
+        "id",
+        "environment",
+        "action",
+        "line",
+        "column",
+        "status",
+        "outcome",
+        "conclusion",
+        "started_at",
+        "ended_at",
+        "duration",
+        "http_calls",
+        "hash",
+        "carried_from",
+        "reattached",
+        "start_unconfirmed",
+    }
+)
+_ATTEMPT_FIELDS_KEPT = frozenset({"number", "started_at", "ended_at", "status"})
+
+
+def scrub_step(step: dict[str, Any], redactor: Redactor) -> dict[str, Any]:
+    """A step dict (as in report.json) with secrets masked in what came from outside only:
+    errors, messages, remote statuses and run ids, outputs."""
+    out: dict[str, Any] = {}
+    for key, value in step.items():
+        if key in _STEP_FIELDS_KEPT:
+            out[key] = value
+        elif key == "attempts" and isinstance(value, list):
+            out[key] = [
+                {
+                    k: v if k in _ATTEMPT_FIELDS_KEPT else redactor.scrub_data(v)
+                    for k, v in attempt.items()
+                }
+                if isinstance(attempt, dict)
+                else redactor.scrub_data(attempt)
+                for attempt in value
+            ]
+        else:
+            out[key] = redactor.scrub_data(value)
+    return out
+
+
+def scrub_report(report: dict[str, Any], redactor: Redactor) -> dict[str, Any]:
+    """The report with secrets masked in text from outside, never in mftrun's own fields."""
+    out: dict[str, Any] = {}
+    for key, value in report.items():
+        if key in _RUN_FIELDS_KEPT:
+            out[key] = value
+        elif key == "steps" and isinstance(value, list):
+            out[key] = [
+                scrub_step(s, redactor) if isinstance(s, dict) else redactor.scrub_data(s)
+                for s in value
+            ]
+        else:
+            out[key] = redactor.scrub_data(value)
+    return out
 
 
 def render(report: dict[str, Any], fmt: str) -> str:
@@ -72,10 +159,9 @@ def write_reports(
             continue
         path = report_dir / FILENAMES[fmt]
         try:
-            chunks = _chunks(report, fmt)
-            if redactor is not None:  # the data is scrubbed already; this catches template text
-                chunks = (redactor.scrub(str.__str__(chunk)) for chunk in chunks)  # no Markup
-            atomic_write(path, chunks)
+            # The data is scrubbed already; the rendered text is not scrubbed again, as that
+            # would mask mftrun's own words (a status, a template's labels).
+            atomic_write(path, _chunks(report, fmt))
         except OSError as exc:
             problems.append(f"cannot write {path}: {exc.strerror or exc}")
             continue
@@ -125,7 +211,11 @@ def atomic_write(path: Path, text: str | Iterable[str]) -> None:
     """Write text to path so readers see the old file or the whole new one, never a part."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+        # backslashreplace: text that still holds a lone surrogate is written as `\\ud800`
+        # rather than failing the one write that must not fail (the crash path uses it too).
+        with os.fdopen(
+            fd, "w", encoding="utf-8", errors="backslashreplace", newline="\n"
+        ) as handle:
             if isinstance(text, str):
                 handle.write(text)
             else:

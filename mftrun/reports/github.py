@@ -3,18 +3,23 @@
 Only when GITHUB_ACTIONS == "true". The annotation format and its escaping follow
 @actions/core (command.ts): in the message % CR LF are percent-encoded, in
 properties also `:` and `,`. Escaping newlines is also what stops a platform's
-error text from starting a workflow command of its own on a new line.
+error text from starting a workflow command of its own on a new line; text from
+outside first passes `mftrun.inert` (no terminal escapes reach the log either).
+The job summary is Markdown, so text from outside is written with every ASCII
+punctuation character backslash-escaped (CommonMark's rule for a literal): a
+platform message renders as text, never as an image, a link, a heading or HTML.
 """
 
 from __future__ import annotations
 
-import html
 import os
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from mftrun.inert import inert, inert_lines
 from mftrun.reports.summary import (
     STATUS_TEXT,
     duration_text,
@@ -79,8 +84,10 @@ def annotation_lines(report: dict[str, Any], environ: Mapping[str, str] = os.env
         }
         if status in ANNOTATED:
             allowed = step.get("conclusion") == "success"
-            title = f"mftrun: step {step.get('id')} {STATUS_TEXT.get(status, ('', status))[1]}"
-            message = str(step.get("error") or status_label(str(status)))
+            title = inert(
+                f"mftrun: step {step.get('id')} {STATUS_TEXT.get(status, ('', status))[1]}"
+            )
+            message = inert_lines(step.get("error") or status_label(str(status)))
             if allowed:
                 title += " (allowed to fail)"
             lines.append(
@@ -90,24 +97,31 @@ def annotation_lines(report: dict[str, Any], environ: Mapping[str, str] = os.env
             lines.append(
                 command(
                     "warning",
-                    f"{note}; the platform offers no cancel",
+                    inert(f"{note}; the platform offers no cancel"),
                     **position,
-                    title=f"mftrun: step {step.get('id')} left remote work going",
+                    title=inert(f"mftrun: step {step.get('id')} left remote work going"),
                 )
             )
     return lines
 
 
+# The ASCII punctuation that can begin Markdown or HTML: links, images, emphasis, code,
+# headings, tables, entities, autolinks (`:` of a URL, `.` of www., `@` of an e-mail).
+_MARKDOWN_ACTIVE = re.compile(r"([\\`*_{}\[\]()<>#!|~&:@.])")
+
+
 def _cell(value: object) -> str:
-    text = html.escape(" ".join(str(value).split()), quote=False)
-    return text.replace("|", "\\|") or " "
+    """Text from outside as literal Markdown text on one line (also safe in a table cell):
+    each active character backslash-escaped, which CommonMark renders as the character."""
+    text = " ".join(inert(value).split())
+    return _MARKDOWN_ACTIVE.sub(r"\\\1", text) or " "
 
 
 def markdown_summary(report: dict[str, Any]) -> str:
     key, words = verdict(report)
     out = [f"### {VERDICT_ICON.get(key, '')} mftrun · {_cell(report.get('pipeline'))}: {words}", ""]
     out.append(
-        f"{_cell(totals_text(report))} in {duration_text(report.get('duration'))}"
+        f"{totals_text(report)} in {duration_text(report.get('duration'))}"
         f" · exit code {report.get('exit_code')}"
     )
     if report.get("message"):
@@ -125,15 +139,14 @@ def markdown_summary(report: dict[str, Any]) -> str:
             out.append(
                 "| "
                 + " | ".join(
-                    _cell(v)
-                    for v in (
-                        step.get("id"),
-                        status_label(str(step.get("status"))),
-                        step.get("environment"),
-                        step.get("action"),
-                        len(step.get("attempts") or ()) or "-",
+                    (
+                        _cell(step.get("id")),
+                        status_label(str(step.get("status"))),  # mftrun's words
+                        _cell(step.get("environment")),
+                        str(step.get("action")),  # mftrun's word
+                        str(len(step.get("attempts") or ()) or "-"),
                         duration_text(step.get("duration")),
-                        step_note(step),
+                        _cell(step_note(step)),
                     )
                 )
                 + " |"
@@ -173,16 +186,17 @@ def annotate_report(
     if environ.get("GITHUB_ACTIONS") != "true":
         return
 
-    def scrub(text: str) -> str:
-        return redactor.scrub(text) if redactor is not None else text
+    if redactor is not None:  # masked in the text from outside only, never mftrun's words
+        from mftrun.reports import scrub_report
 
-    stream.writelines(scrub(line) + "\n" for line in annotation_lines(report, environ))
+        report = scrub_report(report, redactor)
+    stream.writelines(line + "\n" for line in annotation_lines(report, environ))
     stream.flush()
     summary_path = environ.get("GITHUB_STEP_SUMMARY")
     if summary_path:
         try:
             with open(summary_path, "a", encoding="utf-8") as handle:
-                handle.write(scrub(markdown_summary(report)))
+                handle.write(markdown_summary(report))
         except OSError as exc:  # the summary is a nicety; never fail the run over it
             stream.write(
                 command("warning", f"mftrun could not write the job summary: {exc.strerror or exc}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mftrun.durations import format_duration
+from mftrun.inert import inert
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -154,14 +155,16 @@ def print_summary(report: dict[str, Any], *, console: Console) -> None:
     """Print the step table, the totals and the verdict.
 
     All report text goes in as `rich.text.Text`, never as markup: an error
-    message containing `[bold]` or `[/]` must print as itself.
+    message containing `[bold]` or `[/]` must print as itself; and through `inert`,
+    so it cannot carry a terminal escape or a workflow command. Give `console` a
+    `mftrun.inert.GuardedStream` as its file: a wrapped cell starts a line too.
     """
     from rich import box
     from rich.table import Table
     from rich.text import Text
 
     table = Table(
-        title=Text(f"mftrun · {report.get('pipeline', '?')}", style="bold"),
+        title=Text(f"mftrun · {inert(report.get('pipeline', '?'))}", style="bold"),
         title_justify="left",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
@@ -178,15 +181,15 @@ def print_summary(report: dict[str, Any], *, console: Console) -> None:
     for step in shown:
         status = str(step.get("status", "?"))
         table.add_row(
-            Text(str(step.get("id", "?"))),
-            Text(status_label(status), style=STATUS_STYLE.get(status, "")),
-            Text(str(step.get("environment", ""))),
-            Text(str(step.get("action", ""))),
+            Text(inert(step.get("id", "?"))),
+            Text(inert(status_label(status)), style=STATUS_STYLE.get(status, "")),
+            Text(inert(step.get("environment", ""))),
+            Text(inert(step.get("action", ""))),
             Text(str(len(step.get("attempts") or ())) if step.get("attempts") else "-"),
             Text(duration_text(step.get("duration"))),
         )
         if status != "success" and (note := step_note(step, remote=False)):
-            notes.append((str(step.get("id", "?")), status, note))
+            notes.append((inert(step.get("id", "?")), status, inert(note)))
     console.print(table)
     if len(shown) < len(steps):
         left = len(steps) - len(shown)
@@ -213,17 +216,21 @@ def print_summary(report: dict[str, Any], *, console: Console) -> None:
     line = Text()
     line.append(words, style=VERDICT_STYLE.get(key, "bold"))
     line.append(
-        f" in {duration_text(report.get('duration'))}: {totals_text(report)}"
-        f" (exit code {report.get('exit_code')})"
+        inert(
+            f" in {duration_text(report.get('duration'))}: {totals_text(report)}"
+            f" (exit code {report.get('exit_code')})"
+        )
     )
     console.print(line)
     if report.get("message"):
-        console.print(Text(str(report["message"])))
+        console.print(Text(inert(report["message"])))
     for step in shown:
         for note in remote_notes(step):
             console.print(
                 Text(
-                    f"warning: step {step.get('id')}: {note} (the platform offers no cancel)",
+                    inert(
+                        f"warning: step {step.get('id')}: {note} (the platform offers no cancel)"
+                    ),
                     style="yellow",
                 )
             )

@@ -96,7 +96,9 @@ class StoreRecorder:
 
     def step_finished(self, result: StepResult) -> None:
         doc = result.to_dict()
-        scrubbed = self.redactor.scrub_data(doc)
+        from mftrun.reports import scrub_step
+
+        scrubbed = scrub_step(doc, self.redactor) if self.redactor is not None else doc
         with self._lock:
             self._docs[result.id] = scrubbed if isinstance(scrubbed, dict) else doc
             self._write(result.id)

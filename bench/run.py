@@ -18,7 +18,9 @@ bench_validate.py, baseline.py):
 - DAG efficiency: wall time against the critical path of the remote durations;
 - platform cost of 10-minute tasks (emulator clock scaled);
 - runner cost: CPU per HTTP request and peak memory of `mftrun apply`;
-- baseline: the same workloads run by the plain operator script (baseline.py).
+- baseline: the same workloads run by the plain operator script (baseline.py);
+- run memory: state-store overhead, resume's first re-attached poll, the lock race
+  (bench_state.py).
 """
 
 from __future__ import annotations
@@ -303,6 +305,14 @@ class Bench:
         self.details["runner"] = results
         self.details["http_floor"] = floors
 
+    def state(self) -> None:
+        import bench_state
+
+        result = bench_state.measure(self.quick)
+        for benchmark, figure, target, passed in bench_state.rows(result):
+            self.row("state", benchmark, figure, target, passed)
+        self.details["state"] = result
+
     def baseline(self) -> None:
         dag_results = {r["workload"]: r for r in self.details.get("dag", {}).get("workloads", [])}
         subset = 4 if self.quick else 10
@@ -378,7 +388,8 @@ def main() -> int:
         help="where to write the results (default: bench/results.json; '-' for none)",
     )
     parser.add_argument(
-        "--only", help="comma-separated sections: cold,validate,dag,platform,runner,baseline"
+        "--only",
+        help="comma-separated sections: cold,validate,dag,platform,runner,baseline,state",
     )
     args = parser.parse_args()
     bench = Bench(args.quick)
@@ -392,6 +403,7 @@ def main() -> int:
         "platform": ("platform cost", bench.platform),
         "runner": ("runner cost", bench.runner),
         "baseline": ("baseline", bench.baseline),
+        "state": ("run memory", bench.state),
     }
     wanted = args.only.split(",") if args.only else list(sections)
     for key in wanted:

@@ -197,12 +197,30 @@ def test_one_loopback_rule_for_url_checks_and_proxy_bypass():
     for host in (
         "localhost",
         "LOCALHOST",
-        "app.localhost",
         "127.0.0.1",
         "127.8.9.10",
         "::1",
         "[::1]",
     ):
         assert is_loopback(host), host
-    for host in ("localhost.example.com", "mylocalhost", "128.0.0.1", "::2", "10.0.0.1"):
+    # names whose resolution is up to the resolver (RFC 6761 *.localhost, hosts-file
+    # aliases, a trailing-dot FQDN, wildcard-DNS services) are not loopback: some
+    # resolvers send them to DNS, and plain http would carry the token there
+    for host in (
+        "localhost.example.com",
+        "mylocalhost",
+        "128.0.0.1",
+        "::2",
+        "10.0.0.1",
+        "app.localhost",
+        "a.b.localhost",
+        "localhost.localdomain",
+        "ip6-localhost",
+        "localhost.",
+        "127.0.0.1.nip.io",
+        "0x7f000001",
+        "2130706433",
+    ):
         assert not is_loopback(host), host
+        with pytest.raises(ConnectError, match="refusing plain http"):
+            check_base_url(f"http://[{host}]:8080" if ":" in host else f"http://{host}:8080")

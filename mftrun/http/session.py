@@ -26,7 +26,6 @@ from mftrun.errors import ConnectError, RemoteError
 
 MAX_BODY = 10 * 1024 * 1024  # answers above this are refused, not buffered
 CONNECT_TIMEOUT = 10.0
-_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
 
 class NotSentError(ConnectError):
@@ -46,10 +45,14 @@ class BodyTooLarge(Exception):
 
 
 def is_loopback(host: str) -> bool:
-    """The one loopback test (URL checks, proxy bypass): localhost, *.localhost (RFC 6761),
-    127.0.0.0/8 and ::1; brackets and case are ignored."""
+    """The one loopback test (URL checks, proxy bypass): `localhost` itself and literal
+    loopback addresses (127.0.0.0/8, ::1); brackets and case are ignored.
+
+    Why not `*.localhost` (RFC 6761) or /etc/hosts aliases: whether such a name stays
+    on this machine is up to the resolver, and some send it to DNS. Plain http carries
+    the bearer token, so only names that cannot leave the machine count."""
     host = host.strip("[]").lower()
-    if host in _LOOPBACK_NAMES or host.endswith(".localhost"):
+    if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback

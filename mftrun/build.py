@@ -81,7 +81,7 @@ CONDITIONS = ("success", "failure", "always")
 BASE_NAMES = frozenset({"vars", "steps"})
 OUTPUT_NAMES = BASE_NAMES | {"result", "response"}  # a step's own outputs: what it returned
 UNTIL_NAMES = BASE_NAMES | {"response"}  # http until: the latest answer
-_TIME_FILTER = re.compile(r"^(gt|lt|ge|le|eq)\((.+)\)$")
+_TIME_FILTER = re.compile(r"(gt|lt|ge|le|eq)\((.+)\)")
 _DUNDER = re.compile(r"""(\.\s*|\[\s*['"])__\w+__""")
 
 Path = tuple
@@ -640,7 +640,7 @@ class _Builder:
                 if (
                     isinstance(value, str)
                     and not templating.is_template(value)
-                    and not _TIME_FILTER.match(value.strip())
+                    and not _TIME_FILTER.fullmatch(value.strip())
                 ):
                     self.problem(
                         vpath,
@@ -676,15 +676,25 @@ class _Builder:
         }
         if "json" in raw:
             spec["json"] = raw["json"]
-        for name in spec["headers"]:
-            if str(name).lower() == "authorization":
-                self.problem(
-                    path + ("headers", name),
-                    "an Authorization header is not allowed: "
-                    "the environment's session authenticates every call",
-                    "remove it; set the environment's credentials instead",
-                    key=True,
+        from mftrun.http import headers as http_headers
+
+        for name, value in spec["headers"].items():
+            where = path + ("headers", name)
+            if (why := http_headers.name_problem(str(name))) is not None:
+                hint = (
+                    "remove it; set the environment's credentials instead"
+                    if "authenticates" in why
+                    else "remove it; mftrun sets it from base_url and the request body"
+                    if str(name).strip().lower() in http_headers.REFUSED
+                    else "write the header name without spaces or other separators"
                 )
+                self.problem(where, why, hint, key=True)
+            elif (
+                isinstance(value, str)
+                and not templating.is_template(value)
+                and (bad := http_headers.value_problem(value)) is not None
+            ):
+                self.problem(where, f"header {name!r}: {bad}", "write the value on one line")
         until = raw.get("until")
         if isinstance(until, str):
             spec["until"] = until
@@ -884,12 +894,9 @@ def _analyse_expression(text: str) -> tuple[str | None, frozenset[str], frozense
             frozenset(),
             frozenset(),
         )
-    from jinja2 import TemplateSyntaxError
-
-    try:
-        templating.environment().compile_expression(expr)
-    except TemplateSyntaxError as exc:
-        return exc.message or "invalid expression", frozenset(), frozenset()
+    error = templating.expression_error(expr)
+    if error is not None:
+        return error, frozenset(), frozenset()
     return (
         None,
         frozenset(templating.referenced_steps(expr)),

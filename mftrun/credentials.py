@@ -161,3 +161,30 @@ def too_short_to_mask(field: str, ref: CredentialRef, value: str) -> str | None:
             "\n  hint: write a public identifier inline instead of through env:/file:"
         )
     return None
+
+
+def key_file_warning(field: str, ref: CredentialRef) -> str | None:
+    """A warning when a private key file can be read or written by other users, else None.
+
+    OpenSSH refuses such keys outright ("UNPROTECTED PRIVATE KEY FILE"); we warn rather
+    than refuse, because CI runners often check secrets out with a 0644 umask and a
+    refusal there would only teach people to switch the check off. The fix is printed.
+    """
+    if ref.kind != "file" or field != "private_key" or os.name != "posix":
+        return None
+    path = Path(os.path.expanduser(ref.ref))
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None  # missing or unreadable files are reported by `resolve`
+    if not mode & 0o077:
+        return None
+    who = " and ".join(name for name, bits in (("group", 0o070), ("others", 0o007)) if mode & bits)
+    where = f" (declared at {ref.position})" if ref.position.line else ""
+    import shlex
+
+    return (
+        f"warning: private key file {path} is accessible by {who} "
+        f"(mode {mode & 0o777:04o}){where}: anyone who can read it can sign in as this "
+        f"tenant\n  hint: chmod 600 {shlex.quote(str(path))}"
+    )

@@ -260,12 +260,13 @@ class Executor:
             needs = [self._live[n].result for n in step.needs]
             ancestors = [self._live[a].result for a in self.plan.ancestors(step.id)]
             try:
-                run, reason = should_run(
-                    step.run_if,
-                    needs,
-                    ancestors,
-                    lambda expr: templating.evaluate(expr, self._context()),
-                )
+                with self._template_limits(step.timeout):
+                    run, reason = should_run(
+                        step.run_if,
+                        needs,
+                        ancestors,
+                        lambda expr: templating.evaluate(expr, self._context()),
+                    )
             except TemplateError as exc:
                 # An expression over outputs that an upstream failure or skip never produced is
                 # not a mistake in the file: the step is skipped, as skips flow downstream.
@@ -293,6 +294,11 @@ class Executor:
             else:
                 live.result.skipped_reason = reason
                 self._finish(live, Status.SKIPPED, detail=reason)
+
+    def _template_limits(self, timeout: float | None) -> Any:
+        """Templates rendered here block the scheduler: bounded by the step's timeout (and
+        template_limits.MAX_SECONDS), and ended at once when the run is stopping."""
+        return templating.limits(seconds=timeout, stop=self._stopping.is_set)
 
     def _start_ready(self, now: float) -> None:
         while self._startable and self._active < self.max_parallel and not self._stopping.is_set():
@@ -324,11 +330,12 @@ class Executor:
         else:
             self._emit(live, "started")  # the console and reports show which attempt
         try:
-            spec = templating.render_data(
-                step.action.spec,
-                self._context(),
-                skip=LATE_KEYS if step.action.kind == "http" else frozenset(),
-            )
+            with self._template_limits(step.timeout):
+                spec = templating.render_data(
+                    step.action.spec,
+                    self._context(),
+                    skip=LATE_KEYS if step.action.kind == "http" else frozenset(),
+                )
         except TemplateError as exc:
             self._finish(live, Status.ERROR, error=str(exc), exit_code=EXIT_INVALID)
             return
@@ -493,8 +500,9 @@ class Executor:
         outputs = dict(obs.outputs)
         context = self._context(result=obs.outputs, response=obs.outputs)
         try:
-            for name, template in live.step.outputs.items():
-                outputs[name] = templating.render(template, context)
+            with self._template_limits(live.step.timeout):
+                for name, template in live.step.outputs.items():
+                    outputs[name] = templating.render(template, context)
         except TemplateError as exc:
             live.result.outputs = outputs
             if status == Status.SUCCESS:

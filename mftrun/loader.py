@@ -77,8 +77,14 @@ class _LoadError(Exception):
         self.problem = problem
 
 
-def load_text(text: str, file: str, sha256: str = "") -> tuple[Document | None, list[Problem]]:
-    """Parse YAML text; return the document, or None with the problems that stopped it."""
+def load_text(
+    text: str, file: str, sha256: str = "", *, allow_empty: bool = False
+) -> tuple[Document | None, list[Problem]]:
+    """Parse YAML text; return the document, or None with the problems that stopped it.
+
+    The one loader of the project: pipelines and emulator scenarios alike (an empty
+    scenario means the defaults, hence `allow_empty`), so both get the same limits
+    on depth, alias expansion and number size, and the same positions."""
     import yaml
 
     builder = _Builder(file)
@@ -104,7 +110,7 @@ def load_text(text: str, file: str, sha256: str = "") -> tuple[Document | None, 
                 file, line, column, what, "save the file as UTF-8 text without control characters"
             )
         ]
-    if builder.empty:
+    if builder.empty and not allow_empty:
         return None, [
             Problem(
                 file,
@@ -373,7 +379,25 @@ class _Builder:
             from yaml.nodes import ScalarNode
 
             node = ScalarNode(tag, value, event.start_mark, event.end_mark)
-            return self._constructor.yaml_constructors[tag](self._constructor, node)
+            try:
+                return self._constructor.yaml_constructors[tag](self._constructor, node)
+            except ValueError as exc:
+                # int() refuses more than sys.get_int_max_str_digits() (4,300) digits
+                # rather than spend quadratic time: a refusal at its position, not a crash
+                import sys
+
+                limit = sys.get_int_max_str_digits()
+                shown = value if len(value) <= 24 else value[:20] + "..."
+                reason = (
+                    f"it has {len(value)} characters, more than the {limit} digits read"
+                    if len(value) > limit
+                    else _one_line(exc)
+                )
+                raise self._fail(
+                    event.start_mark,
+                    f"the number {shown} cannot be read: {reason}",
+                    "quote it if it is an identifier; no setting needs a number that long",
+                ) from None
         if tag in _AS_TEXT or tag == _MERGE:
             return value  # dates stay as written: JSON has no date type
         raise self._fail(

@@ -129,7 +129,7 @@ def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> 
         )
         if options.emulate:
             pipeline = stack.enter_context(emulated(pipeline, options.scenario, redactor))
-        preflight_credentials(pipeline, environ)
+        warnings = preflight_credentials(pipeline, environ)
         prepare_report_dir(options)
         providers = connect(
             pipeline,
@@ -139,7 +139,7 @@ def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> 
         )
         stack.callback(lambda: [p.close() for p in providers.values()])
         console = make_console(quiet=options.quiet, redactor=redactor)
-        for note in memory.notes:
+        for note in [*warnings, *memory.notes]:
             console.note(note)
         run_memory.start_recording(memory, pipeline, redactor, console.note)
         executor = Executor(
@@ -230,22 +230,26 @@ def prepare_report_dir(options: ApplyOptions) -> None:
         )
 
 
-def preflight_credentials(pipeline: Pipeline, environ: Mapping[str, str]) -> None:
+def preflight_credentials(pipeline: Pipeline, environ: Mapping[str, str]) -> list[str]:
     """Read every credential reference (and find every ca_bundle) before anything starts.
 
     A missing variable or key file is a set-up mistake, not a platform answer: finding it
     after half the pipeline has run (and the failure branch has paged someone) helps nobody.
     All of them are listed at once, so one edit of the CI secrets fixes them all.
+    Returns the warnings (a private key file other users can read) to show.
     """
-    from mftrun.credentials import resolve, too_short_to_mask
+    from mftrun.credentials import key_file_warning, resolve, too_short_to_mask
     from mftrun.errors import CredentialError
 
     used = {step.environment for step in pipeline.steps}
     problems = []
+    warnings = []
     for name, env in pipeline.environments.items():
         if name not in used:
             continue
         for field, ref in env.credentials.items():
+            if (warning := key_file_warning(field, ref)) is not None:
+                warnings.append(f"environment {name!r}: {warning}")
             try:
                 value = resolve(field, ref, environ=environ, secret=False)
                 if (short := too_short_to_mask(field, ref, value)) is not None:
@@ -267,8 +271,10 @@ def preflight_credentials(pipeline: Pipeline, environ: Mapping[str, str]) -> Non
             )
     if problems:
         raise CredentialError(
-            "some credentials cannot be read, so nothing was started:\n" + "\n".join(problems)
+            "some credentials cannot be read, so nothing was started:\n"
+            + "\n".join(warnings + problems)
         )
+    return warnings
 
 
 def connect(

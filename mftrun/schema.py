@@ -30,7 +30,11 @@ def schema_text() -> str:
 
 @lru_cache(maxsize=1)
 def schema() -> dict[str, Any]:
-    return json.loads(schema_text())
+    """The schema as checked here: patterns match whole strings (see json_patterns)."""
+    from mftrun.json_patterns import whole_match_schema
+
+    loaded: dict[str, Any] = whole_match_schema(json.loads(schema_text()))
+    return loaded
 
 
 @lru_cache(maxsize=1)
@@ -216,7 +220,9 @@ def _problem(doc: Document, path: tuple[Any, ...], error: Any) -> Problem:
     elif kind == "uniqueItems":
         message = f"{label} lists the same value twice"
     elif kind == "pattern":
-        message = f"{label} {_short(value)} does not match {error.validator_value}"
+        from mftrun.json_patterns import shown_pattern
+
+        message = f"{label} {_short(value)} does not match {shown_pattern(error.validator_value)}"
     elif kind in {"minProperties", "maxProperties"}:
         message = f"{label} has the wrong number of fields"
     else:

@@ -147,4 +147,19 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str] = os.environ) ->
             pipeline = stack.enter_context(emulated(pipeline, args.scenario, redactor))
         rows = check_environments(pipeline, redactor=redactor, environ=environ)
     print_table(rows)
+    _print_key_warnings(pipeline)
     return EXIT_OK if all(r.ok for r in rows) else EXIT_PLATFORM
+
+
+def _print_key_warnings(pipeline: Any) -> None:
+    """Private key files that other users can read (what OpenSSH would refuse)."""
+    import sys
+
+    from mftrun.credentials import key_file_warning
+    from mftrun.inert import inert_lines
+
+    used = {step.environment for step in pipeline.steps}
+    for name, env in pipeline.environments.items():
+        for field, ref in env.credentials.items():
+            if name in used and (warning := key_file_warning(field, ref)) is not None:
+                print(inert_lines(f"environment {name!r}: {warning}"), file=sys.stderr)

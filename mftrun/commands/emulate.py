@@ -100,8 +100,9 @@ def run(args: argparse.Namespace) -> int:
             )
         env = emulator.write_credentials(folder)
         exports = "\n".join(f"export {k}={shlex.quote(v)}" for k, v in env.items())
-        (folder / "env.sh").write_text(exports + "\n", encoding="utf-8")
-        os.chmod(folder / "env.sh", 0o600)
+        from mftrun.private_files import write_private
+
+        write_private(folder, "env.sh", exports + "\n")
         url = emulator.url
         print(f"mftrun emulator listening on {url}  (Automate MFT under /v1, Acronis under /api)")
         print(

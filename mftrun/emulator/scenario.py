@@ -168,68 +168,17 @@ def load_scenario(path: str | Path) -> Scenario:
         raise InputError(f"scenario file {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read scenario file {path}: {exc}") from None
-    data, positions = _load_yaml(text, str(path))
+    from mftrun.loader import load_text
+
+    doc, problems = load_text(text, str(path), allow_empty=True)
+    if doc is None or problems:
+        raise ValidationFailed(problems)
+    data, positions = doc.data, doc.positions
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ValidationFailed([Problem(str(path), 1, 1, "a scenario must be a mapping")])
     return _build(data, str(path), positions, path.parent)
-
-
-# ----------------------------------------------------------------------------- YAML with positions
-
-
-def _load_yaml(text: str, source: str) -> tuple[Any, dict[tuple[Any, ...], tuple[int, int]]]:
-    import yaml
-
-    positions: dict[tuple[Any, ...], tuple[int, int]] = {}
-    try:
-        loader = yaml.SafeLoader(text)
-        try:
-            node = loader.get_single_node()
-            if node is None:
-                return None, positions
-
-            def walk(n: Any, path: tuple[Any, ...]) -> Any:
-                positions[path] = (n.start_mark.line + 1, n.start_mark.column + 1)
-                if isinstance(n, yaml.MappingNode):
-                    out: dict[Any, Any] = {}
-                    for key_node, value_node in n.value:
-                        key = loader.construct_object(key_node, deep=True)
-                        if not isinstance(key, (str, int, float, bool)) or key is None:
-                            raise InputError(
-                                f"{source}:{key_node.start_mark.line + 1}:"
-                                f"{key_node.start_mark.column + 1}: keys must be plain scalars"
-                            )
-                        if key in out:
-                            raise ValidationFailed(
-                                [
-                                    Problem(
-                                        source,
-                                        key_node.start_mark.line + 1,
-                                        key_node.start_mark.column + 1,
-                                        f"duplicate key {key!r}",
-                                        hint="YAML would silently keep only the last one",
-                                    )
-                                ]
-                            )
-                        out[key] = walk(value_node, path + (key,))
-                    return out
-                if isinstance(n, yaml.SequenceNode):
-                    return [walk(item, path + (i,)) for i, item in enumerate(n.value)]
-                return loader.construct_object(n, deep=True)
-
-            return walk(node, ()), positions
-        finally:
-            loader.dispose()
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise ValidationFailed(
-            [Problem(source, line, col, f"YAML syntax error: {exc.problem or exc}")]
-        ) from None
-    except yaml.YAMLError as exc:
-        raise ValidationFailed([Problem(source, 1, 1, f"YAML error: {exc}")]) from None
 
 
 # ----------------------------------------------------------------------------- building
@@ -241,7 +190,9 @@ def schema() -> dict[str, Any]:
     global _SCHEMA
     if _SCHEMA is None:
         text = resources.files("mftrun").joinpath("schemas/scenario.schema.json").read_text("utf-8")
-        _SCHEMA = json.loads(text)
+        from mftrun.json_patterns import whole_match_schema
+
+        _SCHEMA = whole_match_schema(json.loads(text))
     return _SCHEMA
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import os
 import socket
 import struct
 import sys
@@ -184,10 +183,10 @@ class Emulator:
 
     def write_credentials(self, folder: Path) -> dict[str, str]:
         """Write the private key (mode 0600) and return the environment variables to export."""
+        from mftrun.private_files import private_folder, write_private
+
         creds = self.credentials
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        key_path = folder / "mft-private-key.pem"
+        folder = private_folder(Path(folder))
         env = {
             "MFT_TENANT_ID": creds.tenant_id,
             "MFT_KEY_ID": creds.key_id,
@@ -196,10 +195,7 @@ class Emulator:
         }
         if creds.private_key_pem is None:
             return env  # public keys only: the user signs with their own private key
-        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(creds.private_key_pem)
-        os.chmod(key_path, 0o600)
+        key_path = write_private(folder, "mft-private-key.pem", creds.private_key_pem)
         return {**env, "MFT_PRIVATE_KEY_FILE": str(key_path.resolve())}
 
     def ensure_mft_task(self, task_id: str | None = None, name: str | None = None) -> None:

@@ -363,7 +363,13 @@ def http_handle(spec: Mapping[str, Any]) -> HttpHandle:
     headers = spec.get("headers") or {}
     if not isinstance(headers, Mapping):
         raise InputError("http step: 'headers' must be a mapping")
-    headers = {str(k): str(v) for k, v in headers.items() if str(k).lower() != "authorization"}
+    from mftrun.http import headers as http_headers
+
+    headers = {str(k): str(v) for k, v in headers.items()}
+    for name, value in headers.items():
+        why = http_headers.name_problem(name) or http_headers.value_problem(value)
+        if why is not None:  # a rendered template can still produce a bad value
+            raise InputError(f"http step: header {name!r}: {why}")
     expect_raw = spec.get("expect", DEFAULT_EXPECT)
     if isinstance(expect_raw, (int, str)):
         expect_raw = [expect_raw]

@@ -367,8 +367,10 @@ def http_handle(spec: Mapping[str, Any]) -> HttpHandle:
 
     headers = {str(k): str(v) for k, v in headers.items()}
     for name, value in headers.items():
-        why = http_headers.name_problem(name) or http_headers.value_problem(value)
-        if why is not None:  # a rendered template can still produce a bad value
+        if (why := http_headers.name_problem(name)) is not None:
+            raise InputError(f"http step: {why}")
+        if (why := http_headers.value_problem(value)) is not None:
+            # a rendered template can still produce a bad value: refused before sending
             raise InputError(f"http step: header {name!r}: {why}")
     expect_raw = spec.get("expect", DEFAULT_EXPECT)
     if isinstance(expect_raw, (int, str)):

@@ -6,7 +6,7 @@ end). Python's `re.search` lets `$` match just before a trailing newline as well
 so `^[A-Za-z0-9_-]+$` accepted the step id `"pull\\n"`. The shipped files stay
 portable; at load time each end anchor `$` becomes `\\Z`, which in Python matches
 only at the end of the string. One rewrite, used for the pipeline and the scenario
-schema, for jsonschema and for the fast path alike.
+schema, for every jsonschema check.
 """
 
 from __future__ import annotations

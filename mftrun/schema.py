@@ -19,41 +19,44 @@ from mftrun.errors import Problem
 from mftrun.loader import Document
 
 SCHEMA_RESOURCE = "schemas/pipeline.schema.json"
+_RESOURCES = {"pipeline": SCHEMA_RESOURCE, "scenario": "schemas/scenario.schema.json"}
 
 
-def schema_text() -> str:
+def schema_text(kind: str = "pipeline") -> str:
     """The schema exactly as shipped (found through importlib.resources, so wheels work)."""
     from importlib.resources import files
 
-    return files("mftrun").joinpath(SCHEMA_RESOURCE).read_text(encoding="utf-8")
+    return files("mftrun").joinpath(_RESOURCES[kind]).read_text(encoding="utf-8")
 
 
-@lru_cache(maxsize=1)
-def schema() -> dict[str, Any]:
+@lru_cache(maxsize=2)
+def schema(kind: str = "pipeline") -> dict[str, Any]:
     """The schema as checked here: patterns match whole strings (see json_patterns)."""
     from mftrun.json_patterns import whole_match_schema
 
-    loaded: dict[str, Any] = whole_match_schema(json.loads(schema_text()))
+    loaded: dict[str, Any] = whole_match_schema(json.loads(schema_text(kind)))
     return loaded
 
 
-@lru_cache(maxsize=1)
-def validator() -> Any:
-    """One compiled validator per process: building it is the expensive part."""
+@lru_cache(maxsize=2)
+def validator(kind: str = "pipeline") -> Any:
+    """One compiled validator per schema and process: building it is the expensive part."""
     from jsonschema import Draft202012Validator
 
-    return Draft202012Validator(schema())
+    return Draft202012Validator(schema(kind))
 
 
-def check(doc: Document) -> list[Problem]:
-    """Every schema problem of a loaded document, at most one per location."""
-    if fast_valid(doc.data):
-        return []
+def check(doc: Document, kind: str = "pipeline") -> list[Problem]:
+    """Every schema problem of a loaded document, at most one per location.
+
+    The one schema-check path for pipeline files and emulator scenarios. There is no
+    hand-written fast path beside jsonschema any more: jsonschema alone validates the
+    10,000-step benchmark file in 1.13 s wall (target < 2 s): bench/bench_validate.py."""
     chosen: dict[tuple[Any, ...], Any] = {}
     extra: list[Problem] = []
     from jsonschema.exceptions import best_match
 
-    for error in validator().iter_errors(doc.data):
+    for error in validator(kind).iter_errors(doc.data):
         error = _deepest(error, best_match)
         if error.validator == "additionalProperties":
             extra.extend(_unknown_fields(doc, error))
@@ -88,7 +91,7 @@ def _deepest(error: Any, best_match: Any) -> Any:
     return error
 
 
-def _label(path: tuple[Any, ...], data: Any = None) -> str:
+def label(path: tuple[Any, ...], data: Any = None) -> str:
     """`step 'pull'.timeout` / `environments.mft.region` style name of a location."""
     out = ""
     if (
@@ -103,7 +106,7 @@ def _label(path: tuple[Any, ...], data: Any = None) -> str:
         if isinstance(step, dict) and isinstance(step.get("id"), str):
             if path[2:] == ("id",):
                 return "step id"
-            rest = _label(path[2:])
+            rest = label(path[2:])
             return f"step {step['id']!r}" + (f" {rest}" if path[2:] else "")
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
@@ -146,7 +149,7 @@ def _problem(doc: Document, path: tuple[Any, ...], error: Any) -> Problem:
     kind = error.validator
     value = error.instance
     sub = error.schema if isinstance(error.schema, dict) else {}
-    label = _label(path, doc.data)
+    name = label(path, doc.data)
     own_message = sub.get("x-error")
     if isinstance(own_message, dict):
         own_message = own_message.get(kind)
@@ -155,7 +158,7 @@ def _problem(doc: Document, path: tuple[Any, ...], error: Any) -> Problem:
         missing = [name for name in error.validator_value if name not in value]
         names = ", ".join(repr(name) for name in missing)
         noun = "field" if len(missing) == 1 else "fields"
-        where = "the document" if not path else label
+        where = "the document" if not path else name
         message = f"{where} is missing required {noun} {names}"
         props = sub.get("properties", {})
         first = props.get(missing[0], {}) if missing else {}
@@ -176,18 +179,18 @@ def _problem(doc: Document, path: tuple[Any, ...], error: Any) -> Problem:
     }:
         if own_message.startswith(("is ", "must ")):
             message = (
-                f"{label} {own_message}: {_short(value)}"
+                f"{name} {own_message}: {_short(value)}"
                 if kind not in {"type", "minProperties", "maxProperties"}
-                else f"{label} {own_message}"
+                else f"{name} {own_message}"
             )
         else:
-            message = f"{label}: {own_message}"
+            message = f"{name}: {own_message}"
         return doc.problem(path, message, hint)
     if kind == "type":
         expected = error.validator_value
         expected = [expected] if isinstance(expected, str) else list(expected)
         wanted = " or ".join(_TYPE_NAMES.get(t, t) for t in expected)
-        message = f"{label} must be {wanted}, not {_type_of(value)}"
+        message = f"{name} must be {wanted}, not {_type_of(value)}"
         if expected == ["array"] and isinstance(value, (str, int, float)):
             hint = hint or f"write a list: [{value}]"
         elif "string" in expected and isinstance(value, int) and not isinstance(value, bool):
@@ -199,34 +202,34 @@ def _problem(doc: Document, path: tuple[Any, ...], error: Any) -> Problem:
         for item in allowed:  # `GET`/`get`: show each spelling once
             if item.lower() not in {s.lower() for s in seen}:
                 seen.append(item)
-        message = f"{label} is {_short(value)}, expected one of: {', '.join(seen)}"
+        message = f"{name} is {_short(value)}, expected one of: {', '.join(seen)}"
         close = difflib.get_close_matches(str(value), allowed, n=1)
         hint = hint or (f"did you mean {close[0]!r}?" if close else None)
     elif kind == "const":
-        message = f"{label} must be {_short(error.validator_value)}, not {_short(value)}"
+        message = f"{name} must be {_short(error.validator_value)}, not {_short(value)}"
     elif kind in {"minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"}:
         op = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}[
             kind
         ]
-        message = f"{label} must be {op} {error.validator_value}, not {value}"
+        message = f"{name} must be {op} {error.validator_value}, not {value}"
     elif kind == "minItems":
         message = (
-            f"{label} must not be empty"
+            f"{name} must not be empty"
             if error.validator_value == 1
-            else f"{label} needs at least {error.validator_value} items"
+            else f"{name} needs at least {error.validator_value} items"
         )
     elif kind == "minLength":
-        message = f"{label} must not be empty"
+        message = f"{name} must not be empty"
     elif kind == "uniqueItems":
-        message = f"{label} lists the same value twice"
+        message = f"{name} lists the same value twice"
     elif kind == "pattern":
         from mftrun.json_patterns import shown_pattern
 
-        message = f"{label} {_short(value)} does not match {shown_pattern(error.validator_value)}"
+        message = f"{name} {_short(value)} does not match {shown_pattern(error.validator_value)}"
     elif kind in {"minProperties", "maxProperties"}:
-        message = f"{label} has the wrong number of fields"
+        message = f"{name} has the wrong number of fields"
     else:
-        message = f"{label}: {error.message}"
+        message = f"{name}: {error.message}"
     return doc.problem(path, message, hint)
 
 
@@ -236,7 +239,7 @@ def _unknown_fields(doc: Document, error: Any) -> list[Problem]:
     sub = error.schema if isinstance(error.schema, dict) else {}
     known = list(sub.get("properties", {}))
     patterns = [re.compile(p) for p in sub.get("patternProperties", {})]
-    where = "at the top level" if not path else f"in {_label(path, doc.data)}"
+    where = "at the top level" if not path else f"in {label(path, doc.data)}"
     problems = []
     instance = error.instance if isinstance(error.instance, dict) else {}
     for key in instance:
@@ -254,146 +257,3 @@ def _unknown_fields(doc: Document, error: Any) -> list[Problem]:
             doc.problem(path + (key,), f"unknown field {key!r} {where}", hint, key=True)
         )
     return problems
-
-
-# -- fast path ------------------------------------------------------------------
-# jsonschema spends ~100 us per step walking a 10,000-step file. Most files are
-# valid, so we first run this small checker for exactly the keywords our schema
-# uses. It may only ever be *stricter* than jsonschema: any keyword it does not
-# know, or any case it is unsure about, counts as invalid, and then jsonschema
-# runs and produces the real, positioned errors.
-
-_IGNORED = frozenset(
-    {"description", "title", "$schema", "$id", "$defs", "x-error", "x-hint", "default", "examples"}
-)
-
-
-def fast_valid(instance: Any) -> bool:
-    root = schema()
-    try:
-        return _valid(root, instance, root)
-    except RecursionError:
-        return False
-
-
-@lru_cache(maxsize=256)
-def _regex(pattern: str) -> Any:
-    return re.compile(pattern)
-
-
-def _is_type(value: Any, name: str) -> bool:
-    if name == "string":
-        return isinstance(value, str)
-    if name == "object":
-        return isinstance(value, dict)
-    if name == "array":
-        return isinstance(value, list)
-    if name == "boolean":
-        return isinstance(value, bool)
-    if name == "null":
-        return value is None
-    if isinstance(value, bool):
-        return False
-    if name == "integer":
-        return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
-    if name == "number":
-        return isinstance(value, (int, float))
-    return False
-
-
-def _same(a: Any, b: Any) -> bool:
-    return type(a) is type(b) and a == b
-
-
-def _valid(sub: Any, value: Any, root: dict[str, Any]) -> bool:  # noqa: C901 - a keyword table
-    if sub is True:
-        return True
-    if not isinstance(sub, dict):
-        return False
-    for keyword, arg in sub.items():
-        if keyword in _IGNORED:
-            continue
-        if keyword == "type":
-            names = (arg,) if isinstance(arg, str) else arg
-            if not any(_is_type(value, name) for name in names):
-                return False
-        elif keyword == "properties":
-            if isinstance(value, dict):
-                for name, item in value.items():
-                    if name in arg and not _valid(arg[name], item, root):
-                        return False
-        elif keyword == "additionalProperties":
-            if isinstance(value, dict):
-                known = sub.get("properties", {})
-                patterns = [_regex(p) for p in sub.get("patternProperties", {})]
-                for name, item in value.items():
-                    if name in known or any(p.search(name) for p in patterns):
-                        continue
-                    if arg is False or not _valid(arg, item, root):
-                        return False
-        elif keyword == "patternProperties":
-            if isinstance(value, dict):
-                for pattern, part in arg.items():
-                    regex = _regex(pattern)
-                    for name, item in value.items():
-                        if regex.search(name) and not _valid(part, item, root):
-                            return False
-        elif keyword == "required":
-            if isinstance(value, dict) and any(name not in value for name in arg):
-                return False
-        elif keyword == "items":
-            if isinstance(value, list) and not all(_valid(arg, item, root) for item in value):
-                return False
-        elif keyword == "$ref":
-            if not arg.startswith("#/$defs/"):
-                return False
-            if not _valid(root["$defs"][arg[len("#/$defs/") :]], value, root):
-                return False
-        elif keyword == "enum":
-            if not any(_same(value, option) for option in arg):
-                return False
-        elif keyword == "const":
-            if not _same(value, arg):
-                return False
-        elif keyword == "pattern":
-            if isinstance(value, str) and not _regex(arg).search(value):
-                return False
-        elif keyword == "minimum":
-            if _is_type(value, "number") and not value >= arg:
-                return False
-        elif keyword == "maximum":
-            if _is_type(value, "number") and not value <= arg:
-                return False
-        elif keyword == "minLength":
-            if isinstance(value, str) and len(value) < arg:
-                return False
-        elif keyword == "minItems":
-            if isinstance(value, list) and len(value) < arg:
-                return False
-        elif keyword == "minProperties":
-            if isinstance(value, dict) and len(value) < arg:
-                return False
-        elif keyword == "maxProperties":
-            if isinstance(value, dict) and len(value) > arg:
-                return False
-        elif keyword == "uniqueItems":
-            if arg and isinstance(value, list):
-                if not all(isinstance(item, str) for item in value):
-                    return False
-                if len(set(value)) != len(value):
-                    return False
-        elif keyword == "propertyNames":
-            if isinstance(value, dict) and not all(_valid(arg, name, root) for name in value):
-                return False
-        elif keyword == "allOf":
-            if not all(_valid(part, value, root) for part in arg):
-                return False
-        elif keyword == "if":
-            branch = sub.get("then" if _valid(arg, value, root) else "else", True)
-            if not _valid(branch, value, root):
-                return False
-        elif keyword in ("then", "else"):
-            continue  # handled with "if"
-        else:
-            return False  # unknown to the fast path: let jsonschema decide
-    return True

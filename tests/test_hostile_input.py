@@ -54,6 +54,7 @@ def pipeline(
     if offline:
         header = header.replace("region: us", "base_url: http://127.0.0.1:9")
     path = tmp_path / name
+    steps = steps.replace("TASK", "02115928-16fe-4493-949b-d77d302a88ee")  # task ids are UUIDs
     path.write_text(header + steps, encoding="utf-8")
     return path
 
@@ -155,7 +156,7 @@ def test_validate_of_hostile_templates_is_bounded_in_time_and_memory(tmp_path: P
     """Every hostile template in one file: `validate` (which compiles, and so folds
     constants) finishes fast under a 1 GB address-space cap, listing each one."""
     steps = "".join(
-        f"  - id: s{i}\n    start_task: {{task_id: 02115928-16fe-4493-949b-d77d302a88ee, parameters: {{p: {json.dumps(t)}}}}}\n"
+        f"  - id: s{i}\n    start_task: {{task_id: TASK, parameters: {{p: {json.dumps(t)}}}}}\n"
         for i, t in enumerate(HOSTILE_TEMPLATES)
     )
     path = pipeline(tmp_path, steps.replace("start_task", "environment: mft\n    start_task"))
@@ -198,7 +199,7 @@ def test_sigterm_acts_while_a_hostile_template_renders(tmp_path: Path) -> None:
     )
     steps = "".join(
         f"  - id: s{i}\n    environment: mft\n"
-        f"    start_task: {{task_id: 02115928-16fe-4493-949b-d77d302a88ee, parameters: {{p: {json.dumps(slow)}}}}}\n"
+        f"    start_task: {{task_id: TASK, parameters: {{p: {json.dumps(slow)}}}}}\n"
         for i in range(30)
     )
     path = pipeline(tmp_path, steps)
@@ -281,7 +282,7 @@ def test_scenarios_and_pipelines_share_the_loaders_limits(tmp_path: Path) -> Non
 def test_a_huge_integer_is_a_positioned_refusal_everywhere(tmp_path: Path, digits: int) -> None:
     number = "1" * digits
     path = pipeline(
-        tmp_path, f"  - id: a\n    environment: mft\n    start_task: 02115928-16fe-4493-949b-d77d302a88ee\n    timeout: {number}\n"
+        tmp_path, f"  - id: a\n    environment: mft\n    start_task: TASK\n    timeout: {number}\n"
     )
     for command in ("validate", "plan"):
         result = mftrun(command, str(path))
@@ -302,7 +303,7 @@ def test_a_huge_integer_is_a_positioned_refusal_everywhere(tmp_path: Path, digit
 def test_long_numbers_that_python_reads_stay_numbers_or_strings(tmp_path: Path) -> None:
     path = pipeline(
         tmp_path,
-        "  - id: a\n    environment: mft\n    start_task: {task_id: 02115928-16fe-4493-949b-d77d302a88ee, parameters: "
+        "  - id: a\n    environment: mft\n    start_task: {task_id: TASK, parameters: "
         f"{{big: '{'9' * 5000}', hex: 0x{'f' * 2000}}}}}\n",
     )
     result = mftrun("validate", str(path))
@@ -315,15 +316,15 @@ def test_long_numbers_that_python_reads_stay_numbers_or_strings(tmp_path: Path) 
 @pytest.mark.parametrize(
     ("where", "yaml_text"),
     [
-        ("step id", '  - id: "pull\\n"\n    environment: mft\n    start_task: 02115928-16fe-4493-949b-d77d302a88ee\n'),
+        ("step id", '  - id: "pull\\n"\n    environment: mft\n    start_task: TASK\n'),
         (
             "needs",
-            '  - id: a\n    environment: mft\n    start_task: 02115928-16fe-4493-949b-d77d302a88ee\n'
-            '  - id: b\n    environment: mft\n    start_task: 02115928-16fe-4493-949b-d77d302a88ee\n    needs: ["a\\n"]\n',
+            "  - id: a\n    environment: mft\n    start_task: TASK\n"
+            '  - id: b\n    environment: mft\n    start_task: TASK\n    needs: ["a\\n"]\n',
         ),
         (
             "output name",
-            '  - id: a\n    environment: mft\n    start_task: 02115928-16fe-4493-949b-d77d302a88ee\n'
+            "  - id: a\n    environment: mft\n    start_task: TASK\n"
             '    outputs: {"x\\n": "{{ result.run_id }}"}\n',
         ),
     ],
@@ -511,7 +512,7 @@ def test_a_key_file_others_can_reach_is_named_with_who_and_the_mode(
 def test_check_warns_about_an_open_key_file_with_the_fix(tmp_path: Path) -> None:
     key = _key(tmp_path, 0o644)
     path = pipeline(
-        tmp_path, '  - id: a\n    environment: mft\n    start_task: 02115928-16fe-4493-949b-d77d302a88ee\n', offline=True
+        tmp_path, "  - id: a\n    environment: mft\n    start_task: TASK\n", offline=True
     )
     env = {"MFT_TENANT_ID": "tenant-0001", "MFT_KEY_ID": "key-00000001"}
     result = mftrun("check", str(path), env=env, timeout=60)
@@ -535,7 +536,7 @@ def test_apply_warns_about_an_open_key_file_and_still_runs(tmp_path: Path) -> No
     assert key_file_warning("private_key", ref) is None
     key.chmod(0o644)
     path = pipeline(
-        tmp_path, '  - id: a\n    environment: mft\n    start_task: 02115928-16fe-4493-949b-d77d302a88ee\n', offline=True
+        tmp_path, "  - id: a\n    environment: mft\n    start_task: TASK\n", offline=True
     )
     env = {"MFT_TENANT_ID": "tenant-0001", "MFT_KEY_ID": "key-00000001"}
     result = mftrun("apply", str(path), "--no-report", env=env, timeout=60)

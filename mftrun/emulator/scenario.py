@@ -14,11 +14,9 @@ exist to trip the client's real timeouts.
 from __future__ import annotations
 
 import ipaddress
-import json
 import random
 import uuid
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -26,6 +24,7 @@ from collections.abc import Mapping
 
 from mftrun.durations import parse_duration
 from mftrun.errors import InputError, Problem, ValidationFailed
+from mftrun.loader import Document
 
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 MFT_ALGORITHMS = ("ES256", "RS256", "EdDSA")
@@ -156,7 +155,7 @@ class Scenario:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "<dict>") -> Scenario:
-        return _build(data, source, {}, None)
+        return _build(data, source, Document(source, data, ""), None)
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -173,66 +172,43 @@ def load_scenario(path: str | Path) -> Scenario:
     doc, problems = load_text(text, str(path), allow_empty=True)
     if doc is None or problems:
         raise ValidationFailed(problems)
-    data, positions = doc.data, doc.positions
-    if data is None:
-        data = {}
+    if doc.data is None:  # an empty scenario: the defaults
+        doc = Document(doc.file, {}, doc.sha256, doc.positions, doc.key_positions)
+    data = doc.data
     if not isinstance(data, dict):
         raise ValidationFailed([Problem(str(path), 1, 1, "a scenario must be a mapping")])
-    return _build(data, str(path), positions, path.parent)
+    return _build(data, str(path), doc, path.parent)
 
 
 # ----------------------------------------------------------------------------- building
 
-_SCHEMA: dict[str, Any] | None = None
-
 
 def schema() -> dict[str, Any]:
-    global _SCHEMA
-    if _SCHEMA is None:
-        text = resources.files("mftrun").joinpath("schemas/scenario.schema.json").read_text("utf-8")
-        from mftrun.json_patterns import whole_match_schema
+    """The scenario schema, as mftrun.schema checks it (one schema engine for both kinds)."""
+    from mftrun import schema as schemas
 
-        _SCHEMA = whole_match_schema(json.loads(text))
-    return _SCHEMA
-
-
-def _dotted(path: tuple[Any, ...]) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
+    return schemas.schema("scenario")
 
 
 class _Ctx:
-    def __init__(
-        self, source: str, positions: dict[tuple[Any, ...], tuple[int, int]], folder: Path | None
-    ) -> None:
+    """Where problems go while a scenario is built: positions come from the loaded Document."""
+
+    def __init__(self, source: str, doc: Document, folder: Path | None) -> None:
         self.source = source
-        self.positions = positions
+        self.doc = doc
         self.folder = folder
         self.problems: list[Problem] = []
 
-    def where(self, path: tuple[Any, ...]) -> tuple[int, int]:
-        while path and path not in self.positions:
-            path = path[:-1]
-        return self.positions.get(path, (1, 1))
-
     def problem(self, path: tuple[Any, ...], message: str, hint: str | None = None) -> None:
-        line, col = self.where(path)
-        self.problems.append(Problem(self.source, line, col, f"{_dotted(path)}: {message}", hint))
+        from mftrun.schema import label
+
+        self.problems.append(self.doc.problem(path, f"{label(path)}: {message}", hint))
 
 
 def _validate_schema(data: Any, ctx: _Ctx) -> None:
-    from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import best_match
+    from mftrun import schema as schemas
 
-    validator = Draft202012Validator(schema())
-    by_path: dict[tuple[Any, ...], list[Any]] = {}
-    for error in validator.iter_errors(data):
-        by_path.setdefault(tuple(error.absolute_path), []).append(error)
-    for path, errors in by_path.items():
-        error = best_match(errors)
-        ctx.problem(tuple(error.absolute_path) or path, error.message)
+    ctx.problems.extend(schemas.check(ctx.doc, kind="scenario"))
 
 
 def _seconds(value: Any, path: tuple[Any, ...], ctx: _Ctx, *, signed: bool = False) -> float:
@@ -249,13 +225,8 @@ def _seconds(value: Any, path: tuple[Any, ...], ctx: _Ctx, *, signed: bool = Fal
     return -seconds if negative else seconds
 
 
-def _build(
-    data: dict[str, Any],
-    source: str,
-    positions: dict[tuple[Any, ...], tuple[int, int]],
-    folder: Path | None,
-) -> Scenario:
-    ctx = _Ctx(source, positions, folder)
+def _build(data: dict[str, Any], source: str, doc: Document, folder: Path | None) -> Scenario:
+    ctx = _Ctx(source, doc, folder)
     if not isinstance(data, dict):
         raise ValidationFailed([Problem(source, 1, 1, "a scenario must be a mapping")])
     _validate_schema(data, ctx)

@@ -7,35 +7,16 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from mftrun import templating
 from mftrun.credentials import Redactor
 from mftrun.emulator import Emulator, Scenario
 from mftrun.errors import AuthError, CredentialError, RemoteError
-from mftrun.http.retry import ACRONIS_POLICIES
-from mftrun.model import CredentialRef, Environment
+from mftrun.model import Environment
 from mftrun.providers.registry import create_provider
 
+from kit import FAST_ACRONIS, Ctx, acronis_env, run_to_end  # noqa: E402
+
 TASKS = "/api/task_manager/v2/tasks"
-FAST = ACRONIS_POLICIES.replace(
-    read=ACRONIS_POLICIES.read.replace(backoff_factor=0.05, jitter=0.0),
-    poll=ACRONIS_POLICIES.poll.replace(backoff_factor=0.05, jitter=0.0),
-)
-
-
-class Ctx:
-    step_id = "step"
-
-    def evaluate(self, expression, **names):
-        return templating.evaluate(expression, names)
-
-
-def acronis_env(emu: Emulator, **overrides: CredentialRef) -> Environment:
-    creds = {
-        "client_id": CredentialRef("value", emu.credentials.client_id),
-        "client_secret": CredentialRef("env", "ACRONIS_SECRET"),
-    }
-    creds.update(overrides)
-    return Environment("backup", "acronis", emu.url, creds, http_timeout=5.0)
+FAST = FAST_ACRONIS
 
 
 def provider_for(emu: Emulator, env: Environment | None = None, **kw):
@@ -47,16 +28,6 @@ def provider_for(emu: Emulator, env: Environment | None = None, **kw):
         policies=kw.pop("policies", FAST),
         **kw,
     )
-
-
-def run_to_end(provider, handle, first, *, limit: float = 20.0):
-    obs = first
-    deadline = time.monotonic() + limit
-    while not obs.terminal:
-        assert time.monotonic() < deadline, f"still {obs.remote_status} after {limit}s"
-        time.sleep(min(obs.retry_after or 0.05, 3.0))
-        obs = provider.poll(handle, Ctx())
-    return obs
 
 
 def one_by_one(bad_result: str = "error") -> Scenario:

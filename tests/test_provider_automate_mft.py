@@ -4,61 +4,27 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from mftrun import templating
 from mftrun.credentials import Redactor
 from mftrun.emulator import Emulator, Scenario
 from mftrun.errors import AmbiguousStartError, AuthError, CredentialError, RemoteError
-from mftrun.http.retry import DEFAULT_POLICIES
 from mftrun.model import CredentialRef, Environment
 from mftrun.providers.registry import create_provider
 
+from kit import FAST_MFT, Ctx, mft_env, run_to_end  # noqa: E402
+
 TASK = "02115928-16fe-4493-949b-d77d302a88ee"
-FAST = DEFAULT_POLICIES.replace(
-    read=DEFAULT_POLICIES.read.replace(backoff_factor=0.05, jitter=0.0),
-    poll=DEFAULT_POLICIES.poll.replace(backoff_factor=0.05, jitter=0.0),
-)
-
-
-class Ctx:
-    step_id = "step"
-
-    def evaluate(self, expression, **names):
-        return templating.evaluate(expression, names)
-
-
-def mft_env(
-    emu: Emulator, folder: Path, *, timeout: float = 5.0, **overrides: CredentialRef
-) -> Environment:
-    paths = emu.write_credentials(folder)
-    creds = {
-        "tenant_id": CredentialRef("value", emu.credentials.tenant_id),
-        "key_id": CredentialRef("value", emu.credentials.key_id),
-        "private_key": CredentialRef("file", paths["MFT_PRIVATE_KEY_FILE"]),
-    }
-    creds.update(overrides)
-    return Environment("mft", "automate-mft", emu.url, creds, http_timeout=timeout)
+FAST = FAST_MFT
 
 
 def provider_for(env: Environment, redactor: Redactor | None = None, **kw):
     return create_provider(
         env, redactor=redactor or Redactor(), policies=kw.pop("policies", FAST), **kw
     )
-
-
-def run_to_end(provider, handle, first, *, limit: float = 20.0):
-    obs = first
-    deadline = time.monotonic() + limit
-    while not obs.terminal:
-        assert time.monotonic() < deadline, f"still {obs.remote_status} after {limit}s"
-        time.sleep(min(obs.retry_after or 0.05, 3.0))
-        obs = provider.poll(handle, Ctx())
-    return obs
 
 
 def scenario(**extra) -> Scenario:

@@ -15,26 +15,16 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from mftrun import templating
 from mftrun.credentials import Redactor
 from mftrun.emulator import Emulator, Scenario
 from mftrun.errors import AmbiguousStartError, RemoteError
-from mftrun.http.retry import DEFAULT_POLICIES
 from mftrun.model import CredentialRef, Environment
 from mftrun.providers.registry import create_provider
 
+from kit import FAST_MFT, Ctx  # noqa: E402
+
 TASK = "6b1f0c2e-2d7a-4c1e-9b8e-3f4a5c6d7e8f"
-FAST = DEFAULT_POLICIES.replace(
-    read=DEFAULT_POLICIES.read.replace(backoff_factor=0.05, jitter=0.0),
-    poll=DEFAULT_POLICIES.poll.replace(backoff_factor=0.05, jitter=0.0),
-)
-
-
-class Ctx:
-    step_id = "step"
-
-    def evaluate(self, expression, **names):
-        return templating.evaluate(expression, names)
+FAST = FAST_MFT
 
 
 def mft_env(emu_url: str, creds: dict) -> Environment:

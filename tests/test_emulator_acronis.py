@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import requests
 
-from mftrun.emulator import Emulator, Scenario
+from mftrun.emulator import Emulator, Scenario, SteppedClock
 
 TASKS = "/api/task_manager/v2/tasks"
 FIXTURE = (
@@ -175,10 +175,11 @@ def test_missing_or_unknown_token_is_401(emu: Emulator) -> None:
 
 
 def test_expired_token_is_401() -> None:
-    with Emulator(Scenario.from_dict({"acronis": {"token_lifetime": "300ms"}})) as emu:
+    clock = SteppedClock()
+    with Emulator(Scenario.from_dict({"acronis": {"token_lifetime": "300ms"}}), clock=clock) as emu:
         hdrs = headers(emu)
         assert list_tasks(emu, hdrs, {}).status_code == 200
-        time.sleep(0.4)
+        clock.advance(0.4)
         assert list_tasks(emu, hdrs, {}).status_code == 401
 
 
@@ -385,12 +386,13 @@ def test_timeline_enqueued_started_completed() -> None:
 
 
 def test_ensure_acronis_activity_adds_two_tasks_that_finish_ok() -> None:
-    with Emulator() as emu:
+    clock = SteppedClock()
+    with Emulator(clock=clock) as emu:
         emu.ensure_acronis_activity()
         hdrs = headers(emu)
         items = list_tasks(emu, hdrs, {"state": ["started", "paused"]}).json()["items"]
         assert len(items) == 2
-        time.sleep(2.1)
+        clock.advance(2.1)
         done = list_tasks(emu, hdrs, {}).json()["items"]
         assert [i["state"] for i in done] == ["completed", "completed"]
         assert {i["result"]["code"] for i in done} == {"ok"}

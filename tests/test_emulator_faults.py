@@ -11,7 +11,7 @@ import jwt
 import pytest
 import requests
 
-from mftrun.emulator import Emulator, Scenario
+from mftrun.emulator import Emulator, Scenario, SteppedClock
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 HEALTHLESS = "/v1/licenses/current"
@@ -59,8 +59,8 @@ def acronis_headers(emu: Emulator) -> dict[str, str]:
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
-def emulator(*faults: dict[str, Any], **extra: Any) -> Emulator:
-    return Emulator(Scenario.from_dict({"faults": list(faults), **extra}))
+def emulator(*faults: dict[str, Any], clock: SteppedClock | None = None, **extra: Any) -> Emulator:
+    return Emulator(Scenario.from_dict({"faults": list(faults), **extra}), clock=clock)
 
 
 def statuses(emu: Emulator, n: int, tok: str) -> list[int]:
@@ -218,11 +218,12 @@ def test_start_processed_but_response_dropped() -> None:
 
 def test_token_revocation_at_a_time() -> None:
     fault = {"kind": "revoke_tokens", "at": "500ms", "match": {"platform": "automate-mft"}}
-    with emulator(fault) as emu:
+    clock = SteppedClock()
+    with emulator(fault, clock=clock) as emu:
         tok = mft_token(emu)
         hdrs = acronis_headers(emu)
         assert statuses(emu, 1, tok) == [200]
-        time.sleep(0.6)
+        clock.advance(0.6)
         assert statuses(emu, 1, tok) == [401]
         assert license_entries(emu)[-1].fault == "revoke_tokens"
         assert emu.journal.faults_applied("revoke_tokens") == 1

@@ -13,7 +13,7 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from mftrun.emulator import Emulator, Scenario
+from mftrun.emulator import Emulator, Scenario, SteppedClock
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 TASK = "02115928-16fe-4493-949b-d77d302a88ee"
@@ -251,13 +251,16 @@ def test_missing_or_unknown_token_is_401(emu: Emulator, header: str | None, stat
 
 
 def test_expired_token_is_403_and_a_new_one_works() -> None:
-    with Emulator(Scenario.from_dict({"automate_mft": {"token_lifetime": "300ms"}})) as emu:
+    clock = SteppedClock()
+    with Emulator(
+        Scenario.from_dict({"automate_mft": {"token_lifetime": "300ms"}}), clock=clock
+    ) as emu:
         tok = token(emu)
         assert (
             requests.get(f"{emu.url}/v1/licenses/current", headers=auth(tok), timeout=5).status_code
             == 200
         )
-        time.sleep(0.4)
+        clock.advance(0.4)
         expired = requests.get(f"{emu.url}/v1/licenses/current", headers=auth(tok), timeout=5)
         assert expired.status_code == 403
         fresh = token(emu)

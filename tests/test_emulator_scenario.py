@@ -16,7 +16,7 @@ import jwt
 import pytest
 import requests
 
-from mftrun.emulator import Emulator, Scenario, load_scenario
+from mftrun.emulator import Emulator, Scenario, SteppedClock, load_scenario
 from mftrun.errors import InputError, ValidationFailed
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -162,7 +162,8 @@ def test_ensure_mft_task_defaults_and_keeps_scenario_tasks() -> None:
             },
         }
     )
-    with Emulator(scenario) as emu:
+    clock = SteppedClock()
+    with Emulator(scenario, clock=clock) as emu:
         emu.ensure_mft_task(task_id="defined")  # already defined: keeps failing
         emu.ensure_mft_task(task_id="added")
         emu.ensure_mft_task(name="By name")
@@ -185,7 +186,7 @@ def test_ensure_mft_task_defaults_and_keeps_scenario_tasks() -> None:
         )
         first = requests.get(f"{emu.url}/v1/task-runs/{added}", headers=hdrs, timeout=5).json()
         assert first["status"]["taskRunStatus"] == "queued"  # ~0.2 s real, whatever the speed
-        time.sleep(1.4)
+        clock.advance(1.4)
         views = {
             run: requests.get(f"{emu.url}/v1/task-runs/{run}", headers=hdrs, timeout=5).json()
             for run in (defined, added)

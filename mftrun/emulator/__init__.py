@@ -12,6 +12,7 @@ from __future__ import annotations
 from mftrun.emulator.journal import FaultRecord, Journal, RequestRecord, RunRecord
 from mftrun.emulator.scenario import Scenario, load_scenario
 from mftrun.emulator.server import Credentials, Emulator
+from mftrun.emulator.wire import SteppedClock
 
 __all__ = [
     "Credentials",
@@ -21,5 +22,6 @@ __all__ = [
     "RequestRecord",
     "RunRecord",
     "Scenario",
+    "SteppedClock",
     "load_scenario",
 ]

@@ -65,7 +65,12 @@ class _Close(Exception):
 
 class Emulator:
     def __init__(
-        self, scenario: Scenario | None = None, *, host: str = "127.0.0.1", port: int = 0
+        self,
+        scenario: Scenario | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        clock: SimClock | None = None,
     ) -> None:
         if host != "localhost":
             try:
@@ -78,7 +83,9 @@ class Emulator:
         self.host = host
         self.port = port
         self.journal = Journal()
-        self.clock = SimClock(self.scenario.speed)
+        # an injected clock (tests: a SteppedClock) keeps the scenario's speed
+        self.clock = clock if clock is not None else SimClock(self.scenario.speed)
+        self.clock.speed = self.scenario.speed
         self.faults = FaultEngine(self.scenario.faults, self.scenario.seed)
         self.mft = AutomateMft(self.scenario, self.clock, self.journal, self.faults.revocations)
         self.acronis = Acronis(self.scenario, self.clock, self.journal, self.faults.revocations)

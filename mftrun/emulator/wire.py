@@ -61,18 +61,21 @@ class SimClock:
         self.speed = speed
         self.reset()
 
+    def _monotonic_ns(self) -> int:
+        return time.monotonic_ns()
+
     def reset(self) -> None:
         self.wall0_ns = time.time_ns()
-        self.mono0_ns = time.monotonic_ns()
+        self.mono0_ns = self._monotonic_ns()
 
     def now_ns(self) -> int:
-        return self.wall0_ns + (time.monotonic_ns() - self.mono0_ns)
+        return self.wall0_ns + (self._monotonic_ns() - self.mono0_ns)
 
     def now(self) -> float:
         return self.now_ns() / 1e9
 
     def sim_elapsed(self) -> float:
-        return (time.monotonic_ns() - self.mono0_ns) / 1e9 * self.speed
+        return (self._monotonic_ns() - self.mono0_ns) / 1e9 * self.speed
 
     def real(self, sim_seconds: float) -> float:
         return sim_seconds / self.speed
@@ -94,3 +97,29 @@ def rfc3339_ms(seconds: float) -> str:
     if millis == 1000:
         whole, millis = whole + 1, 0
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}Z"
+
+
+class SteppedClock(SimClock):
+    """A SimClock that moves only when told: `advance(seconds)` of real time.
+
+    Why: tests that wait for a token to expire, a task to finish or a timed fault
+    would otherwise sleep on the wall clock (slow, and flaky on a loaded machine).
+    Pass one to `Emulator(scenario, clock=SteppedClock())` (the speed stays the
+    scenario's); everything the emulator decides by time (run states, token
+    expiry, `revoke_tokens at`, Acronis timelines) then follows `advance`.
+    Connection-level faults (latency, hang) still act in real time: they are about
+    the socket, not the platform's clock.
+    """
+
+    def __init__(self, speed: float = 1.0) -> None:
+        self._offset_ns = 0
+        self._base_ns = time.monotonic_ns()
+        super().__init__(speed)
+
+    def _monotonic_ns(self) -> int:
+        return self._base_ns + self._offset_ns
+
+    def advance(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("a clock does not go back")
+        self._offset_ns += int(seconds * 1e9)

@@ -24,7 +24,7 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from mftrun.emulator import Emulator, Scenario
+from mftrun.emulator import Emulator, Scenario, SteppedClock
 
 from contract_fixture import fixture_item
 
@@ -473,7 +473,8 @@ def short_lived():
         "automate_mft": {"token_lifetime": "6s"},
         "acronis": {"token_lifetime": "6s"},
     }
-    with Emulator(Scenario.from_dict(data)) as server:
+    clock = SteppedClock()
+    with Emulator(Scenario.from_dict(data), clock=clock) as server:
         yield server
 
 
@@ -855,7 +856,7 @@ def test_expired_tokens_mft_403_on_every_documented_call_acronis_401_and_renewal
     run_id = requests.post(
         f"{short_lived.url}/v1/tasks/{T_OK}/start", json={}, headers=headers, timeout=5
     ).json()["id"]
-    time.sleep(0.8)
+    short_lived.clock.advance(0.8)
     for method, path in (
         ("GET", "/v1/licenses/current"),
         ("POST", f"/v1/tasks/{T_OK}/start"),

@@ -16,6 +16,7 @@ result still comes back so reports can be written.
 
 from __future__ import annotations
 
+import enum
 import heapq
 import itertools
 import queue
@@ -31,16 +32,12 @@ from mftrun.clock import Clock, SystemClock
 from mftrun.conditions import FAILED_CONCLUSIONS, should_run, step_view
 from mftrun.durations import format_duration
 from mftrun.errors import (
-    EXIT_FAILED,
     AuthError,
     CredentialError,
     InputError,
     RemoteError,
-    EXIT_INTERRUPTED,
     EXIT_INVALID,
-    EXIT_OK,
     EXIT_PLATFORM,
-    EXIT_TERMINATED,
     MftrunError,
     TemplateError,
 )
@@ -50,7 +47,7 @@ from mftrun.http.session import NotSentError
 from mftrun.model import Pipeline, Step, step_hash
 from mftrun.plan import Plan
 from mftrun.providers.base import Observation, Provider
-from mftrun.results import Attempt, RunResult, Status, StepResult
+from mftrun.results import Attempt, RunResult, Status, StepResult, exit_code_of
 from mftrun.state.prior import Attach, Carried, Prior
 from mftrun.state.recorder import NullRecorder, RunRecorder
 
@@ -62,6 +59,50 @@ AFTERMATH_TIMEOUT = (
     600.0  # seconds, for a failure/always step without a timeout after the run's own ran out
 )
 _MAX_WAIT = 0.2  # how long the scheduler sleeps at most, so an interrupt is noticed quickly
+
+
+class Call(enum.Enum):
+    """What a worker did for a step; its answer comes back tagged with it."""
+
+    START = "start"
+    ATTACH = "attach"  # resume: the first poll of a recorded remote run
+    POLL = "poll"
+    NOT_SENT = "not_sent"  # a start withheld (the step ended, or the run is stopping)
+
+
+class Wake(enum.Enum):
+    """Why a step's timer fires."""
+
+    POLL = "poll"
+    RESTART = "restart"  # a retry's delay is over
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """A worker's answer to the scheduler: a value or an error, for one generation of a step."""
+
+    step_id: str
+    gen: int
+    call: Call
+    value: Any = None
+    error: BaseException | None = None
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class _Timer:
+    when: float
+    seq: int
+    step_id: str = field(compare=False)
+    wake: Wake = field(compare=False)
+    gen: int = field(compare=False)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class _Deadline:
+    when: float
+    seq: int
+    step_id: str = field(compare=False)
+    gen: int = field(compare=False)
 
 
 @dataclass(slots=True)
@@ -130,9 +171,9 @@ class Executor:
         self.workers = workers or max(2, min(32, self.max_parallel))
         self.recorder: RunRecorder = recorder or NullRecorder()
         self.prior: Mapping[str, Prior] = prior or {}
-        self._answers: queue.SimpleQueue[tuple[str, int, str, Any, Any]] = queue.SimpleQueue()
-        self._timers: list[tuple[float, int, str, str, int]] = []  # (when, seq, step id, kind, gen)
-        self._deadlines: list[tuple[float, int, str, int]] = []
+        self._answers: queue.SimpleQueue[_Answer] = queue.SimpleQueue()
+        self._timers: list[_Timer] = []
+        self._deadlines: list[_Deadline] = []
         self._seq = itertools.count()
         self._startable: list[tuple[int, str]] = []  # (file index, step id)
         self._newly_ready: deque[str] = deque()
@@ -167,6 +208,11 @@ class Executor:
 
     # -- public -------------------------------------------------------------------------------
 
+    @property
+    def signal_received(self) -> int | None:
+        """The first signal `interrupt` was called with, or None."""
+        return self._signal
+
     def interrupt(self, signum: int = signal.SIGINT) -> None:
         """Safe to call from a signal handler: it only sets flags."""
         if self._signal is None:
@@ -190,7 +236,7 @@ class Executor:
                 self._settle_ready()
                 now = self.clock.monotonic()
                 if self._signal is not None:
-                    self._stop_all(Status.CANCELLED, "interrupted")
+                    self._stop_all("interrupted")
                     break
                 if run_deadline is not None and now >= run_deadline:
                     self.result.message = (
@@ -209,8 +255,8 @@ class Executor:
                 if self._unfinished == 0:
                     break
                 wake = min(
-                    [t[0] for t in self._timers[:1]]
-                    + [d[0] for d in self._deadlines[:1]]
+                    [t.when for t in self._timers[:1]]
+                    + [d.when for d in self._deadlines[:1]]
                     + ([run_deadline] if run_deadline else [])
                     + [now + _MAX_WAIT]
                 )
@@ -218,13 +264,15 @@ class Executor:
                     answer = self._answers.get(timeout=max(0.0, wake - self.clock.monotonic()))
                 except queue.Empty:
                     continue
-                self._handle_answer(*answer)
+                self._handle_answer(answer)
         finally:
             self._stopping.set()
             pool.close()
         self.result.ended_at = self.clock.now()
         self.result.interrupted = self._signal is not None
-        self.result.exit_code = self._exit_code(run_timed_out=self._run_timed_out)
+        self.result.exit_code = exit_code_of(
+            self.result.steps, signal_received=self._signal, run_timed_out=self._run_timed_out
+        )
         self.listener.run_finished(self.result)
         return self.result
 
@@ -249,8 +297,11 @@ class Executor:
 
     # -- readiness and conditions --------------------------------------------------------------
 
-    def _context(self, **extra: Any) -> dict[str, Any]:
+    def template_context(self, **extra: Any) -> dict[str, Any]:
+        """What templates see now: vars, the finished steps, and `extra` (result, response)."""
         return {"vars": self.vars, "steps": self._steps_view, **extra}
+
+    _context = template_context
 
     def _settle_ready(self) -> None:
         """Decide, for every step whose needs are all final, whether it will run or is skipped."""
@@ -311,7 +362,8 @@ class Executor:
             if self._aftermath and not timeout:
                 timeout = AFTERMATH_TIMEOUT  # the run is already over its deadline: stay bounded
             if timeout:
-                heapq.heappush(self._deadlines, (now + timeout, next(self._seq), step_id, live.gen))
+                deadline = _Deadline(now + timeout, next(self._seq), step_id, live.gen)
+                heapq.heappush(self._deadlines, deadline)
             self._launch_attempt(live)
 
     def _launch_attempt(self, live: _Live) -> None:
@@ -352,11 +404,11 @@ class Executor:
                 handle = provider.attach(step.action.kind, spec, ref, ctx)
                 return handle, provider.poll(handle, ctx)
 
-            self._submit(live, "attach", reattach)
+            self._submit(live, Call.ATTACH, reattach)
             return
         kind, recorder, step_id = step.action.kind, self.recorder, step.id
         if not _starts_remote_work(kind, spec):
-            self._submit(live, "start", lambda: provider.start(kind, spec, ctx))
+            self._submit(live, Call.START, lambda: provider.start(kind, spec, ctx))
             return
         live.result.start_unconfirmed = True
 
@@ -372,26 +424,26 @@ class Executor:
             recorder.remote_run(step_id, number, provider.ref(handle) if obs.run_id else {})
             return handle, obs
 
-        self._submit(live, "start", start)
+        self._submit(live, Call.START, start)
 
     # -- worker traffic ------------------------------------------------------------------------
 
-    def _submit(self, live: _Live, kind: str, call: Callable[[], Any]) -> None:
+    def _submit(self, live: _Live, kind: Call, call: Callable[[], Any]) -> None:
         live.busy = True
         step_id, gen, step_gate = live.step.id, live.gen, live.gate
         answers, stopping = self._answers, self._stopping
 
         def job() -> None:
-            if kind == "start" and (stopping.is_set() or step_gate.closed):
+            if kind is Call.START and (stopping.is_set() or step_gate.closed):
                 # never send a start after an interrupt, a whole-run timeout or the step's end
-                answers.put((step_id, gen, "not_sent", None, None))
+                answers.put(_Answer(step_id, gen, Call.NOT_SENT))
                 return
             try:
                 with gates.entered(step_gate):
                     value = call()
-                answers.put((step_id, gen, kind, value, None))
+                answers.put(_Answer(step_id, gen, kind, value))
             except BaseException as exc:  # noqa: BLE001 - every failure is reported on the step
-                answers.put((step_id, gen, kind, None, exc))
+                answers.put(_Answer(step_id, gen, kind, error=exc))
 
         self._pool.submit(job)
 
@@ -401,21 +453,20 @@ class Executor:
                 answer = self._answers.get_nowait()
             except queue.Empty:
                 return
-            self._handle_answer(*answer)
+            self._handle_answer(answer)
 
-    def _handle_answer(
-        self, step_id: str, gen: int, kind: str, value: Any, exc: BaseException | None
-    ) -> None:
-        live = self._live[step_id]
+    def _handle_answer(self, answer: _Answer) -> None:
+        live = self._live[answer.step_id]
+        gen, kind, value, exc = answer.gen, answer.call, answer.value, answer.error
         number = live.attempts_started
-        if kind == "not_sent":
+        if kind is Call.NOT_SENT:
             self._start_not_sent(live, number)
             return
-        if kind == "start" and exc is not None and not _may_have_started(exc):
+        if kind is Call.START and exc is not None and not _may_have_started(exc):
             self._start_not_sent(live, number)
-        if kind in ("start", "attach") and value is not None:
+        if kind in (Call.START, Call.ATTACH) and value is not None:
             handle, obs = value
-            if kind == "start":  # the answer arrived (the worker recorded it already)
+            if kind is Call.START:  # the answer arrived (the worker recorded it already)
                 ref = self.providers[live.step.environment].ref(handle) if obs.run_id else {}
                 live.result.attempts[-1].ref = ref or None
                 live.result.start_unconfirmed = False
@@ -433,11 +484,11 @@ class Executor:
             return
         live.busy = False
         if exc is not None:
-            if kind == "start" and live.result.start_unconfirmed:
+            if kind is Call.START and live.result.start_unconfirmed:
                 self._note_ambiguous_start(live, exc)
             self._fail_with_exception(live, exc)
             return
-        obs = value[1] if kind in ("start", "attach") else value
+        obs = value[1] if kind in (Call.START, Call.ATTACH) else value
         self._observe(live, obs)
 
     def _start_not_sent(self, live: _Live, number: int) -> None:
@@ -467,7 +518,7 @@ class Executor:
             poll = live.step.poll
             delay = obs.retry_after if obs.retry_after is not None else live.gap
             live.gap = min(max(live.gap * poll.factor, poll.interval), poll.max_interval)
-            self._timer(self.clock.monotonic() + delay, live, "poll")
+            self._timer(self.clock.monotonic() + delay, live, Wake.POLL)
             return
         attempt.ended_at = self.clock.now()
         attempt.message = obs.message
@@ -488,7 +539,7 @@ class Executor:
                 f"attempt {live.attempts_started} failed ({obs.message or obs.remote_status}); "
                 f"retrying in {format_duration(delay)}",
             )
-            self._timer(self.clock.monotonic() + delay, live, "restart")
+            self._timer(self.clock.monotonic() + delay, live, Wake.RESTART)
             return
         self._finish_with_outputs(
             live, Status.FAILED, obs, error=obs.message or f"remote status {obs.remote_status}"
@@ -514,31 +565,32 @@ class Executor:
 
     # -- timers and deadlines ------------------------------------------------------------------
 
-    def _timer(self, when: float, live: _Live, kind: str) -> None:
-        heapq.heappush(self._timers, (when, next(self._seq), live.step.id, kind, live.gen))
+    def _timer(self, when: float, live: _Live, wake: Wake) -> None:
+        heapq.heappush(self._timers, _Timer(when, next(self._seq), live.step.id, wake, live.gen))
 
     def _fire_timers(self, now: float) -> None:
-        while self._timers and self._timers[0][0] <= now:
-            _, _, step_id, kind, gen = heapq.heappop(self._timers)
+        while self._timers and self._timers[0].when <= now:
+            timer = heapq.heappop(self._timers)
+            step_id = timer.step_id
             live = self._live[step_id]
-            if gen != live.gen or self._stopping.is_set():
+            if timer.gen != live.gen or self._stopping.is_set():
                 continue
-            if kind == "restart":
+            if timer.wake is Wake.RESTART:
                 self._launch_attempt(live)
             else:
                 provider, handle = self.providers[live.step.environment], live.handle
                 self._submit(
                     live,
-                    "poll",
+                    Call.POLL,
                     # defaults bind this iteration's values; mypy cannot infer such a lambda
                     lambda p=provider, h=handle, s=step_id: p.poll(h, _StepContext(self, s)),  # type: ignore[misc]
                 )
 
     def _fire_deadlines(self, now: float) -> None:
-        while self._deadlines and self._deadlines[0][0] <= now:
-            _, _, step_id, gen = heapq.heappop(self._deadlines)
-            live = self._live[step_id]
-            if gen != live.gen or live.result.outcome != Status.RUNNING:
+        while self._deadlines and self._deadlines[0].when <= now:
+            deadline = heapq.heappop(self._deadlines)
+            live = self._live[deadline.step_id]
+            if deadline.gen != live.gen or live.result.outcome != Status.RUNNING:
                 continue
             self._time_out(
                 live, f"step timeout of {format_duration(live.step.timeout or 0)} reached"
@@ -620,16 +672,14 @@ class Executor:
                 live.result.skipped_reason = f"not started: {why}"
                 self._finish(live, Status.SKIPPED, detail=live.result.skipped_reason)
 
-    def _stop_all(self, status: Status, why: str) -> None:
-        """Interrupt or whole-run timeout: end every unfinished step, start nothing new."""
+    def _stop_all(self, why: str) -> None:
+        """Interrupt: end every unfinished step (running ones `cancelled`), start nothing new.
+        (A whole-run timeout is `_enter_aftermath`: failure/always steps still run.)"""
         self._stopping.set()
         for live in self._live.values():
             if live.result.outcome == Status.RUNNING:
-                if status == Status.TIMED_OUT:
-                    self._time_out(live, why)
-                else:
-                    left = self._cancel_remote(live, Status.CANCELLED)
-                    self._finish(live, status, error=why + (f"; {left}" if left else ""))
+                left = self._cancel_remote(live, Status.CANCELLED)
+                self._finish(live, Status.CANCELLED, error=why + (f"; {left}" if left else ""))
         for live in self._live.values():
             if not live.result.outcome.is_final:
                 live.result.skipped_reason = f"not started: {why}"
@@ -699,20 +749,6 @@ class Executor:
     def _emit(self, live: _Live, detail: str) -> None:
         self.listener.step_changed(StepEvent(live.result, detail))
 
-    def _exit_code(self, *, run_timed_out: bool) -> int:
-        if self._signal is not None:
-            return EXIT_TERMINATED if self._signal == signal.SIGTERM else EXIT_INTERRUPTED
-        codes = {EXIT_FAILED} if run_timed_out else set()
-        for step in self.result.steps:
-            if step.conclusion == Status.ERROR:
-                codes.add(step.error_exit_code or EXIT_PLATFORM)
-            elif step.conclusion in (Status.FAILED, Status.TIMED_OUT, Status.CANCELLED):
-                codes.add(EXIT_FAILED)
-        for code in (EXIT_INVALID, EXIT_PLATFORM, EXIT_FAILED):
-            if code in codes:
-                return code
-        return EXIT_OK
-
 
 def _starts_remote_work(kind: str, spec: Mapping[str, Any]) -> bool:
     """Whether the first request of this action could start something on the platform."""
@@ -755,11 +791,11 @@ def _may_have_started(exc: BaseException) -> bool:
 class _StepContext:
     """Handed to providers: lets them evaluate the step's late templates (e.g. http `until`)."""
 
-    __slots__ = ("_executor", "step_id")
+    __slots__ = ("_context", "step_id")
 
     def __init__(self, executor: Executor, step_id: str) -> None:
-        self._executor = executor
+        self._context = executor.template_context
         self.step_id = step_id
 
     def evaluate(self, expression: str, **names: Any) -> Any:
-        return templating.evaluate(expression, self._executor._context(**names))
+        return templating.evaluate(expression, self._context(**names))

@@ -217,3 +217,36 @@ def step_result_from_dict(data: Mapping[str, Any]) -> StepResult:
         reattached=bool(data.get("reattached")),
         start_unconfirmed=bool(data.get("start_unconfirmed")),
     )
+
+
+def exit_code_of(
+    steps: list[StepResult], *, signal_received: int | None, run_timed_out: bool
+) -> int:
+    """The run's exit code from its steps (README's table): the most serious cause wins.
+
+    A signal decides alone (130 for SIGINT, 143 for SIGTERM); otherwise a mistake in the
+    file (2) before a platform problem (3) before a failed task (1). A whole-run timeout
+    is a failure (1). Lives with the results, so the executor only records what happened."""
+    import signal
+
+    from mftrun.errors import (
+        EXIT_FAILED,
+        EXIT_INTERRUPTED,
+        EXIT_INVALID,
+        EXIT_OK,
+        EXIT_PLATFORM,
+        EXIT_TERMINATED,
+    )
+
+    if signal_received is not None:
+        return EXIT_TERMINATED if signal_received == signal.SIGTERM else EXIT_INTERRUPTED
+    codes = {EXIT_FAILED} if run_timed_out else set()
+    for step in steps:
+        if step.conclusion == Status.ERROR:
+            codes.add(step.error_exit_code or EXIT_PLATFORM)
+        elif step.conclusion in (Status.FAILED, Status.TIMED_OUT, Status.CANCELLED):
+            codes.add(EXIT_FAILED)
+    for code in (EXIT_INVALID, EXIT_PLATFORM, EXIT_FAILED):
+        if code in codes:
+            return code
+    return EXIT_OK

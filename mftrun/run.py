@@ -372,7 +372,7 @@ class SignalGuard:
             error = Interrupted(f"{name} received before the run began: nothing was started")
             error.exit_code = EXIT_TERMINATED
             raise error
-        first = self.executor._signal is None and self.late is None
+        first = self.executor.signal_received is None and self.late is None
         if not first and signum == signal.SIGINT:
             os._exit(130)
         if self.decided:
@@ -405,8 +405,8 @@ class SignalGuard:
 
         self.finished = True
         late = self.late
-        if late is None and self.executor._signal is not None and not result.interrupted:
-            late = self.executor._signal  # came as the run ended, after it took its verdict
+        if late is None and self.executor.signal_received is not None and not result.interrupted:
+            late = self.executor.signal_received  # came as the run ended, after it took its verdict
         self.decided = True
         if late is not None and not result.interrupted:
             name = signal.Signals(late).name

@@ -245,6 +245,13 @@ def preflight_credentials(pipeline: Pipeline, environ: Mapping[str, str]) -> Non
     for name, env in pipeline.environments.items():
         if name not in used:
             continue
+        if env.provider == "webhook":
+            from mftrun.providers.webhook import read_target
+
+            try:
+                read_target(env, environ=environ, redactor=None)
+            except CredentialError as exc:
+                problems.append(str(exc))
         for field, ref in env.credentials.items():
             try:
                 value = resolve(field, ref, environ=environ, secret=False)
@@ -295,6 +302,7 @@ def emulated(
     from mftrun.emulator import Emulator, Scenario, load_scenario
     from mftrun.model import CredentialRef
     from mftrun.templating import is_template
+    from types import MappingProxyType
 
     scenario = load_scenario(scenario_path) if scenario_path else Scenario.default()
     with Emulator(scenario) as emu, tempfile.TemporaryDirectory(prefix="mftrun-emulate-") as folder:
@@ -312,6 +320,21 @@ def emulated(
             redactor.add(secret)
         environments = {}
         for name, env in pipeline.environments.items():
+            if env.provider == "webhook":
+                # The emulator's webhook sink receives the calls (journal: "webhooks"); no
+                # variable or file of yours is read, and nothing leaves this machine.
+                headers = {
+                    header: ref if ref.kind == "value" else CredentialRef("value", "emulated")
+                    for header, ref in env.headers.items()
+                }
+                environments[name] = replace(
+                    env,
+                    base_url=f"{emu.url}/_emulator/webhooks/{name}",
+                    url_ref=None,
+                    headers=MappingProxyType(headers),
+                    ca_bundle=None,
+                )
+                continue
             if env.provider == "automate-mft":
                 refs = {
                     "tenant_id": CredentialRef("value", creds.tenant_id),

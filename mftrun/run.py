@@ -102,7 +102,7 @@ def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> 
             if db is not None:
                 held = run_lock.hold(run_lock.lock_file(db, key), key, meta, options.wait_lock)
                 stack.enter_context(held)
-        from mftrun.credentials import Redactor
+        from mftrun.credentials import SECRET_NAME, Redactor, mask_secret_names
         from mftrun.state import memory as run_memory
 
         memory = run_memory.Memory(meta=meta)
@@ -156,6 +156,12 @@ def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> 
         executor.result.run_id = memory.run_id
         executor.result.resumed_from = memory.resumed_from
         executor.result.lock = memory.lock_key
+        for name, value in options.variables.items():
+            if SECRET_NAME.search(name):  # --var api_token=...: masked wherever it is echoed
+                redactor.add(value)
+        executor.result.variables = {
+            k: str(v) for k, v in mask_secret_names(options.variables).items()
+        }
         # In force until the reports are written and the exit code is decided (issue 15
         # item 17): a signal just after the last step still gives a full, truthful report.
         guard.executor = executor  # from here on a signal stops the run gracefully

@@ -851,13 +851,39 @@ class _Builder:
                     needs[sid].append(need)
                     need_paths.setdefault((sid, need), npath)
         for cycle in find_cycles(needs):
-            # cycle[k] is needed by cycle[k + 1]; point at that needs entry.
+            closer, closed, ring = self.closing_need(cycle, first, need_paths)
             self.problem(
-                need_paths[(cycle[1], cycle[0])],
-                f"dependency cycle: {' -> '.join(cycle)}",
-                "each step in the cycle needs the one before it; remove one of these needs",
+                need_paths[(closer, closed)],
+                f"dependency cycle: {' -> '.join(ring)}",
+                "each step in the cycle needs the one before it; this need of "
+                f"{closer!r} on {closed!r} closes it: remove it, or another need of the cycle",
             )
         self.template_references(first, needs)
+
+    def closing_need(
+        self,
+        cycle: list[str],
+        first: Mapping[str, int],
+        need_paths: Mapping[tuple[str, str], Path],
+    ) -> tuple[str, str, list[str]]:
+        """The needs entry that closes a cycle, and the cycle written to end with it.
+
+        A pipeline written top-down needs only steps above; the entry that needs a step
+        further down the file is the one that closes the loop (of several, the last in the
+        file). The cycle is reported once, at that entry, and written starting from the step
+        that has it, so its last arrow is that need."""
+        nodes = cycle[:-1]  # cycle[k] is needed by cycle[k + 1]; it ends where it began
+        edges = [(nodes[(k + 1) % len(nodes)], nodes[k]) for k in range(len(nodes))]
+        forward = [(s, t) for s, t in edges if first[t] > first[s]] or edges
+
+        def where(edge: tuple[str, str]) -> tuple[int, int]:
+            position = self.pos(need_paths[edge])
+            return position.line, position.column
+
+        closer, closed = max(forward, key=where)
+        start = nodes.index(closer)
+        ring = nodes[start:] + nodes[:start] + [closer]
+        return closer, closed, ring
 
     def template_references(self, ids: Mapping[str, int], needs: Mapping[str, list[str]]) -> None:
         upstream: dict[str, set[str]] = {}

@@ -463,7 +463,6 @@ def report(
     A report that cannot be written is said after the summary, so the run's outcome
     is still on the console; returns False then.
     """
-    from rich.console import Console
 
     from mftrun.errors import MftrunError
 
@@ -487,16 +486,16 @@ def report(
     from mftrun.reports.github import annotate
 
     annotate(result, redactor=redactor)
-    from mftrun.inert import guarded, inert, inert_lines
+    from mftrun.inert import inert, inert_lines
 
     if crashed:
         if failure is not None:
             print(f"mftrun: {inert_lines(redactor.scrub(str(failure)))}", file=sys.stderr)
         return failure is None
     from mftrun.reports import build_report
-    from mftrun.reports.summary import print_summary
+    from mftrun.reports.summary import print_summary, summary_console
 
-    print_summary(build_report(result, redactor), console=Console(file=guarded(sys.stdout)))
+    print_summary(build_report(result, redactor), console=summary_console(sys.stdout))
     for kind, path in written.items():
         print(f"{kind} report: {inert(path)}")
     if failure is not None:

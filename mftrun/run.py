@@ -243,45 +243,54 @@ def preflight_credentials(pipeline: Pipeline, environ: Mapping[str, str]) -> Non
     after half the pipeline has run (and the failure branch has paged someone) helps nobody.
     All of them are listed at once, so one edit of the CI secrets fixes them all.
     """
-    from mftrun.credentials import resolve, too_short_to_mask
     from mftrun.errors import CredentialError
 
     used = {step.environment for step in pipeline.steps}
-    problems = []
+    problems: list[str] = []
     for name, env in pipeline.environments.items():
-        if name not in used:
-            continue
-        if env.provider == "webhook":
-            from mftrun.providers.webhook import read_target
-
-            try:
-                read_target(env, environ=environ, redactor=None)
-            except CredentialError as exc:
-                problems.append(str(exc))
-        for field, ref in env.credentials.items():
-            try:
-                value = resolve(field, ref, environ=environ, secret=False)
-                if (short := too_short_to_mask(field, ref, value)) is not None:
-                    problems.append(f"environment {name!r}: {short}")
-                    continue
-                if (
-                    field == "private_key"
-                ):  # unreadable keys are found now too, not at the first step
-                    from mftrun.http.auth import load_private_key
-
-                    where = f", declared at {ref.position}" if ref.position.line else ""
-                    load_private_key(value, source=f"{ref.kind} {ref.ref}{where}")
-            except CredentialError as exc:
-                problems.append(f"environment {name!r}: {exc}")
-        if env.ca_bundle and not os.path.isfile(os.path.expanduser(env.ca_bundle)):
-            problems.append(
-                f"environment {name!r}: ca_bundle {env.ca_bundle} does not exist or "
-                "is not a file\n  hint: point ca_bundle at a PEM file of trusted CA certificates"
-            )
+        if name in used:
+            problems.extend(f"environment {name!r}: {p}" for p in credential_problems(env, environ))
     if problems:
         raise CredentialError(
             "some credentials cannot be read, so nothing was started:\n" + "\n".join(problems)
         )
+
+
+def credential_problems(env: Any, environ: Mapping[str, str]) -> list[str]:
+    """Every credential, webhook URL/header and ca_bundle of one environment that cannot be
+    read or used, each in words (never the value); `apply` and `check` both list them all."""
+    from mftrun.credentials import resolve, too_short_to_mask
+    from mftrun.errors import CredentialError
+
+    problems: list[str] = []
+    if env.provider == "webhook":
+        from mftrun.providers.webhook import read_target
+
+        try:
+            read_target(env, environ=environ, redactor=None)
+        except CredentialError as exc:
+            prefix = f"environment {env.name!r}: "
+            problems.extend(line.removeprefix(prefix) for line in str(exc).split("\n" + prefix))
+            problems[0] = problems[0].removeprefix(prefix)
+    for field, ref in env.credentials.items():
+        try:
+            value = resolve(field, ref, environ=environ, secret=False)
+            if (short := too_short_to_mask(field, ref, value)) is not None:
+                problems.append(short)
+                continue
+            if field == "private_key":  # unreadable keys are found now too, not at the first step
+                from mftrun.http.auth import load_private_key
+
+                where = f", declared at {ref.position}" if ref.position.line else ""
+                load_private_key(value, source=f"{ref.kind} {ref.ref}{where}")
+        except CredentialError as exc:
+            problems.append(str(exc))
+    if env.ca_bundle and not os.path.isfile(os.path.expanduser(env.ca_bundle)):
+        problems.append(
+            f"ca_bundle {env.ca_bundle} does not exist or "
+            "is not a file\n  hint: point ca_bundle at a PEM file of trusted CA certificates"
+        )
+    return problems
 
 
 def connect(

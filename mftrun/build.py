@@ -343,6 +343,13 @@ class _Builder:
             )
         elif isinstance(base_url, str):
             resolved = self.url(base_url, path + ("base_url",), query=True) or ""
+            if resolved and (why := _secret_in_url(resolved)):
+                self.problem(
+                    path + ("base_url",),
+                    f"this webhook URL {why}: pipeline files live in Git, and a secret "
+                    "there is a leaked secret",
+                    "use base_url: {env: NAME} or base_url: {file: PATH}",
+                )
         elif isinstance(base_url, dict) and len(base_url) == 1:
             kind, ref = next(iter(base_url.items()))
             if kind in ("env", "file") and isinstance(ref, str) and ref:
@@ -1028,6 +1035,24 @@ def _ancestors(sid: str, needs: Mapping[str, list[str]]) -> set[str]:
             seen.add(node)
             stack.extend(needs.get(node, ()))
     return seen
+
+
+# Incoming-webhook URLs that are their own secret: Slack's /services/T/B/secret, Discord's
+# /api/webhooks/<id>/<token>, Teams and Power Automate's signed `sig=` query, a token in the
+# query. Written inline they would be committed; `{env: ...}` keeps them out of Git.
+_SECRET_URL_PATH = re.compile(r"/services/[^/]+/[^/]+/[^/]+|/api/webhooks/\d+/[^/]+", re.I)
+_SECRET_URL_QUERY = re.compile(r"(^|&)(sig|signature|token|key|code|secret)=", re.I)
+
+
+def _secret_in_url(url: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if _SECRET_URL_QUERY.search(parts.query):
+        return "carries a secret in its query"
+    if _SECRET_URL_PATH.search(parts.path):
+        return "carries its secret in the path"
+    return None
 
 
 def _defined(raw_envs: Mapping[str, Any]) -> str:

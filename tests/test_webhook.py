@@ -281,6 +281,16 @@ def test_sink_keeps_what_it_received_in_the_journal() -> None:
             "credentials is not used by webhook environments",
         ),
         (
+            "{provider: webhook, base_url: 'https://hooks.slack.com/services/T0/B0/abcdef'}",
+            "{id: a, environment: w, http: {method: POST}}",
+            "carries its secret in the path",
+        ),
+        (
+            "{provider: webhook, base_url: 'https://x.example.com/wf?api-version=1&sig=abc'}",
+            "{id: a, environment: w, http: {method: POST}}",
+            "carries a secret in its query",
+        ),
+        (
             "{provider: webhook, base_url: http://h.example.com/x}",
             "{id: a, environment: w, http: {method: POST}}",
             "plain http",
@@ -314,13 +324,18 @@ def test_validation(environment: str, step: str, message: str, tmp_path: Path) -
     assert message in str(caught.value)
 
 
-def test_webhook_url_with_query_is_kept(tmp_path: Path) -> None:
-    """Teams-style URLs carry their signature in the query: it is kept, not refused."""
+def test_webhook_url_query_is_kept_and_sent(
+    receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Teams-style URLs carry their signature in the query: it is kept and sent with the
+    call, together with the step's own query; the signature stays out of the reports."""
+    monkeypatch.setenv("HOOK_URL", f"{receiver.url}/workflows/run?api-version=1&sig={HOOK_TOKEN}")
     file = tmp_path / "p.yaml"
     file.write_text(
-        "version: 1\nenvironments:\n"
-        "  w: {provider: webhook, base_url: 'https://h.example.com/wf?api-version=1&sig=abc'}\n"
-        "steps:\n  - {id: a, environment: w, http: {method: POST}}\n"
+        "version: 1\nenvironments:\n  w: {provider: webhook, base_url: {env: HOOK_URL}}\n"
+        "steps:\n  - {id: a, environment: w, http: {method: POST, query: {x: y}, json: {}}}\n"
     )
-    env = load_pipeline(str(file)).environments["w"]
-    assert env.base_url == "https://h.example.com/wf?api-version=1&sig=abc"
+    code, report, written = run(tmp_path, file)
+    assert code == 0
+    assert receiver.calls[0]["path"] == f"/workflows/run?api-version=1&sig={HOOK_TOKEN}&x=y"
+    assert HOOK_TOKEN not in written

@@ -343,10 +343,10 @@ class _Builder:
             )
         elif isinstance(base_url, str):
             resolved = self.url(base_url, path + ("base_url",), query=True) or ""
-            if resolved and (why := _secret_in_url(resolved)):
+            if resolved and (leak := _secret_in_url(resolved)):
                 self.problem(
                     path + ("base_url",),
-                    f"this webhook URL {why}: pipeline files live in Git, and a secret "
+                    f"this webhook URL {leak}: pipeline files live in Git, and a secret "
                     "there is a leaked secret",
                     "use base_url: {env: NAME} or base_url: {file: PATH}",
                 )

@@ -45,8 +45,11 @@ CREDENTIAL_FIELDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
         "automate-mft": ("tenant_id", "key_id", "private_key"),
         "acronis": ("client_id", "client_secret"),
+        "webhook": (),
     }
 )
+# Header names whose value is a secret however it is spelled: never inline in a webhook env.
+_SECRET_HEADER = re.compile(r"authorization|token|secret|key|signature|password|auth", re.I)
 # Documented task manager v2 filters (see ../shared/docs/api-contracts.md, section 2).
 MULTI_FILTERS = (
     "id",
@@ -236,8 +239,24 @@ class _Builder:
         if not isinstance(raw, dict) or raw.get("provider") not in PROVIDERS:
             return None
         provider = raw["provider"]
+        if provider == "webhook":
+            return self.webhook(name, raw, path)
         region, base_url = raw.get("region"), raw.get("base_url")
         resolved: str | None = None
+        if "headers" in raw:
+            self.problem(
+                path + ("headers",),
+                "headers are for webhook environments only",
+                "put per-call headers on the http step instead",
+                key=True,
+            )
+        if isinstance(base_url, dict):
+            self.problem(
+                path + ("base_url",),
+                f"{provider} base_url must be written as a URL",
+                "only a webhook environment reads its URL from {env: NAME} or {file: PATH}",
+            )
+            base_url = None
         if provider == "automate-mft":
             if region is not None and base_url is not None:
                 self.problem(
@@ -302,7 +321,74 @@ class _Builder:
             position=self.pos(path, key=True),
         )
 
-    def url(self, text: str, path: Path) -> str | None:
+    def webhook(self, name: str, raw: dict[str, Any], path: Path) -> Environment | None:
+        """An incoming webhook: a URL (a secret one through env:/file:) and optional headers,
+        no credentials and no token. Only the http action runs on it."""
+        for key, why in (
+            ("credentials", "a webhook has no platform token; put a secret in headers"),
+            ("region", "give the webhook's URL as base_url"),
+            ("token_body", "a webhook has no token request"),
+        ):
+            if key in raw:
+                self.problem(
+                    path + (key,), f"{key} is not used by webhook environments", why, key=True
+                )
+        base_url = raw.get("base_url")
+        resolved, url_ref = "", None
+        if base_url is None:
+            self.problem(
+                path,
+                f"environment {name!r} (webhook) needs base_url",
+                "the incoming webhook's URL, e.g. base_url: {env: SLACK_WEBHOOK_URL}",
+            )
+        elif isinstance(base_url, str):
+            resolved = self.url(base_url, path + ("base_url",), query=True) or ""
+            if resolved and (leak := _secret_in_url(resolved)):
+                self.problem(
+                    path + ("base_url",),
+                    f"this webhook URL {leak}: pipeline files live in Git, and a secret "
+                    "there is a leaked secret",
+                    "use base_url: {env: NAME} or base_url: {file: PATH}",
+                )
+        elif isinstance(base_url, dict) and len(base_url) == 1:
+            kind, ref = next(iter(base_url.items()))
+            if kind in ("env", "file") and isinstance(ref, str) and ref:
+                url_ref = CredentialRef(kind, ref, self.pos(path + ("base_url",)))
+        headers: dict[str, CredentialRef] = {}
+        raw_headers = raw.get("headers")
+        for header, value in (raw_headers if isinstance(raw_headers, dict) else {}).items():
+            hpath = path + ("headers", header)
+            if isinstance(value, str):
+                if _SECRET_HEADER.search(str(header)):
+                    self.problem(
+                        hpath,
+                        f"header {header} must not be written inline: pipeline files live in "
+                        "Git, and a secret there is a leaked secret",
+                        f"use {header}: {{env: NAME}} or {header}: {{file: PATH}}",
+                    )
+                    continue
+                headers[str(header)] = CredentialRef("value", value, self.pos(hpath))
+            elif isinstance(value, dict) and len(value) == 1:
+                kind, ref = next(iter(value.items()))
+                if kind in ("env", "file") and isinstance(ref, str) and ref:
+                    headers[str(header)] = CredentialRef(kind, ref, self.pos(hpath))
+        timeout = self.duration(raw.get("timeout"), path + ("timeout",))
+        if timeout is not None and timeout <= 0:
+            self.problem(path + ("timeout",), "the HTTP timeout must be more than 0")
+        ca_bundle = raw.get("ca_bundle")
+        return Environment(
+            name=name,
+            provider="webhook",
+            base_url=resolved,
+            credentials=MappingProxyType({}),
+            ca_bundle=ca_bundle if isinstance(ca_bundle, str) else None,
+            http_timeout=timeout if timeout else 30.0,
+            headers=MappingProxyType(headers),
+            url_ref=url_ref,
+            position=self.pos(path, key=True),
+        )
+
+    def url(self, text: str, path: Path, *, query: bool = False) -> str | None:
         from urllib.parse import urlsplit
 
         try:
@@ -328,7 +414,7 @@ class _Builder:
                 "(127.0.0.1, ::1, localhost), e.g. the emulator",
             )
             return None
-        if parts.query or parts.fragment:
+        if parts.fragment or (parts.query and not query):
             self.problem(path, f"base_url {text!r} must not have a query or fragment")
             return None
         return text.strip().rstrip("/")
@@ -488,6 +574,16 @@ class _Builder:
         )
         outputs = self.outputs(sid, raw.get("outputs"), path + ("outputs",))
         coe = raw.get("continue_on_error")
+        if action is not None and environment is not None and kind == "http":
+            env = raw_envs.get(environment)
+            webhook = isinstance(env, dict) and env.get("provider") == "webhook"
+            if not action.spec["path"] and not webhook:
+                self.problem(
+                    path + ("http",),
+                    f"step {sid!r}: http needs path",
+                    "the path below the environment's base_url, e.g. /v1/licenses/current; "
+                    "only a webhook environment may leave it out",
+                )
         if action is None or environment is None:
             return None
         return Step(
@@ -664,12 +760,12 @@ class _Builder:
         return spec
 
     def http(self, sid: str, raw: Any, path: Path) -> dict[str, Any] | None:
-        if not isinstance(raw, dict) or not isinstance(raw.get("path"), str):
+        if not isinstance(raw, dict) or not isinstance(raw.get("path", ""), str):
             return None
         method = raw.get("method", "GET")
         spec: dict[str, Any] = {
             "method": method.upper() if isinstance(method, str) else "GET",
-            "path": raw["path"],
+            "path": raw.get("path", ""),  # "" only on a webhook: its URL as it is (step())
             "query": raw.get("query") if isinstance(raw.get("query"), dict) else {},
             "headers": raw.get("headers") if isinstance(raw.get("headers"), dict) else {},
             "expect": raw.get("expect") or list(DEFAULT_EXPECT),
@@ -682,7 +778,8 @@ class _Builder:
             where = path + ("headers", name)
             if (why := http_headers.name_problem(str(name))) is not None:
                 hint = (
-                    "remove it; set the environment's credentials instead"
+                    "remove it; set the environment's credentials instead (a webhook "
+                    "environment: headers: {Authorization: {env: NAME}})"
                     if "authenticates" in why
                     else "remove it; mftrun sets it from base_url and the request body"
                     if str(name).strip().lower() in http_headers.REFUSED
@@ -771,13 +868,39 @@ class _Builder:
                     needs[sid].append(need)
                     need_paths.setdefault((sid, need), npath)
         for cycle in find_cycles(needs):
-            # cycle[k] is needed by cycle[k + 1]; point at that needs entry.
+            closer, closed, ring = self.closing_need(cycle, first, need_paths)
             self.problem(
-                need_paths[(cycle[1], cycle[0])],
-                f"dependency cycle: {' -> '.join(cycle)}",
-                "each step in the cycle needs the one before it; remove one of these needs",
+                need_paths[(closer, closed)],
+                f"dependency cycle: {' -> '.join(ring)}",
+                "each step in the cycle needs the one before it; this need of "
+                f"{closer!r} on {closed!r} closes it: remove it, or another need of the cycle",
             )
         self.template_references(first, needs)
+
+    def closing_need(
+        self,
+        cycle: list[str],
+        first: Mapping[str, int],
+        need_paths: Mapping[tuple[str, str], Path],
+    ) -> tuple[str, str, list[str]]:
+        """The needs entry that closes a cycle, and the cycle written to end with it.
+
+        A pipeline written top-down needs only steps above; the entry that needs a step
+        further down the file is the one that closes the loop (of several, the last in the
+        file). The cycle is reported once, at that entry, and written starting from the step
+        that has it, so its last arrow is that need."""
+        nodes = cycle[:-1]  # cycle[k] is needed by cycle[k + 1]; it ends where it began
+        edges = [(nodes[(k + 1) % len(nodes)], nodes[k]) for k in range(len(nodes))]
+        forward = [(s, t) for s, t in edges if first[t] > first[s]] or edges
+
+        def where(edge: tuple[str, str]) -> tuple[int, int]:
+            position = self.pos(need_paths[edge])
+            return position.line, position.column
+
+        closer, closed = max(forward, key=where)
+        start = nodes.index(closer)
+        ring = nodes[start:] + nodes[:start] + [closer]
+        return closer, closed, ring
 
     def template_references(self, ids: Mapping[str, int], needs: Mapping[str, list[str]]) -> None:
         upstream: dict[str, set[str]] = {}
@@ -919,6 +1042,24 @@ def _ancestors(sid: str, needs: Mapping[str, list[str]]) -> set[str]:
             seen.add(node)
             stack.extend(needs.get(node, ()))
     return seen
+
+
+# Incoming-webhook URLs that are their own secret: Slack's /services/T/B/secret, Discord's
+# /api/webhooks/<id>/<token>, Teams and Power Automate's signed `sig=` query, a token in the
+# query. Written inline they would be committed; `{env: ...}` keeps them out of Git.
+_SECRET_URL_PATH = re.compile(r"/services/[^/]+/[^/]+/[^/]+|/api/webhooks/\d+/[^/]+", re.I)
+_SECRET_URL_QUERY = re.compile(r"(^|&)(sig|signature|token|key|code|secret)=", re.I)
+
+
+def _secret_in_url(url: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if _SECRET_URL_QUERY.search(parts.query):
+        return "carries a secret in its query"
+    if _SECRET_URL_PATH.search(parts.path):
+        return "carries its secret in the path"
+    return None
 
 
 def _defined(raw_envs: Mapping[str, Any]) -> str:

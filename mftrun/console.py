@@ -41,6 +41,8 @@ class PlainConsole:
         self.stream = stream or sys.stdout
         self.redactor = redactor or Redactor()
         self.quiet = quiet
+        # (environment, status, detail) -> the first step that ended so: one cause, one message
+        self._causes: dict[tuple[str, str, str], str] = {}
 
     def _line(self, text: str) -> None:
         stamp = time.strftime("%H:%M:%S")
@@ -59,6 +61,11 @@ class PlainConsole:
             return
         attempt = f" attempt {len(step.attempts)}" if len(step.attempts) > 1 else ""
         detail = f": {self.redactor.scrub(event.detail)}" if event.detail else ""
+        if step.outcome in (Status.FAILED, Status.ERROR, Status.TIMED_OUT) and event.detail:
+            key = (step.environment, step.outcome.value, event.detail)
+            first = self._causes.setdefault(key, step.id)
+            if first != step.id:  # a refused token ends every step on it: say it once
+                detail = f": same cause as {first} (environment {step.environment})"
         self._line(f"{step.id:<24} {step.outcome.value:<9}{attempt}{detail}")
 
     def note(self, text: str) -> None:

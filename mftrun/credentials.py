@@ -30,6 +30,21 @@ _TOKEN_CHAR = "A-Za-z0-9_"
 
 _LIVE: weakref.WeakSet[Redactor] = weakref.WeakSet()
 
+# Names whose value is a secret whatever it spells (a --var, a task parameter): reports keep
+# the name and show MASK for the value, even when the value was never registered.
+SECRET_NAME = re.compile(
+    r"pass(word|wd|phrase)?|secret|token|api[-_]?key|private[-_]?key|credential|auth|signature",
+    re.I,
+)
+
+
+def mask_secret_names(values: Mapping[str, object]) -> dict[str, object]:
+    """A copy of `values` with the value of every secret-looking name replaced by MASK."""
+    return {
+        str(name): MASK if SECRET_NAME.search(str(name)) else value
+        for name, value in values.items()
+    }
+
 
 def scrub_everywhere(text: str) -> str:
     """Scrub with every redactor still alive: for text written outside any run's reach,

@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping
 from mftrun import templating
 from mftrun.clock import Clock, SystemClock
 from mftrun.conditions import FAILED_CONCLUSIONS, should_run, step_view
+from mftrun.credentials import mask_secret_names
 from mftrun.durations import format_duration
 from mftrun.errors import (
     AuthError,
@@ -391,6 +392,10 @@ class Executor:
         except TemplateError as exc:
             self._finish(live, Status.ERROR, error=str(exc), exit_code=EXIT_INVALID)
             return
+        attempt.target = live.result.target = _describe_target(step.action.kind, spec)
+        if step.action.kind == "start_task":
+            params = spec.get("parameters")
+            attempt.parameters = mask_secret_names(params if isinstance(params, Mapping) else {})
         provider = self.providers[step.environment]
         if live.handle is not None:
             live.calls_before += provider.http_calls(live.handle)
@@ -767,6 +772,19 @@ def _target_of(step: Step) -> str:
             return f"task {spec['task_id']}"
         return f"task named {str(spec.get('name'))!r}"
     return f"{str(spec.get('method', 'GET')).upper()} {spec.get('path')}"
+
+
+def _describe_target(kind: str, spec: Mapping[str, Any]) -> str | None:
+    """What an attempt sends, in words for the reports: the rendered method and path of an
+    http call ("POST /v1/x"), the task of a start; None for a wait (its filters are in the
+    file)."""
+    if kind == "http":
+        return f"{str(spec.get('method') or 'GET').upper()} {spec.get('path') or '(the URL)'}"
+    if kind == "start_task":
+        if spec.get("task_id"):
+            return f"task {spec['task_id']}"
+        return f"task named {str(spec.get('name'))!r}"
+    return None
 
 
 def _retry_can_help(kind: str) -> bool:

@@ -411,3 +411,13 @@ _MERGE_KEY = object()
 _DUPLICATE = object()
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
+
+
+def top_level(raw: bytes, file: str = "<file>") -> tuple[bool, Any]:
+    """(readable, data) of a file through the one loader, for quick looks at what a file is
+    (scenario or pipeline, step ids for completion): never `yaml.safe_load`, whose alias
+    expansion and number parsing have no limits. Unreadable YAML gives (False, None)."""
+    doc, problems = load_bytes(raw, file)
+    if doc is None:
+        return False, None
+    return True, doc.data

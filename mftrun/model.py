@@ -12,13 +12,14 @@ from types import MappingProxyType
 from typing import Any, Literal
 from collections.abc import Mapping
 
-PROVIDERS = ("automate-mft", "acronis")
+PROVIDERS = ("automate-mft", "acronis", "webhook")
 ACTIONS = ("start_task", "wait_tasks", "http")
 # Which actions each provider offers; `http` works on every provider's session.
 PROVIDER_ACTIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
         "automate-mft": ("start_task", "http"),
         "acronis": ("wait_tasks", "http"),
+        "webhook": ("http",),  # an incoming webhook: no platform, no token, only calls
     }
 )
 MFT_REGIONS: Mapping[str, str] = MappingProxyType(
@@ -73,6 +74,10 @@ class Environment:
     token_body: str = (
         "json"  # automate-mft token request: "json" (vendor sample) or "form" [assumed]
     )
+    # webhook only: headers sent with every call (values read at run time, like credentials),
+    # and the URL itself when it is a secret (Slack and Teams put the secret in the URL).
+    headers: Mapping[str, CredentialRef] = field(default_factory=lambda: EMPTY)
+    url_ref: CredentialRef | None = None
     position: Position = NOWHERE
 
 

@@ -34,6 +34,10 @@ class Attempt:
     status: Status = Status.RUNNING
     message: str | None = None
     ref: dict[str, str] | None = None  # what the action needs to re-attach to the remote run
+    # What this attempt sent, rendered: "POST /v1/x" or "task <id>" (None: a wait) and, for
+    # start_task, the task parameters (secret-looking names masked).
+    target: str | None = None
+    parameters: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -45,6 +49,8 @@ class Attempt:
             "remote_status": self.remote_status,
             "status": self.status.value,
             "message": self.message,
+            "target": self.target,
+            "parameters": self.parameters,
         }
 
 
@@ -72,6 +78,7 @@ class StepResult:
     reattached: bool = False  # resumed: polled an earlier run's remote run instead of starting
     # A start was sent and no answer proved whether it started: resume must not resend it.
     start_unconfirmed: bool = False
+    target: str | None = None  # the latest attempt's target ("POST /v1/x", "task <id>")
 
     @property
     def status(self) -> Status:
@@ -107,6 +114,7 @@ class StepResult:
             "carried_from": self.carried_from,
             "reattached": self.reattached,
             "start_unconfirmed": self.start_unconfirmed,
+            "target": self.target,
         }
 
 
@@ -125,6 +133,7 @@ class RunResult:
     run_id: str | None = None  # the state store's id for this run (None with --no-state)
     resumed_from: str | None = None
     lock: str | None = None
+    variables: dict[str, str] = field(default_factory=dict)  # --var, secret-looking masked
 
     def totals(self) -> dict[str, int]:
         counts = {s.value: 0 for s in Status}
@@ -153,6 +162,7 @@ class RunResult:
             "run_id": self.run_id,
             "resumed_from": self.resumed_from,
             "lock": self.lock,
+            "variables": dict(self.variables),
             "totals": self.totals(),
             "steps": [s.to_dict() for s in self.steps],
         }
@@ -189,6 +199,8 @@ def attempt_from_dict(data: Mapping[str, Any]) -> Attempt:
         status=_status(data.get("status"), Status.RUNNING),
         message=data.get("message"),
         ref={str(k): str(v) for k, v in ref.items()} if isinstance(ref, Mapping) else None,
+        target=data.get("target") if isinstance(data.get("target"), str) else None,
+        parameters=dict(params) if isinstance(params := data.get("parameters"), Mapping) else None,
     )
 
 
@@ -216,6 +228,7 @@ def step_result_from_dict(data: Mapping[str, Any]) -> StepResult:
         carried_from=data.get("carried_from"),
         reattached=bool(data.get("reattached")),
         start_unconfirmed=bool(data.get("start_unconfirmed")),
+        target=data.get("target") if isinstance(data.get("target"), str) else None,
     )
 
 

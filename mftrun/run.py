@@ -102,7 +102,7 @@ def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> 
             if db is not None:
                 held = run_lock.hold(run_lock.lock_file(db, key), key, meta, options.wait_lock)
                 stack.enter_context(held)
-        from mftrun.credentials import Redactor
+        from mftrun.credentials import SECRET_NAME, Redactor, mask_secret_names
         from mftrun.state import memory as run_memory
 
         memory = run_memory.Memory(meta=meta)
@@ -156,6 +156,12 @@ def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> 
         executor.result.run_id = memory.run_id
         executor.result.resumed_from = memory.resumed_from
         executor.result.lock = memory.lock_key
+        for name, value in options.variables.items():
+            if SECRET_NAME.search(name):  # --var api_token=...: masked wherever it is echoed
+                redactor.add(value)
+        executor.result.variables = {
+            k: str(v) for k, v in mask_secret_names(options.variables).items()
+        }
         # In force until the reports are written and the exit code is decided (issue 15
         # item 17): a signal just after the last step still gives a full, truthful report.
         guard.executor = executor  # from here on a signal stops the run gracefully
@@ -238,43 +244,63 @@ def preflight_credentials(pipeline: Pipeline, environ: Mapping[str, str]) -> lis
     All of them are listed at once, so one edit of the CI secrets fixes them all.
     Returns the warnings (a private key file other users can read) to show.
     """
-    from mftrun.credentials import key_file_warning, resolve, too_short_to_mask
+    from mftrun.credentials import key_file_warning
     from mftrun.errors import CredentialError
 
     used = {step.environment for step in pipeline.steps}
-    problems = []
-    warnings = []
+    problems: list[str] = []
+    warnings: list[str] = []
     for name, env in pipeline.environments.items():
-        if name not in used:
-            continue
-        for field, ref in env.credentials.items():
-            if (warning := key_file_warning(field, ref)) is not None:
-                warnings.append(f"environment {name!r}: {warning}")
-            try:
-                value = resolve(field, ref, environ=environ, secret=False)
-                if (short := too_short_to_mask(field, ref, value)) is not None:
-                    problems.append(f"environment {name!r}: {short}")
-                    continue
-                if (
-                    field == "private_key"
-                ):  # unreadable keys are found now too, not at the first step
-                    from mftrun.http.auth import load_private_key
-
-                    where = f", declared at {ref.position}" if ref.position.line else ""
-                    load_private_key(value, source=f"{ref.kind} {ref.ref}{where}")
-            except CredentialError as exc:
-                problems.append(f"environment {name!r}: {exc}")
-        if env.ca_bundle and not os.path.isfile(os.path.expanduser(env.ca_bundle)):
-            problems.append(
-                f"environment {name!r}: ca_bundle {env.ca_bundle} does not exist or "
-                "is not a file\n  hint: point ca_bundle at a PEM file of trusted CA certificates"
+        if name in used:
+            warnings.extend(
+                f"environment {name!r}: {warning}"
+                for field, ref in env.credentials.items()
+                if (warning := key_file_warning(field, ref)) is not None
             )
+            problems.extend(f"environment {name!r}: {p}" for p in credential_problems(env, environ))
     if problems:
         raise CredentialError(
             "some credentials cannot be read, so nothing was started:\n"
             + "\n".join(warnings + problems)
         )
     return warnings
+
+
+def credential_problems(env: Any, environ: Mapping[str, str]) -> list[str]:
+    """Every credential, webhook URL/header and ca_bundle of one environment that cannot be
+    read or used, each in words (never the value); `apply` and `check` both list them all."""
+    from mftrun.credentials import resolve, too_short_to_mask
+    from mftrun.errors import CredentialError
+
+    problems: list[str] = []
+    if env.provider == "webhook":
+        from mftrun.providers.webhook import read_target
+
+        try:
+            read_target(env, environ=environ, redactor=None)
+        except CredentialError as exc:
+            prefix = f"environment {env.name!r}: "
+            problems.extend(line.removeprefix(prefix) for line in str(exc).split("\n" + prefix))
+            problems[0] = problems[0].removeprefix(prefix)
+    for field, ref in env.credentials.items():
+        try:
+            value = resolve(field, ref, environ=environ, secret=False)
+            if (short := too_short_to_mask(field, ref, value)) is not None:
+                problems.append(short)
+                continue
+            if field == "private_key":  # unreadable keys are found now too, not at the first step
+                from mftrun.http.auth import load_private_key
+
+                where = f", declared at {ref.position}" if ref.position.line else ""
+                load_private_key(value, source=f"{ref.kind} {ref.ref}{where}")
+        except CredentialError as exc:
+            problems.append(str(exc))
+    if env.ca_bundle and not os.path.isfile(os.path.expanduser(env.ca_bundle)):
+        problems.append(
+            f"ca_bundle {env.ca_bundle} does not exist or "
+            "is not a file\n  hint: point ca_bundle at a PEM file of trusted CA certificates"
+        )
+    return problems
 
 
 def connect(
@@ -301,6 +327,7 @@ def emulated(
     from mftrun.emulator import Emulator, Scenario, load_scenario
     from mftrun.model import CredentialRef
     from mftrun.templating import is_template
+    from types import MappingProxyType
 
     scenario = load_scenario(scenario_path) if scenario_path else Scenario.default()
     with Emulator(scenario) as emu, tempfile.TemporaryDirectory(prefix="mftrun-emulate-") as folder:
@@ -318,6 +345,21 @@ def emulated(
             redactor.add(secret)
         environments = {}
         for name, env in pipeline.environments.items():
+            if env.provider == "webhook":
+                # The emulator's webhook sink receives the calls (journal: "webhooks"); no
+                # variable or file of yours is read, and nothing leaves this machine.
+                headers = {
+                    header: ref if ref.kind == "value" else CredentialRef("value", "emulated")
+                    for header, ref in env.headers.items()
+                }
+                environments[name] = replace(
+                    env,
+                    base_url=f"{emu.url}/_emulator/webhooks/{name}",
+                    url_ref=None,
+                    headers=MappingProxyType(headers),
+                    ca_bundle=None,
+                )
+                continue
             if env.provider == "automate-mft":
                 refs = {
                     "tenant_id": CredentialRef("value", creds.tenant_id),
@@ -440,7 +482,6 @@ def report(
     A report that cannot be written is said after the summary, so the run's outcome
     is still on the console; returns False then.
     """
-    from rich.console import Console
 
     from mftrun.errors import MftrunError
 
@@ -464,16 +505,16 @@ def report(
     from mftrun.reports.github import annotate
 
     annotate(result, redactor=redactor)
-    from mftrun.inert import guarded, inert, inert_lines
+    from mftrun.inert import inert, inert_lines
 
     if crashed:
         if failure is not None:
             print(f"mftrun: {inert_lines(redactor.scrub(str(failure)))}", file=sys.stderr)
         return failure is None
     from mftrun.reports import build_report
-    from mftrun.reports.summary import print_summary
+    from mftrun.reports.summary import print_summary, summary_console
 
-    print_summary(build_report(result, redactor), console=Console(file=guarded(sys.stdout)))
+    print_summary(build_report(result, redactor), console=summary_console(sys.stdout))
     for kind, path in written.items():
         print(f"{kind} report: {inert(path)}")
     if failure is not None:

@@ -61,7 +61,22 @@ def load_pipeline(path: str | os.PathLike[str]) -> Pipeline:
     return pipeline
 
 
-def pipeline_files(paths: Sequence[str]) -> tuple[list[Path], list[Problem]]:
+def excluded(path: Path, root: Path | None, patterns: Sequence[str]) -> bool:
+    """Whether `--exclude GLOB` leaves a file out: the glob is matched (fnmatch, `*` crosses
+    `/`) against the path as shown, the path below the folder given, and the file name."""
+    import fnmatch
+
+    if not patterns:
+        return False
+    names = {path.as_posix(), path.name}
+    if root is not None:
+        names.add(path.relative_to(root).as_posix())
+    return any(fnmatch.fnmatch(name, pattern) for name in names for pattern in patterns)
+
+
+def pipeline_files(
+    paths: Sequence[str], exclude: Sequence[str] = ()
+) -> tuple[list[Path], list[Problem]]:
     """Expand folders to their *.yaml/*.yml files (sorted); missing paths become problems."""
     files: list[Path] = []
     problems: list[Problem] = []
@@ -74,12 +89,14 @@ def pipeline_files(paths: Sequence[str]) -> tuple[list[Path], list[Problem]]:
                 if p.suffix.lower() in SUFFIXES
                 and p.is_file()
                 and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                and not excluded(p, path, exclude)
             )
-            if not found:
+            if not found and not exclude:
                 problems.append(Problem(str(path), 1, 1, "no *.yaml or *.yml files in this folder"))
             files.extend(found)
         elif path.exists():
-            files.append(path)
+            if not excluded(path, None, exclude):
+                files.append(path)
         else:
             problems.append(Problem(str(path), 1, 1, "no such file or folder"))
     seen: set[Path] = set()  # `validate pipelines/ pipelines/a.yaml` checks a.yaml once

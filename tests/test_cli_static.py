@@ -36,7 +36,7 @@ def test_validate_text_lists_every_problem_positioned(capsys: Any) -> None:
         capsys, "validate", str(INVALID / "cycle.yaml"), str(INVALID / "self-need.yaml")
     )
     assert code == 2
-    assert f"{INVALID / 'cycle.yaml'}:24:13: dependency cycle: a -> b -> c -> a" in out
+    assert f"{INVALID / 'cycle.yaml'}:21:13: dependency cycle: a -> b -> c -> a" in out
     assert "hint: each step in the cycle needs the one before it" in out
     assert f"{INVALID / 'self-need.yaml'}:21:13: step 'a' needs itself" in out
     assert out.strip().splitlines()[-1] == "2 problems in 2 of 2 files"
@@ -106,7 +106,7 @@ def test_plan_text_and_json(capsys: Any) -> None:
 
 def test_plan_of_an_invalid_file_exits_2_with_positions(capsys: Any) -> None:
     code, out, err = run(capsys, "plan", str(INVALID / "cycle.yaml"))
-    assert code == 2 and "cycle.yaml:24:13: dependency cycle" in err
+    assert code == 2 and "cycle.yaml:21:13: dependency cycle" in err
 
 
 def test_graph_mermaid_and_dot(capsys: Any) -> None:

@@ -615,3 +615,23 @@ def test_a_folder_others_can_write_to_is_refused(tmp_path: Path) -> None:
     assert result.returncode == 2, result.stdout + result.stderr
     assert "others can write to it" in result.stderr
     assert not (folder / "env.sh").exists()
+
+
+def test_every_quick_look_at_a_file_goes_through_the_one_loader(tmp_path: Path) -> None:
+    """Recognising scenarios in `validate dir/` and step ids for shell completion read files
+    too: a bomb or a huge number there is refused the same way, never expanded or crashed."""
+    folder = tmp_path / "repo" / "scenarios"
+    folder.mkdir(parents=True)
+    (folder / "bomb.yaml").write_text(BOMB)
+    (folder / "huge.yaml").write_text(f"seed: {'1' * 5000}\n")
+    (tmp_path / "repo" / "night.yaml").write_text(f"version: 1\nname: {'9' * 5000}\nsteps: []\n")
+    started = time.monotonic()
+    result = mftrun("validate", str(tmp_path / "repo"), timeout=60, memory_mb=1024)
+    assert time.monotonic() - started < 30
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "internal error" not in result.stdout + result.stderr
+    assert "too many values" in result.stdout and "cannot be read" in result.stdout
+    from mftrun.commands.completion import step_ids
+
+    assert step_ids([str(folder / "bomb.yaml")]) == []
+    assert step_ids([str(tmp_path / "repo" / "night.yaml")]) == []

@@ -81,7 +81,11 @@ def test_one_readable_message_per_location() -> None:
     text = text.replace("provider: acronis", "provider: 7")
     got = check(text)
     assert got == [
-        (15, 15, "environments.backup.provider is 7, expected one of: automate-mft, acronis"),
+        (
+            15,
+            15,
+            "environments.backup.provider is 7, expected one of: automate-mft, acronis, webhook",
+        ),
         (
             30,
             14,

@@ -47,6 +47,7 @@ def check_environments(
     from mftrun.clock import SystemClock
     from mftrun.errors import MftrunError
     from mftrun.providers.registry import create_provider
+    from mftrun.run import credential_problems
 
     clock = clock or SystemClock()
     used = sorted({step.environment for step in pipeline.steps})
@@ -54,6 +55,14 @@ def check_environments(
 
     def one(env: Any) -> CheckRow:
         started = clock.monotonic()
+        # Every unreadable credential of the environment at once, as apply lists them;
+        # nothing is sent for an environment that cannot authenticate anyway.
+        problems = credential_problems(env, environ)
+        if problems:
+            detail = "credentials cannot be read, nothing was sent:\n" + "\n".join(problems)
+            return CheckRow(
+                env.name, env.provider, env.base_url, False, detail, clock.monotonic() - started
+            )
         provider = None
         try:
             provider = create_provider(

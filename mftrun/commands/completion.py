@@ -89,14 +89,14 @@ def step_ids(words: list[str]) -> list[str]:
     """The step ids of the first existing *.yaml/*.yml file among `words` (none if none)."""
     import os
 
-    import yaml
+    from mftrun.loader import top_level
 
     for word in words:
         if word.lower().endswith((".yaml", ".yml")) and os.path.isfile(word):
             try:
                 with open(word, "rb") as handle:
-                    doc = yaml.safe_load(handle)
-            except (OSError, yaml.YAMLError):
+                    _, doc = top_level(handle.read(), word)
+            except OSError:
                 return []
             steps = doc.get("steps") if isinstance(doc, dict) else None
             if not isinstance(steps, list):

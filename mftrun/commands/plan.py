@@ -50,7 +50,13 @@ def target(step: Any) -> str:
             if k not in ("accept_results", "limit", "lod")
         ]
         return "tasks " + " ".join(filters)
-    return f"{spec['method']} {spec['path']}"
+    return f"{spec['method']} {spec['path'] or '(the webhook URL)'}"
+
+
+def parameters(step: Any) -> dict[str, Any]:
+    """start_task parameters as written (templates are rendered only when the step starts)."""
+    params = step.action.spec.get("parameters") if step.action.kind == "start_task" else None
+    return dict(params) if isinstance(params, dict) else {}
 
 
 def condition(step: Any) -> str:
@@ -72,6 +78,7 @@ def plan_dict(pipeline: Any, plan: Any) -> dict[str, Any]:
                 "level": level_of[sid] + 1,
                 "action": step.action.kind,
                 "target": target(step),
+                "parameters": parameters(step),
                 "environment": step.environment,
                 "provider": env.provider,
                 "base_url": env.base_url,
@@ -133,6 +140,9 @@ def plan_text(pipeline: Any, plan: Any) -> str:
                 f"      environment {inert(step.environment)} ({inert(env.provider)})"
                 f"; needs {inert(', '.join(step.needs) or '-')}; run_if {inert(condition(step))}"
             )
+            if params := parameters(step):
+                shown = ", ".join(f"{k}={_param_text(v)}" for k, v in params.items())
+                lines.append(f"      parameters {inert(shown)}")
             poll = step.poll
             extra = (
                 f"; retries {step.retries.attempts} (delay {dur(step.retries.delay)}, "
@@ -148,3 +158,12 @@ def plan_text(pipeline: Any, plan: Any) -> str:
     lines.append("")
     lines.append("order: " + inert(" -> ".join(plan.order)))
     return "\n".join(lines) + "\n"
+
+
+def _param_text(value: Any) -> str:
+    """YAML-ish: false, 500, *.csv; a string that would read as something else is quoted."""
+    import json
+
+    if isinstance(value, str):
+        return value if value and value.strip() == value and "," not in value else json.dumps(value)
+    return json.dumps(value)

@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
 
     from mftrun.errors import UsageError
     from mftrun.reports import FILENAMES, load_report
-    from mftrun.reports.summary import print_summary, summary_data
+    from mftrun.reports.summary import print_summary, summary_console, summary_data
 
     if getattr(args, "report_command", None) != "show":
         raise UsageError("say what to do: mftrun report show PATH")
@@ -41,13 +41,12 @@ def run(args: argparse.Namespace) -> int:
     if path.is_dir() and (path / FILENAMES["json"]).is_file():
         path = path / FILENAMES["json"]
     report = load_report(path)
-    from mftrun.inert import guarded, inert_json
+    from mftrun.inert import inert_json
 
     if args.format == "json":
         text = json.dumps(summary_data(report), indent=2, ensure_ascii=False)
         sys.stdout.write(inert_json(text) + "\n")
         return 0
-    from rich.console import Console
 
-    print_summary(report, console=Console(file=guarded(sys.stdout), highlight=False))
+    print_summary(report, console=summary_console(sys.stdout))
     return 0

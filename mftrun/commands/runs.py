@@ -61,10 +61,8 @@ def _show(store: object, run_id: str, fmt: str) -> int:
     import json
     import sys
 
-    from rich.console import Console
-
     from mftrun.errors import UsageError
-    from mftrun.reports.summary import print_summary, summary_data
+    from mftrun.reports.summary import print_summary, summary_console, summary_data
     from mftrun.state.store import SqlStore
 
     assert isinstance(store, SqlStore)
@@ -86,9 +84,8 @@ def _show(store: object, run_id: str, fmt: str) -> int:
         sys.stdout.write(inert_json(json.dumps(report, indent=2, ensure_ascii=False)) + "\n")
         return 0
     summary_data(report)
-    from mftrun.inert import guarded
 
-    print_summary(report, console=Console(file=guarded(sys.stdout), highlight=False))
+    print_summary(report, console=summary_console(sys.stdout))
     return 0
 
 

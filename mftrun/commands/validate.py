@@ -20,8 +20,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--skip-scenarios",
         action="store_true",
         help="leave out emulator scenario files (recognised by their $schema modeline or "
-        "their keys) instead of reporting them as broken pipelines; the pre-commit hook "
-        "uses it",
+        "their keys) instead of validating them as scenarios; the pre-commit hook uses it",
+    )
+    parser.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="leave out files matching GLOB (the path, the path below the folder given, or "
+        "the name; * also crosses /); repeatable, e.g. --exclude 'drafts/*'",
     )
 
 
@@ -40,17 +47,26 @@ def run(args: argparse.Namespace) -> int:
             f"no such file or folder: {', '.join(inert(m) for m in missing)}",
             hint="give pipeline files or folders that contain *.yaml files",
         )
+    from mftrun.filekinds import check_scenario, is_scenario, looks_like_scenario
+
+    found, problems = pipeline_files(args.paths, args.exclude)
+    if not found and not problems:
+        raise UsageError(
+            "every file was left out by --exclude", hint="check the --exclude patterns"
+        )
     skipped = 0
     if args.skip_scenarios:
-        from mftrun.filekinds import is_scenario
-
-        found, expansion_problems = pipeline_files(args.paths)
         kept = [f for f in found if not is_scenario(f)]
         skipped = len(found) - len(kept)
-        files, problems = check_paths([str(f) for f in kept]) if kept else ([], [])
-        problems = expansion_problems + problems
+        scenarios: list = []
     else:
-        files, problems = check_paths(args.paths)
+        scenarios = [f for f in found if looks_like_scenario(f)]
+        kept = [f for f in found if f not in scenarios]
+    files, more = check_paths([str(f) for f in kept]) if kept else ([], [])
+    problems = problems + more
+    for scenario in scenarios:
+        problems.extend(check_scenario(scenario))
+    files = sorted(files + scenarios)
     out = sys.stdout
     if args.format == "json":
         by_file: dict[str, list[dict[str, object]]] = {str(f): [] for f in files}
@@ -78,16 +94,18 @@ def run(args: argparse.Namespace) -> int:
                 f"::error file={_prop(inert(problem.file))},line={problem.line},"
                 f"col={problem.column},title=mftrun validate::{_data(text)}\n"
             )
-        out.write(_summary(files, problems, skipped) + "\n")
+        out.write(_summary(files, problems, skipped, len(scenarios)) + "\n")
     else:
         for problem in sorted(problems, key=lambda p: (p.file, p.line, p.column)):
             out.write(f"{problem}\n")
-        out.write(_summary(files, problems, skipped) + "\n")
+        out.write(_summary(files, problems, skipped, len(scenarios)) + "\n")
     return EXIT_INVALID if problems else EXIT_OK
 
 
-def _summary(files: list, problems: list, skipped: int = 0) -> str:
+def _summary(files: list, problems: list, skipped: int = 0, scenarios: int = 0) -> str:
     note = f" ({skipped} scenario file{'s' if skipped != 1 else ''} skipped)" if skipped else ""
+    if scenarios:
+        note += f" ({scenarios} of them scenario{'s' if scenarios != 1 else ''})"
     return _counts(files, problems) + note
 
 

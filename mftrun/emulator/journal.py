@@ -41,6 +41,22 @@ class FaultRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookRecord:
+    """One call the webhook sink received under --emulate (header values left out)."""
+
+    time: float
+    environment: str  # the webhook environment's name: /_emulator/webhooks/<environment>/...
+    method: str
+    path: str  # below the environment's sink, "" for the URL as it is
+    query: str
+    header_names: list[str]
+    body: Any  # the JSON body, or the text when it is not JSON
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
 class RunRecord:
     run_id: str
     task_id: str
@@ -64,6 +80,7 @@ class Journal:
         self._tokens: dict[str, int] = {}
         self._starts: dict[str, int] = {}
         self._connections = 0
+        self._webhooks: deque[WebhookRecord] = deque(maxlen=1000)
         self.runs_source: Callable[[], list[RunRecord]] = lambda: []
 
     # writers (the server)
@@ -88,6 +105,10 @@ class Journal:
             self._starts[task_id] = self._starts.get(task_id, 0) + 1
             if name is not None and name != task_id:
                 self._starts[name] = self._starts.get(name, 0) + 1
+
+    def record_webhook(self, record: WebhookRecord) -> None:
+        with self._lock:
+            self._webhooks.append(record)
 
     def record_connection(self) -> None:
         with self._lock:
@@ -128,6 +149,11 @@ class Journal:
         return self.runs_source()
 
     @property
+    def webhooks(self) -> list[WebhookRecord]:
+        with self._lock:
+            return list(self._webhooks)
+
+    @property
     def connections(self) -> int:
         with self._lock:
             return self._connections
@@ -143,4 +169,5 @@ class Journal:
                 "starts": dict(self._starts),
                 "connections": self._connections,
                 "runs": runs,
+                "webhooks": [w.to_dict() for w in self._webhooks],
             }

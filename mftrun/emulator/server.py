@@ -27,12 +27,14 @@ from typing import Any
 from mftrun.emulator.acronis import Acronis
 from mftrun.emulator.automate_mft import AutomateMft
 from mftrun.emulator.faults import FaultEngine
-from mftrun.emulator.journal import FaultRecord, Journal, RequestRecord
+from mftrun.emulator.journal import FaultRecord, Journal, RequestRecord, WebhookRecord
 from mftrun.emulator.scenario import Scenario
 from mftrun.emulator.wire import Request, Response, SimClock, json_response
 import contextlib
+import json
 
 MAX_HEADER = 64 * 1024
+WEBHOOKS = "/_emulator/webhooks"  # the sink for webhook environments under --emulate
 MAX_BODY = 4 * 1024 * 1024
 IDLE_TIMEOUT = 300.0  # a silent keep-alive connection is closed after this many seconds
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
@@ -412,6 +414,8 @@ class Emulator:
                 return self.acronis.handle(req)
             if req.path == "/_emulator/journal" and req.method == "GET":
                 return json_response(200, self.journal.to_dict())
+            if req.path.startswith(WEBHOOKS + "/"):
+                return self._webhook(req)
             if req.path == "/_emulator/health" and req.method == "GET":
                 return json_response(200, {"status": "ok", "url": self.url})
             return json_response(404, {"error": "not_found", "message": f"no such path {req.path}"})
@@ -420,6 +424,28 @@ class Emulator:
             return json_response(
                 500, {"error": "emulator_bug", "message": "internal emulator error"}
             )
+
+    def _webhook(self, req: Request) -> Response:
+        """The sink webhook environments are pointed at under --emulate: it keeps what it was
+        sent in the journal and answers 200 {"ok": true}, as an incoming webhook would."""
+        environment, _, path = req.path[len(WEBHOOKS) + 1 :].partition("/")
+        text = req.body.decode("utf-8", "replace")
+        try:
+            body: Any = json.loads(text) if text else None
+        except ValueError:
+            body = text
+        self.journal.record_webhook(
+            WebhookRecord(
+                time.time(),
+                environment,
+                req.method,
+                f"/{path}" if path else "",
+                req.query,
+                sorted(req.headers),
+                body,
+            )
+        )
+        return json_response(200, {"ok": True})
 
     @staticmethod
     def _encode(response: Response, keep_alive: bool) -> bytes:

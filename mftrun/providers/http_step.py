@@ -280,7 +280,7 @@ class SessionProvider:
             statuses=policy.statuses - handle.expect,
             retry_after_statuses=policy.retry_after_statuses - handle.expect,
         )
-        call = f"{handle.method} {handle.path}"
+        call = f"{handle.method} {handle.path or '(the webhook URL)'}"
         try:
             response = self.request(
                 handle.method,
@@ -339,11 +339,15 @@ class SessionProvider:
         )
 
 
-def http_handle(spec: Mapping[str, Any]) -> HttpHandle:
-    """Check the (already rendered) http spec; InputError for what the schema cannot see."""
+def http_handle(spec: Mapping[str, Any], *, allow_empty_path: bool = False) -> HttpHandle:
+    """Check the (already rendered) http spec; InputError for what the schema cannot see.
+
+    `allow_empty_path`: a webhook environment, whose URL is called as it is without one."""
     method = str(spec.get("method") or "GET").upper()
     path = spec.get("path")
-    if not isinstance(path, str) or not path:
+    if allow_empty_path and path in (None, ""):
+        path = ""
+    elif not isinstance(path, str) or not path:
         raise InputError("http step: 'path' must be a non-empty string, e.g. /v1/licenses/current")
     if path.startswith(("http://", "https://")) or urlsplit(path).netloc:
         raise InputError(
@@ -389,7 +393,7 @@ def http_handle(spec: Mapping[str, Any]) -> HttpHandle:
         )
     return HttpHandle(
         method=method,
-        path="/" + path.lstrip("/"),
+        path="/" + path.lstrip("/") if path else "",
         query=params,
         body=spec.get("json"),
         headers=headers,

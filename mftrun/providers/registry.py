@@ -15,8 +15,13 @@ from mftrun.model import Environment
 def provider_class(name: str) -> type:
     from mftrun.providers.acronis import AcronisProvider
     from mftrun.providers.automate_mft import AutomateMftProvider
+    from mftrun.providers.webhook import WebhookProvider
 
-    classes = {"automate-mft": AutomateMftProvider, "acronis": AcronisProvider}
+    classes = {
+        "automate-mft": AutomateMftProvider,
+        "acronis": AcronisProvider,
+        "webhook": WebhookProvider,
+    }
     try:
         return classes[name]
     except KeyError:

@@ -22,8 +22,10 @@ from typing import TYPE_CHECKING, Any, TextIO
 from mftrun.inert import inert, inert_lines
 from mftrun.reports.summary import (
     STATUS_TEXT,
+    SharedCause,
     duration_text,
     remote_notes,
+    shared_causes,
     status_label,
     step_note,
     totals_text,
@@ -60,29 +62,62 @@ def command(kind: str, message: str, **properties: object) -> str:
     return f"::{kind}{' ' + props if props else ''}::{escape_data(message)}"
 
 
-def _relative(file: str, environ: Mapping[str, str]) -> str:
-    """GitHub matches annotation paths against the repository root (the workspace)."""
+def _relative(file: str, environ: Mapping[str, str], cwd: str | None = None) -> str:
+    """GitHub matches annotation paths against the repository root (the workspace).
+
+    A relative path is relative to where mftrun was started, which need not be the
+    workspace (`cd work && mftrun apply night.yaml` must annotate `work/night.yaml`), so
+    it is made absolute from the working folder first. Symlinks (a workspace reached
+    through one) are tried resolved as well."""
     workspace = environ.get("GITHUB_WORKSPACE")
     path = Path(file)
-    if workspace and path.is_absolute():
+    if not workspace or not file:
+        return path.as_posix()
+    absolute = Path(os.path.normpath(Path(cwd or os.getcwd()) / path))
+    for candidate, root in (
+        (absolute, Path(os.path.normpath(workspace))),
+        (Path(os.path.realpath(absolute)), Path(os.path.realpath(workspace))),
+    ):
         try:
-            return path.relative_to(workspace).as_posix()
+            return candidate.relative_to(root).as_posix()
         except ValueError:
-            return file
-    return path.as_posix()
+            continue
+    return path.as_posix()  # outside the workspace: GitHub cannot place it anyway
 
 
 def annotation_lines(report: dict[str, Any], environ: Mapping[str, str] = os.environ) -> list[str]:
     file = _relative(str(report.get("file") or ""), environ)
     lines = []
-    for step in report.get("steps") or ():
+    steps = list(report.get("steps") or ())
+    # One cause, one message: steps failed for the same reason on one environment (a refused
+    # token) get one annotation, at the first of them, naming every step it affected.
+    shared: dict[str, SharedCause] = {}
+    for group in shared_causes(steps):
+        for sid in group.step_ids:
+            shared[sid] = group
+    for step in steps:
         status = step.get("status")
         position = {
             "file": file,
             "line": step.get("line") or None,
             "col": step.get("column") or None,
         }
-        if status in ANNOTATED:
+        cause = shared.get(str(step.get("id")))
+        if status in ANNOTATED and cause is not None:
+            if cause.step_ids[0] == str(step.get("id")):
+                allowed = step.get("conclusion") == "success"
+                title = inert(
+                    f"mftrun: {len(cause.step_ids)} steps on environment {cause.environment} "
+                    f"{STATUS_TEXT.get(status, ('', status))[1]}"
+                    + (" (allowed to fail)" if allowed else "")
+                )
+                message = inert_lines(
+                    f"{step.get('error')}\naffected steps: {', '.join(cause.step_ids)}"
+                )
+                lines.append(
+                    command("warning" if allowed else "error", message, **position, title=title)
+                )
+        elif status in ANNOTATED:
             allowed = step.get("conclusion") == "success"
             title = inert(
                 f"mftrun: step {step.get('id')} {STATUS_TEXT.get(status, ('', status))[1]}"
@@ -119,11 +154,18 @@ def _cell(value: object) -> str:
 
 def markdown_summary(report: dict[str, Any]) -> str:
     key, words = verdict(report)
-    out = [f"### {VERDICT_ICON.get(key, '')} mftrun · {_cell(report.get('pipeline'))}: {words}", ""]
+    emulated = " (emulated)" if report.get("emulated") else ""
+    out = [
+        f"### {VERDICT_ICON.get(key, '')} mftrun · {_cell(report.get('pipeline'))}: "
+        f"{words}{emulated}",
+        "",
+    ]
     out.append(
         f"{totals_text(report)} in {duration_text(report.get('duration'))}"
         f" · exit code {report.get('exit_code')}"
     )
+    if emulated:
+        out += ["", "> Emulated run (`--emulate`): no real platform was called."]
     if report.get("message"):
         out += ["", f"> {_cell(report['message'])}"]
     steps = list(report.get("steps") or ())

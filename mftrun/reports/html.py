@@ -289,6 +289,12 @@ def _step_view(step: dict[str, Any]) -> dict[str, Any]:
         )
     status = str(step.get("status") or "pending")
     outputs = step.get("outputs") or {}
+    # The task parameters each start sent (report.json since issue 11 §7; older: none).
+    sent = [
+        (a.get("number"), [(str(k), _output(v)["short"]) for k, v in a["parameters"].items()])
+        for a in step.get("attempts") or ()
+        if isinstance(a.get("parameters"), dict) and a["parameters"]
+    ]
     allowed = step.get("outcome") != step.get("conclusion") and step.get("conclusion") == "success"
     return {
         **step,
@@ -301,6 +307,7 @@ def _step_view(step: dict[str, Any]) -> dict[str, Any]:
         if step.get("duration") is not None and _ran(step)
         else "-",
         "attempt_views": attempts,
+        "sent": sent,
         "outputs_list": [(str(k), _output(v)) for k, v in outputs.items()],
         "remote_name": _remote_name(outputs),
         "notes": remote_notes(step),
@@ -312,6 +319,7 @@ def _step_view(step: dict[str, Any]) -> dict[str, Any]:
             or outputs
             or step.get("skipped_reason")
             or step.get("remote_may_continue")
+            or sent
             or (attempts and (status != "success" or len(attempts) > 1))
         ),
         "note": step_note(step),
@@ -368,6 +376,7 @@ def render_html_chunks(report: dict[str, Any]) -> Iterator[str]:
             steps=steps,
             timeline=timeline(report),
             still_going=still_going,
+            variables=sorted((str(k), str(v)) for k, v in (report.get("variables") or {}).items()),
             started=_when(report.get("started_at")),
             ended=_when(report.get("ended_at")),
             duration=format_duration(report["duration"])

@@ -75,6 +75,9 @@ def _junit_status(step: dict[str, Any]) -> str | None:
     return step.get("status")
 
 
+EMULATED_TEXT = "emulated run (--emulate): no real platform was called"
+
+
 def _property_value(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -110,6 +113,9 @@ def build_junit(report: dict[str, Any]) -> ET.Element:
     ET.SubElement(properties, "property", {"name": "verdict", "value": verdict(report)[0]})
 
     file = str(report.get("file") or "")
+    # CI test views show the texts, rarely the properties: a rehearsal must not pass for a run
+    # against the platforms, so every testcase and the suite say it.
+    emulated_note = f"\n{EMULATED_TEXT}" if report.get("emulated") else ""
     for step in steps:
         case = ET.SubElement(
             suite,
@@ -123,7 +129,7 @@ def build_junit(report: dict[str, Any]) -> ET.Element:
         status = _junit_status(step)
         words = STATUS_TEXT.get(status or "", ("", str(status)))[1]
         first_line = clean((str(step.get("error") or "").strip().splitlines() or [words])[0])[:500]
-        details = clean(_details(step, file))
+        details = clean(_details(step, file) + emulated_note)
         if status in FAILURE:
             ET.SubElement(case, "failure", {"message": first_line, "type": status}).text = details
         elif status in ERROR:
@@ -134,8 +140,11 @@ def build_junit(report: dict[str, Any]) -> ET.Element:
             )
         if status not in FAILURE + ERROR:  # those carry the details already
             ET.SubElement(case, "system-out").text = details
+    suite_out = [EMULATED_TEXT] if report.get("emulated") else []
     if report.get("message"):
-        ET.SubElement(suite, "system-out").text = clean(report["message"])
+        suite_out.append(str(report["message"]))
+    if suite_out:
+        ET.SubElement(suite, "system-out").text = clean("\n".join(suite_out))
     return root
 
 

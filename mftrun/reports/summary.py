@@ -7,6 +7,8 @@ HTML page, JUnit and the GitHub summary say the same thing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mftrun.durations import format_duration
@@ -151,6 +153,61 @@ def _rows_worth_printing(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return (troubled + rest)[:MAX_ROWS]
 
 
+# Outside a terminal (a CI log, a pipe, a file) nothing wraps: CI logs are wide, and an error
+# line cut at 80 columns is hard to read and to grep. Rich renders tables at their natural
+# width when the console is this wide.
+UNWRAPPED = 10_000
+
+
+def summary_console(stream: Any, environ: Mapping[str, str] | None = None) -> Console:
+    """The console the final summary is printed on: the terminal's width in a terminal; an
+    explicit COLUMNS wins; otherwise no wrapping at all. Lines are guarded (`inert.guarded`)."""
+    import os
+
+    from rich.console import Console
+
+    from mftrun.inert import guarded
+
+    environ = os.environ if environ is None else environ
+    tty = getattr(stream, "isatty", lambda: False)()
+    width = None if tty or environ.get("COLUMNS") else UNWRAPPED
+    return Console(file=guarded(stream), highlight=False, width=width)
+
+
+@dataclass(frozen=True, slots=True)
+class SharedCause:
+    """Several steps on one environment that ended the same way for the same reason."""
+
+    environment: str
+    status: str
+    note: str
+    step_ids: tuple[str, ...]
+
+
+def shared_causes(steps: list[dict[str, Any]]) -> list[SharedCause]:
+    """Groups of two or more unsuccessful steps with the same environment, status and error,
+    in the order of their first step. A skip is not a cause (it names its cause already)."""
+    groups: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
+    for step in steps:
+        status = str(step.get("status", "?"))
+        if status in ("success", "skipped") or not step.get("error"):
+            continue
+        key = (
+            str(step.get("environment", "")),
+            status,
+            str(step.get("conclusion")),
+            str(step["error"]),
+        )
+        groups.setdefault(key, []).append(step)
+    return [
+        SharedCause(
+            env, status, step_note(group[0], remote=False), tuple(str(s.get("id")) for s in group)
+        )
+        for (env, status, _, _), group in groups.items()
+        if len(group) > 1
+    ]
+
+
 def print_summary(report: dict[str, Any], *, console: Console) -> None:
     """Print the step table, the totals and the verdict.
 
@@ -190,6 +247,7 @@ def print_summary(report: dict[str, Any], *, console: Console) -> None:
         )
         if status != "success" and (note := step_note(step, remote=False)):
             notes.append((inert(step.get("id", "?")), status, inert(note)))
+    groups = shared_causes(shown)
     console.print(table)
     if len(shown) < len(steps):
         left = len(steps) - len(shown)
@@ -202,7 +260,23 @@ def print_summary(report: dict[str, Any], *, console: Console) -> None:
             )
         )
     # Notes go under the table, not in a column: error text wraps badly in a narrow cell.
+    # One cause, one message: steps that failed for the same reason on the same environment
+    # (a refused token fails every step on it) share one line that names them all.
+    grouped = {sid for group in groups for sid in group.step_ids}
+    for group in groups:
+        line = Text("  ")
+        line.append(
+            STATUS_TEXT.get(group.status, ("?", group.status))[0] + " ",
+            style=STATUS_STYLE.get(group.status, ""),
+        )
+        line.append(inert(group.environment), style="bold")
+        line.append(
+            inert(f": {len(group.step_ids)} steps ({', '.join(group.step_ids)}): {group.note}")
+        )
+        console.print(line)
     for step_id, status, note in notes:
+        if step_id in grouped:
+            continue
         line = Text("  ")
         line.append(
             STATUS_TEXT.get(status, ("?", status))[0] + " ", style=STATUS_STYLE.get(status, "")

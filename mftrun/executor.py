@@ -809,11 +809,12 @@ def _may_have_started(exc: BaseException) -> bool:
 class _StepContext:
     """Handed to providers: lets them evaluate the step's late templates (e.g. http `until`)."""
 
-    __slots__ = ("_context", "step_id")
+    __slots__ = ("_context", "poll", "step_id")
 
     def __init__(self, executor: Executor, step_id: str) -> None:
         self._context = executor.template_context
         self.step_id = step_id
+        self.poll = executor.pipeline.step(step_id).poll
 
     def evaluate(self, expression: str, **names: Any) -> Any:
         return templating.evaluate(expression, self._context(**names))

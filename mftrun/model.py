@@ -83,9 +83,17 @@ class Environment:
 
 @dataclass(frozen=True, slots=True)
 class Poll:
+    """How a running remote run is watched: all of polling's numbers in one place."""
+
     interval: float = 2.0
     max_interval: float = 30.0
     factor: float = 1.5  # geometric growth of the gap between polls
+    # A poll that fails transiently (network, 5xx, 429 after its own retries) is tolerated
+    # this many times in a row, waiting failure_backoff * 2**(n-1) (at most failure_backoff_max)
+    # before the next: a two-hour wait should not die of a one-minute outage.
+    failures_tolerated: int = 3
+    failure_backoff: float = 5.0
+    failure_backoff_max: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from typing import Any
 from mftrun import templating
 from mftrun.emulator import Emulator
 from mftrun.http.retry import ACRONIS_POLICIES, DEFAULT_POLICIES, Policies
-from mftrun.model import CredentialRef, Environment
+from mftrun.model import CredentialRef, Environment, Poll
 
 
 def fast(policies: Policies) -> Policies:
@@ -29,6 +29,7 @@ class Ctx:
     """The step context a provider gets from the executor: an id and template evaluation."""
 
     step_id = "step"
+    poll = Poll()
 
     def evaluate(self, expression: str, **names: Any) -> Any:
         return templating.evaluate(expression, names)

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 from collections.abc import Mapping
 
+from mftrun.model import Poll
+
 RunState = Literal["running", "success", "failed"]
 
 
@@ -37,6 +39,7 @@ class StepContext(Protocol):
     """What a provider may ask of the executor while running one step."""
 
     step_id: str
+    poll: Poll  # the step's polling settings, failures tolerated while polling included
 
     def evaluate(self, expression: str, **names: Any) -> Any:
         """Evaluate a `{{ ... }}` template/expression in the step's sandbox plus `names`."""

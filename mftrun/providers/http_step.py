@@ -67,7 +67,6 @@ class SessionProvider:
     # The scheme word as each vendor's documentation writes it (Automate MFT's sample: "bearer";
     # Acronis: "Bearer"). RFC 7235 makes it case-insensitive, but a literal gateway need not be.
     auth_scheme = "bearer"
-    poll_failures_tolerated = 3  # consecutive failed polls (each with its own retries) before error
 
     def __init__(
         self,
@@ -160,16 +159,17 @@ class SessionProvider:
                 exc.status is not None and (exc.status >= 500 or exc.status == 429)
             )
             failures = getattr(handle, "poll_failures", 0) + 1
-            if not transient or failures > self.poll_failures_tolerated:
+            poll = ctx.poll
+            if not transient or failures > poll.failures_tolerated:
                 raise
             handle.poll_failures = failures
-            wait = min(60.0, 5.0 * 2 ** (failures - 1))
+            wait = min(poll.failure_backoff_max, poll.failure_backoff * 2 ** (failures - 1))
             reason = exc.message.splitlines()[0][:160]
             return Observation(
                 state="running",
                 run_id=getattr(handle, "run_id", None),
                 retry_after=wait,
-                remote_status=f"poll failed ({failures} of {self.poll_failures_tolerated} "
+                remote_status=f"poll failed ({failures} of {poll.failures_tolerated} "
                 f"tolerated), next try in {wait:g}s: {reason}",
             )
         if hasattr(handle, "poll_failures"):

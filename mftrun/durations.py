@@ -14,7 +14,8 @@ MAX_DURATION = 366 * 86400.0  # a year: longer is a typo, and NaN/inf would stal
 
 def _bounded(seconds: float, value: object) -> float:
     if seconds != seconds or seconds > MAX_DURATION:  # NaN, inf, or absurd
-        raise ValueError(f"duration {value!r} is not a finite duration of at most 366d")
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        raise ValueError(f"duration {shown} is not a finite duration of at most 366d")
     return seconds
 
 
@@ -24,13 +25,15 @@ def parse_duration(value: object) -> float:
         raise ValueError(f"{value!r} is not a duration")
     if isinstance(value, (int, float)):
         if value < 0:
-            raise ValueError(f"duration {value} is negative")
+            raise ValueError("a duration cannot be negative")
+        if isinstance(value, int) and value > MAX_DURATION:  # float() of a huge int overflows
+            raise ValueError("the duration is longer than 366d; write e.g. 45s, 15m, 2h")
         return _bounded(float(value), value)
     if isinstance(value, str):
         text = value.strip().lower()
         try:
             number = float(text)
-        except ValueError:
+        except (ValueError, OverflowError):
             pass
         else:
             if number < 0:
@@ -40,7 +43,10 @@ def parse_duration(value: object) -> float:
         for match in _PART.finditer(text):
             if match.start() != pos:
                 break
-            total += float(match.group(1)) * _UNITS[match.group(2)]
+            try:
+                total += float(match.group(1)) * _UNITS[match.group(2)]
+            except OverflowError:
+                total = float("inf")
             pos = match.end()
         if text and pos == len(text):
             return _bounded(total, value)

@@ -16,18 +16,20 @@ result still comes back so reports can be written.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import heapq
 import itertools
 import queue
 import signal
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
-from mftrun import templating
+from mftrun import template_limits, templating
 from mftrun.clock import Clock, SystemClock
 from mftrun.conditions import FAILED_CONCLUSIONS, should_run, step_view
 from mftrun.credentials import mask_secret_names
@@ -184,6 +186,7 @@ class Executor:
         self._run_timed_out = False
         self._aftermath: str | None = None  # why only failure/always steps may still start
         self._stopping = threading.Event()
+        self._template_seconds_left = template_limits.RUN_SECONDS
         self._steps_view: dict[str, Mapping[str, Any]] = {}
         self.result = RunResult(
             pipeline=pipeline.name,
@@ -347,10 +350,24 @@ class Executor:
                 live.result.skipped_reason = reason
                 self._finish(live, Status.SKIPPED, detail=reason)
 
-    def _template_limits(self, timeout: float | None) -> Any:
-        """Templates rendered here block the scheduler: bounded by the step's timeout (and
-        template_limits.MAX_SECONDS), and ended at once when the run is stopping."""
-        return templating.limits(seconds=timeout, stop=self._stopping.is_set)
+    @contextlib.contextmanager
+    def _template_limits(self, timeout: float | None) -> Iterator[None]:
+        """Templates rendered here block the scheduler: each is bounded by the step's timeout
+        (and template_limits.MAX_SECONDS), ended at once when the run is stopping, and all of
+        one run's together by template_limits.RUN_SECONDS, so many steps cannot add up."""
+        if self._template_seconds_left <= 0:
+            raise TemplateError(
+                "not rendered: this run's templates have used their "
+                f"{template_limits.RUN_SECONDS:g} s in all",
+                hint="templates are bounded; compute big values before the run, pass them as vars",
+            )
+        started = time.monotonic()
+        allowed = min(timeout or template_limits.MAX_SECONDS, self._template_seconds_left)
+        try:
+            with templating.limits(seconds=allowed, stop=self._stopping.is_set):
+                yield
+        finally:
+            self._template_seconds_left -= time.monotonic() - started
 
     def _start_ready(self, now: float) -> None:
         while self._startable and self._active < self.max_parallel and not self._stopping.is_set():

@@ -34,6 +34,8 @@ _AS_TEXT = {"tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:binary"}
 # pure-Python parser do not (and the latter is quadratic in flow depth).
 MAX_DEPTH = 200
 _MAX_NODES = 2_000_000  # alias bombs ("billion laughs") stop here
+_MAX_INT_DIGITS = 4300  # Python's own limit for decimal text (sys.get_int_max_str_digits)
+_MAX_INT_BITS = 14_285  # the same size in bits: (10**4300).bit_length()
 
 
 @dataclass(slots=True)
@@ -380,7 +382,11 @@ class _Builder:
 
             node = ScalarNode(tag, value, event.start_mark, event.end_mark)
             try:
-                return self._constructor.yaml_constructors[tag](self._constructor, node)
+                value_read = self._constructor.yaml_constructors[tag](self._constructor, node)
+                if isinstance(value_read, int) and value_read.bit_length() > _MAX_INT_BITS:
+                    # hex, octal and binary have no digit limit in int(): the same bound
+                    raise ValueError(f"more than {_MAX_INT_DIGITS} digits")
+                return value_read
             except ValueError as exc:
                 # int() refuses more than sys.get_int_max_str_digits() (4,300) digits
                 # rather than spend quadratic time: a refusal at its position, not a crash

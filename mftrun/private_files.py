@@ -25,7 +25,9 @@ def private_folder(folder: Path) -> Path:
     info = folder.stat()
     if not stat.S_ISDIR(info.st_mode):
         raise UsageError(f"{folder} is not a folder")
-    shared = info.st_mode & 0o022 and not info.st_mode & stat.S_ISVTX
+    # sticky or not: in a shared folder (/tmp) another user's planted entry cannot be
+    # removed, so "replaced, never followed" could not hold there
+    shared = info.st_mode & 0o022
     if hasattr(os, "getuid") and (info.st_uid != os.getuid() or shared):
         raise UsageError(
             f"refusing to write credentials into {folder}: "

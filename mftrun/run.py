@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import signal
 import sys
 from dataclasses import dataclass, replace
@@ -21,6 +22,9 @@ if TYPE_CHECKING:  # imported where used: a losing apply (exit 4) should not pay
     from mftrun.results import RunResult
 
 REPORT_FORMATS = ("json", "html", "junit")
+
+
+_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -45,9 +49,15 @@ class ApplyOptions:
         variables = {}
         for item in args.var:
             key, sep, value = item.partition("=")
-            if not sep or not key.strip():
+            key = key.strip(" ")
+            if not sep or not key:
                 raise UsageError(f"--var {item!r}: write KEY=VALUE")
-            variables[key.strip()] = value
+            if not _VAR_NAME.fullmatch(key):
+                raise UsageError(
+                    f"--var {key!r}: a var name is a letter or _ and then letters, digits or _",
+                    hint="templates read it as vars.<name>; vars.b-ig would be a subtraction",
+                )
+            variables[key] = value
         formats = tuple(f.strip() for f in args.report.split(",") if f.strip())
         unknown = [f for f in formats if f not in REPORT_FORMATS]
         if unknown:

@@ -307,8 +307,27 @@ def _count_check(position: int, keyword: str) -> Callable[[tuple[Any, ...], dict
     return check
 
 
-# Filters that can make a value much bigger than their input in one call.
+def _text_check(name: str) -> Callable[[tuple[Any, ...], dict[str, Any]], None]:
+    """Filters written in Python that walk their text (wordwrap: ~3 s per MB at width 1) get
+    at most MAX_COUNT_ARG characters: one call cannot be interrupted by the time bound."""
+
+    def check(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        own = _strings(args)
+        text = own[0] if own else ""
+        if isinstance(text, str) and len(text) > MAX_COUNT_ARG:
+            raise TemplateLimitError(
+                f"{name} of {len(text):,} characters (at most {MAX_COUNT_ARG:,})"
+            )
+
+    return check
+
+
+RUN_SECONDS = 30.0  # all templates of one run together (the executor keeps the account)
+
+# Filters that can make a value much bigger than their input in one call, or walk it slowly.
 _FILTER_CHECKS: dict[str, Callable[[tuple[Any, ...], dict[str, Any]], None]] = {
+    "wordwrap": _text_check("wordwrap"),
+    "urlize": _text_check("urlize"),
     "indent": _indent_check,
     "replace": _replace_check,
     "format": _format_check,

@@ -112,6 +112,8 @@ HOSTILE_TEMPLATES = [
     "{{ [1]|batch(10**8, 0)|list }}",
     "{{ range(100000)|map('center', 99999)|join }}",
     "{{ lipsum(100000, max=100000) }}",
+    "{{ ('x' * 999999)|wordwrap(1) }}",  # one slow Python call: refused by its input size
+    "{{ ('x ' * 400000)|urlize }}",
 ]
 
 
@@ -420,7 +422,9 @@ def test_http_step_headers_that_are_refused_at_validate(tmp_path: Path, name: st
     assert "header" in problem.message
 
 
-@pytest.mark.parametrize("value", ["a\nb", "a\rb", "a\x00b", " lead", "trail "])
+@pytest.mark.parametrize(
+    "value", ["a\nb", "a\rb", "a\x00b", " lead", "trail ", "a\u2028b", "a\u0085b", "\u0100"]
+)
 def test_header_values_with_line_breaks_are_refused(tmp_path: Path, value: str) -> None:
     steps = (
         "  - id: a\n    environment: mft\n    http:\n      path: /v1/licenses/current\n"
@@ -428,7 +432,8 @@ def test_header_values_with_line_breaks_are_refused(tmp_path: Path, value: str) 
     )
     _, problems = check_paths([str(pipeline(tmp_path, steps))])
     assert [p.message for p in problems] == [
-        "header 'X-Ok': the value holds a line break, a control character or edge whitespace"
+        "header 'X-Ok': the value holds a line break, a control character, a character "
+        "beyond Latin-1 or edge whitespace"
     ]
 
 
@@ -635,3 +640,88 @@ def test_every_quick_look_at_a_file_goes_through_the_one_loader(tmp_path: Path) 
 
     assert step_ids([str(folder / "bomb.yaml")]) == []
     assert step_ids([str(tmp_path / "repo" / "night.yaml")]) == []
+
+
+def test_all_templates_of_a_run_share_one_time_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each template stops at 2 s, but 16 of them would add up: one run's templates have
+    RUN_SECONDS in all (3 s here), after which the rest are refused without rendering."""
+    from mftrun import template_limits
+    from mftrun.cli import main
+
+    monkeypatch.setattr(template_limits, "RUN_SECONDS", 3.0)
+    slow = '{% set s = "x" * 999999 %}{% for i in range(99999) %}{{ s.count("y") }}{% endfor %}'
+    steps = "".join(
+        f"  - id: s{i}\n    environment: mft\n    http: {{path: /v1/licenses/current}}\n"
+        f"    outputs: {{a: {json.dumps(slow)}}}\n"
+        for i in range(16)
+    )
+    path = pipeline(tmp_path, steps)
+    started = time.monotonic()
+    code = main(["apply", str(path), "--emulate", "--report-dir", str(tmp_path / "r")])
+    elapsed = time.monotonic() - started
+    capsys.readouterr()
+    assert code == 2
+    assert elapsed < 20  # 16 x 2 s without the shared budget
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    errors = [s["error"] for s in report["steps"]]
+    assert all("too much work" in e or "used their 3 s in all" in e for e in errors), errors
+    assert sum("used their 3 s" in e for e in errors) >= 10
+
+
+@pytest.mark.parametrize(
+    ("where", "text"),
+    [
+        ("timeout", "defaults: {timeout: 0x" + "f" * 4000 + "}\n"),
+        ("vars", "vars: {big: 0x" + "f" * 4000 + "}\n"),
+        ("vars", "vars: {big: 0b" + "1" * 20000 + "}\n"),
+        ("vars", "vars: {big: 0" + "7" * 5000 + "}\n"),  # YAML 1.1 octal
+    ],
+)
+def test_a_huge_integer_in_any_base_is_a_positioned_refusal(
+    tmp_path: Path, where: str, text: str
+) -> None:
+    path = pipeline(tmp_path, "  - id: a\n    environment: mft\n    start_task: TASK\n")
+    path.write_text(path.read_text().replace("steps:\n", text + "steps:\n"))
+    result = mftrun("validate", str(path))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert re.search(r"p\.yaml:\d+:\d+: the number 0\S+ cannot be read", result.stdout), (
+        where,
+        result.stdout,
+    )
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("speed: 0x" + "f" * 5000 + "\n")
+    refused = mftrun("emulate", "--scenario", str(scenario))
+    assert refused.returncode == 2 and "s.yaml:1:8: the number" in refused.stderr
+
+
+@pytest.mark.parametrize("duration", ["1" + "0" * 400, "'1" + "0" * 400 + "s'", "1e400"])
+def test_an_absurd_duration_is_a_positioned_refusal(tmp_path: Path, duration: str) -> None:
+    path = pipeline(
+        tmp_path,
+        f"  - id: a\n    environment: mft\n    start_task: TASK\n    timeout: {duration}\n",
+    )
+    result = mftrun("validate", str(path))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert re.search(r"p\.yaml:15:14: .*(366d|duration)", result.stdout), result.stdout
+
+
+def test_a_sticky_shared_folder_is_refused_too(tmp_path: Path) -> None:
+    folder = tmp_path / "tmpish"
+    folder.mkdir()
+    folder.chmod(0o1777)
+    result = _emulate_credentials(folder)
+    assert result.returncode == 2 and "others can write to it" in result.stderr
+
+
+def test_var_names_are_identifiers_in_the_file_and_on_the_command_line(tmp_path: Path) -> None:
+    path = pipeline(tmp_path, "  - id: a\n    environment: mft\n    start_task: TASK\n")
+    path.write_text(path.read_text().replace("steps:\n", 'vars: {"big\\n": 5}\nsteps:\n'))
+    assert "is not a var name" in mftrun("validate", str(path)).stdout
+    clean = pipeline(tmp_path, "  - id: a\n    environment: mft\n    start_task: TASK\n", "c.yaml")
+    for bad in ("big\n", "b-ig", "1x", "vars.x"):
+        result = mftrun("apply", str(clean), "--emulate", "--no-report", "--var", f"{bad}=1")
+        assert result.returncode == 2, (bad, result.stderr)
+        assert "is a letter or _ and then letters, digits or _" in result.stderr
+        assert "\n::" not in result.stderr

@@ -31,7 +31,9 @@ REFUSED = frozenset(
 )
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# RFC 9110 field values: visible ASCII, space, tab and obs-text; C0 and C1 controls and
+# anything beyond Latin-1 (which the wire cannot carry) are refused
+_BAD_VALUE = re.compile(r"[^\t\x20-\x7e\xa0-\xff]")
 
 
 def name_problem(name: str) -> str | None:
@@ -55,5 +57,8 @@ def name_problem(name: str) -> str | None:
 def value_problem(value: str) -> str | None:
     """Why `value` may not be sent as a header value (CR, LF, NUL and other controls)."""
     if _BAD_VALUE.search(value) or value != value.strip(" \t"):
-        return "the value holds a line break, a control character or edge whitespace"
+        return (
+            "the value holds a line break, a control character, a character beyond "
+            "Latin-1 or edge whitespace"
+        )
     return None

@@ -47,7 +47,7 @@ def plan_resume(
     unknown = sorted(set(restart) - current)
     if unknown:
         raise ResumeRefused(
-            f"--restart {', '.join(unknown)}: no such step in the pipeline",
+            f"--restart {', '.join(repr(u) for u in unknown)}: no such step in the pipeline",
             hint="name steps by their id",
         )
     decisions: dict[str, Decision] = {}

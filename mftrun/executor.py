@@ -119,6 +119,7 @@ class Executor:
         max_parallel: int | None = None,
         recorder: RunRecorder | None = None,
         prior: Mapping[str, Prior] | None = None,
+        refused: Mapping[str, str] | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.plan = plan
@@ -141,6 +142,9 @@ class Executor:
         self._signal: int | None = None
         self._run_timed_out = False
         self._aftermath: str | None = None  # why only failure/always steps may still start
+        # Environments the login check refused (name -> problem): the run is refused, only
+        # failure/always steps on the other environments may start (issue 11 section 1).
+        self.refused: Mapping[str, str] = dict(refused or {})
         self._stopping = threading.Event()
         self._steps_view: dict[str, Mapping[str, Any]] = {}
         self.result = RunResult(
@@ -257,6 +261,8 @@ class Executor:
         while self._newly_ready:
             live = self._live[self._newly_ready.popleft()]
             step = live.step
+            if self.refused and self._refuse(live):
+                continue
             needs = [self._live[n].result for n in step.needs]
             ancestors = [self._live[a].result for a in self.plan.ancestors(step.id)]
             try:
@@ -293,6 +299,22 @@ class Executor:
             else:
                 live.result.skipped_reason = reason
                 self._finish(live, Status.SKIPPED, detail=reason)
+
+    def _refuse(self, live: _Live) -> bool:
+        """After a failed login check: end the step `error` (exit 3) without starting it, unless
+        it is a failure/always step whose own environment logged in. Refused steps end `error`,
+        not `skipped`, so the alert that reacts to them sees the run as failed."""
+        step = live.step
+        own = self.refused.get(step.environment)
+        if own is None and step.run_if.kind in AFTERMATH_CONDITIONS:
+            return False
+        if own is not None:
+            why = f"not started: the login check failed: {own}"
+        else:
+            names = ", ".join(repr(n) for n in sorted(self.refused))
+            why = f"not started: the login check failed for {names}"
+        self._finish(live, Status.ERROR, error=why, exit_code=EXIT_PLATFORM)
+        return True
 
     def _start_ready(self, now: float) -> None:
         while self._startable and self._active < self.max_parallel and not self._stopping.is_set():

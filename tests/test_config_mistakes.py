@@ -1,0 +1,124 @@
+"""A configuration mistake is not an outage (issue 11 section 2).
+
+Real HTTP to the emulator; the journal is the ground truth, the reports what a user reads.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mftrun.cli import main
+from mftrun.emulator import Emulator, Scenario
+
+TASK = "02115928-16fe-4493-949b-d77d302a88ee"
+MISSING = "6b1f0c2e-2d7a-4c1e-9b8e-3f4a5c6d7e8f"
+
+
+def start(data: dict[str, Any]) -> Emulator:
+    return Emulator(Scenario.from_dict({"seed": 5, **data})).start()
+
+
+@pytest.fixture
+def platform():
+    started: list[Emulator] = []
+
+    def make(**data: Any) -> Emulator:
+        emu = start(data)
+        started.append(emu)
+        return emu
+
+    yield make
+    for emu in started:
+        emu.stop()
+
+
+def pipeline(tmp_path: Path, emu: Emulator, steps: str, *, mft_extra: str = "") -> Path:
+    key = tmp_path / "mft.pem"
+    key.write_text(emu.credentials.private_key_pem)
+    c = emu.credentials
+    text = textwrap.dedent(f"""\
+        version: 1
+        name: mistakes
+        environments:
+          mft:
+            provider: automate-mft
+            base_url: {emu.url}
+            credentials:
+              {{tenant_id: {c.tenant_id}, key_id: {c.key_id}, private_key: {{file: {key}}}}}
+            {{mft_extra}}
+          backup:
+            provider: acronis
+            base_url: {emu.url}
+            credentials: {{client_id: {c.client_id}, client_secret: {{env: SECRET}}}}
+        defaults: {{environment: mft, poll: {{interval: 0.05, max_interval: 0.2}}}}
+        steps:
+        """) + textwrap.indent(textwrap.dedent(steps), "  ")
+    path = tmp_path / "mistakes.yaml"
+    path.write_text(text.replace("{mft_extra}", mft_extra))
+    return path
+
+
+def apply(
+    path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, emu: Emulator, *extra: str
+) -> tuple[int, dict[str, Any], Path]:
+    monkeypatch.setenv("SECRET", emu.credentials.client_secret)
+    reports = tmp_path / "report"
+    code = main(["apply", str(path), "--no-state", "--report-dir", str(reports), *extra])
+    return code, json.loads((reports / "report.json").read_text()), reports
+
+
+# --------------------------------------------------------------------------- token body hint
+
+
+@contextmanager
+def token_endpoint_answering(status: int) -> Iterator[str]:
+    """A token endpoint that refuses the body's encoding (the emulator takes both, as the
+    contract leaves it open): every POST /v1/oauth/token is answered `status`."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass
+
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = json.dumps({"error": "invalid_request", "error_description": "bad body"})
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(("status", "body"), [(400, "json"), (415, "json"), (415, "form")])
+def test_a_token_request_refused_400_or_415_names_token_body(
+    status, body, platform, tmp_path, monkeypatch, capsys
+):
+    emu = platform()
+    other = "form" if body == "json" else "json"
+    with token_endpoint_answering(status) as url:
+        steps = f"- {{id: pull, start_task: {TASK}}}\n"
+        path = pipeline(tmp_path, emu, steps, mft_extra=f"token_body: {body}")
+        path.write_text(path.read_text().replace(emu.url, url, 1))
+        code, report, _ = apply(path, tmp_path, monkeypatch, emu)
+    out = capsys.readouterr().out
+    assert code == 3
+    assert f"set token_body: {other}" in out and "key id (kid)" in out
+    assert f"set token_body: {other}" in report["steps"][0]["error"]

@@ -122,3 +122,38 @@ def test_a_token_request_refused_400_or_415_names_token_body(
     assert code == 3
     assert f"set token_body: {other}" in out and "key id (kid)" in out
     assert f"set token_body: {other}" in report["steps"][0]["error"]
+
+
+# --------------------------------------------------------------------------- unknown task
+
+
+@pytest.mark.parametrize(
+    ("spec", "label"),
+    [(MISSING, f"task {MISSING}"), ("{name: Push partner invoices}", "task named 'Push")],
+)
+def test_an_unknown_task_is_a_mistake_in_the_file_exit_2_everywhere(
+    spec, label, platform, tmp_path, monkeypatch, capsys
+):
+    emu = platform(automate_mft={"tasks": [{"id": TASK, "duration": 1}]})
+    summary = tmp_path / "summary.md"
+    summary.write_text("")
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    path = pipeline(tmp_path, emu, f"- {{id: push, start_task: {spec}}}\n")
+    code, report, reports = apply(path, tmp_path, monkeypatch, emu)
+    out = capsys.readouterr().out
+    tenant = emu.credentials.tenant_id
+    assert code == 2 and report["exit_code"] == 2
+    error = report["steps"][0]["error"]
+    assert error.startswith(f"{label}") and f"not found on mft (tenant {tenant})" in error
+    assert "hint: check the task" in error
+    assert emu.journal.runs == []
+    headline = "Invalid input"
+    wrong = "Platform unreachable"
+    assert headline in out and wrong not in out
+    assert f"<title>{headline}" in (reports / "report.html").read_text()
+    junit = (reports / "junit.xml").read_text()
+    assert "not found on mft" in junit and 'name="verdict" value="error"' in junit
+    github = summary.read_text()
+    assert headline in github and wrong not in github
+    assert "::error" in out and "not found on mft" in out

@@ -14,7 +14,13 @@ from typing import Any
 from urllib.parse import quote
 
 from mftrun.inert import inert
-from mftrun.errors import AmbiguousStartError, AuthError, InputError, RemoteError
+from mftrun.errors import (
+    AmbiguousStartError,
+    AuthError,
+    InputError,
+    NotFoundOnPlatform,
+    RemoteError,
+)
 from mftrun.http.auth import MFT_KEY_HINT, CredentialSource, MftTokenSource
 from mftrun.http.retry import RetryLater
 from mftrun.http.session import HttpTransport, NoResponseError
@@ -120,11 +126,7 @@ class AutomateMftProvider(SessionProvider):
                 target=run.label,
             ) from None
         if response.status_code == 404:
-            raise RemoteError(
-                f"unknown {run.label}: {call} answered 404 ({self.snippet(response)})",
-                status=404,
-                hint="check the task id / name in Automate MFT",
-            )
+            raise self._not_found(run, call, response)
         if response.status_code == 429:
             raise self.error(response, call, f"{run.label} was not started (rate limited)")
         if not 200 <= response.status_code < 300:
@@ -159,6 +161,27 @@ class AutomateMftProvider(SessionProvider):
                 outputs=self._outputs(run, body),
             )
         return run, self._observe(run, body)
+
+    def _not_found(self, run: MftRun, call: str, response: Any) -> NotFoundOnPlatform:
+        """A 404 to a start: the task does not exist for this key's tenant. Nothing started;
+        the file (or the key) is wrong, so it is said as such, not as an outage."""
+        tenant = self.creds.get("tenant_id", secret=False)
+        if "task_id" in run.ident:
+            hint = (
+                "check the task id in Automate MFT (the task's page shows it) and that the "
+                "environment's API key belongs to the tenant owning the task; to start it by "
+                "name, write start_task: {name: ...}"
+            )
+        else:
+            hint = (
+                "check the task name, exactly as Automate MFT shows it, and that the "
+                "environment's API key belongs to the tenant owning the task"
+            )
+        return NotFoundOnPlatform(
+            f"{run.label} not found on {self.env.name} (tenant {inert(tenant)}): {call} "
+            f"answered 404 ({self.snippet(response)}); nothing was started",
+            hint=hint,
+        )
 
     def ref(self, handle: Any) -> dict[str, str]:
         if isinstance(handle, MftRun) and handle.run_id:

@@ -157,3 +157,34 @@ def test_an_unknown_task_is_a_mistake_in_the_file_exit_2_everywhere(
     github = summary.read_text()
     assert headline in github and wrong not in github
     assert "::error" in out and "not found on mft" in out
+
+
+# --------------------------------------------------------------------------- short form
+
+
+def test_a_task_name_in_the_short_form_is_caught_by_validate(tmp_path, capsys):
+    path = tmp_path / "short.yaml"
+    path.write_text(
+        textwrap.dedent("""\
+        version: 1
+        environments:
+          mft:
+            provider: automate-mft
+            region: us
+            credentials: {tenant_id: t, key_id: k, private_key: {env: MFT_PRIVATE_KEY}}
+        defaults: {environment: mft}
+        steps:
+          - {id: push, start_task: Push partner invoices}
+          - {id: ok, start_task: 02115928-16fe-4493-949b-d77d302a88ee}
+          - {id: templated, start_task: "{{ vars.task }}"}
+        vars: {task: 02115928-16fe-4493-949b-d77d302a88ee}
+        """)
+    )
+    assert main(["validate", str(path)]) == 2
+    out = capsys.readouterr().out
+    assert f"{path}:9:28: start_task 'Push partner invoices' is not a task id" in out
+    assert (
+        "hint: to start the task by its name, write start_task: {name: Push partner invoices}"
+        in out
+    )
+    assert "1 problem in 1 of 1 file" in out

@@ -666,6 +666,8 @@ class _Builder:
                         f"write e.g. {key}: gt(2020-04-22T11:00:00Z) (gt, lt, ge, le or eq)",
                     )
                 spec[key] = value
+            elif key == "settle":
+                spec[key] = self.duration(value, vpath) or 0.0
             else:
                 spec[key] = value
         if not any(

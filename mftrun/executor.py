@@ -488,7 +488,8 @@ class Executor:
         attempt.message = obs.message
         if obs.state == "success":
             attempt.status = Status.SUCCESS
-            self._finish_with_outputs(live, Status.SUCCESS, obs)
+            # a success may have something to say (a wait that matched nothing): the console too
+            self._finish_with_outputs(live, Status.SUCCESS, obs, detail=obs.message or "")
             return
         attempt.status = Status.FAILED
         retries = live.step.retries
@@ -510,7 +511,12 @@ class Executor:
         )
 
     def _finish_with_outputs(
-        self, live: _Live, status: Status, obs: Observation, error: str | None = None
+        self,
+        live: _Live,
+        status: Status,
+        obs: Observation,
+        error: str | None = None,
+        detail: str = "",
     ) -> None:
         outputs = dict(obs.outputs)
         context = self._context(result=obs.outputs, response=obs.outputs)
@@ -524,7 +530,7 @@ class Executor:
                 return
             error = f"{error}; outputs: {exc}"
         live.result.outputs = outputs
-        self._finish(live, status, error=error)
+        self._finish(live, status, error=error, detail=detail)
 
     # -- timers and deadlines ------------------------------------------------------------------
 

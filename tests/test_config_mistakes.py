@@ -188,3 +188,67 @@ def test_a_task_name_in_the_short_form_is_caught_by_validate(tmp_path, capsys):
         in out
     )
     assert "1 problem in 1 of 1 file" in out
+
+
+# --------------------------------------------------------------------------- an empty wait
+
+LATE_BACKUP = {  # queued three real seconds after the emulator starts (speed 10), done at four
+    "speed": 10,
+    "acronis": {
+        "tasks": [
+            {
+                "type": "backup",
+                "enqueued": "30s",
+                "started": "32s",
+                "completed": "40s",
+                "result": "ok",
+            }
+        ]
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("options", "count"),
+    [("", 0), ("min_count: 1", 1), ("settle: 8s", 1)],
+    ids=["default passes at once", "min_count", "settle"],
+)
+def test_a_wait_that_matches_nothing_says_so_and_min_count_or_settle_hold_it(
+    options, count, platform, tmp_path, monkeypatch, capsys
+):
+    emu = platform(**LATE_BACKUP)
+    filters = "state: [enqueued, assigned, started]" + (f", {options}" if options else "")
+    steps = f"""\
+        - id: backups-settled
+          environment: backup
+          timeout: 20s
+          wait_tasks: {{{filters}}}
+        """
+    path = pipeline(tmp_path, emu, steps)
+    code, report, _ = apply(path, tmp_path, monkeypatch, emu)
+    out = capsys.readouterr().out
+    step = report["steps"][0]
+    assert code == 0 and step["status"] == "success", out
+    assert step["outputs"]["count"] == count
+    said = "no task matched the filters, so there was nothing to wait for"
+    assert (said in out) == (count == 0)
+    if count:
+        assert step["outputs"]["tasks"][0]["result_code"] == "ok"
+
+
+def test_min_count_that_is_never_reached_times_out_saying_why(
+    platform, tmp_path, monkeypatch, capsys
+):
+    emu = platform()
+    steps = """\
+        - id: backups-settled
+          environment: backup
+          timeout: 1s
+          wait_tasks: {state: started, min_count: 1}
+        """
+    code, report, _ = apply(pipeline(tmp_path, emu, steps), tmp_path, monkeypatch, emu)
+    step = report["steps"][0]
+    assert code == 1 and step["status"] == "timed_out"
+    assert step["attempts"][0]["remote_status"] == (
+        "0 task(s) seen, waiting for at least 1 (min_count)"
+    )

@@ -488,8 +488,12 @@ class Executor:
         attempt.message = obs.message
         if obs.state == "success":
             attempt.status = Status.SUCCESS
-            # a success may have something to say (a wait that matched nothing): the console too
-            self._finish_with_outputs(live, Status.SUCCESS, obs, detail=obs.message or "")
+            live.result.warnings = list(obs.warnings)
+            said = [f"warning: {w}" for w in obs.warnings]
+            # a success may have something to say (a wait that matched nothing, warnings): the
+            # console shows it with the step's end
+            detail = "; ".join([obs.message or "", *said]).strip("; ")
+            self._finish_with_outputs(live, Status.SUCCESS, obs, detail=detail)
             return
         attempt.status = Status.FAILED
         retries = live.step.retries

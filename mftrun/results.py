@@ -72,6 +72,7 @@ class StepResult:
     reattached: bool = False  # resumed: polled an earlier run's remote run instead of starting
     # A start was sent and no answer proved whether it started: resume must not resend it.
     start_unconfirmed: bool = False
+    warnings: list[str] = field(default_factory=list)  # accepted, but the platform qualified it
 
     @property
     def status(self) -> Status:
@@ -107,6 +108,7 @@ class StepResult:
             "carried_from": self.carried_from,
             "reattached": self.reattached,
             "start_unconfirmed": self.start_unconfirmed,
+            "warnings": list(self.warnings),
         }
 
 
@@ -216,4 +218,5 @@ def step_result_from_dict(data: Mapping[str, Any]) -> StepResult:
         carried_from=data.get("carried_from"),
         reattached=bool(data.get("reattached")),
         start_unconfirmed=bool(data.get("start_unconfirmed")),
+        warnings=[str(w) for w in data.get("warnings") or ()],
     )

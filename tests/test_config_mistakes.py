@@ -252,3 +252,51 @@ def test_min_count_that_is_never_reached_times_out_saying_why(
     assert step["attempts"][0]["remote_status"] == (
         "0 task(s) seen, waiting for at least 1 (min_count)"
     )
+
+
+# --------------------------------------------------------------------------- accepted warnings
+
+
+def test_an_accepted_warning_is_shown_as_a_warning_everywhere(
+    platform, tmp_path, monkeypatch, capsys
+):
+    said = "3 files were locked and skipped"
+    emu = platform(
+        acronis={
+            "tasks": [
+                {
+                    "type": "backup",
+                    "started": "-1m",
+                    "completed": "3s",
+                    "result": {"code": "warning", "warnings": [{"reason": said}]},
+                    "policy": {"id": "pol-nightly", "name": "Nightly servers"},
+                },
+                {"type": "backup", "started": "-1m", "completed": "4s", "result": "ok"},
+            ]
+        }
+    )
+    summary = tmp_path / "summary.md"
+    summary.write_text("")
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    steps = """\
+        - id: backups-settled
+          environment: backup
+          timeout: 30s
+          wait_tasks: {state: [enqueued, assigned, started]}
+        """
+    code, report, reports = apply(pipeline(tmp_path, emu, steps), tmp_path, monkeypatch, emu)
+    out = capsys.readouterr().out
+    step = report["steps"][0]
+    assert code == 0 and step["status"] == "success"
+    assert len(step["warnings"]) == 1 and said in step["warnings"][0]
+    assert "Nightly servers" in step["warnings"][0] and "accepted" in step["warnings"][0]
+    assert "Succeeded (1 warning)" in out
+    assert "⚠ backups-settled: warning: " in out and said in out
+    annotations = [line for line in out.splitlines() if line.startswith("::warning ")]
+    assert len(annotations) == 1 and said in annotations[0]
+    assert "<title>Succeeded (1 warning)" in (reports / "report.html").read_text()
+    assert said in (reports / "report.html").read_text()
+    assert f"warning: {step['warnings'][0]}" in (reports / "junit.xml").read_text()
+    github = summary.read_text()
+    assert "Succeeded (1 warning)" in github and "locked and skipped" in github

@@ -261,8 +261,19 @@ class AcronisProvider(SessionProvider):
                 message="no task matched the filters, so there was nothing to wait for "
                 "(min_count: 1 makes at least one task required, settle: gives late tasks time)",
             )
+        warned = [
+            (key, task)
+            for key, task in wait.final.items()
+            if task is not None and _code(task) == "warning"
+        ]
         return Observation(
-            state="success", remote_status=f"{len(wait.final)} task(s) completed", outputs=outputs
+            state="success",
+            remote_status=f"{len(wait.final)} task(s) completed",
+            outputs=outputs,
+            warnings=tuple(
+                self.redactor.scrub(_warned(key, task))[:1000]
+                for key, task in _by_completion(warned)
+            ),
         )
 
     def _held(self, wait: TaskWait) -> str | None:
@@ -452,6 +463,19 @@ def _describe(key: str, task: Mapping[str, Any] | None) -> str:
             error = error.get("reason") or error.get("code") or error.get("message") or str(error)
         text += f": {inert(str(error)[:300])}"
     return text
+
+
+def _warned(key: str, task: Mapping[str, Any]) -> str:
+    """An accepted `warning` task, with the platform's warning text (result.warnings)."""
+    result = task.get("result")
+    raw = result.get("warnings") if isinstance(result, dict) else None
+    texts = []
+    for item in raw if isinstance(raw, list) else []:
+        if isinstance(item, dict):
+            item = item.get("reason") or item.get("message") or item.get("code") or item
+        texts.append(inert(str(item)[:300]))
+    said = "; ".join(texts) or "the platform gave no warning text"
+    return f"{_describe(key, task)} (accepted): {said}"
 
 
 def _by_completion(bad: Sequence[tuple[str, Mapping[str, Any] | None]]) -> list[tuple[str, Any]]:

@@ -300,3 +300,74 @@ def test_an_accepted_warning_is_shown_as_a_warning_everywhere(
     assert f"warning: {step['warnings'][0]}" in (reports / "junit.xml").read_text()
     github = summary.read_text()
     assert "Succeeded (1 warning)" in github and "locked and skipped" in github
+
+
+# --------------------------------------------------------------------------- unknown statuses
+
+
+@contextmanager
+def mft_reporting(statuses: list[str]) -> Iterator[str]:
+    """An Automate MFT whose one run reports `statuses` in turn (the last repeats): the
+    vendor's list of run states is open, and the emulator knows only the documented four."""
+    seen = iter(statuses)
+    last = [statuses[0]]
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass
+
+        def _json(self, data: Any) -> None:
+            body = json.dumps(data).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if self.path == "/v1/oauth/token":
+                self._json({"access_token": "tok", "token_type": "bearer", "expires_in": 300})
+            else:
+                self._json({"id": "run-1"})
+
+        def do_GET(self) -> None:  # noqa: N802
+            if self.path == "/v1/licenses/current":
+                self._json({"plan": "Professional"})
+                return
+            last[0] = next(seen, last[0])
+            self._json({"id": "run-1", "status": {"taskRunStatus": last[0]}})
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_unknown_statuses_are_shown_and_a_final_looking_one_asks_to_be_settled(
+    platform, tmp_path, monkeypatch, capsys
+):
+    emu = platform()
+    with mft_reporting(["queued", "Transferring", "Completed"]) as url:
+        path = pipeline(tmp_path, emu, f"- {{id: pull, start_task: {TASK}, timeout: 1h}}\n")
+        path.write_text(path.read_text().replace(emu.url, url, 1))
+        code, report, _ = apply(path, tmp_path, monkeypatch, emu)
+    out = capsys.readouterr().out
+    step = report["steps"][0]
+    assert "remote status: Transferring (unknown status: polling on" in out
+    assert code == 2 and step["status"] == "error"
+    assert "reports status 'Completed', which looks final" in step["error"]
+    assert "add 'Completed' to start_task.success_statuses or failure_statuses" in step["error"]
+
+
+def test_success_statuses_settle_an_unknown_final_status(platform, tmp_path, monkeypatch):
+    emu = platform()
+    with mft_reporting(["queued", "Completed"]) as url:
+        spec = f"{{task_id: {TASK}, success_statuses: [success, completed]}}"
+        path = pipeline(tmp_path, emu, f"- {{id: pull, start_task: {spec}, timeout: 1h}}\n")
+        path.write_text(path.read_text().replace(emu.url, url, 1))
+        code, report, _ = apply(path, tmp_path, monkeypatch, emu)
+    assert code == 0 and report["steps"][0]["outputs"]["status"] == "Completed"

@@ -28,6 +28,18 @@ from mftrun.providers.base import Observation, StepContext
 from mftrun.providers.http_step import Calls, SessionProvider
 
 TOKEN_BODY_VAR = "MFTRUN_MFT_TOKEN_BODY"  # "form" to send the token request form-encoded
+# The vendor lists run states "such as queued, running, success, or failed": not a closed list.
+KNOWN_RUNNING = frozenset({"queued", "running", "started", "pending", "re-attached"})
+# Words a run's status takes once it is over: an unknown one of these never changes, so
+# polling on until the step timeout would only hide it (issue 11 section 2).
+FINAL_LOOKING = frozenset(
+    {
+        "completed", "complete", "done", "finished", "succeeded", "successful", "ok",
+        "error", "errored", "failure", "aborted", "cancelled", "canceled", "stopped",
+        "terminated", "killed", "timeout", "timedout", "timed_out", "expired", "rejected",
+        "skipped", "partial", "warning", "warnings",
+    }
+)  # fmt: skip
 DEFAULT_SUCCESS = ("success",)
 DEFAULT_FAILURE = ("failed",)
 ALLOW_LIST_HINT = (
@@ -249,7 +261,19 @@ class AutomateMftProvider(SessionProvider):
                 outputs=outputs,
                 message=self.redactor.scrub(message),
             )
-        # queued, running, or a status we do not know: shown as-is; the step timeout decides.
+        folded = status.casefold() if status is not None else None
+        if folded is not None and folded not in KNOWN_RUNNING:
+            if folded.replace(" ", "").replace("-", "_") in FINAL_LOOKING:
+                raise InputError(
+                    f"{run.label} run {inert(run.run_id)} reports status {inert(status)!r}, "
+                    "which looks final but is in neither success_statuses nor "
+                    "failure_statuses, so mftrun cannot tell whether it succeeded",
+                    hint=f"add {inert(status)!r} to start_task.success_statuses or "
+                    "failure_statuses (check the run in Automate MFT first)",
+                )
+            # unknown and not final-looking: shown, marked, and polled until the step timeout
+            shown = f"{status} (unknown status: polling on until the step timeout)"
+        # queued, running, or an unknown status: shown as-is; the step timeout decides.
         return Observation(state="running", remote_status=shown, run_id=run.run_id, outputs=outputs)
 
     def _outputs(self, run: MftRun, body: Any) -> dict[str, Any]:

@@ -86,6 +86,7 @@ OUTPUT_NAMES = BASE_NAMES | {"result", "response"}  # a step's own outputs: what
 UNTIL_NAMES = BASE_NAMES | {"response"}  # http until: the latest answer
 _TIME_FILTER = re.compile(r"(gt|lt|ge|le|eq)\((.+)\)")
 _DUNDER = re.compile(r"""(\.\s*|\[\s*['"])__\w+__""")
+TASK_ID = re.compile(r"^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$", re.IGNORECASE)  # a UUID
 
 Path = tuple
 
@@ -661,11 +662,26 @@ class _Builder:
             return None
         return Action(kind, MappingProxyType(spec), self.pos(path, key=True))
 
+    def task_id_problem(self, value: Any, path: Path, *, short: bool) -> None:
+        """A task id is a UUID (api-contracts: "Task ids are UUIDs"). Anything else, typically
+        a task's name in the short form, would be sent as an id and answered 404 at run time,
+        possibly hours in: say so now, with the form that takes a name."""
+        if not isinstance(value, str) or templating.is_template(value) or TASK_ID.match(value):
+            return
+        written = "start_task" if short else "start_task.task_id"
+        self.problem(
+            path,
+            f"{written} {value!r} is not a task id: Automate MFT task ids are UUIDs "
+            "such as 02115928-16fe-4493-949b-d77d302a88ee",
+            f"to start the task by its name, write start_task: {{name: {value}}}",
+        )
+
     def start_task(self, sid: str, raw: Any, path: Path) -> dict[str, Any] | None:
         if isinstance(raw, str):
             if not raw.strip():
                 return None
             self.template(sid, path, raw)
+            self.task_id_problem(raw, path, short=True)
             return {
                 "task_id": raw,
                 "parameters": {},
@@ -693,6 +709,8 @@ class _Builder:
         spec: dict[str, Any] = {}
         which = "task_id" if has_id else "name"
         spec[which] = raw[which]
+        if has_id:
+            self.task_id_problem(raw["task_id"], path + ("task_id",), short=False)
         params = raw.get("parameters")
         spec["parameters"] = params if isinstance(params, dict) else {}
         spec["success_statuses"] = raw.get("success_statuses") or ["success"]
@@ -744,6 +762,8 @@ class _Builder:
                         f"write e.g. {key}: gt(2020-04-22T11:00:00Z) (gt, lt, ge, le or eq)",
                     )
                 spec[key] = value
+            elif key == "settle":
+                spec[key] = self.duration(value, vpath) or 0.0
             else:
                 spec[key] = value
         if not any(

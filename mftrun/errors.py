@@ -3,7 +3,8 @@
     MftrunError                  exit 1 unless a subclass says otherwise
     ├── UsageError               exit 2  bad command line
     ├── InputError               exit 2  the pipeline/scenario/report file is wrong
-    │   └── ValidationFailed     exit 2  carries every Problem found, with positions
+    │   ├── ValidationFailed     exit 2  carries every Problem found, with positions
+    │   └── NotFoundOnPlatform   exit 2  the platform has no such task (404 to a start)
     ├── TemplateError            exit 2  a Jinja2 template failed to render at run time
     ├── PlatformError            exit 3  a platform could not be reached or authenticated
     │   ├── ConnectError         DNS, refused, TLS, timeouts before the request was sent
@@ -86,6 +87,11 @@ class ValidationFailed(InputError):
         count = len(self.problems)
         summary = f"{count} problem{'s' if count != 1 else ''} found"
         super().__init__("\n".join(str(p) for p in self.problems) + f"\n{summary}")
+
+
+class NotFoundOnPlatform(InputError):
+    """The platform answered 404 to what the pipeline names (a task id or name): a mistake in
+    the file (or the key's tenant), not an outage, so exit 2 like any wrong input."""
 
 
 class TemplateError(MftrunError):

@@ -163,6 +163,7 @@ class Executor:
         max_parallel: int | None = None,
         recorder: RunRecorder | None = None,
         prior: Mapping[str, Prior] | None = None,
+        refused: Mapping[str, str] | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.plan = plan
@@ -185,6 +186,9 @@ class Executor:
         self._signal: int | None = None
         self._run_timed_out = False
         self._aftermath: str | None = None  # why only failure/always steps may still start
+        # Environments the login check refused (name -> problem): the run is refused, only
+        # failure/always steps on the other environments may start (issue 11 section 1).
+        self.refused: Mapping[str, str] = dict(refused or {})
         self._stopping = threading.Event()
         self._template_seconds_left = template_limits.RUN_SECONDS
         self._steps_view: dict[str, Mapping[str, Any]] = {}
@@ -312,6 +316,8 @@ class Executor:
         while self._newly_ready:
             live = self._live[self._newly_ready.popleft()]
             step = live.step
+            if self.refused and self._refuse(live):
+                continue
             needs = [self._live[n].result for n in step.needs]
             ancestors = [self._live[a].result for a in self.plan.ancestors(step.id)]
             try:
@@ -368,6 +374,22 @@ class Executor:
                 yield
         finally:
             self._template_seconds_left -= time.monotonic() - started
+
+    def _refuse(self, live: _Live) -> bool:
+        """After a failed login check: end the step `error` (exit 3) without starting it, unless
+        it is a failure/always step whose own environment logged in. Refused steps end `error`,
+        not `skipped`, so the alert that reacts to them sees the run as failed."""
+        step = live.step
+        own = self.refused.get(step.environment)
+        if own is None and step.run_if.kind in AFTERMATH_CONDITIONS:
+            return False
+        if own is not None:
+            why = f"not started: the login check failed: {own}"
+        else:
+            names = ", ".join(repr(n) for n in sorted(self.refused))
+            why = f"not started: the login check failed for {names}"
+        self._finish(live, Status.ERROR, error=why, exit_code=EXIT_PLATFORM)
+        return True
 
     def _start_ready(self, now: float) -> None:
         while self._startable and self._active < self.max_parallel and not self._stopping.is_set():
@@ -546,7 +568,12 @@ class Executor:
         attempt.message = obs.message
         if obs.state == "success":
             attempt.status = Status.SUCCESS
-            self._finish_with_outputs(live, Status.SUCCESS, obs)
+            live.result.warnings = list(obs.warnings)
+            said = [f"warning: {w}" for w in obs.warnings]
+            # a success may have something to say (a wait that matched nothing, warnings): the
+            # console shows it with the step's end
+            detail = "; ".join([obs.message or "", *said]).strip("; ")
+            self._finish_with_outputs(live, Status.SUCCESS, obs, detail=detail)
             return
         attempt.status = Status.FAILED
         retries = live.step.retries
@@ -568,7 +595,12 @@ class Executor:
         )
 
     def _finish_with_outputs(
-        self, live: _Live, status: Status, obs: Observation, error: str | None = None
+        self,
+        live: _Live,
+        status: Status,
+        obs: Observation,
+        error: str | None = None,
+        detail: str = "",
     ) -> None:
         outputs = dict(obs.outputs)
         context = self._context(result=obs.outputs, response=obs.outputs)
@@ -583,7 +615,7 @@ class Executor:
                 return
             error = f"{error}; outputs: {exc}"
         live.result.outputs = outputs
-        self._finish(live, status, error=error)
+        self._finish(live, status, error=error, detail=detail)
 
     # -- timers and deadlines ------------------------------------------------------------------
 

@@ -79,6 +79,7 @@ class StepResult:
     # A start was sent and no answer proved whether it started: resume must not resend it.
     start_unconfirmed: bool = False
     target: str | None = None  # the latest attempt's target ("POST /v1/x", "task <id>")
+    warnings: list[str] = field(default_factory=list)  # accepted, but the platform qualified it
 
     @property
     def status(self) -> Status:
@@ -115,6 +116,7 @@ class StepResult:
             "reattached": self.reattached,
             "start_unconfirmed": self.start_unconfirmed,
             "target": self.target,
+            "warnings": list(self.warnings),
         }
 
 
@@ -229,6 +231,7 @@ def step_result_from_dict(data: Mapping[str, Any]) -> StepResult:
         reattached=bool(data.get("reattached")),
         start_unconfirmed=bool(data.get("start_unconfirmed")),
         target=data.get("target") if isinstance(data.get("target"), str) else None,
+        warnings=[str(w) for w in data.get("warnings") or ()],
     )
 
 

@@ -43,6 +43,7 @@ class ApplyOptions:
     resume_from: str | None = None  # an earlier report.json
     restart: tuple[str, ...] = ()
     wait_lock: float | None = None
+    login_check: bool = True  # --no-login-check turns it off
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ApplyOptions:
@@ -92,6 +93,7 @@ class ApplyOptions:
             resume_from=getattr(args, "resume_from", None),
             restart=tuple(getattr(args, "restart", None) or ()),
             wait_lock=wait_lock,
+            login_check=not getattr(args, "no_login_check", False),
         )
 
 
@@ -151,6 +153,17 @@ def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> 
         console = make_console(quiet=options.quiet, redactor=redactor)
         for note in [*warnings, *memory.notes]:
             console.note(note)
+        refused: dict[str, str] = {}
+        if options.login_check:
+            from mftrun.login import login_before_first_step
+
+            refused = login_before_first_step(
+                providers,
+                pipeline.environments,
+                redactor=redactor,
+                note=console.note,
+                quiet=options.quiet,
+            )
         run_memory.start_recording(memory, pipeline, redactor, console.note)
         executor = Executor(
             pipeline,
@@ -161,7 +174,12 @@ def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> 
             max_parallel=options.max_parallel,
             recorder=memory.recorder,
             prior=memory.prior,
+            refused=refused,
         )
+        if refused:
+            from mftrun.login import refusal_message
+
+            executor.result.message = refusal_message(refused)
         executor.result.emulated = options.emulate
         executor.result.run_id = memory.run_id
         executor.result.resumed_from = memory.resumed_from

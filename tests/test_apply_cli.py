@@ -116,7 +116,7 @@ def test_missing_credentials_stop_the_run_before_anything_starts_with_exit_3(
         "    base_url: http://127.0.0.1:9\n    credentials:\n      tenant_id: {env: "
         "MFT_TENANT_ID}\n"
         "      key_id: k\n      private_key: {file: /nonexistent/key.pem}\n"
-        "steps:\n  - {id: a, environment: mft, start_task: t}\n"
+        "steps:\n  - {id: a, environment: mft, start_task: 02115928-16fe-4493-949b-d77d302a88ee}\n"
     )
     code = main(["apply", str(path), "--report-dir", str(tmp_path / "r"), "-q"])
     assert code == 3
@@ -241,7 +241,7 @@ def test_an_unreadable_private_key_is_found_before_anything_starts(tmp_path, cap
         "version: 1\nname: key\nenvironments:\n  mft:\n    provider: automate-mft\n"
         "    base_url: http://127.0.0.1:9\n    credentials:\n      tenant_id: t\n      key_id: k\n"
         "      private_key: {env: MFT_BAD_KEY}\nsteps:\n  - {id: a, environment: mft, start_task: "
-        "t}\n"
+        "02115928-16fe-4493-949b-d77d302a88ee}\n"
     )
     assert main(["apply", str(path), "--report-dir", str(tmp_path / "r"), "-q"]) == 3
     err = capsys.readouterr().err

@@ -170,7 +170,11 @@ def test_carried_results_feed_templates_downstream_without_a_start(tmp_path: Pat
 def test_a_start_refused_by_the_platform_clears_the_intent(tmp_path: Path) -> None:
     with Emulator(scenario()) as emu:
         path = pipeline_file(emu, tmp_path)
-        path.write_text(path.read_text().replace(f"start_task: {A}", "start_task: no-such-task"))
+        path.write_text(
+            path.read_text().replace(
+                f"start_task: {A}", "start_task: 00000000-0000-4000-8000-0000000000ff"
+            )
+        )
         recorder = Recording(emu)
         result = run(path, recorder)
         assert result.steps[0].outcome == Status.ERROR

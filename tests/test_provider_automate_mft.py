@@ -11,7 +11,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from mftrun.credentials import Redactor
 from mftrun.emulator import Emulator, Scenario
-from mftrun.errors import AmbiguousStartError, AuthError, CredentialError, RemoteError
+from mftrun.errors import (
+    AmbiguousStartError,
+    AuthError,
+    CredentialError,
+    NotFoundOnPlatform,
+    RemoteError,
+)
 from mftrun.model import CredentialRef, Environment
 from mftrun.providers.registry import create_provider
 
@@ -90,13 +96,14 @@ def test_custom_terminal_statuses(tmp_path):
         assert obs.state == "success" and obs.remote_status == "running"
 
 
-def test_unknown_task_is_a_remote_error_with_a_hint(tmp_path):
+def test_unknown_task_is_a_mistake_in_the_file_with_a_hint(tmp_path):
     with Emulator(scenario()) as emu:
         provider = provider_for(mft_env(emu, tmp_path))
-        with pytest.raises(RemoteError) as caught:
+        with pytest.raises(NotFoundOnPlatform) as caught:
             provider.start("start_task", {"task_id": "no-such-task"}, Ctx())
-        assert "unknown task no-such-task" in str(caught.value)
-        assert "check the task id / name in Automate MFT" in str(caught.value)
+        assert caught.value.exit_code == 2
+        assert "task no-such-task not found on" in str(caught.value)
+        assert "check the task id in Automate MFT" in str(caught.value)
 
 
 def test_the_assertion_passes_the_strict_check_and_check_describes_the_license(tmp_path):

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from typing import Any
 from pathlib import Path
 
 import jsonschema
@@ -69,11 +70,11 @@ def write_pipeline(tmp_path: Path, emu: Emulator, base_url: str, steps, **env) -
     return path
 
 
-def apply(path: Path, emu: Emulator, report: Path, **kwargs) -> subprocess.Popen:
+def apply(path: Path, emu: Emulator, report: Path, *extra: str, **kwargs: Any) -> subprocess.Popen:
     env = {**os.environ, "NO_COLOR": "1", "ACRONIS_SECRET": emu.credentials.client_secret}
     env.pop("GITHUB_ACTIONS", None)
     return subprocess.Popen(
-        [sys.executable, "-m", "mftrun", "apply", str(path), "--report-dir", str(report)],
+        [sys.executable, "-m", "mftrun", "apply", str(path), "--report-dir", str(report), *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -163,7 +164,9 @@ def test_a_start_waiting_behind_a_slow_token_is_abandoned_at_the_timeout(tmp_pat
     ]
     with emu, FaultProxy(emu.port, seed=1, rule=rule) as proxy:
         path = write_pipeline(tmp_path, emu, proxy.url, steps)
-        code, data, _ = finish(apply(path, emu, tmp_path / "r"), tmp_path / "r")
+        # without the login check, which would fetch the token before the step starts
+        run = apply(path, emu, tmp_path / "r", "--no-login-check")
+        code, data, _ = finish(run, tmp_path / "r")
         time.sleep(2.5)  # the token answer arrives; the start must still not go out
         assert emu.journal.tokens_issued("automate-mft") == 1
         assert emu.journal.starts(TASK) == 0 and emu.journal.starts(ALERT) == 1
@@ -197,7 +200,9 @@ def test_a_start_refused_before_it_was_sent_is_sent_again_once(tmp_path):
     with emu, FaultProxy(emu.port, seed=1, rule=rule) as proxy:
         steps = [{"id": "pull", "start_task": TASK}]
         path = write_pipeline(tmp_path, emu, proxy.url, steps)
-        code, data, _ = finish(apply(path, emu, tmp_path / "r"), tmp_path / "r")
+        # without the login check, whose call would be the one refused after the token
+        run = apply(path, emu, tmp_path / "r", "--no-login-check")
+        code, data, _ = finish(run, tmp_path / "r")
         assert emu.journal.starts(TASK) == 1
         posts = [s for s in proxy.seen if s.method == "POST" and TASK in s.path]
     pull = steps_of(data)["pull"]

@@ -136,9 +136,9 @@ def stranger_key(tmp_path: Path) -> Path:
     return path
 
 
-def run(tmp_path: Path, file: Path) -> tuple[int, dict[str, Any], str]:
+def run(tmp_path: Path, file: Path, *extra: str) -> tuple[int, dict[str, Any], str]:
     reports = tmp_path / "report"
-    code = main(["apply", str(file), "--report-dir", str(reports), "-q", "--no-state"])
+    code = main(["apply", str(file), "--report-dir", str(reports), "-q", "--no-state", *extra])
     written = "".join(p.read_text() for p in reports.iterdir())
     return code, json.loads((reports / "report.json").read_text()), written
 
@@ -147,9 +147,15 @@ def by_id(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {s["id"]: s for s in report["steps"]}
 
 
+@pytest.mark.parametrize("login_check", [True, False], ids=["login-check", "no-login-check"])
 @pytest.mark.parametrize("why", ["credentials rejected", "platform unreachable"])
 def test_failure_branch_posts_when_platform_errors(
-    why: str, receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+    why: str,
+    login_check: bool,
+    receiver: Receiver,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: Any,
 ) -> None:
     monkeypatch.setenv("HOOK_URL", f"{receiver.url}/services/{HOOK_PATH_SECRET}")
     monkeypatch.setenv("HOOK_TOKEN", HOOK_TOKEN)
@@ -158,12 +164,16 @@ def test_failure_branch_posts_when_platform_errors(
         file = pipeline(
             tmp_path, url, stranger_key(tmp_path), emu.credentials.tenant_id, emu.credentials.key_id
         )
-        code, report, written = run(tmp_path, file)
+        code, report, written = run(tmp_path, file, *([] if login_check else ["--no-login-check"]))
         assert emu.journal.starts(TASK) == 0  # nothing was started on the platform
     steps = by_id(report)
     assert code == 3
     assert steps["pull"]["status"] == "error"
-    assert steps["push"]["status"] == "skipped"
+    if login_check:  # refused before anything started: every platform step ends error
+        assert "login check failed" in steps["pull"]["error"]
+        assert steps["push"]["status"] == "error"
+    else:  # found at the first step: its dependents are skipped
+        assert steps["push"]["status"] == "skipped"
     assert steps["alert"]["status"] == "success"
     assert steps["alert"]["outputs"]["answer"] == "ok"
     assert len(receiver.calls) == 1

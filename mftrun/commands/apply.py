@@ -46,6 +46,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-report", action="store_true", help="write no report files")
     parser.add_argument(
+        "--no-login-check",
+        action="store_true",
+        help="do not log in to every environment before the first step (e.g. an API key "
+        "without read access to the check's call); a wrong key is then found by its first step",
+    )
+    parser.add_argument(
         "-q", "--quiet", action="store_true", help="print only failures and the final summary"
     )
     memory = parser.add_argument_group("run memory (state store, resume, lock)")

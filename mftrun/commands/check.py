@@ -12,8 +12,9 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
+
+from mftrun.login import LoginRow, check_providers
 
 HELP = "authenticate every environment a pipeline uses and make one cheap read-only call"
 
@@ -28,67 +29,36 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scenario", metavar="FILE", help="with --emulate: the emulator scenario")
 
 
-@dataclass(frozen=True, slots=True)
-class CheckRow:
-    environment: str
-    provider: str
-    base_url: str
-    ok: bool
-    detail: str
-    seconds: float
+CheckRow = LoginRow  # the same row `apply` makes when it logs in before the first step
 
 
 def check_environments(
     pipeline: Any, *, redactor: Any, environ: Mapping[str, str] = os.environ, clock: Any = None
 ) -> list[CheckRow]:
     """One row per environment used by a step, checked in parallel; never raises for a platform."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from mftrun.clock import SystemClock
-    from mftrun.errors import MftrunError
     from mftrun.providers.registry import create_provider
     from mftrun.run import credential_problems
 
-    clock = clock or SystemClock()
     used = sorted({step.environment for step in pipeline.steps})
-    envs = [pipeline.environments[name] for name in used if name in pipeline.environments]
-
-    def one(env: Any) -> CheckRow:
-        started = clock.monotonic()
-        # Every unreadable credential of the environment at once, as apply lists them;
-        # nothing is sent for an environment that cannot authenticate anyway.
-        problems = credential_problems(env, environ)
-        if problems:
+    envs = {name: pipeline.environments[name] for name in used if name in pipeline.environments}
+    # Every unreadable credential of an environment at once, as apply lists them; nothing
+    # is sent for an environment that cannot authenticate anyway.
+    unreadable: dict[str, CheckRow] = {}
+    for name, env in envs.items():
+        if problems := credential_problems(env, environ):
             detail = "credentials cannot be read, nothing was sent:\n" + "\n".join(problems)
-            return CheckRow(
-                env.name, env.provider, env.base_url, False, detail, clock.monotonic() - started
-            )
-        provider = None
-        try:
-            provider = create_provider(
-                env, max_parallel=1, redactor=redactor, environ=environ, clock=clock
-            )
-            ok, detail = True, provider.check()
-        except MftrunError as exc:
-            ok, detail = False, str(exc)
-        except Exception as exc:  # noqa: BLE001 - one environment's bug must not hide the others
-            ok, detail = False, f"unexpected {exc.__class__.__name__}: {exc}"
-        finally:
-            if provider is not None:
-                provider.close()
-        return CheckRow(
-            env.name,
-            env.provider,
-            env.base_url,
-            ok,
-            redactor.scrub(detail),
-            clock.monotonic() - started,
-        )
-
-    if not envs:
-        return []
-    with ThreadPoolExecutor(max_workers=min(8, len(envs))) as pool:
-        return list(pool.map(one, envs))
+            unreadable[name] = CheckRow(name, env.provider, env.base_url, False, detail, 0.0)
+    providers = {
+        name: create_provider(env, max_parallel=1, redactor=redactor, environ=environ, clock=clock)
+        for name, env in envs.items()
+        if name not in unreadable
+    }
+    try:
+        rows = check_providers(providers, envs, redactor=redactor, clock=clock)
+    finally:
+        for provider in providers.values():
+            provider.close()
+    return sorted([*rows, *unreadable.values()], key=lambda row: row.environment)
 
 
 def print_table(rows: list[CheckRow], *, file: Any = None) -> None:

@@ -47,9 +47,16 @@ def target(step: Any) -> str:
         filters = [
             f"{k}={','.join(v) if isinstance(v, list) else v}"
             for k, v in spec.items()
-            if k not in ("accept_results", "limit", "lod")
+            if k not in ("accept_results", "limit", "lod", "min_count", "settle")
         ]
-        return "tasks " + " ".join(filters)
+        held = []
+        if spec.get("min_count"):
+            held.append(f"at least {spec['min_count']} task(s)")
+        if spec.get("settle"):
+            from mftrun.durations import format_duration
+
+            held.append(f"settle {format_duration(spec['settle'])}")
+        return "tasks " + " ".join(filters) + (f" ({', '.join(held)})" if held else "")
     return f"{spec['method']} {spec['path'] or '(the webhook URL)'}"
 
 

@@ -278,7 +278,7 @@ class Acronis:
             wanted = int(rest) ^ ACTIVITY_ID_BIT if activities else int(rest)
             with self._lock:
                 task = self._by_id.get(wanted)
-            if task is None:
+            if task is None or not self._exists(task, self._clock.now_ns()):
                 return _error(404, "NotFound", f"{what} {rest} not found", token=tid)
             item = self.item(task, self._clock.now_ns())
             return json_response(200, self.activity(item) if activities else item, token=tid)
@@ -662,6 +662,8 @@ class Acronis:
             tasks = list(self._tasks)
         out: list[tuple[Any, dict[str, Any]]] = []
         for task in tasks:
+            if not self._exists(task, now_ns):
+                continue
             item = self.item(task, now_ns)
             if activities:
                 item = self.activity(item)
@@ -677,6 +679,11 @@ class Acronis:
             out.append((key, item))
         out.sort(key=lambda pair: pair[0], reverse=descending)
         return out if keyed else [item for _, item in out]
+
+    def _exists(self, task: AcronisTask, now_ns: int) -> bool:
+        """A task enqueued later in the scenario's timeline does not exist yet: the platform
+        cannot list a task before it is created (a late backup is how an empty wait happens)."""
+        return self._clock.at_ns(task.enqueued) <= now_ns
 
     @staticmethod
     def _matches(name: str, wanted: list[str], item: dict[str, Any]) -> bool:

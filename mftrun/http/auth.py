@@ -302,10 +302,19 @@ def _error_text(response: Any, limit: int = 300) -> str:
 
 
 def _token_answer(
-    response: Any, *, url: str, env_name: str, redactor: Any, rejected: tuple[int, ...], hint: str
+    response: Any,
+    *,
+    url: str,
+    env_name: str,
+    redactor: Any,
+    rejected: tuple[int, ...],
+    hint: str,
+    hints: Mapping[int, str] | None = None,
 ) -> dict[str, Any]:
-    """Judge a token endpoint's answer for either platform; register the token as a secret."""
+    """Judge a token endpoint's answer for either platform; register the token as a secret.
+    `hints` replaces `hint` for the statuses it names (a 400/415 may be the body's encoding)."""
     status = response.status_code
+    hint = (hints or {}).get(status, hint)
     if status in rejected:
         raise AuthError(
             f"environment {env_name!r}: credentials rejected by {url} "
@@ -317,6 +326,7 @@ def _token_answer(
             f"environment {env_name!r}: token request to {url} failed: "
             f"{status} {_scrubbed_error(response, redactor)}",
             status=status,
+            hint=(hints or {}).get(status),
         )
     try:
         body = response.json()
@@ -406,9 +416,20 @@ class MftTokenSource:
             redactor=self._redactor,
             rejected=(400, 401, 403),
             hint=MFT_KEY_HINT,
+            hints=dict.fromkeys((400, 415), self._body_hint()),
         )
         lifetime = body.get("expires_in")
         return body["access_token"], float(lifetime) if isinstance(lifetime, (int, float)) else None
+
+    def _body_hint(self) -> str:
+        """A 400 or 415 may be the body's encoding, not the key: the vendor documents a JSON
+        body but calls the call a "standard OAuth-style POST", usually form-encoded."""
+        sent, other = ("form", "json") if self._form_body else ("json", "form")
+        return (
+            f"the token request was sent {sent}-encoded (token_body: {sent}); if the endpoint "
+            f"wants the other encoding, set token_body: {other} on the environment. Otherwise: "
+            + MFT_KEY_HINT
+        )
 
 
 class AcronisTokenSource:

@@ -33,7 +33,7 @@ TASKS = "/api/task_manager/v2/tasks"
 DEFAULT_ACCEPT = ("ok", "warning")
 DEFAULT_LIMIT = 100
 MAX_PAGES = 10_000
-OPTIONS = frozenset({"accept_results", "limit", "lod"})  # not filters
+OPTIONS = frozenset({"accept_results", "limit", "lod", "min_count", "settle"})  # not filters
 FILTERS = frozenset(
     {  # documented; others are passed through as-is (the platform judges them)
         "id",
@@ -115,6 +115,9 @@ class TaskWait:
     accept: frozenset[str]
     limit: int
     lod: str | None
+    min_count: int = 0  # the wait may not pass before this many matching tasks were seen
+    settle: float = 0.0  # seconds from `began` during which "nothing matches" is not final
+    began: float = 0.0  # the provider clock's monotonic time of the first listing
     seen: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> latest task object
     final: dict[str, dict[str, Any] | None] = field(
         default_factory=dict
@@ -183,6 +186,7 @@ class AcronisProvider(SessionProvider):
         if kind != "wait_tasks":
             return super().start_action(kind, spec, ctx)
         wait = _wait_from_spec(spec)
+        wait.began = self.clock.monotonic()
         return wait, self._step(wait, self.policies.read)
 
     def poll_action(self, handle: Any, ctx: StepContext) -> Observation:
@@ -246,9 +250,41 @@ class AcronisProvider(SessionProvider):
                 outputs=outputs,
                 message=self.redactor.scrub(message)[:4000],
             )
+        held = self._held(wait)  # a completed task's failure is final at once; a pass waits
+        if held is not None:
+            return Observation(state="running", remote_status=held, outputs=outputs)
+        if not wait.final:
+            return Observation(
+                state="success",
+                remote_status="0 task(s) completed",
+                outputs=outputs,
+                message="no task matched the filters, so there was nothing to wait for "
+                "(min_count: 1 makes at least one task required, settle: gives late tasks time)",
+            )
+        warned = [
+            (key, task)
+            for key, task in wait.final.items()
+            if task is not None and _code(task) == "warning"
+        ]
         return Observation(
-            state="success", remote_status=f"{len(wait.final)} task(s) completed", outputs=outputs
+            state="success",
+            remote_status=f"{len(wait.final)} task(s) completed",
+            outputs=outputs,
+            warnings=tuple(
+                self.redactor.scrub(_warned(key, task))[:1000]
+                for key, task in _by_completion(warned)
+            ),
         )
+
+    def _held(self, wait: TaskWait) -> str | None:
+        """Why a wait with nothing left running may not conclude yet (min_count, settle)."""
+        seen = len(wait.seen)
+        if seen < wait.min_count:
+            return f"{seen} task(s) seen, waiting for at least {wait.min_count} (min_count)"
+        left = wait.began + wait.settle - self.clock.monotonic()
+        if left > 0:
+            return f"{seen} task(s) seen; settling for {left:.0f}s more before concluding"
+        return None
 
     def _walk(self, wait: TaskWait, policy: RetryPolicy) -> list[dict[str, Any]]:
         """Every matching task, following `paging.cursors.after` to the last page."""
@@ -348,11 +384,18 @@ def _wait_from_spec(spec: Mapping[str, Any]) -> TaskWait:
     if limit < 1:
         raise InputError("wait_tasks: 'limit' must be at least 1")
     lod = spec.get("lod")
+    min_count, settle = spec.get("min_count", 0), spec.get("settle", 0.0)
+    if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 0:
+        raise InputError(f"wait_tasks: 'min_count' must be a whole number >= 0, not {min_count!r}")
+    if isinstance(settle, bool) or not isinstance(settle, (int, float)) or settle < 0:
+        raise InputError(f"wait_tasks: 'settle' must be a duration, not {settle!r}")
     return TaskWait(
         params=params,
         accept=frozenset(str(a) for a in accept_raw),
         limit=limit,
         lod=str(lod) if lod else None,
+        min_count=min_count,
+        settle=float(settle),
     )
 
 
@@ -420,6 +463,19 @@ def _describe(key: str, task: Mapping[str, Any] | None) -> str:
             error = error.get("reason") or error.get("code") or error.get("message") or str(error)
         text += f": {inert(str(error)[:300])}"
     return text
+
+
+def _warned(key: str, task: Mapping[str, Any]) -> str:
+    """An accepted `warning` task, with the platform's warning text (result.warnings)."""
+    result = task.get("result")
+    raw = result.get("warnings") if isinstance(result, dict) else None
+    texts = []
+    for item in raw if isinstance(raw, list) else []:
+        if isinstance(item, dict):
+            item = item.get("reason") or item.get("message") or item.get("code") or item
+        texts.append(inert(str(item)[:300]))
+    said = "; ".join(texts) or "the platform gave no warning text"
+    return f"{_describe(key, task)} (accepted): {said}"
 
 
 def _by_completion(bad: Sequence[tuple[str, Mapping[str, Any] | None]]) -> list[tuple[str, Any]]:

@@ -14,7 +14,13 @@ from typing import Any
 from urllib.parse import quote
 
 from mftrun.inert import inert
-from mftrun.errors import AmbiguousStartError, AuthError, InputError, RemoteError
+from mftrun.errors import (
+    AmbiguousStartError,
+    AuthError,
+    InputError,
+    NotFoundOnPlatform,
+    RemoteError,
+)
 from mftrun.http.auth import MFT_KEY_HINT, CredentialSource, MftTokenSource
 from mftrun.http.retry import RetryLater
 from mftrun.http.session import HttpTransport, NoResponseError
@@ -22,6 +28,18 @@ from mftrun.providers.base import Observation, StepContext
 from mftrun.providers.http_step import Calls, SessionProvider
 
 TOKEN_BODY_VAR = "MFTRUN_MFT_TOKEN_BODY"  # "form" to send the token request form-encoded
+# The vendor lists run states "such as queued, running, success, or failed": not a closed list.
+KNOWN_RUNNING = frozenset({"queued", "running", "started", "pending", "re-attached"})
+# Words a run's status takes once it is over: an unknown one of these never changes, so
+# polling on until the step timeout would only hide it (issue 11 section 2).
+FINAL_LOOKING = frozenset(
+    {
+        "completed", "complete", "done", "finished", "succeeded", "successful", "ok",
+        "error", "errored", "failure", "aborted", "cancelled", "canceled", "stopped",
+        "terminated", "killed", "timeout", "timedout", "timed_out", "expired", "rejected",
+        "skipped", "partial", "warning", "warnings",
+    }
+)  # fmt: skip
 DEFAULT_SUCCESS = ("success",)
 DEFAULT_FAILURE = ("failed",)
 ALLOW_LIST_HINT = (
@@ -120,11 +138,7 @@ class AutomateMftProvider(SessionProvider):
                 target=run.label,
             ) from None
         if response.status_code == 404:
-            raise RemoteError(
-                f"unknown {run.label}: {call} answered 404 ({self.snippet(response)})",
-                status=404,
-                hint="check the task id / name in Automate MFT",
-            )
+            raise self._not_found(run, call, response)
         if response.status_code == 429:
             raise self.error(response, call, f"{run.label} was not started (rate limited)")
         if not 200 <= response.status_code < 300:
@@ -159,6 +173,27 @@ class AutomateMftProvider(SessionProvider):
                 outputs=self._outputs(run, body),
             )
         return run, self._observe(run, body)
+
+    def _not_found(self, run: MftRun, call: str, response: Any) -> NotFoundOnPlatform:
+        """A 404 to a start: the task does not exist for this key's tenant. Nothing started;
+        the file (or the key) is wrong, so it is said as such, not as an outage."""
+        tenant = self.creds.get("tenant_id", secret=False)
+        if "task_id" in run.ident:
+            hint = (
+                "check the task id in Automate MFT (the task's page shows it) and that the "
+                "environment's API key belongs to the tenant owning the task; to start it by "
+                "name, write start_task: {name: ...}"
+            )
+        else:
+            hint = (
+                "check the task name, exactly as Automate MFT shows it, and that the "
+                "environment's API key belongs to the tenant owning the task"
+            )
+        return NotFoundOnPlatform(
+            f"{run.label} not found on {self.env.name} (tenant {inert(tenant)}): {call} "
+            f"answered 404 ({self.snippet(response)}); nothing was started",
+            hint=hint,
+        )
 
     def ref(self, handle: Any) -> dict[str, str]:
         if isinstance(handle, MftRun) and handle.run_id:
@@ -226,7 +261,19 @@ class AutomateMftProvider(SessionProvider):
                 outputs=outputs,
                 message=self.redactor.scrub(message),
             )
-        # queued, running, or a status we do not know: shown as-is; the step timeout decides.
+        folded = status.casefold() if status is not None else None
+        if folded is not None and folded not in KNOWN_RUNNING:
+            if folded.replace(" ", "").replace("-", "_") in FINAL_LOOKING:
+                raise InputError(
+                    f"{run.label} run {inert(run.run_id)} reports status {inert(status)!r}, "
+                    "which looks final but is in neither success_statuses nor "
+                    "failure_statuses, so mftrun cannot tell whether it succeeded",
+                    hint=f"add {inert(status)!r} to start_task.success_statuses or "
+                    "failure_statuses (check the run in Automate MFT first)",
+                )
+            # unknown and not final-looking: shown, marked, and polled until the step timeout
+            shown = f"{status} (unknown status: polling on until the step timeout)"
+        # queued, running, or an unknown status: shown as-is; the step timeout decides.
         return Observation(state="running", remote_status=shown, run_id=run.run_id, outputs=outputs)
 
     def _outputs(self, run: MftRun, body: Any) -> dict[str, Any]:

@@ -29,6 +29,9 @@ class Observation:
     outputs: dict[str, Any] = field(default_factory=dict)
     message: str | None = None  # why it failed, in the platform's words (already truncated)
     retry_after: float | None = None  # the server asked us to wait this long before the next poll
+    # An accepted success that the platform qualified (an Acronis task ending `warning`): one
+    # line each, in the platform's words, so a success with warnings is never shown as plain.
+    warnings: tuple[str, ...] = ()
 
     @property
     def terminal(self) -> bool:

@@ -114,7 +114,7 @@ class SessionProvider:
                     environ=self.environ,
                 )
                 self._transport = transport
-                creds = CredentialSource(
+                self.creds = creds = CredentialSource(
                     self.env.name,
                     self.env.credentials,
                     environ=self.environ,

@@ -128,6 +128,15 @@ def annotation_lines(report: dict[str, Any], environ: Mapping[str, str] = os.env
             lines.append(
                 command("warning" if allowed else "error", message, **position, title=title)
             )
+        for warning in step.get("warnings") or ():
+            lines.append(
+                command(
+                    "warning",
+                    inert_lines(str(warning)),
+                    **position,
+                    title=inert(f"mftrun: step {step.get('id')} succeeded with a warning"),
+                )
+            )
         for note in remote_notes(step):
             lines.append(
                 command(

@@ -311,6 +311,7 @@ def _step_view(step: dict[str, Any]) -> dict[str, Any]:
         "outputs_list": [(str(k), _output(v)) for k, v in outputs.items()],
         "remote_name": _remote_name(outputs),
         "notes": remote_notes(step),
+        "warnings": list(step.get("warnings") or ()),
         # A plain one-attempt success needs no box: its run id goes in the row.
         "show_attempts": bool(attempts) and (status != "success" or len(attempts) > 1),
         "run_ids": [a["run_id"] for a in attempts if a.get("run_id")],
@@ -320,6 +321,7 @@ def _step_view(step: dict[str, Any]) -> dict[str, Any]:
             or step.get("skipped_reason")
             or step.get("remote_may_continue")
             or sent
+            or step.get("warnings")
             or (attempts and (status != "success" or len(attempts) > 1))
         ),
         "note": step_note(step),

@@ -59,6 +59,7 @@ def _details(step: dict[str, Any], pipeline_file: str) -> str:
     if step.get("error"):
         lines.append(f"error: {step['error']}")
     lines.extend(remote_notes(step))
+    lines.extend(f"warning: {w}" for w in step.get("warnings") or ())
     for name, value in (step.get("outputs") or {}).items():
         shown = value if isinstance(value, str) else json.dumps(value, default=str)
         lines.append(f"output {name} = {shown}")

@@ -63,12 +63,15 @@ def verdict(report: dict[str, Any]) -> tuple[str, str]:
         # Only a crash leaves steps unfinished without an interrupt: never call that a success.
         return "error", "Incomplete (mftrun stopped before every step finished)"
     if code == 0:
-        allowed = sum(1 for s in report.get("steps", ()) if s.get("outcome") != s.get("conclusion"))
-        return "success", (
-            "Succeeded"
-            if not allowed
-            else f"Succeeded ({allowed} allowed failure{'s' if allowed != 1 else ''})"
-        )
+        steps = report.get("steps", ())
+        allowed = sum(1 for s in steps if s.get("outcome") != s.get("conclusion"))
+        warned = sum(len(s.get("warnings") or ()) for s in steps)
+        extra = []
+        if allowed:
+            extra.append(f"{allowed} allowed failure{'s' if allowed != 1 else ''}")
+        if warned:
+            extra.append(f"{warned} warning{'s' if warned != 1 else ''}")
+        return "success", "Succeeded" + (f" ({', '.join(extra)})" if extra else "")
     if code == 2:
         return "error", "Invalid input"
     if code == 3:
@@ -100,7 +103,13 @@ def step_note(step: dict[str, Any], *, remote: bool = True) -> str:
         parts.append("allowed to fail (continue_on_error)")
     if remote:
         parts.extend(remote_notes(step))
+    parts.extend(warning_notes(step))
     return "; ".join(p for p in parts if p)
+
+
+def warning_notes(step: dict[str, Any]) -> list[str]:
+    """A success the platform qualified (an Acronis task ending `warning`), one line each."""
+    return [f"warning: {w}" for w in step.get("warnings") or ()]
 
 
 def duration_text(seconds: float | None) -> str:
@@ -245,7 +254,9 @@ def print_summary(report: dict[str, Any], *, console: Console) -> None:
             Text(str(len(step.get("attempts") or ())) if step.get("attempts") else "-"),
             Text(duration_text(step.get("duration"))),
         )
-        if status != "success" and (note := step_note(step, remote=False)):
+        if (status != "success" or step.get("warnings")) and (
+            note := step_note(step, remote=False)
+        ):
             notes.append((inert(step.get("id", "?")), status, inert(note)))
     groups = shared_causes(shown)
     console.print(table)
@@ -278,9 +289,10 @@ def print_summary(report: dict[str, Any], *, console: Console) -> None:
         if step_id in grouped:
             continue
         line = Text("  ")
-        line.append(
-            STATUS_TEXT.get(status, ("?", status))[0] + " ", style=STATUS_STYLE.get(status, "")
-        )
+        symbol, style = STATUS_TEXT.get(status, ("?", status))[0], STATUS_STYLE.get(status, "")
+        if status == "success":  # a note under a success is a warning
+            symbol, style = "⚠", "yellow"
+        line.append(symbol + " ", style=style)
         line.append(step_id, style="bold")
         line.append(": " + note)
         console.print(line)

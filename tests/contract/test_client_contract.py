@@ -155,7 +155,10 @@ def test_real_client_http_step_on_acronis_sends_repeated_query_parameters(
     out = capsys.readouterr()
     assert platform.violations == [], platform.violations
     assert code == 0, out.out + out.err
-    (call,) = [c for c in platform.log if c["path"] == "/api/task_manager/v2/tasks"]
+    # apply's login check lists one task with no filter first; the step's call is the other
+    calls = [c for c in platform.log if c["path"] == "/api/task_manager/v2/tasks"]
+    assert [c["query"] for c in calls[:1]] == ["limit=1"]
+    (call,) = calls[1:]
     assert parse_qs(call["query"]) == {"state": ["completed", "paused"], "limit": ["1"]}
     assert call["headers"]["Authorization"].startswith("Bearer ")
 
@@ -180,7 +183,8 @@ def test_real_client_failed_run_exits_1(platform, tmp_path, monkeypatch, capsys)
 @pytest.mark.parametrize("mode", ["revoked-401", "expired-early-403", "no-expires_in-403"])
 def test_real_client_renews_once_and_replays(platform, tmp_path, monkeypatch, capsys, mode):
     status = 401 if mode == "revoked-401" else 403
-    platform.kill_first_token["mft"] = (2, status)  # the start and the first poll pass
+    # the login check's call, the start and the first poll pass
+    platform.kill_first_token["mft"] = (3, status)
     if mode == "no-expires_in-403":
         platform.expires_in = None  # [assumed] absent: the client assumes 5 minutes
     path = write_pipeline(
@@ -225,7 +229,7 @@ def test_real_client_renews_before_a_short_token_expires(platform, tmp_path, mon
 
 
 def test_real_client_acronis_401_renews_once(platform, tmp_path, monkeypatch, capsys):
-    platform.kill_first_token["acronis"] = (1, 401)
+    platform.kill_first_token["acronis"] = (2, 401)  # after the login check and one listing
     for i in range(2):
         platform.add_acronis_task(state="started", complete_after=0.2 + 0.1 * i)
     code = apply(wait_pipeline(platform, tmp_path, monkeypatch))
@@ -296,7 +300,8 @@ def test_real_client_wait_tasks_with_paging_against_strict_server(
         for c in platform.calls("GET", "/api/task_manager/v2/tasks")
         if c["path"] == "/api/task_manager/v2/tasks"
     ]
-    first = [c for c in lists if "after=" not in c["query"]]
+    # apply's login check lists one task with no filter: not the wait's listing
+    first = [c for c in lists if "after=" not in c["query"] and c["query"] != "limit=1"]
     assert first and all(parse_qs(c["query"])["state"] == ["enqueued", "started"] for c in first)
     assert any(
         "after=" in c["query"] for c in lists
@@ -465,7 +470,8 @@ def test_real_client_refuses_comma_joined_ids_instead_of_passing_at_once(
     text = out.out + out.err
     assert code != 0
     assert f"policyId: [{POLICY}, {RES_1}]" in text
-    assert [c for c in platform.log if c["path"] == "/api/task_manager/v2/tasks"] == []
+    listings = [c for c in platform.log if c["path"] == "/api/task_manager/v2/tasks"]
+    assert [c["query"] for c in listings] == ["limit=1"]  # only apply's login check
 
 
 @pytest.mark.parametrize("status", [500, 400])
@@ -533,7 +539,7 @@ def test_real_client_start_refused_for_its_token_is_replayed_once_with_a_new_one
     platform, tmp_path, monkeypatch, capsys, status
 ):
     """A start refused with 401/403 was not processed: one renewal, one replay, one run."""
-    platform.kill_first_token["mft"] = (0, status)
+    platform.kill_first_token["mft"] = (1, status)  # the login check's call passes
     path = write_pipeline(
         tmp_path,
         platform,
@@ -556,7 +562,7 @@ def test_real_client_acronis_403_renews_once_for_a_role_granted_since(
     platform, tmp_path, monkeypatch, capsys
 ):
     """Section 3: the token is renewed once on 401/403; a role granted later is in the new token."""
-    platform.kill_first_token["acronis"] = (0, 403)
+    platform.kill_first_token["acronis"] = (1, 403)  # the login check's call passes
     platform.add_acronis_task(state="started", complete_after=0.1)
     code = apply(wait_pipeline(platform, tmp_path, monkeypatch))
     out = capsys.readouterr()

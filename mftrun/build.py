@@ -251,15 +251,27 @@ class _Builder:
                 "put per-call headers on the http step instead",
                 key=True,
             )
+        base_url_env = region_env = None
         if isinstance(base_url, dict):
-            self.problem(
-                path + ("base_url",),
-                f"{provider} base_url must be written as a URL",
-                "only a webhook environment reads its URL from {env: NAME} or {file: PATH}",
-            )
+            if set(base_url) == {"env"} and isinstance(base_url["env"], str):
+                base_url_env = base_url["env"]
+            else:
+                self.problem(
+                    path + ("base_url",),
+                    f"{provider} base_url is a URL or {{env: NAME}}",
+                    "only a webhook environment reads its URL from {file: PATH}",
+                )
             base_url = None
+        if isinstance(region, dict):
+            if set(region) == {"env"} and isinstance(region["env"], str):
+                region_env = region["env"]
+            else:
+                self.problem(path + ("region",), "region is us, eu, staging or {env: NAME}")
+            region = None
+        given_url = base_url is not None or base_url_env is not None
+        given_region = region is not None or region_env is not None
         if provider == "automate-mft":
-            if region is not None and base_url is not None:
+            if given_region and given_url:
                 self.problem(
                     path + ("base_url",),
                     f"environment {name!r} sets both region and base_url",
@@ -274,14 +286,14 @@ class _Builder:
                         f"unknown automate-mft region {region!r}: use us, eu or staging",
                         "or give base_url: https://... for another host",
                     )
-            elif region is None and base_url is None:
+            elif not given_region and not given_url:
                 self.problem(
                     path,
                     f"environment {name!r} needs region (us, eu or staging) or base_url",
                     "e.g. region: us",
                 )
         else:
-            if region is not None:
+            if given_region:
                 self.problem(
                     path + ("region",),
                     "region is for automate-mft environments only",
@@ -289,7 +301,7 @@ class _Builder:
                     "e.g. https://eu2-cloud.acronis.com",
                     key=True,
                 )
-            if base_url is None:
+            if not given_url:
                 self.problem(
                     path,
                     f"environment {name!r} (acronis) needs base_url",
@@ -319,6 +331,8 @@ class _Builder:
             ca_bundle=ca_bundle if isinstance(ca_bundle, str) else None,
             http_timeout=timeout if timeout else 30.0,
             token_body=token_body if token_body in ("json", "form") else "json",
+            base_url_env=base_url_env,
+            region_env=region_env,
             position=self.pos(path, key=True),
         )
 
@@ -453,6 +467,8 @@ class _Builder:
                 kind, ref = next(iter(value.items()))
                 if kind in ("env", "file") and isinstance(ref, str) and ref:
                     out[field] = CredentialRef(kind, ref, position)
+                elif kind == "file" and isinstance(ref, dict) and isinstance(ref.get("env"), str):
+                    out[field] = CredentialRef("file_env", ref["env"], position)
         return out
 
     # -- defaults and steps ----------------------------------------------------

@@ -112,6 +112,23 @@ class Redactor:
         return value
 
 
+def file_path(field: str, ref: CredentialRef, environ: Mapping[str, str] = os.environ) -> str:
+    """The path a file reference names: written in the file, or (`{file: {env: NAME}}`) the
+    value of an environment variable, such as the MFT_PRIVATE_KEY_FILE that `mftrun emulate`
+    exports, so nothing machine-specific has to be written in a file kept in Git."""
+    if ref.kind != "file_env":
+        return ref.ref
+    value = environ.get(ref.ref)
+    if not value:
+        where = f" (declared at {ref.position})" if ref.position.line else ""
+        raise CredentialError(
+            f"credential {field!r}: environment variable {ref.ref}, which names its file, "
+            f"is not set{where}",
+            hint=f"export {ref.ref}=/path/to/the/file before running",
+        )
+    return value
+
+
 def resolve(
     field: str,
     ref: CredentialRef,
@@ -129,8 +146,8 @@ def resolve(
                 f"credential {field!r}: environment variable {ref.ref} is not set{where}",
                 hint=f"export {ref.ref}=... before running, or point {field} at a file",
             )
-    elif ref.kind == "file":
-        path = Path(os.path.expanduser(ref.ref))
+    elif ref.kind in ("file", "file_env"):
+        path = Path(os.path.expanduser(file_path(field, ref, environ)))
         try:
             value = path.read_text(encoding="utf-8").strip()
         except FileNotFoundError:
@@ -185,9 +202,12 @@ def key_file_warning(field: str, ref: CredentialRef) -> str | None:
     than refuse, because CI runners often check secrets out with a 0644 umask and a
     refusal there would only teach people to switch the check off. The fix is printed.
     """
-    if ref.kind != "file" or field != "private_key" or os.name != "posix":
+    if ref.kind not in ("file", "file_env") or field != "private_key" or os.name != "posix":
         return None
-    path = Path(os.path.expanduser(ref.ref))
+    try:
+        path = Path(os.path.expanduser(file_path(field, ref)))
+    except CredentialError:
+        return None  # reported by `resolve`
     try:
         mode = path.stat().st_mode
     except OSError:

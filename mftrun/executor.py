@@ -266,10 +266,11 @@ class Executor:
                     [t.when for t in self._timers[:1]]
                     + [d.when for d in self._deadlines[:1]]
                     + ([run_deadline] if run_deadline else [])
-                    + [now + _MAX_WAIT]
+                    + [now + self.clock.from_real(_MAX_WAIT)]
                 )
                 try:
-                    answer = self._answers.get(timeout=max(0.0, wake - self.clock.monotonic()))
+                    left = self.clock.real_seconds(wake - self.clock.monotonic())
+                    answer = self._answers.get(timeout=max(0.0, left))
                 except queue.Empty:
                     continue
                 self._handle_answer(answer)
@@ -560,7 +561,10 @@ class Executor:
                 self._emit(live, f"remote status: {obs.remote_status}")
         if not obs.terminal:
             poll = live.step.poll
-            delay = obs.retry_after if obs.retry_after is not None else live.gap
+            # Retry-After is the platform's, in wall seconds; the gap is in the clock's own
+            delay = (
+                self.clock.from_real(obs.retry_after) if obs.retry_after is not None else live.gap
+            )
             live.gap = min(max(live.gap * poll.factor, poll.interval), poll.max_interval)
             self._timer(self.clock.monotonic() + delay, live, Wake.POLL)
             return

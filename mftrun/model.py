@@ -52,14 +52,17 @@ NOWHERE = Position("<unknown>", 1, 1)
 class CredentialRef:
     """Where a credential value comes from; the value itself is read at run time."""
 
-    kind: Literal["env", "file", "value"]
+    # file_env: the file whose path is in the environment variable `ref` ({file: {env: NAME}})
+    kind: Literal["env", "file", "file_env", "value"]
     ref: str  # env var name, file path (~ not yet expanded), or the literal (non-secret) value
     position: Position = NOWHERE
 
     def describe(self) -> str:
-        return {"env": f"env var {self.ref}", "file": f"file {self.ref}"}.get(
-            self.kind, "inline value"
-        )
+        return {
+            "env": f"env var {self.ref}",
+            "file": f"file {self.ref}",
+            "file_env": f"the file named by env var {self.ref}",
+        }.get(self.kind, "inline value")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +81,10 @@ class Environment:
     # and the URL itself when it is a secret (Slack and Teams put the secret in the URL).
     headers: Mapping[str, CredentialRef] = field(default_factory=lambda: EMPTY)
     url_ref: CredentialRef | None = None
+    # automate-mft / acronis: base_url or region read from an environment variable at run
+    # time ({env: NAME}), so one file serves staging, production and the emulator
+    base_url_env: str | None = None
+    region_env: str | None = None
     position: Position = NOWHERE
 
 

@@ -139,9 +139,18 @@ def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> 
             restart=options.restart,
             wait_lock=options.wait_lock,
         )
+        from mftrun.clock import Clock, ScaledClock, SystemClock
+
+        clock: Clock = SystemClock()
         if options.emulate:
-            pipeline = stack.enter_context(emulated(pipeline, options.scenario, redactor))
-        warnings = preflight_credentials(pipeline, environ)
+            emulation = stack.enter_context(emulated(pipeline, options.scenario, redactor))
+            pipeline = emulation.pipeline
+            if emulation.speed != 1:  # mftrun's own timers at the scenario's pace
+                clock = ScaledClock(emulation.speed)
+        from mftrun.locations import locate
+
+        pipeline, unlocated = locate(pipeline, environ)
+        warnings = preflight_credentials(pipeline, environ, unlocated)
         prepare_report_dir(options)
         providers = connect(
             pipeline,
@@ -169,6 +178,7 @@ def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> 
             pipeline,
             plan,
             providers,
+            clock=clock,
             listener=console,
             variables=options.variables,
             max_parallel=options.max_parallel,
@@ -264,7 +274,9 @@ def prepare_report_dir(options: ApplyOptions) -> None:
         )
 
 
-def preflight_credentials(pipeline: Pipeline, environ: Mapping[str, str]) -> list[str]:
+def preflight_credentials(
+    pipeline: Pipeline, environ: Mapping[str, str], unlocated: list[str] | None = None
+) -> list[str]:
     """Read every credential reference (and find every ca_bundle) before anything starts.
 
     A missing variable or key file is a set-up mistake, not a platform answer: finding it
@@ -276,7 +288,7 @@ def preflight_credentials(pipeline: Pipeline, environ: Mapping[str, str]) -> lis
     from mftrun.errors import CredentialError
 
     used = {step.environment for step in pipeline.steps}
-    problems: list[str] = []
+    problems: list[str] = list(unlocated or [])  # base_url/region from unset variables
     warnings: list[str] = []
     for name, env in pipeline.environments.items():
         if name in used:
@@ -287,10 +299,12 @@ def preflight_credentials(pipeline: Pipeline, environ: Mapping[str, str]) -> lis
             )
             problems.extend(f"environment {name!r}: {p}" for p in credential_problems(env, environ))
     if problems:
-        raise CredentialError(
-            "some credentials cannot be read, so nothing was started:\n"
-            + "\n".join(warnings + problems)
+        what = (
+            "some environments cannot be located or their credentials read"
+            if unlocated
+            else "some credentials cannot be read"
         )
+        raise CredentialError(f"{what}, so nothing was started:\n" + "\n".join(warnings + problems))
     return warnings
 
 
@@ -345,10 +359,18 @@ def connect(
     }
 
 
+@dataclass(frozen=True)
+class Emulated:
+    """The pipeline pointed at the emulator, and the scenario's speed (the run's clock)."""
+
+    pipeline: Pipeline
+    speed: float
+
+
 @contextlib.contextmanager
 def emulated(
     pipeline: Pipeline, scenario_path: str | None, redactor: Redactor
-) -> Iterator[Pipeline]:
+) -> Iterator[Emulated]:
     """Point every environment at an in-process emulator with generated credentials."""
     import tempfile
 
@@ -410,7 +432,7 @@ def emulated(
                     emu.ensure_mft_task(name=str(task_name))
             elif step.action.kind == "wait_tasks":
                 emu.ensure_acronis_activity()
-        yield replace(pipeline, environments=environments)
+        yield Emulated(replace(pipeline, environments=environments), scenario.speed)
 
 
 class SignalGuard:

@@ -254,7 +254,10 @@ def test_emulate_command_prints_block_and_stops_on_ctrl_c(tmp_path: Path) -> Non
             and "provider: automate-mft" in out
             and "provider: acronis" in out
         )
-        assert f"base_url: {url}" in out and "{env: MFT_TENANT_ID}" in out
+        # the block names variables only; env.sh and the printed exports carry the values
+        assert "base_url: {env: MFT_BASE_URL}" in out and "{env: MFT_TENANT_ID}" in out
+        assert "private_key: {file: {env: MFT_PRIVATE_KEY_FILE}}" in out
+        assert f"export MFT_BASE_URL={url}" in out
         assert "export MFT_PRIVATE_KEY_FILE=" in out
         assert (tmp_path / "creds" / "mft-private-key.pem").exists()
         assert "export ACRONIS_CLIENT_SECRET" in (tmp_path / "creds" / "env.sh").read_text()

@@ -123,7 +123,10 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str] = os.environ) ->
         if getattr(args, "emulate", False):
             from mftrun.run import emulated
 
-            pipeline = stack.enter_context(emulated(pipeline, args.scenario, redactor))
+            pipeline = stack.enter_context(emulated(pipeline, args.scenario, redactor)).pipeline
+        from mftrun.locations import resolve_locations
+
+        pipeline = resolve_locations(pipeline, environ)
         rows = check_environments(pipeline, redactor=redactor, environ=environ)
     print_table(rows)
     _print_key_warnings(pipeline)

@@ -40,20 +40,19 @@ def environment_block(url: str, env: dict[str, str]) -> str:
             "environments:",
             "  mft:",
             "    provider: automate-mft",
-            f"    base_url: {url}",
+            "    base_url: {env: MFT_BASE_URL}",
             "    credentials:",
             "      tenant_id: {env: MFT_TENANT_ID}",
             "      key_id: {env: MFT_KEY_ID}",
-            "      private_key: {file: "
-            f"{env.get('MFT_PRIVATE_KEY_FILE', 'YOUR-PRIVATE-KEY.pem')}}}"
+            "      private_key: {file: {env: MFT_PRIVATE_KEY_FILE}}"
             + (
                 ""
                 if "MFT_PRIVATE_KEY_FILE" in env
-                else "   # the scenario registers public keys only"
+                else "   # the scenario registers public keys only: export your own key's path"
             ),
             "  backup:",
             "    provider: acronis",
-            f"    base_url: {url}",
+            "    base_url: {env: ACRONIS_BASE_URL}",
             "    credentials:",
             "      client_id: {env: ACRONIS_CLIENT_ID}",
             "      client_secret: {env: ACRONIS_CLIENT_SECRET}",
@@ -98,7 +97,11 @@ def run(args: argparse.Namespace) -> int:
             folder = Path(
                 stack.enter_context(tempfile.TemporaryDirectory(prefix="mftrun-emulator-"))
             )
-        env = emulator.write_credentials(folder)
+        env = {
+            "MFT_BASE_URL": emulator.url,
+            "ACRONIS_BASE_URL": emulator.url,
+            **emulator.write_credentials(folder),
+        }
         exports = "\n".join(f"export {k}={shlex.quote(v)}" for k, v in env.items())
         from mftrun.private_files import write_private
 

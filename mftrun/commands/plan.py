@@ -88,7 +88,12 @@ def plan_dict(pipeline: Any, plan: Any) -> dict[str, Any]:
                 "parameters": parameters(step),
                 "environment": step.environment,
                 "provider": env.provider,
-                "base_url": env.base_url,
+                "base_url": env.base_url
+                or (
+                    f"{{env: {env.base_url_env or env.region_env}}}"
+                    if env.base_url_env or env.region_env
+                    else ""
+                ),
                 "needs": list(step.needs),
                 "dependents": list(plan.dependents.get(sid, ())),
                 "run_if": condition(step),

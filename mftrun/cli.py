@@ -69,6 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import signal
 
     try:
+        previous_int = signal.getsignal(signal.SIGINT)
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
     except ValueError:  # not the main thread (an embedding program): leave signals alone
         return _main(argv)
@@ -79,6 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 143
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)  # a command may have left an acknowledger
 
 
 def _main(argv: Sequence[str] | None) -> int:

@@ -521,7 +521,14 @@ def signals_interrupt(executor: Any | None) -> Iterator[SignalGuard]:
         yield guard
     finally:
         for sig, old in previous.items():
-            signal.signal(sig, old)
+            # Once the outcome is decided, a signal must not change it on the way out (a
+            # raising handler would fire anywhere, even in a garbage-collector callback):
+            # acknowledge only; the caller (cli.main) restores its own handlers after.
+            signal.signal(sig, _acknowledge if guard.decided else old)
+
+
+def _acknowledge(signum: int, frame: object) -> None:
+    """After the exit code is decided: the run's outcome stands; the signal is noted only."""
 
 
 def report(

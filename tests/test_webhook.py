@@ -311,10 +311,11 @@ def test_sink_keeps_what_it_received_in_the_journal() -> None:
             "start_task is not offered by webhook",
         ),
         (
-            "{provider: acronis, base_url: {env: U}, credentials: "
+            # {env: NAME} is allowed for every provider (issue 11 s4); {file:} only for webhooks
+            "{provider: acronis, base_url: {file: U}, credentials: "
             "{client_id: x, client_secret: {env: S}}}",
             "{id: a, environment: w, http: {path: /x}}",
-            "acronis base_url must be written as a URL",
+            "acronis base_url is a URL or {env: NAME}",
         ),
         (
             "{provider: acronis, base_url: https://a.example.com, credentials: "

@@ -939,7 +939,7 @@ class _Builder:
         return closer, closed, ring
 
     def template_references(self, ids: Mapping[str, int], needs: Mapping[str, list[str]]) -> None:
-        upstream: dict[str, set[str]] = {}
+        upstream: dict[str, frozenset[str]] = {}
         for sid, path, refs in self.templates:
             for ref in sorted(refs):
                 if ref not in ids:
@@ -1069,15 +1069,10 @@ def _jinja_globals() -> frozenset[str]:
     return frozenset(templating.environment().globals)
 
 
-def _ancestors(sid: str, needs: Mapping[str, list[str]]) -> set[str]:
-    seen: set[str] = set()
-    stack = list(needs.get(sid, ()))
-    while stack:
-        node = stack.pop()
-        if node not in seen:
-            seen.add(node)
-            stack.extend(needs.get(node, ()))
-    return seen
+def _ancestors(sid: str, needs: Mapping[str, list[str]]) -> frozenset[str]:
+    from mftrun.plan import ancestors_of
+
+    return ancestors_of(sid, needs)
 
 
 # Incoming-webhook URLs that are their own secret: Slack's /services/T/B/secret, Discord's

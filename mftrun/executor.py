@@ -114,7 +114,6 @@ class _Live:
 
     step: Step
     result: StepResult
-    waiting_needs: int
     handle: Any = None
     attempts_started: int = 0
     gen: int = 0  # bumped when the step is finalised: late worker answers are then ignored
@@ -181,6 +180,7 @@ class Executor:
         self._seq = itertools.count()
         self._startable: list[tuple[int, str]] = []  # (file index, step id)
         self._newly_ready: deque[str] = deque()
+        self._walk = plan.walk()  # readiness: the plan's own get_ready/done
         self._active = 0
         self._unfinished = len(pipeline.steps)
         self._signal: int | None = None
@@ -209,7 +209,7 @@ class Executor:
                 definition_hash=step_hash(step),
             )
             self.result.steps.append(step_result)
-            self._live[step.id] = _Live(step, step_result, waiting_needs=len(set(step.needs)))
+            self._live[step.id] = _Live(step, step_result)
             earlier = self.prior.get(step.id)
             if isinstance(earlier, Attach):
                 self._live[step.id].attach = earlier
@@ -235,9 +235,8 @@ class Executor:
         self._pool = pool
         try:
             self._carry_prior()
-            for step_id in self.plan.order:
-                live = self._live[step_id]
-                if live.waiting_needs == 0 and not live.result.outcome.is_final:
+            for step_id in self._walk.get_ready():  # roots, and what carried steps unlocked
+                if not self._live[step_id].result.outcome.is_final:
                     self._newly_ready.append(step_id)
             while True:
                 self._drain_answers()
@@ -793,15 +792,11 @@ class Executor:
         if result.conclusion != result.outcome:
             note = f"{note} (continue_on_error: concluded success)".strip()
         self._emit(live, note)
-        for dependent in self.plan.dependents.get(result.id, ()):
-            dep = self._live[dependent]
-            dep.waiting_needs -= 1
-            if (
-                queue_ready
-                and dep.waiting_needs == 0
-                and not dep.result.outcome.is_final
-                and not self._stopping.is_set()
-            ):
+        if not queue_ready:  # carried over before the run: run() hands these out
+            self._walk.done_later(result.id)
+            return
+        for dependent in self._walk.done(result.id):
+            if not self._live[dependent].result.outcome.is_final and not self._stopping.is_set():
                 self._newly_ready.append(dependent)
 
     def _emit(self, live: _Live, detail: str) -> None:

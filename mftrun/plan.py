@@ -48,6 +48,62 @@ def _rotate(cycle: list[str]) -> list[str]:
     return ring + [ring[0]]
 
 
+def ancestors_of(step_id: str, needs: Mapping[str, Sequence[str]]) -> frozenset[str]:
+    """Every step `step_id` depends on, directly or transitively."""
+    seen: set[str] = set()
+    stack = list(needs.get(step_id, ()))
+    while stack:
+        node = stack.pop()
+        if node not in seen:
+            seen.add(node)
+            stack.extend(needs.get(node, ()))
+    return frozenset(seen)
+
+
+class Walk:
+    """The one way the graph is walked (plan order, levels, the executor's readiness):
+    graphlib.TopologicalSorter's get_ready/done, with the file's list order as the
+    tie-break the format promises. Not thread-safe: one owner (the scheduler) drives it."""
+
+    def __init__(
+        self,
+        needs: Mapping[str, Sequence[str]],
+        dependents: Mapping[str, Sequence[str]],
+        index: Mapping[str, int],
+    ) -> None:
+        self._dependents = dependents
+        self._index = index
+        self._waiting = {sid: len(deps) for sid, deps in needs.items()}
+        self._ready = [(index[sid], sid) for sid, count in self._waiting.items() if count == 0]
+        heapq.heapify(self._ready)
+
+    def get_ready(self) -> tuple[str, ...]:
+        """Every step whose needs are all done and that was not handed out yet, in file order."""
+        out = []
+        while self._ready:
+            out.append(heapq.heappop(self._ready)[1])
+        return tuple(out)
+
+    def pop(self) -> str | None:
+        """The first ready step in file order (None when none is ready)."""
+        return heapq.heappop(self._ready)[1] if self._ready else None
+
+    def done(self, step_id: str) -> tuple[str, ...]:
+        """Mark one step done; the dependents that became ready by it, in file order (they
+        are handed out here, not again by get_ready)."""
+        became = []
+        for child in self._dependents.get(step_id, ()):
+            self._waiting[child] -= 1
+            if self._waiting[child] == 0:
+                became.append(child)
+        return tuple(sorted(became, key=self._index.__getitem__))
+
+    def done_later(self, step_id: str) -> None:
+        """Mark one step done; its newly ready dependents wait for the next get_ready."""
+        for child in self.done(step_id):
+            heapq.heappush(self._ready, (self._index[child], child))
+
+
 @dataclass(frozen=True, eq=False)
 class Plan:
     """What would run: a topological order, parallel levels, and both edge directions."""
@@ -58,19 +114,18 @@ class Plan:
     dependents: Mapping[str, tuple[str, ...]]
     _ancestors: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
 
+    index: Mapping[str, int] = field(default_factory=dict)
+
     def ancestors(self, step_id: str) -> frozenset[str]:
         """Every step `step_id` depends on, directly or transitively (memoised)."""
         known = self._ancestors.get(step_id)
         if known is None:
-            seen: set[str] = set()
-            stack = list(self.needs.get(step_id, ()))
-            while stack:
-                node = stack.pop()
-                if node not in seen:
-                    seen.add(node)
-                    stack.extend(self.needs.get(node, ()))
-            known = self._ancestors[step_id] = frozenset(seen)
+            known = self._ancestors[step_id] = ancestors_of(step_id, self.needs)
         return known
+
+    def walk(self) -> Walk:
+        """A fresh walk over this plan (get_ready / done, file order as the tie-break)."""
+        return Walk(self.needs, self.dependents, self.index)
 
     def descendants(self, step_id: str) -> frozenset[str]:
         seen: set[str] = set()
@@ -119,19 +174,13 @@ def build_plan(pipeline: Pipeline) -> Plan:
     for sid, deps in needs.items():
         for dep in deps:
             dependents[dep].append(sid)
-    waiting = {sid: len(deps) for sid, deps in needs.items()}
-    ready = [(index[sid], sid) for sid, count in waiting.items() if count == 0]
-    heapq.heapify(ready)
+    walk = Walk(needs, dependents, index)
     order: list[str] = []
     level: dict[str, int] = {}
-    while ready:
-        _, sid = heapq.heappop(ready)
-        order.append(sid)
-        level[sid] = 1 + max((level[d] for d in needs[sid]), default=-1)
-        for child in dependents[sid]:
-            waiting[child] -= 1
-            if waiting[child] == 0:
-                heapq.heappush(ready, (index[child], child))
+    while (next_id := walk.pop()) is not None:  # Kahn's order, the file order as tie-break
+        order.append(next_id)
+        level[next_id] = 1 + max((level[d] for d in needs[next_id]), default=-1)
+        walk.done_later(next_id)
     levels: list[list[str]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
     for sid in sorted(level, key=index.__getitem__):
         levels[level[sid]].append(sid)
@@ -142,4 +191,5 @@ def build_plan(pipeline: Pipeline) -> Plan:
         dependents=MappingProxyType(
             {k: tuple(sorted(v, key=index.__getitem__)) for k, v in dependents.items()}
         ),
+        index=MappingProxyType(index),
     )

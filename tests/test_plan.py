@@ -60,3 +60,41 @@ def test_big_chain_is_fast_enough_and_correct() -> None:
     assert plan.order[0] == "s0" and plan.order[-1] == f"s{n - 1}"
     assert len(plan.levels) == n
     assert len(plan.ancestors(f"s{n - 1}")) == n - 1
+
+
+def test_the_walk_hands_out_each_step_once_when_its_needs_are_done() -> None:
+    plan = build_plan(
+        pipeline(("d", ("b", "c")), ("c", ("a",)), ("b", ("a",)), ("a", ()), ("e", ()))
+    )
+    walk = plan.walk()
+    assert walk.get_ready() == ("a", "e")  # roots, in file order
+    assert walk.get_ready() == ()  # handed out once
+    assert walk.done("e") == ()
+    assert walk.done("a") == ("c", "b")  # became ready, file order
+    assert walk.done("c") == ()  # d still needs b
+    assert walk.done("b") == ("d",)
+    fresh = plan.walk()
+    fresh.done_later("a")  # e.g. carried over by resume: handed out by the next get_ready
+    # a itself was never handed out, so it comes too (the executor skips what is final)
+    assert fresh.get_ready() == ("c", "b", "a", "e")
+
+
+def test_the_plan_order_is_a_walk_taking_the_first_ready_step_each_time() -> None:
+    import random
+
+    rng = random.Random(7)
+    for _ in range(50):
+        ids = [f"s{i}" for i in range(12)]
+        specs = [
+            (sid, tuple(rng.sample(ids[:i], k=min(i, rng.randint(0, 2)))))
+            for i, sid in enumerate(ids)
+        ]
+        rng.shuffle(specs)  # file order differs from the dependency order
+        plan = build_plan(pipeline(*specs))
+        walk, order = plan.walk(), []
+        while (sid := walk.pop()) is not None:
+            order.append(sid)
+            walk.done_later(sid)
+        assert tuple(order) == plan.order
+        position = {sid: n for n, sid in enumerate(order)}
+        assert all(position[n] < position[sid] for sid, needs in specs for n in needs)

@@ -423,7 +423,7 @@ def top_level(raw: bytes, file: str = "<file>") -> tuple[bool, Any]:
     """(readable, data) of a file through the one loader, for quick looks at what a file is
     (scenario or pipeline, step ids for completion): never `yaml.safe_load`, whose alias
     expansion and number parsing have no limits. Unreadable YAML gives (False, None)."""
-    doc, problems = load_bytes(raw, file)
+    doc, _ = load_bytes(raw, file)
     if doc is None:
         return False, None
     return True, doc.data

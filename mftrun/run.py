@@ -284,19 +284,13 @@ def preflight_credentials(
     All of them are listed at once, so one edit of the CI secrets fixes them all.
     Returns the warnings (a private key file other users can read) to show.
     """
-    from mftrun.credentials import key_file_warning
     from mftrun.errors import CredentialError
 
     used = {step.environment for step in pipeline.steps}
     problems: list[str] = list(unlocated or [])  # base_url/region from unset variables
-    warnings: list[str] = []
+    warnings = key_file_warnings(pipeline)
     for name, env in pipeline.environments.items():
         if name in used:
-            warnings.extend(
-                f"environment {name!r}: {warning}"
-                for field, ref in env.credentials.items()
-                if (warning := key_file_warning(field, ref)) is not None
-            )
             problems.extend(f"environment {name!r}: {p}" for p in credential_problems(env, environ))
     if problems:
         what = (
@@ -306,6 +300,21 @@ def preflight_credentials(
         )
         raise CredentialError(f"{what}, so nothing was started:\n" + "\n".join(warnings + problems))
     return warnings
+
+
+def key_file_warnings(pipeline: Pipeline) -> list[str]:
+    """Private key files of the used environments that other users can read or write (what
+    OpenSSH would refuse), one warning each; `apply` and `check` show the same ones."""
+    from mftrun.credentials import key_file_warning
+
+    used = {step.environment for step in pipeline.steps}
+    return [
+        f"environment {name!r}: {warning}"
+        for name, env in pipeline.environments.items()
+        if name in used
+        for field, ref in env.credentials.items()
+        if (warning := key_file_warning(field, ref)) is not None
+    ]
 
 
 def credential_problems(env: Any, environ: Mapping[str, str]) -> list[str]:

@@ -105,9 +105,10 @@ def budget(
     end = time.monotonic() + seconds
     if deadline is not None:
         end = min(end, deadline)
-    token = _ACTIVE.set(Budget(end, stop))
+    active = Budget(end, stop)
+    token = _ACTIVE.set(active)
     try:
-        yield _ACTIVE.get() or Budget(end, stop)
+        yield active
     finally:
         _ACTIVE.reset(token)
 

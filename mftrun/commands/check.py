@@ -137,11 +137,8 @@ def _print_key_warnings(pipeline: Any) -> None:
     """Private key files that other users can read (what OpenSSH would refuse)."""
     import sys
 
-    from mftrun.credentials import key_file_warning
     from mftrun.inert import inert_lines
+    from mftrun.run import key_file_warnings
 
-    used = {step.environment for step in pipeline.steps}
-    for name, env in pipeline.environments.items():
-        for field, ref in env.credentials.items():
-            if name in used and (warning := key_file_warning(field, ref)) is not None:
-                print(inert_lines(f"environment {name!r}: {warning}"), file=sys.stderr)
+    for warning in key_file_warnings(pipeline):
+        print(inert_lines(warning), file=sys.stderr)

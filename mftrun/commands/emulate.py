@@ -121,9 +121,10 @@ def run(args: argparse.Namespace) -> int:
         print("# paste into your pipeline file:")
         print(environment_block(url, env))
         print()
-        print("Press Ctrl-C to stop.", flush=True)
         previous = signal.signal(signal.SIGTERM, on_signal)
         try:
+            # said inside the try: a Ctrl-C the moment the line appears is a clean stop too
+            print("Press Ctrl-C to stop.", flush=True)
             while not stop.wait(0.5):
                 pass
         except KeyboardInterrupt:

@@ -207,6 +207,7 @@ class Executor:
                 line=step.position.line,
                 column=step.position.column,
                 definition_hash=step_hash(step),
+                needs=list(plan.needs.get(step.id, ())),
             )
             self.result.steps.append(step_result)
             self._live[step.id] = _Live(step, step_result)

@@ -80,6 +80,9 @@ class StepResult:
     start_unconfirmed: bool = False
     target: str | None = None  # the latest attempt's target ("POST /v1/x", "task <id>")
     warnings: list[str] = field(default_factory=list)  # accepted, but the platform qualified it
+    # The steps this one waited for (the plan's edges): reports find the chain that set the
+    # run's duration from them (critical_path.gating_chain).
+    needs: list[str] = field(default_factory=list)
 
     @property
     def status(self) -> Status:
@@ -117,6 +120,7 @@ class StepResult:
             "start_unconfirmed": self.start_unconfirmed,
             "target": self.target,
             "warnings": list(self.warnings),
+            "needs": list(self.needs),
         }
 
 

@@ -81,6 +81,8 @@ _STEP_FIELDS_KEPT = frozenset(
         "carried_from",
         "reattached",
         "start_unconfirmed",
+        "needs",
+        "history",
     }
 )
 _ATTEMPT_FIELDS_KEPT = frozenset({"number", "started_at", "ended_at", "status"})

@@ -8,7 +8,7 @@ outputs) is text, never markup.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import timezone
 from functools import lru_cache
 from pathlib import PurePath
 from typing import Any
@@ -23,41 +23,10 @@ from mftrun.reports.summary import (
     totals_text,
     verdict,
 )
+from mftrun.reports.timeline import parse_time, ran, short, timeline
 
-# Timeline geometry, in SVG user units (the viewBox is WIDTH wide).
-WIDTH = 1000
-LABEL_X = 8  # step id column
-TRACK_X0 = 200  # time axis starts
-TRACK_X1 = 850  # and ends
-STATUS_X = 862  # status words column
-ROW = 26
-BAR = 16
-AXIS = 28  # room for the tick labels above the rows
-TAIL = 40  # room after the run's end for "may still be going" tails
-MAX_ID_CHARS = 26
-NICE_STEPS = (
-    0.1,
-    0.2,
-    0.5,
-    1,
-    2,
-    5,
-    10,
-    15,
-    30,
-    60,
-    120,
-    300,
-    600,
-    900,
-    1800,
-    3600,
-    7200,
-    10800,
-    21600,
-    43200,
-    86400,
-)
+__all__ = ["render_html", "render_html_chunks", "timeline"]
+
 OUTPUT_INLINE = 140  # characters of an output value shown before folding it
 CHIP_ORDER = (
     "success",
@@ -69,18 +38,9 @@ CHIP_ORDER = (
     "pending",
     "running",
 )
-HATCHED = ("failed", "error", "timed_out", "cancelled")
-
-
-def _parse(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except (TypeError, ValueError):
-        return None
-    # Mixed naive/aware values cannot be subtracted; naive ones are taken as UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+_parse = parse_time
+_short = short
+_ran = ran
 
 
 def _clock(value: str | None) -> str:
@@ -95,148 +55,6 @@ def _when(value: str | None) -> str:
     if moment is None:
         return "-"
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _short(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _nice_step(span: float) -> float:
-    for step in NICE_STEPS:
-        if span / step <= 8:
-            return float(step)
-    return float(NICE_STEPS[-1] * max(1, round(span / NICE_STEPS[-1] / 8)))
-
-
-def _tick_label(seconds: float) -> str:
-    return "0" if seconds == 0 else "+" + format_duration(round(seconds, 1))
-
-
-def timeline(report: dict[str, Any]) -> dict[str, Any]:
-    """Rows of bars for every step and attempt, positioned on one shared time axis."""
-    steps = report.get("steps") or []
-    times = [_parse(report.get("started_at")), _parse(report.get("ended_at"))]
-    for step in steps:
-        times += [_parse(step.get("started_at")), _parse(step.get("ended_at"))]
-        for attempt in step.get("attempts") or ():
-            times += [_parse(attempt.get("started_at")), _parse(attempt.get("ended_at"))]
-    known = [t for t in times if t is not None]
-    start = _parse(report.get("started_at")) or (min(known) if known else None)
-    end = max(known) if known else start
-    span = max((end - start).total_seconds(), 0.001) if start and end else 1.0
-    # Remote runs left going get a dashed tail past the run's end: keep room for it.
-    tails = any(step.get("remote_may_continue") for step in steps)
-    track_end = TRACK_X1 - TAIL if tails else TRACK_X1
-    scale = (track_end - TRACK_X0) / span
-
-    def x(value: str | None, default: float) -> float:
-        moment = _parse(value)
-        if moment is None or start is None:
-            return default
-        offset = min(max((moment - start).total_seconds(), 0.0), span)
-        return round(TRACK_X0 + offset * scale, 2)
-
-    rows = []
-    for index, step in enumerate(steps):
-        y = AXIS + index * ROW
-        status = str(step.get("status") or "pending")
-        segments: list[dict[str, Any]] = []
-        attempts = step.get("attempts") or []
-        spans = attempts or (
-            [
-                {
-                    "number": None,
-                    "started_at": step.get("started_at"),
-                    "ended_at": step.get("ended_at"),
-                    "status": status,
-                }
-            ]
-            if _ran(step)
-            else []
-        )
-        for attempt in spans:
-            x0 = x(attempt.get("started_at"), TRACK_X0)
-            unfinished = not attempt.get("ended_at")
-            x1 = x(attempt.get("ended_at"), track_end)
-            width = max(round(x1 - x0, 2), 2.0)  # a zero-length run still shows
-            a_status = str(attempt.get("status") or status)
-            number = attempt.get("number")
-            title = [
-                f"{step.get('id')}" + (f" attempt {number}" if number else ""),
-                status_label(a_status),
-            ]
-            if attempt.get("run_id"):
-                title.append(f"remote run {attempt['run_id']}")
-            if attempt.get("remote_status"):
-                title.append(f"remote status {attempt['remote_status']}")
-            a_start, a_end = _parse(attempt.get("started_at")), _parse(attempt.get("ended_at"))
-            if a_start and a_end:
-                title.append(format_duration(max((a_end - a_start).total_seconds(), 0.0)))
-            segments.append(
-                {
-                    "x": x0,
-                    "width": width,
-                    "status": a_status,
-                    "hatched": a_status in HATCHED,
-                    "label": f"#{number}" if number and len(attempts) > 1 and width >= 26 else "",
-                    "title": " · ".join(title),
-                    "unfinished": unfinished,
-                    "number": number or 0,
-                }
-            )
-        still_going = step.get("remote_may_continue") or []
-        tail = None
-        if still_going and segments:
-            last = segments[-1]
-            tail_x = float(last["x"]) + float(last["width"])
-            tail = {"x": tail_x, "x2": TRACK_X1 - 4}
-        words = STATUS_TEXT.get(status, ("?", status))
-        rows.append(
-            {
-                "id": str(step.get("id")),
-                "short_id": _short(str(step.get("id")), MAX_ID_CHARS),
-                "y": y,
-                "bar_y": y + (ROW - BAR) / 2,
-                "text_y": y + ROW / 2 + 4,
-                "status": status,
-                "status_text": f"{words[0]} {words[1]}",
-                "segments": segments,
-                "not_run": not segments,
-                "tail": tail,
-                "still_going": bool(still_going),
-                "stripe": index % 2 == 1,
-            }
-        )
-
-    tick = _nice_step(span)
-    ticks = []
-    value = 0.0
-    while value <= span + 1e-9:
-        ticks.append({"x": round(TRACK_X0 + value * scale, 2), "label": _tick_label(value)})
-        value += tick
-    height = AXIS + len(steps) * ROW + 8
-    return {
-        "rows": rows,
-        "ticks": ticks,
-        "height": height,
-        "width": WIDTH,
-        "track_x0": TRACK_X0,
-        "track_x1": track_end,
-        "tails": tails,
-        "status_x": STATUS_X,
-        "label_x": LABEL_X,
-        "bar": BAR,
-        "row": ROW,
-        "axis": AXIS,
-        "span": format_duration(span),
-    }
-
-
-def _ran(step: dict[str, Any]) -> bool:
-    """Skipped steps get start = end stamps from the executor; they did not run."""
-    if step.get("attempts"):
-        return True
-    return bool(step.get("started_at")) and step.get("status") not in ("skipped", "pending")
 
 
 def _output(value: Any) -> dict[str, Any]:
@@ -268,7 +86,9 @@ def _remote_name(outputs: dict[str, Any]) -> str | None:
     return None
 
 
-def _step_view(step: dict[str, Any]) -> dict[str, Any]:
+def _step_view(
+    step: dict[str, Any], n: int = 0, critical: set[str] | None = None
+) -> dict[str, Any]:
     attempts = []
     for attempt in step.get("attempts") or ():
         a_start, a_end = _parse(attempt.get("started_at")), _parse(attempt.get("ended_at"))
@@ -325,7 +145,17 @@ def _step_view(step: dict[str, Any]) -> dict[str, Any]:
             or (attempts and (status != "success" or len(attempts) > 1))
         ),
         "note": step_note(step),
+        "n": n,  # the row's anchor, #step-<n>
+        "critical": step.get("id") in (critical or ()),
+        "slow_p95": _slow_text(step),
     }
+
+
+def _slow_text(step: dict[str, Any]) -> str:
+    from mftrun.reports.overview import slower_than_usual
+
+    p95 = slower_than_usual(step)
+    return "" if p95 is None else f"slower than usual (p95 {format_duration(p95)})"
 
 
 @lru_cache(maxsize=1)
@@ -350,8 +180,15 @@ def render_html(report: dict[str, Any]) -> str:
 
 def render_html_chunks(report: dict[str, Any]) -> Iterator[str]:
     """The page in pieces, so a 10,000-step report is written without holding it whole."""
+    from mftrun.reports import html_glance, overview
+    from mftrun.reports.page_script import SCRIPT, SCRIPT_HASH
+
     key, words = verdict(report)
-    steps = [_step_view(s) for s in report.get("steps") or []]
+    raw_steps = report.get("steps") or []
+    big = len(raw_steps) > overview.BIG_RUN
+    at_a_glance = html_glance.glance(report)
+    critical = {link["id"] for link in at_a_glance["chain"]}
+    steps = [_step_view(s, n, critical) for n, s in enumerate(raw_steps, start=1)]
     counts = report.get("totals") or {}
     order = [k for k in CHIP_ORDER if k in counts] + [k for k in counts if k not in CHIP_ORDER]
     totals = [
@@ -376,7 +213,13 @@ def render_html_chunks(report: dict[str, Any]) -> Iterator[str]:
             totals=totals,
             totals_text=totals_text(report),
             steps=steps,
-            timeline=timeline(report),
+            big=big,
+            glance=at_a_glance,
+            groups=html_glance.table_groups(steps, big=big),
+            timeline=timeline(report, critical=critical) if not big else None,
+            compact=html_glance.compact_timeline(report, critical) if big else None,
+            script=SCRIPT if big else "",
+            script_hash=SCRIPT_HASH if big else "",
             still_going=still_going,
             variables=sorted((str(k), str(v)) for k, v in (report.get("variables") or {}).items()),
             started=_when(report.get("started_at")),

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from mftrun.credentials import Redactor
 from mftrun.events import StepEvent
 from mftrun.inert import inert
+from mftrun.progress import Throttle, measure
 from mftrun.results import RunResult, Status, StepResult
 
 STYLES = {
@@ -36,11 +39,21 @@ class PlainConsole:
     """One line per change; the format CI logs want."""
 
     def __init__(
-        self, stream: TextIO | None = None, *, redactor: Redactor | None = None, quiet: bool = False
+        self,
+        stream: TextIO | None = None,
+        *,
+        redactor: Redactor | None = None,
+        quiet: bool = False,
+        expected_seconds: float | None = None,
+        now: Callable[[], float] = time.time,
     ) -> None:
         self.stream = stream or sys.stdout
         self.redactor = redactor or Redactor()
         self.quiet = quiet
+        self.expected_seconds = expected_seconds
+        self.now = now
+        self._result: RunResult | None = None
+        self._throttle: Throttle | None = None
         # (environment, status, detail) -> the first step that ended so: one cause, one message
         self._causes: dict[tuple[str, str, str], str] = {}
 
@@ -49,6 +62,8 @@ class PlainConsole:
         print(f"{stamp} {inert(text)}", file=self.stream, flush=True)
 
     def run_started(self, result: RunResult) -> None:
+        self._result = result
+        self._throttle = Throttle(len(result.steps), now=self.now)
         if not self.quiet:
             self._line(
                 f"pipeline {result.pipeline}: {len(result.steps)} steps"
@@ -67,6 +82,19 @@ class PlainConsole:
             if first != step.id:  # a refused token ends every step on it: say it once
                 detail = f": same cause as {first} (environment {step.environment})"
         self._line(f"{step.id:<24} {step.outcome.value:<9}{attempt}{detail}")
+        if step.outcome.is_final:
+            self._progress_line()
+
+    def _progress_line(self) -> None:
+        """Done / total, counts, elapsed, expected end: every tenth of the steps or 30 s."""
+        result, throttle = self._result, self._throttle
+        if result is None or throttle is None or self.quiet:
+            return
+        state = measure(
+            result.steps, result.started_at, now=self.now(), expected_seconds=self.expected_seconds
+        )
+        if throttle.due(state.done):
+            self._line(state.line())
 
     def note(self, text: str) -> None:
         self._line(self.redactor.scrub(text))
@@ -76,43 +104,87 @@ class PlainConsole:
 
 
 class LiveConsole:
-    """A rich live table for people watching a terminal."""
+    """A rich live view for people watching a terminal: rich's progress bar (done / total,
+    counts, elapsed, expected end) over a table of the steps that matter now."""
 
-    def __init__(self, *, redactor: Redactor | None = None, console: Any = None) -> None:
+    def __init__(
+        self,
+        *,
+        redactor: Redactor | None = None,
+        console: Any = None,
+        expected_seconds: float | None = None,
+        now: Callable[[], float] = time.time,
+    ) -> None:
         from rich.console import Console
 
         from mftrun.inert import guarded
 
         self.console = console or Console(file=guarded(sys.stdout))
         self.redactor = redactor or Redactor()
+        self.expected_seconds = expected_seconds
+        self.now = now
         self._steps: list[StepResult] = []
+        self._started: datetime | None = None
         self._live: Any = None
         self._details: dict[str, str] = {}
-        self._last = 0.0
+        self._bar: Any = None
+        self._task: Any = None
+
+    def _progress(self) -> Any:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        if self._bar is None:
+            self._bar = Progress(
+                TextColumn("steps"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[counts]}", markup=False),
+                TimeElapsedColumn(),
+                TextColumn("{task.fields[extra]}", markup=False),
+                console=self.console,
+                auto_refresh=False,
+                get_time=self.now,
+            )
+            self._task = self._bar.add_task("steps", total=len(self._steps), counts="", extra="")
+        started = self._started or datetime.now(timezone.utc)
+        state = measure(
+            self._steps, started, now=self.now(), expected_seconds=self.expected_seconds
+        )
+        extra = " · ".join(t for t in (state.expected_text(), state.holding_text()) if t)
+        self._bar.update(
+            self._task,
+            total=state.total,
+            completed=state.done,
+            counts=state.counts_text(),
+            extra=inert(extra),
+        )
+        return self._bar.get_renderable()
 
     def _table(self) -> Any:
         from rich.table import Table
         from rich.text import Text
 
+        from mftrun.live_view import rows_that_matter
+
         table = Table(box=None, pad_edge=False, expand=False)
+        now = self.now()
+        room = max(3, self.console.size.height - 5)  # the bar, the header, a margin
+        steps = rows_that_matter(self._steps, room)
+        cut = len(steps) < len(self._steps)  # then one line per row, or it would not fit
         # A folded detail starts a line of its own: the console's stream is guarded for that.
         for column in ("step", "status", "elapsed", "attempt", "remote status", "detail"):
-            table.add_column(column, overflow="fold" if column == "detail" else "ellipsis")
-        now = time.time()
-        room = max(5, self.console.size.height - 6)
-        steps = self._steps
-        if len(steps) > room:  # a big pipeline: show what moves, and counts for the rest
-            running = [s for s in steps if s.outcome == Status.RUNNING]
-            ended = sorted(
-                (s for s in steps if s.outcome.is_final and s.ended_at),
-                key=lambda s: s.ended_at,  # type: ignore[arg-type, return-value]  # filtered above
-                reverse=True,
+            folds = column == "detail" and not cut
+            table.add_column(column, overflow="fold" if folds else "ellipsis", no_wrap=cut)
+        if cut:
+            table.caption = (
+                f"{len(steps)} of {len(self._steps)} steps: problems, retries, longest running"
             )
-            steps = (running + ended)[:room]
-            counts: dict[str, int] = {}
-            for s in self._steps:
-                counts[s.outcome.value] = counts.get(s.outcome.value, 0) + 1
-            table.caption = "  ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
         for step in steps:
             elapsed = ""
             if step.started_at:
@@ -131,15 +203,21 @@ class LiveConsole:
             )
         return table
 
+    def _view(self) -> Any:
+        from rich.console import Group
+
+        return Group(self._progress(), self._table())
+
     def run_started(self, result: RunResult) -> None:
         from rich.live import Live
 
         self._steps = result.steps
+        self._started = result.started_at
         self._live = Live(
-            self._table(),
+            self._view(),
             console=self.console,
             refresh_per_second=4,
-            get_renderable=self._table,
+            get_renderable=self._view,
             transient=True,
         )
         self._live.start()
@@ -161,8 +239,16 @@ class LiveConsole:
             self._live.stop()
 
 
-def make_console(*, quiet: bool, redactor: Redactor, stream: TextIO | None = None) -> Any:
+def make_console(
+    *,
+    quiet: bool,
+    redactor: Redactor,
+    stream: TextIO | None = None,
+    expected_seconds: float | None = None,
+) -> Any:
+    """`expected_seconds`: the run's expected total duration (from history), for the
+    expected end in the progress line; None shows none."""
     stream = stream or sys.stdout
     if not quiet and stream.isatty():
-        return LiveConsole(redactor=redactor)
-    return PlainConsole(stream, redactor=redactor, quiet=quiet)
+        return LiveConsole(redactor=redactor, expected_seconds=expected_seconds)
+    return PlainConsole(stream, redactor=redactor, quiet=quiet, expected_seconds=expected_seconds)

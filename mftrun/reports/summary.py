@@ -149,19 +149,6 @@ def summary_data(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-MAX_ROWS = 50  # a console table of thousands of rows is unreadable, and slow to lay out
-
-
-def _rows_worth_printing(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every step of a normal pipeline; for a huge one, the steps that did not plainly
-    succeed first (those are what the reader is looking for), up to MAX_ROWS."""
-    if len(steps) <= MAX_ROWS:
-        return steps
-    troubled = [s for s in steps if s.get("status") not in ("success", "skipped")]
-    rest = [s for s in steps if s.get("status") in ("success", "skipped")]
-    return (troubled + rest)[:MAX_ROWS]
-
-
 # Outside a terminal (a CI log, a pipe, a file) nothing wraps: CI logs are wide, and an error
 # line cut at 80 columns is hard to read and to grep. Rich renders tables at their natural
 # width when the console is this wide.
@@ -229,6 +216,13 @@ def print_summary(report: dict[str, Any], *, console: Console) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from mftrun.reports.overview import BIG_RUN
+
+    if len(report.get("steps") or ()) > BIG_RUN:  # a screen, not hundreds of success rows
+        from mftrun.reports.summary_big import print_big_summary
+
+        print_big_summary(report, console=console)
+        return
     table = Table(
         title=Text(f"mftrun · {inert(report.get('pipeline', '?'))}", style="bold"),
         title_justify="left",
@@ -243,7 +237,7 @@ def print_summary(report: dict[str, Any], *, console: Console) -> None:
     table.add_column("time", justify="right", no_wrap=True)
     notes: list[tuple[str, str, str]] = []
     steps = list(report.get("steps", ()))
-    shown = _rows_worth_printing(steps)
+    shown = steps
     for step in shown:
         status = str(step.get("status", "?"))
         table.add_row(
@@ -260,16 +254,6 @@ def print_summary(report: dict[str, Any], *, console: Console) -> None:
             notes.append((inert(step.get("id", "?")), status, inert(note)))
     groups = shared_causes(shown)
     console.print(table)
-    if len(shown) < len(steps):
-        left = len(steps) - len(shown)
-        console.print(
-            Text(
-                f"  ... and {left:,} more step(s) not shown (the first "
-                f"{len(shown)} are those that did not succeed, if any): "
-                "every step is in the reports",
-                style="dim",
-            )
-        )
     # Notes go under the table, not in a column: error text wraps badly in a narrow cell.
     # One cause, one message: steps that failed for the same reason on the same environment
     # (a refused token fails every step on it) share one line that names them all.

@@ -56,10 +56,11 @@ def test_failure_run_counts_and_elements() -> None:
     assert suite.get("name") == "nightly-transfers" and suite.get("time") == "150.500"
     assert suite.get("timestamp") == "2026-11-23T09:00:00"
     cases = suite.findall("testcase")
+    # every step, those that did not pass first (file order within each part)
     assert [c.get("name") for c in cases] == [
         "pull-orders",
-        "pull-invoices",
         "wait-backup",
+        "pull-invoices",
         "notify",
     ]
     assert {c.get("classname") for c in cases} == {"nightly-transfers"}
@@ -72,9 +73,9 @@ def test_failure_run_counts_and_elements() -> None:
     )
     assert "attempt 3: failed" in (failure.text or "")
     assert "defined at pipelines/nightly.yaml:12:5" in (failure.text or "")
-    assert cases[1].find("failure") is None and cases[1].find("error") is None
-    assert "outcome: failed, conclusion: success" in (cases[1].findtext("system-out") or "")
-    assert cases[2].find("error") is not None
+    assert cases[2].find("failure") is None and cases[2].find("error") is None
+    assert "outcome: failed, conclusion: success" in (cases[2].findtext("system-out") or "")
+    assert cases[1].find("error") is not None
     skipped = cases[3].find("skipped")
     assert skipped is not None and skipped.get("message") == "needs pull-orders, which failed"
     assert len(suite.findall("testcase/failure")) == int(suite.get("failures", "-1"))

@@ -27,7 +27,6 @@ from mftrun.reports.summary import (
     remote_notes,
     shared_causes,
     status_label,
-    step_note,
     totals_text,
     verdict,
 )
@@ -37,7 +36,6 @@ if TYPE_CHECKING:
     from mftrun.results import RunResult
 
 ANNOTATED = ("failed", "error", "timed_out")
-MAX_SUMMARY_ROWS = 300  # GitHub caps a step summary at 1 MiB
 VERDICT_ICON = {
     "success": "✅",
     "failed": "❌",
@@ -177,33 +175,9 @@ def markdown_summary(report: dict[str, Any]) -> str:
         out += ["", "> Emulated run (`--emulate`): no real platform was called."]
     if report.get("message"):
         out += ["", f"> {_cell(report['message'])}"]
-    steps = list(report.get("steps") or ())
-    if steps:
-        # The interesting rows first, so a big run's summary still shows what went wrong.
-        shown = sorted(steps, key=lambda s: s.get("status") == "success")[:MAX_SUMMARY_ROWS]
-        out += [
-            "",
-            "| Step | Status | Environment | Action | Attempts | Duration | Note |",
-            "|---|---|---|---|---:|---:|---|",
-        ]
-        for step in shown:
-            out.append(
-                "| "
-                + " | ".join(
-                    (
-                        _cell(step.get("id")),
-                        status_label(str(step.get("status"))),  # mftrun's words
-                        _cell(step.get("environment")),
-                        str(step.get("action")),  # mftrun's word
-                        str(len(step.get("attempts") or ()) or "-"),
-                        duration_text(step.get("duration")),
-                        _cell(step_note(step)),
-                    )
-                )
-                + " |"
-            )
-        if len(steps) > len(shown):
-            out += ["", f"{len(steps) - len(shown)} more successful steps: see report.html."]
+    from mftrun.reports.github_summary import step_lines
+
+    out += step_lines(report, _cell)
     return "\n".join(out) + "\n\n"
 
 

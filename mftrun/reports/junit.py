@@ -117,7 +117,10 @@ def build_junit(report: dict[str, Any]) -> ET.Element:
     # CI test views show the texts, rarely the properties: a rehearsal must not pass for a run
     # against the platforms, so every testcase and the suite say it.
     emulated_note = f"\n{EMULATED_TEXT}" if report.get("emulated") else ""
-    for step in steps:
+    # Complete, but what did not pass first: a CI test view of hundreds of cases opens at the
+    # top, and its reader is looking for the failures (file order within each part).
+    ordered = sorted(steps, key=lambda s: _junit_status(s) not in FAILURE + ERROR)
+    for step in ordered:
         case = ET.SubElement(
             suite,
             "testcase",

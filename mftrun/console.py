@@ -178,9 +178,18 @@ class LiveConsole:
         steps = rows_that_matter(self._steps, room)
         cut = len(steps) < len(self._steps)  # then one line per row, or it would not fit
         # A folded detail starts a line of its own: the console's stream is guarded for that.
-        for column in ("step", "status", "elapsed", "attempt", "remote status", "detail"):
-            folds = column == "detail" and not cut
-            table.add_column(column, overflow="fold" if folds else "ellipsis", no_wrap=cut)
+        # Cut to the terminal's height, a row is one line: the detail gives way, not the id.
+        widths = {"step": min(40, max((len(s.id) for s in steps), default=4))}
+        widths.update({"status": 9, "elapsed": 8, "attempt": 7, "remote status": 13})
+        for column in ("step", "status", "elapsed", "attempt", "remote status"):
+            table.add_column(column, overflow="ellipsis", no_wrap=cut, min_width=widths[column])
+        room_left = self.console.size.width - sum(widths.values()) - 2 * len(widths)
+        table.add_column(
+            "detail",
+            overflow="ellipsis" if cut else "fold",
+            no_wrap=cut,
+            max_width=max(16, room_left),
+        )
         if cut:
             table.caption = (
                 f"{len(steps)} of {len(self._steps)} steps: problems, retries, longest running"

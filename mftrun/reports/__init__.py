@@ -36,7 +36,12 @@ def build_report(result: RunResult, redactor: Redactor | None = None) -> dict[st
     write it), then scrubbed where text came from outside."""
     from mftrun.inert import encodable_data
 
-    data = encodable_data(json.loads(json.dumps(result.to_dict(), default=str)))
+    text = json.dumps(result.to_dict(), default=str)
+    data = json.loads(text)
+    # json.dumps (ensure_ascii) spells every surrogate `\udxxx`: without one in the text there
+    # is nothing to mend, and the walk over every string (1 s for 10,000 steps) is skipped.
+    if "\\ud" in text:
+        data = encodable_data(data)
     if redactor is not None:
         data = scrub_report(data, redactor)
     return data

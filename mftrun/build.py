@@ -20,12 +20,12 @@ from typing import Any
 from collections.abc import Mapping
 
 from mftrun import templating
+from mftrun.actions.base import BASE_NAMES
 from mftrun.durations import parse_duration
 from mftrun.errors import Problem
 from mftrun.http.session import is_loopback
 from mftrun.loader import Document
 from mftrun.model import (
-    ACTIONS,
     MFT_REGIONS,
     PROVIDER_ACTIONS,
     PROVIDERS,
@@ -50,43 +50,9 @@ CREDENTIAL_FIELDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
 )
 # Header names whose value is a secret however it is spelled: never inline in a webhook env.
 _SECRET_HEADER = re.compile(r"authorization|token|secret|key|signature|password|auth", re.I)
-# Documented task manager v2 filters (see ../shared/docs/api-contracts.md, section 2).
-MULTI_FILTERS = (
-    "id",
-    "uuid",
-    "type",
-    "queue",
-    "priority",
-    "startedBy",
-    "policyId",
-    "policyName",
-    "policyType",
-    "resourceId",
-    "resourceName",
-    "resourceType",
-    "workflowId",
-    "tag",
-    "state",
-    "resultCode",
-    "executorId",
-)
-TIME_FILTERS = ("enqueuedAt", "assignedAt", "startedAt", "updatedAt", "completedAt")
-FILTER_ENUMS: Mapping[str, tuple[str, ...]] = MappingProxyType(
-    {
-        "state": ("enqueued", "assigned", "started", "paused", "completed"),
-        "resultCode": ("ok", "error", "warning", "cancelled", "abandoned", "timedout"),
-        "priority": ("low", "belowNormal", "normal", "aboveNormal", "high"),
-    }
-)
-DEFAULT_EXPECT = (200, 201, 202, 204)
 CONDITIONS = ("success", "failure", "always")
-# Top-level template names the executor provides (executor._context and its callers).
-BASE_NAMES = frozenset({"vars", "steps"})
 OUTPUT_NAMES = BASE_NAMES | {"result", "response"}  # a step's own outputs: what it returned
-UNTIL_NAMES = BASE_NAMES | {"response"}  # http until: the latest answer
-_TIME_FILTER = re.compile(r"(gt|lt|ge|le|eq)\((.+)\)")
 _DUNDER = re.compile(r"""(\.\s*|\[\s*['"])__\w+__""")
-TASK_ID = re.compile(r"^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$", re.IGNORECASE)  # a UUID
 
 Path = tuple
 
@@ -551,7 +517,7 @@ class _Builder:
         if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
             return None
         sid = raw["id"]
-        kinds = [kind for kind in ACTIONS if kind in raw]
+        kinds = [kind for kind in action_names() if kind in raw]
         kind = kinds[0] if kinds else None
         if not kinds:
             self.problem(
@@ -568,7 +534,9 @@ class _Builder:
                 key=True,
             )
         environment = self.step_environment(sid, raw, path, defaults, raw_envs, kind)
-        action = self.action(sid, kind, raw.get(kind), path + (kind,)) if kind else None
+        env_raw = raw_envs.get(environment) if environment else None
+        provider = env_raw.get("provider") if isinstance(env_raw, dict) else None
+        action = self.action(sid, kind, raw.get(kind), path + (kind,), provider) if kind else None
         needs = raw.get("needs")
         needs_t = tuple(n for n in needs if isinstance(n, str)) if isinstance(needs, list) else ()
         run_if = self.condition(sid, raw.get("run_if"), path + ("run_if",))
@@ -591,16 +559,6 @@ class _Builder:
         )
         outputs = self.outputs(sid, raw.get("outputs"), path + ("outputs",))
         coe = raw.get("continue_on_error")
-        if action is not None and environment is not None and kind == "http":
-            env = raw_envs.get(environment)
-            webhook = isinstance(env, dict) and env.get("provider") == "webhook"
-            if not action.spec["path"] and not webhook:
-                self.problem(
-                    path + ("http",),
-                    f"step {sid!r}: http needs path",
-                    "the path below the environment's base_url, e.g. /v1/licenses/current; "
-                    "only a webhook environment may leave it out",
-                )
         if action is None or environment is None:
             return None
         return Step(
@@ -669,171 +627,17 @@ class _Builder:
         return name
 
     # -- actions ---------------------------------------------------------------
-    def action(self, sid: str, kind: str, raw: Any, path: Path) -> Action | None:
-        builder = {"start_task": self.start_task, "wait_tasks": self.wait_tasks, "http": self.http}[
-            kind
-        ]
-        spec = builder(sid, raw, path)
+    def action(
+        self, sid: str, kind: str, raw: Any, path: Path, provider: str | None
+    ) -> Action | None:
+        """The action's own module parses it (mftrun/actions/<kind>.py): the same parse the
+        executor runs again on the rendered mapping."""
+        from mftrun.actions import REGISTRY, Where
+
+        spec = REGISTRY[kind].parse(raw, path, _StepProblems(self, sid), Where(sid, provider))
         if spec is None:
             return None
-        return Action(kind, MappingProxyType(spec), self.pos(path, key=True))
-
-    def task_id_problem(self, value: Any, path: Path, *, short: bool) -> None:
-        """A task id is a UUID (api-contracts: "Task ids are UUIDs"). Anything else, typically
-        a task's name in the short form, would be sent as an id and answered 404 at run time,
-        possibly hours in: say so now, with the form that takes a name."""
-        if not isinstance(value, str) or templating.is_template(value) or TASK_ID.match(value):
-            return
-        written = "start_task" if short else "start_task.task_id"
-        self.problem(
-            path,
-            f"{written} {value!r} is not a task id: Automate MFT task ids are UUIDs "
-            "such as 02115928-16fe-4493-949b-d77d302a88ee",
-            f"to start the task by its name, write start_task: {{name: {value}}}",
-        )
-
-    def start_task(self, sid: str, raw: Any, path: Path) -> dict[str, Any] | None:
-        if isinstance(raw, str):
-            if not raw.strip():
-                return None
-            self.template(sid, path, raw)
-            self.task_id_problem(raw, path, short=True)
-            return {
-                "task_id": raw,
-                "parameters": {},
-                "success_statuses": ["success"],
-                "failure_statuses": ["failed"],
-            }
-        if not isinstance(raw, dict):
-            return None
-        has_id, has_name = "task_id" in raw, "name" in raw
-        if has_id and has_name:
-            self.problem(
-                path + ("name",),
-                "start_task takes task_id or name, not both",
-                "keep task_id (stable) or name",
-                key=True,
-            )
-            return None
-        if not has_id and not has_name:
-            self.problem(
-                path,
-                "start_task needs task_id or name",
-                "e.g. start_task: {task_id: 02115928-16fe-4493-949b-d77d302a88ee}",
-            )
-            return None
-        spec: dict[str, Any] = {}
-        which = "task_id" if has_id else "name"
-        spec[which] = raw[which]
-        if has_id:
-            self.task_id_problem(raw["task_id"], path + ("task_id",), short=False)
-        params = raw.get("parameters")
-        spec["parameters"] = params if isinstance(params, dict) else {}
-        spec["success_statuses"] = raw.get("success_statuses") or ["success"]
-        spec["failure_statuses"] = raw.get("failure_statuses") or ["failed"]
-        both = set(map(str, spec["success_statuses"])) & set(map(str, spec["failure_statuses"]))
-        if both:
-            self.problem(
-                path + ("failure_statuses",),
-                f"status {sorted(both)[0]!r} is listed as both success and failure",
-                "list each status once",
-            )
-        self.templates_in(sid, raw, path)
-        return spec
-
-    def wait_tasks(self, sid: str, raw: Any, path: Path) -> dict[str, Any] | None:
-        if not isinstance(raw, dict):
-            return None
-        spec: dict[str, Any] = {}
-        for key, value in raw.items():
-            vpath = path + (key,)
-            if key in MULTI_FILTERS:
-                values = [value] if isinstance(value, str) else value
-                if not isinstance(values, list):
-                    continue
-                allowed = FILTER_ENUMS.get(key)
-                for i, item in enumerate(values):
-                    ipath = vpath if isinstance(value, str) else vpath + (i,)
-                    if (
-                        allowed
-                        and isinstance(item, str)
-                        and item not in allowed
-                        and not templating.is_template(item)
-                    ):
-                        self.problem(
-                            ipath,
-                            f"wait_tasks.{key}: {item!r} is not one of {', '.join(allowed)}",
-                            _suggest(item, allowed),
-                        )
-                spec[key] = list(values)
-            elif key in TIME_FILTERS:
-                if (
-                    isinstance(value, str)
-                    and not templating.is_template(value)
-                    and not _TIME_FILTER.fullmatch(value.strip())
-                ):
-                    self.problem(
-                        vpath,
-                        f"wait_tasks.{key} {value!r} is not a time filter",
-                        f"write e.g. {key}: gt(2020-04-22T11:00:00Z) (gt, lt, ge, le or eq)",
-                    )
-                spec[key] = value
-            elif key == "settle":
-                spec[key] = self.duration(value, vpath) or 0.0
-            else:
-                spec[key] = value
-        if not any(
-            k in raw for k in MULTI_FILTERS + TIME_FILTERS
-        ):  # a wrong type is reported alone
-            self.problem(
-                path,
-                "wait_tasks needs at least one filter",
-                "without a filter it would wait for every task of the tenant; "
-                "e.g. state: [started, paused] or policyId: ...",
-            )
-        spec.setdefault("accept_results", ["ok", "warning"])
-        self.templates_in(sid, raw, path)
-        return spec
-
-    def http(self, sid: str, raw: Any, path: Path) -> dict[str, Any] | None:
-        if not isinstance(raw, dict) or not isinstance(raw.get("path", ""), str):
-            return None
-        method = raw.get("method", "GET")
-        spec: dict[str, Any] = {
-            "method": method.upper() if isinstance(method, str) else "GET",
-            "path": raw.get("path", ""),  # "" only on a webhook: its URL as it is (step())
-            "query": raw.get("query") if isinstance(raw.get("query"), dict) else {},
-            "headers": raw.get("headers") if isinstance(raw.get("headers"), dict) else {},
-            "expect": raw.get("expect") or list(DEFAULT_EXPECT),
-        }
-        if "json" in raw:
-            spec["json"] = raw["json"]
-        from mftrun.http import headers as http_headers
-
-        for name, value in spec["headers"].items():
-            where = path + ("headers", name)
-            if (why := http_headers.name_problem(str(name))) is not None:
-                hint = (
-                    "remove it; set the environment's credentials instead (a webhook "
-                    "environment: headers: {Authorization: {env: NAME}})"
-                    if "authenticates" in why
-                    else "remove it; mftrun sets it from base_url and the request body"
-                    if str(name).strip().lower() in http_headers.REFUSED
-                    else "write the header name without spaces or other separators"
-                )
-                self.problem(where, why, hint, key=True)
-            elif (
-                isinstance(value, str)
-                and not templating.is_template(value)
-                and (bad := http_headers.value_problem(value)) is not None
-            ):
-                self.problem(where, f"header {name!r}: {bad}", "write the value on one line")
-        until = raw.get("until")
-        if isinstance(until, str):
-            spec["until"] = until
-            self.template(sid, path + ("until",), until, expression=True, names=UNTIL_NAMES)
-        self.templates_in(sid, {k: v for k, v in raw.items() if k != "until"}, path)
-        return spec
+        return Action(kind, raw, spec, self.pos(path, key=True))
 
     # -- conditions and outputs ------------------------------------------------
     def condition(self, sid: str, raw: Any, path: Path) -> Condition:
@@ -1097,3 +901,39 @@ def _defined(raw_envs: Mapping[str, Any]) -> str:
     if not raw_envs:
         return "define it under environments:"
     return f"defined environments: {', '.join(map(str, raw_envs))}"
+
+
+def action_names() -> tuple[str, ...]:
+    from mftrun.actions import NAMES
+
+    return NAMES
+
+
+class _StepProblems:
+    """The validate-time sink an action's parse reports into (see mftrun/actions/base.py)."""
+
+    rendered = False
+
+    def __init__(self, builder: _Builder, step_id: str) -> None:
+        self.builder, self.step_id = builder, step_id
+
+    def problem(
+        self, path: Path, message: str, hint: str | None = None, *, key: bool = False
+    ) -> None:
+        self.builder.problem(path, message, hint, key=key)
+
+    def template(
+        self,
+        path: Path,
+        text: str,
+        *,
+        expression: bool = False,
+        names: frozenset[str] = BASE_NAMES,
+    ) -> None:
+        self.builder.template(self.step_id, path, text, expression=expression, names=names)
+
+    def templates_in(self, value: Any, path: Path) -> None:
+        self.builder.templates_in(self.step_id, value, path)
+
+    def duration(self, value: Any, path: Path) -> float | None:
+        return self.builder.duration(value, path)

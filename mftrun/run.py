@@ -385,7 +385,6 @@ def emulated(
 
     from mftrun.emulator import Emulator, Scenario, load_scenario
     from mftrun.model import CredentialRef
-    from mftrun.templating import is_template
     from types import MappingProxyType
 
     scenario = load_scenario(scenario_path) if scenario_path else Scenario.default()
@@ -431,16 +430,11 @@ def emulated(
                     "client_secret": CredentialRef("value", creds.client_secret),
                 }
             environments[name] = replace(env, base_url=emu.url, credentials=refs, ca_bundle=None)
+        from mftrun import actions
+
         for step in pipeline.steps:
-            spec = step.action.spec
-            if step.action.kind == "start_task":
-                task_id, task_name = spec.get("task_id"), spec.get("name")
-                if task_id and not is_template(task_id):
-                    emu.ensure_mft_task(task_id=str(task_id))
-                elif task_name and not is_template(task_name):
-                    emu.ensure_mft_task(name=str(task_name))
-            elif step.action.kind == "wait_tasks":
-                emu.ensure_acronis_activity()
+            action = actions.action_type(step.action.kind)
+            action.seed_emulator(actions.spec_of(step.action), emu)
         yield Emulated(replace(pipeline, environments=environments), scenario.speed)
 
 

@@ -68,3 +68,11 @@ def run_to_end(provider: Any, handle: Any, first: Any, *, limit: float = 20.0) -
         time.sleep(min(obs.retry_after or 0.05, 3.0))
         obs = provider.poll(handle, Ctx())
     return obs
+
+
+def start(provider: Any, kind: str, raw: Any, ctx: Any) -> Any:
+    """Start an action as the executor does: the mapping as it would be after rendering,
+    parsed by the action's own module, then handed to the provider as its typed spec."""
+    from mftrun.actions import Where, parse_rendered
+
+    return provider.start(kind, parse_rendered(kind, raw, Where("test", provider.name)), ctx)

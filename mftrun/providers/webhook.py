@@ -120,12 +120,10 @@ class WebhookProvider(SessionProvider):
                 self._target = target
             return self._target
 
-    def start(
-        self, kind: str, spec: Mapping[str, Any], ctx: StepContext
-    ) -> tuple[Any, Observation]:
+    def start(self, kind: str, spec: Any, ctx: StepContext) -> tuple[Any, Observation]:
         if kind != "http":
             raise InputError("a webhook environment offers only the http action")
-        handle = http_handle(spec, allow_empty_path=True)
+        handle = http_handle(spec)
         return handle, self._http_call(handle, ctx, polling=False)
 
     def request(

@@ -25,11 +25,10 @@ from mftrun.durations import parse_duration
 from mftrun.errors import Problem
 from mftrun.http.session import is_loopback
 from mftrun.loader import Document
+from mftrun.providers.catalog import ACTIONS_OFFERED as PROVIDER_ACTIONS
+from mftrun.providers.catalog import CREDENTIAL_FIELDS, MFT_REGIONS, SECRET_FIELDS
+from mftrun.providers.catalog import NAMES as PROVIDERS
 from mftrun.model import (
-    MFT_REGIONS,
-    PROVIDER_ACTIONS,
-    PROVIDERS,
-    SECRET_FIELDS,
     Action,
     Condition,
     CredentialRef,
@@ -41,13 +40,6 @@ from mftrun.model import (
     Step,
 )
 
-CREDENTIAL_FIELDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
-    {
-        "automate-mft": ("tenant_id", "key_id", "private_key"),
-        "acronis": ("client_id", "client_secret"),
-        "webhook": (),
-    }
-)
 # Header names whose value is a secret however it is spelled: never inline in a webhook env.
 _SECRET_HEADER = re.compile(r"authorization|token|secret|key|signature|password|auth", re.I)
 CONDITIONS = ("success", "failure", "always")

@@ -12,26 +12,6 @@ from types import MappingProxyType
 from typing import Any, Literal
 from collections.abc import Mapping
 
-PROVIDERS = ("automate-mft", "acronis", "webhook")
-ACTIONS = ("start_task", "wait_tasks", "http")
-# Which actions each provider offers; `http` works on every provider's session.
-PROVIDER_ACTIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
-    {
-        "automate-mft": ("start_task", "http"),
-        "acronis": ("wait_tasks", "http"),
-        "webhook": ("http",),  # an incoming webhook: no platform, no token, only calls
-    }
-)
-MFT_REGIONS: Mapping[str, str] = MappingProxyType(
-    {
-        "us": "https://api.us.mft.progress.com",
-        "eu": "https://api.eu.mft.progress.com",
-        "staging": "https://api.staging.mft.progress.com",
-    }
-)
-# Credential fields that must never be written inline in the file.
-SECRET_FIELDS = frozenset({"private_key", "client_secret"})
-
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 

@@ -325,7 +325,7 @@ def credential_problems(env: Any, environ: Mapping[str, str]) -> list[str]:
 
     problems: list[str] = []
     if env.provider == "webhook":
-        from mftrun.providers.webhook import read_target
+        from mftrun.providers.webhook.provider import read_target
 
         try:
             read_target(env, environ=environ, redactor=None)
@@ -340,7 +340,7 @@ def credential_problems(env: Any, environ: Mapping[str, str]) -> list[str]:
                 problems.append(short)
                 continue
             if field == "private_key":  # unreadable keys are found now too, not at the first step
-                from mftrun.http.auth import load_private_key
+                from mftrun.providers.automate_mft.token import load_private_key
 
                 where = f", declared at {ref.position}" if ref.position.line else ""
                 load_private_key(value, source=f"{ref.kind} {ref.ref}{where}")

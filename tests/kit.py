@@ -9,7 +9,8 @@ from typing import Any
 
 from mftrun import templating
 from mftrun.emulator import Emulator
-from mftrun.http.retry import ACRONIS_POLICIES, DEFAULT_POLICIES, Policies
+from mftrun.http.retry import DEFAULT_POLICIES, Policies
+from mftrun.providers.acronis.policies import ACRONIS_POLICIES
 from mftrun.model import CredentialRef, Environment, Poll
 
 

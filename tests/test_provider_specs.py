@@ -10,9 +10,10 @@ from mftrun.credentials import Redactor
 from mftrun.errors import InputError
 from mftrun.model import Environment
 from mftrun.actions import Where, parse_rendered
-from mftrun.providers.acronis import TaskWait, parse_timestamp, task_key
-from mftrun.providers.automate_mft import _run_from_spec as _mft_run
-from mftrun.providers.http_step import http_handle as _http_handle
+from mftrun.providers.acronis.provider import TaskWait, parse_timestamp, task_key
+from mftrun.providers.automate_mft.provider import _run_from_spec as _mft_run
+from mftrun.providers.registry import create_provider
+from mftrun.providers.session import http_handle as _http_handle
 
 
 def _wait_from_spec(raw: dict) -> TaskWait:
@@ -26,9 +27,6 @@ def _run_from_spec(raw: dict):
 
 def http_handle(raw: dict):
     return _http_handle(parse_rendered("http", raw, Where("h", "acronis")))
-
-
-from mftrun.providers.registry import create_provider
 
 
 def test_nanosecond_timestamps_are_parsed_exactly():

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mftrun.errors import InputError, ValidationFailed
-from mftrun.model import MFT_REGIONS
+from mftrun.providers.catalog import MFT_REGIONS
 from mftrun.validation import check_paths, load_pipeline, validate_bytes
 
 FIXTURES = Path(__file__).parent / "fixtures"

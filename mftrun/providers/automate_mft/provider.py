@@ -22,11 +22,12 @@ from mftrun.errors import (
     NotFoundOnPlatform,
     RemoteError,
 )
-from mftrun.http.auth import MFT_KEY_HINT, CredentialSource, MftTokenSource
+from mftrun.http.auth import CredentialSource
+from mftrun.providers.automate_mft.token import MFT_KEY_HINT, MftTokenSource
 from mftrun.http.retry import RetryLater
 from mftrun.http.session import HttpTransport, NoResponseError
 from mftrun.providers.base import Observation, StepContext
-from mftrun.providers.http_step import Calls, SessionProvider
+from mftrun.providers.session import Calls, SessionProvider
 
 TOKEN_BODY_VAR = "MFTRUN_MFT_TOKEN_BODY"  # "form" to send the token request form-encoded
 # The vendor lists run states "such as queued, running, success, or failed": not a closed list.

@@ -24,11 +24,13 @@ from urllib.parse import quote
 from mftrun.actions.wait_tasks import WaitTasksSpec
 from mftrun.errors import AuthError, RemoteError
 from mftrun.inert import inert
-from mftrun.http.auth import AcronisTokenSource, CredentialSource
-from mftrun.http.retry import ACRONIS_POLICIES, Policies, RetryLater, RetryPolicy
+from mftrun.http.auth import CredentialSource
+from mftrun.providers.acronis.policies import ACRONIS_POLICIES
+from mftrun.providers.acronis.token import AcronisTokenSource
+from mftrun.http.retry import Policies, RetryLater, RetryPolicy
 from mftrun.http.session import HttpTransport
 from mftrun.providers.base import Observation, StepContext
-from mftrun.providers.http_step import Calls, SessionProvider
+from mftrun.providers.session import Calls, SessionProvider
 
 TASKS = "/api/task_manager/v2/tasks"
 MAX_PAGES = 10_000

@@ -28,7 +28,7 @@ from mftrun.http.retry import RetryPolicy, call_with_retry
 from mftrun.http.session import HttpTransport, Timeouts, check_base_url
 from mftrun.model import Environment
 from mftrun.providers.base import Observation, StepContext
-from mftrun.providers.http_step import Calls, SessionProvider, http_handle
+from mftrun.providers.session import Calls, SessionProvider, http_handle
 
 
 @dataclass(frozen=True, slots=True)

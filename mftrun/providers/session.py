@@ -19,7 +19,7 @@ from typing import Any
 from mftrun.clock import Clock, SystemClock
 from mftrun.actions.http import HttpSpec
 from mftrun.errors import AmbiguousStartError, AuthError, ConnectError, InputError, RemoteError
-from mftrun.http.auth import AuthSession, CredentialSource, TokenCache, _error_text
+from mftrun.http.auth import AuthSession, CredentialSource, TokenCache, error_text
 from mftrun.http.retry import DEFAULT_POLICIES, Policies, RetryLater, RetryPolicy
 from mftrun.http.session import HttpTransport, NoResponseError, Timeouts
 from mftrun.model import Environment
@@ -257,7 +257,7 @@ class SessionProvider:
         )
 
     def snippet(self, response: Any, limit: int = 300) -> str:
-        text = self.redactor.scrub(_error_text(response, 1 << 20))[:limit]  # scrub, then shorten
+        text = self.redactor.scrub(error_text(response, 1 << 20))[:limit]  # scrub, then shorten
         return text.encode("unicode_escape", "backslashreplace").decode("ascii")[: limit + 40]
 
     # -- the http action -----------------------------------------------------------------------

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from collections.abc import Callable, Iterator, Mapping
 
-from mftrun import template_limits, templating
+from mftrun import fan_out, template_limits, templating
 from mftrun.clock import Clock, SystemClock
 from mftrun.conditions import FAILED_CONCLUSIONS, should_run, step_view
 from mftrun.credentials import mask_secret_names
@@ -199,6 +199,7 @@ class Executor:
             started_at=self.clock.now(),
         )
         self._live: dict[str, _Live] = {}
+        self._groups = fan_out.Groups.of(pipeline.steps)  # for_each instances, per group
         for step in pipeline.steps:
             step_result = StepResult(
                 id=step.id,
@@ -290,8 +291,8 @@ class Executor:
         """Steps that succeeded in an earlier run end at once with that run's outputs."""
         for step_id in self.plan.order:
             earlier = self.prior.get(step_id)
-            if not isinstance(earlier, Carried):
-                continue
+            if not isinstance(earlier, Carried) or fan_out.is_dynamic(self._live[step_id].step):
+                continue  # a dynamic group is expanded afresh; its instances carry their own
             live, old = self._live[step_id], earlier.result
             result = live.result
             result.attempts = list(old.attempts)
@@ -319,15 +320,13 @@ class Executor:
             if self.refused and self._refuse(live):
                 continue
             needs = [self._live[n].result for n in step.needs]
-            ancestors = [self._live[a].result for a in self.plan.ancestors(step.id)]
+            ancestry = self.plan.ancestors(fan_out.ancestors_key(self, step))
+            ancestors = [self._live[a].result for a in ancestry]
+            condition = fan_out.group_condition(step)  # a dynamic group's is per instance
+            evaluate = fan_out.evaluator(self, step)
             try:
                 with self._template_limits(step.timeout):
-                    run, reason = should_run(
-                        step.run_if,
-                        needs,
-                        ancestors,
-                        lambda expr: templating.evaluate(expr, self._context()),
-                    )
+                    run, reason = should_run(condition, needs, ancestors, evaluate)
             except TemplateError as exc:
                 # An expression over outputs that an upstream failure or skip never produced is
                 # not a mistake in the file: the step is skipped, as skips flow downstream.
@@ -392,9 +391,15 @@ class Executor:
         return True
 
     def _start_ready(self, now: float) -> None:
+        held: list[tuple[int, str]] = []  # instances whose group is at its own max_parallel
         while self._startable and self._active < self.max_parallel and not self._stopping.is_set():
-            _, step_id = heapq.heappop(self._startable)
-            live = self._live[step_id]
+            entry = heapq.heappop(self._startable)
+            live = self._live[entry[1]]
+            step_id = entry[1]
+            if not self._groups.may_start(live.step):
+                held.append(entry)
+                continue
+            self._groups.started(live.step)
             self._active += 1
             live.result.outcome = live.result.conclusion = Status.RUNNING
             live.result.started_at = self.clock.now()
@@ -404,7 +409,12 @@ class Executor:
             if timeout:
                 deadline = _Deadline(now + timeout, next(self._seq), step_id, live.gen)
                 heapq.heappush(self._deadlines, deadline)
+            if fan_out.is_dynamic(live.step):
+                fan_out.fan_out(self, live)
+                continue
             self._launch_attempt(live)
+        for entry in held:
+            heapq.heappush(self._startable, entry)
 
     def _launch_attempt(self, live: _Live) -> None:
         step = live.step
@@ -425,7 +435,7 @@ class Executor:
             with self._template_limits(step.timeout):
                 spec = templating.render_data(
                     step.action.spec,
-                    self._context(),
+                    self._context(**fan_out.item_names(step)),
                     skip=LATE_KEYS if step.action.kind == "http" else frozenset(),
                 )
         except TemplateError as exc:
@@ -606,7 +616,9 @@ class Executor:
         detail: str = "",
     ) -> None:
         outputs = dict(obs.outputs)
-        context = self._context(result=obs.outputs, response=obs.outputs)
+        context = self._context(
+            result=obs.outputs, response=obs.outputs, **fan_out.item_names(live.step)
+        )
         try:
             with self._template_limits(live.step.timeout):
                 for name, template in live.step.outputs.items():
@@ -788,6 +800,7 @@ class Executor:
         result = live.result
         self._unfinished -= 1
         self._steps_view[result.id] = step_view(result)
+        fan_out.ended(self, result)  # for_each: steps.<group>, and a dynamic group's end
         self.recorder.step_finished(result)
         if result.conclusion != result.outcome:
             note = f"{note} (continue_on_error: concluded success)".strip()
@@ -857,12 +870,14 @@ def _may_have_started(exc: BaseException) -> bool:
 class _StepContext:
     """Handed to providers: lets them evaluate the step's late templates (e.g. http `until`)."""
 
-    __slots__ = ("_context", "poll", "step_id")
+    __slots__ = ("_context", "_item", "poll", "step_id")
 
     def __init__(self, executor: Executor, step_id: str) -> None:
         self._context = executor.template_context
         self.step_id = step_id
-        self.poll = executor.pipeline.step(step_id).poll
+        step = executor._live[step_id].step  # a dynamic for_each instance is not in the file
+        self.poll = step.poll
+        self._item = fan_out.item_names(step)
 
     def evaluate(self, expression: str, **names: Any) -> Any:
-        return templating.evaluate(expression, self._context(**names))
+        return templating.evaluate(expression, self._context(**self._item, **names))

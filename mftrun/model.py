@@ -145,6 +145,22 @@ class Step:
     continue_on_error: bool = False
     outputs: Mapping[str, str] = field(default_factory=lambda: EMPTY)  # name -> template
     position: Position = NOWHERE
+    # for_each (mftrun.expand): an instance knows its group and item; a group whose list is
+    # only known at run time stays one step here, with `fan_out` saying how to expand it.
+    group: str | None = None
+    item: Any = None
+    fan_out: FanOut | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FanOut:
+    """How a for_each group expands: `expression` is None for a list written in the file
+    (expanded when the pipeline is built); else the template evaluated when the group becomes
+    ready (over vars or an upstream step's outputs)."""
+
+    expression: str | None = None
+    max_parallel: int | None = None  # most instances of this group running at once
+    min_items: int = 0
 
 
 @dataclass(frozen=True, slots=True)

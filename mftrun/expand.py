@@ -37,6 +37,17 @@ class Item:
     value: Any  # what templates see as `item`
 
 
+def describe(step: Step) -> str | None:
+    """How plan and graph name a step's part in a for_each group (None: not in one)."""
+    fan = step.fan_out
+    if step.group is not None:
+        return f"item {step.id[len(step.group) + 1 : -1]} of for_each group {step.group}"
+    if fan is None or fan.expression is None:
+        return None
+    limit = f", max_parallel {fan.max_parallel}" if fan.max_parallel else ""
+    return f"for_each x N, decided at run time: {fan.expression}{limit}"
+
+
 def instance_id(group: str, key: str) -> str:
     return f"{group}[{key}]"
 

@@ -293,16 +293,20 @@ class Executor:
             earlier = self.prior.get(step_id)
             if not isinstance(earlier, Carried) or fan_out.is_dynamic(self._live[step_id].step):
                 continue  # a dynamic group is expanded afresh; its instances carry their own
-            live, old = self._live[step_id], earlier.result
-            result = live.result
-            result.attempts = list(old.attempts)
-            result.started_at, result.http_calls = old.started_at, 0
-            result.carried_from = earlier.from_run
-            result.outputs = dict(old.outputs)
-            live.gen += 1
-            result.outcome, result.conclusion = old.outcome, old.conclusion
-            result.ended_at = old.ended_at
-            self._ended(live, f"carried over from run {earlier.from_run}", queue_ready=False)
+            self._carry(self._live[step_id], earlier, queue_ready=False)
+
+    def _carry(self, live: _Live, earlier: Carried, *, queue_ready: bool) -> None:
+        """End one step at once with the outputs of the earlier run it succeeded in."""
+        old = earlier.result
+        result = live.result
+        result.attempts = list(old.attempts)
+        result.started_at, result.http_calls = old.started_at, 0
+        result.carried_from = earlier.from_run
+        result.outputs = dict(old.outputs)
+        live.gen += 1
+        result.outcome, result.conclusion = old.outcome, old.conclusion
+        result.ended_at = old.ended_at
+        self._ended(live, f"carried over from run {earlier.from_run}", queue_ready=queue_ready)
 
     # -- readiness and conditions --------------------------------------------------------------
 

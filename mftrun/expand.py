@@ -111,6 +111,27 @@ def _instance_fan_out(group: Step) -> Any:
     return dataclasses.replace(fan, expression=None)
 
 
+def recorded_instances(
+    steps: Sequence[Step], earlier: Sequence[Mapping[str, Any]]
+) -> tuple[tuple[Step, ...], dict[str, str]]:
+    """Stand-ins for the instances of dynamic groups an earlier run recorded, with their
+    recorded hashes: resume decides them like steps (carry, attach, refuse an ambiguous
+    start); the executor uses a decision only for an instance whose hash still matches."""
+    dynamic = {s.id: s for s in steps if s.group is None and s.fan_out and s.fan_out.expression}
+    stand_ins: list[Step] = []
+    hashes: dict[str, str] = {}
+    for record in earlier:
+        rid = record.get("id") if isinstance(record, Mapping) else None
+        if not isinstance(rid, str) or not rid.endswith("]") or "[" not in rid:
+            continue
+        group = dynamic.get(rid[: rid.index("[")])
+        if group is None or rid in hashes:
+            continue
+        stand_ins.append(dataclasses.replace(group, id=rid, group=group.id, fan_out=None))
+        hashes[rid] = str(record.get("hash") or "")
+    return tuple(stand_ins), hashes
+
+
 def rewrite_needs(steps: Sequence[Step], groups: Mapping[str, Sequence[str]]) -> tuple[Step, ...]:
     """`needs: [push]` on a group written in the file means every instance of it."""
     out = []

@@ -166,7 +166,29 @@ def fan_out(executor: Executor, live: Any) -> None:
         executor._groups.add(instance)
         executor._unfinished += 1
     for instance in made:
-        executor._newly_ready.append(instance.id)
+        _resume_or_queue(executor, executor._live[instance.id])
+
+
+def _resume_or_queue(executor: Executor, live: Any) -> None:
+    """A resumed run: an instance that succeeded with the same definition is carried over,
+    one whose remote run may still be going is re-attached, never started again."""
+    from mftrun.state.prior import Attach, Carried
+
+    earlier = executor.prior.get(live.step.id)
+    same = earlier is not None and _recorded_hash(earlier) == live.result.definition_hash
+    if isinstance(earlier, Carried) and same:
+        executor._carry(live, earlier, queue_ready=True)
+        return
+    if isinstance(earlier, Attach) and same:
+        live.attach = earlier
+    elif earlier is not None:
+        executor._emit(live, f"its item changed since run {earlier.from_run}: runs again")
+    executor._newly_ready.append(live.step.id)
+
+
+def _recorded_hash(earlier: Any) -> str:
+    result = getattr(earlier, "result", None)
+    return str(result.definition_hash if result is not None else earlier.definition_hash)
 
 
 def _conclude(executor: Executor, live: Any, members: Sequence[StepResult]) -> None:

@@ -23,6 +23,7 @@ class Attach:
     ref: Mapping[str, str]
     attempt: int
     from_run: str
+    definition_hash: str = ""  # as recorded: a dynamic for_each instance is matched on it
 
 
 Prior = Carried | Attach

@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import json
 import textwrap
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from mftrun import expand
 from mftrun.cli import main
 from mftrun.emulator import Emulator, Scenario
 from mftrun.plan import build_plan
+from mftrun.reports import report_schema
+from mftrun.reports.github import annotation_lines
 from mftrun.validation import load_pipeline, validate_bytes
 
 TASK = "00000000-0000-4000-8000-000000000001"
@@ -177,6 +181,7 @@ def apply(
 ) -> tuple[int, dict]:
     key = tmp_path / "mft.pem"
     key.write_text(emu.credentials.private_key_pem or "")
+    key.chmod(0o600)
     secret = tmp_path / "acronis-secret"
     secret.write_text(emu.credentials.client_secret)
     text = textwrap.dedent(f"""\
@@ -288,6 +293,16 @@ def test_a_failed_instance_fails_the_group_and_the_failure_branch_runs(platform,
     }
     assert code != 0
     assert emu.journal.starts(FANIN) == 1
+    # instance ids in every report: the JSON report's schema takes them, JUnit names its
+    # testcases by them, the annotation sits on the group's line and names the instance
+    jsonschema.Draft202012Validator(report_schema()).validate(report)
+    junit = ET.parse(tmp_path / "report" / "junit.xml").getroot()
+    assert [c.get("name") for c in junit.iter("testcase")] == list(statuses)
+    (annotation,) = annotation_lines(report, {})
+    assert (
+        annotation.startswith("::error file=") and ",line=21,col=5," in annotation
+    )  # `- id: push`
+    assert "push[bad]" in annotation and "disk full" in annotation
 
 
 def test_dynamic_fan_out_over_the_tasks_a_wait_returned(platform, tmp_path) -> None:

@@ -61,6 +61,7 @@ class Groups:
     members: dict[str, list[str]] = field(default_factory=dict)
     running: dict[str, int] = field(default_factory=dict)
     limits: dict[str, int] = field(default_factory=dict)
+    unfinished: dict[str, int] = field(default_factory=dict)  # instances not ended yet
 
     @classmethod
     def of(cls, steps: Sequence[Step]) -> Groups:
@@ -73,6 +74,7 @@ class Groups:
     def add(self, step: Step) -> None:
         assert step.group is not None
         self.members.setdefault(step.group, []).append(step.id)
+        self.unfinished[step.group] = self.unfinished.get(step.group, 0) + 1
         if step.fan_out is not None and step.fan_out.max_parallel:
             self.limits[step.group] = step.fan_out.max_parallel
 
@@ -113,13 +115,17 @@ def ended(executor: Executor, result: StepResult) -> None:
         return
     if group is None:
         return
-    executor._groups.stopped(live.step)
+    groups = executor._groups
+    groups.stopped(live.step)
+    groups.unfinished[group] -= 1
+    if groups.unfinished[group]:
+        # Only a step that needs the group reads steps.<group> (build checks it), and it
+        # becomes ready after the last instance: one view per group, not one per end.
+        return
     executor._steps_view[group] = view_of_group(executor, group)
     holder = executor._live.get(group)
     if holder is not None and not holder.result.outcome.is_final:
-        members = [executor._live[i].result for i in executor._groups.members[group]]
-        if all(r.outcome.is_final for r in members):
-            _conclude(executor, holder, members)
+        _conclude(executor, holder, [executor._live[i].result for i in groups.members[group]])
 
 
 def fan_out(executor: Executor, live: Any) -> None:

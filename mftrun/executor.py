@@ -404,18 +404,18 @@ class Executor:
                 held.append(entry)
                 continue
             self._groups.started(live.step)
-            self._active += 1
             live.result.outcome = live.result.conclusion = Status.RUNNING
             live.result.started_at = self.clock.now()
+            if fan_out.is_dynamic(live.step):  # starts nothing itself: no slot, no deadline
+                fan_out.fan_out(self, live)
+                continue
+            self._active += 1
             timeout = live.step.timeout
             if self._aftermath and not timeout:
                 timeout = AFTERMATH_TIMEOUT  # the run is already over its deadline: stay bounded
             if timeout:
                 deadline = _Deadline(now + timeout, next(self._seq), step_id, live.gen)
                 heapq.heappush(self._deadlines, deadline)
-            if fan_out.is_dynamic(live.step):
-                fan_out.fan_out(self, live)
-                continue
             self._launch_attempt(live)
         for entry in held:
             heapq.heappush(self._startable, entry)
@@ -795,7 +795,7 @@ class Executor:
                 attempt.status = status
                 attempt.ended_at = now
                 attempt.message = attempt.message or error
-        if was_running:
+        if was_running and not fan_out.is_dynamic(live.step):  # a dynamic group holds no slot
             self._active -= 1
         self._ended(live, detail or error or "")
 

@@ -131,9 +131,9 @@ def ended(executor: Executor, result: StepResult) -> None:
 def fan_out(executor: Executor, live: Any) -> None:
     """Expand a dynamic group that is ready to start: one new step per item.
 
-    The group step counts as running, not as one of max_parallel's active steps, until its
-    last instance ends. An expression that gives no usable list ends the group `error`,
-    naming the expression it evaluated."""
+    The group step is `running` until its last instance ends, but holds none of
+    max_parallel's slots and has no deadline of its own (its instances have theirs). An
+    expression that gives no usable list ends the group `error`, naming the expression."""
     step: Step = live.step
     fan = step.fan_out
     assert fan is not None and fan.expression is not None
@@ -150,7 +150,6 @@ def fan_out(executor: Executor, live: Any) -> None:
         )
         return
     made = expand.instances(step, items)
-    executor._active -= 1  # the group step itself does no work
     executor._emit(live, f"for_each: {len(made)} instance(s)")
     if not made:
         _conclude(executor, live, [])
@@ -198,7 +197,6 @@ def _recorded_hash(earlier: Any) -> str:
 
 
 def _conclude(executor: Executor, live: Any, members: Sequence[StepResult]) -> None:
-    executor._active += 1  # fan_out released the group's slot; _finish releases it again
     failed = [r.id for r in members if r.conclusion in FAILED_CONCLUSIONS]
     if not members:
         executor._finish(live, Status.SUCCESS, detail="for_each gave 0 items: no instances ran")

@@ -199,6 +199,9 @@ def step_hash(step: Step) -> str:
     ).hexdigest()
 
 
+_UNSET_OMITTED = frozenset({"group", "item", "fan_out"})
+
+
 def _plain(value: Any) -> Any:
     from dataclasses import fields, is_dataclass
 
@@ -207,6 +210,9 @@ def _plain(value: Any) -> Any:
             f.name: _plain(getattr(value, f.name))
             for f in fields(value)
             if f.name not in ("position", "index")
+            # for_each fields left out when unset: a step's hash stays what earlier versions
+            # recorded, so resuming their runs carries its steps over
+            and not (f.name in _UNSET_OMITTED and getattr(value, f.name) is None)
         }
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from collections.abc import Callable, Iterator, Mapping
 
-from mftrun import fan_out, template_limits, templating
+from mftrun import actions, fan_out, template_limits, templating
 from mftrun.clock import Clock, SystemClock
 from mftrun.conditions import FAILED_CONCLUSIONS, should_run, step_view
 from mftrun.credentials import mask_secret_names
@@ -54,10 +54,7 @@ from mftrun.results import Attempt, RunResult, Status, StepResult, exit_code_of
 from mftrun.state.prior import Attach, Carried, Prior
 from mftrun.state.recorder import NullRecorder, RunRecorder
 
-# Keys of an action spec that are evaluated later by the provider, not rendered before the start.
-LATE_KEYS = frozenset({"until"})
 AFTERMATH_CONDITIONS = frozenset({"failure", "always"})
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})  # an http step with these starts nothing
 AFTERMATH_TIMEOUT = (
     600.0  # seconds, for a failure/always step without a timeout after the run's own ran out
 )
@@ -420,6 +417,10 @@ class Executor:
         for entry in held:
             heapq.heappush(self._startable, entry)
 
+    def _where(self, step: Step) -> actions.Where:
+        env = self.pipeline.environments.get(step.environment)
+        return actions.Where(step.id, env.provider if env is not None else None)
+
     def _launch_attempt(self, live: _Live) -> None:
         step = live.step
         attach, live.attach = live.attach, None
@@ -435,20 +436,21 @@ class Executor:
             self._emit(live, f"re-attached to remote run {attempt.run_id} of run {attach.from_run}")
         else:
             self._emit(live, "started")  # the console and reports show which attempt
+        action = actions.action_type(step.action.kind)
         try:
             with self._template_limits(step.timeout):
-                spec = templating.render_data(
-                    step.action.spec,
+                rendered = templating.render_data(
+                    step.action.written,
                     self._context(**fan_out.item_names(step)),
-                    skip=LATE_KEYS if step.action.kind == "http" else frozenset(),
+                    skip=action.late_keys,
                 )
-        except TemplateError as exc:
+            spec = actions.parse_rendered(step.action.kind, rendered, self._where(step))
+        except (TemplateError, InputError) as exc:
             self._finish(live, Status.ERROR, error=str(exc), exit_code=EXIT_INVALID)
             return
-        attempt.target = live.result.target = _describe_target(step.action.kind, spec)
-        if step.action.kind == "start_task":
-            params = spec.get("parameters")
-            attempt.parameters = mask_secret_names(params if isinstance(params, Mapping) else {})
+        attempt.target = live.result.target = action.target(spec)
+        if params := action.parameters(spec):
+            attempt.parameters = mask_secret_names(params)
         provider = self.providers[step.environment]
         if live.handle is not None:
             live.calls_before += provider.http_calls(live.handle)
@@ -465,7 +467,7 @@ class Executor:
             self._submit(live, Call.ATTACH, reattach)
             return
         kind, recorder, step_id = step.action.kind, self.recorder, step.id
-        if not _starts_remote_work(kind, spec):
+        if not action.starts_remote_work(spec):
             self._submit(live, Call.START, lambda: provider.start(kind, spec, ctx))
             return
         live.result.start_unconfirmed = True
@@ -596,7 +598,7 @@ class Executor:
         retries = live.step.retries
         if (
             live.attempts_started <= retries.attempts
-            and _retry_can_help(live.step.action.kind)
+            and actions.action_type(live.step.action.kind).retry_can_help
             and not self._stopping.is_set()
         ):
             delay = retries.delay * (retries.backoff ** (live.attempts_started - 1))
@@ -820,45 +822,10 @@ class Executor:
         self.listener.step_changed(StepEvent(live.result, detail))
 
 
-def _starts_remote_work(kind: str, spec: Mapping[str, Any]) -> bool:
-    """Whether the first request of this action could start something on the platform."""
-    if kind == "start_task":
-        return True
-    if kind == "http":
-        return str(spec.get("method", "GET")).upper() not in SAFE_METHODS
-    return False  # wait_tasks only reads
-
-
 def _target_of(step: Step) -> str:
     """What a step's start may have set going, in words, when the platform named no run."""
-    spec = step.action.spec
-    if step.action.kind == "start_task":
-        if spec.get("task_id"):
-            return f"task {spec['task_id']}"
-        return f"task named {str(spec.get('name'))!r}"
-    return f"{str(spec.get('method', 'GET')).upper()} {spec.get('path')}"
-
-
-def _describe_target(kind: str, spec: Mapping[str, Any]) -> str | None:
-    """What an attempt sends, in words for the reports: the rendered method and path of an
-    http call ("POST /v1/x"), the task of a start; None for a wait (its filters are in the
-    file)."""
-    if kind == "http":
-        return f"{str(spec.get('method') or 'GET').upper()} {spec.get('path') or '(the URL)'}"
-    if kind == "start_task":
-        if spec.get("task_id"):
-            return f"task {spec['task_id']}"
-        return f"task named {str(spec.get('name'))!r}"
-    return None
-
-
-def _retry_can_help(kind: str) -> bool:
-    """A retry starts the action afresh. For start_task and http that is a new remote run, which
-    may succeed. A wait_tasks attempt has no run of its own: its verdict is on tasks that already
-    ended (a completed task's result never changes), and a fresh attempt would list again, find
-    no task matching any more and pass at once, hiding the failed backup (issue 15 item 13). So
-    a wait's failure is final and `retries` does not apply to it."""
-    return kind != "wait_tasks"
+    action = step.action
+    return actions.action_type(action.kind).target(actions.spec_of(action)) or action.kind
 
 
 def _may_have_started(exc: BaseException) -> bool:

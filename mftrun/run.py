@@ -325,7 +325,7 @@ def credential_problems(env: Any, environ: Mapping[str, str]) -> list[str]:
 
     problems: list[str] = []
     if env.provider == "webhook":
-        from mftrun.providers.webhook import read_target
+        from mftrun.providers.webhook.provider import read_target
 
         try:
             read_target(env, environ=environ, redactor=None)
@@ -340,7 +340,7 @@ def credential_problems(env: Any, environ: Mapping[str, str]) -> list[str]:
                 problems.append(short)
                 continue
             if field == "private_key":  # unreadable keys are found now too, not at the first step
-                from mftrun.http.auth import load_private_key
+                from mftrun.providers.automate_mft.token import load_private_key
 
                 where = f", declared at {ref.position}" if ref.position.line else ""
                 load_private_key(value, source=f"{ref.kind} {ref.ref}{where}")
@@ -385,7 +385,6 @@ def emulated(
 
     from mftrun.emulator import Emulator, Scenario, load_scenario
     from mftrun.model import CredentialRef
-    from mftrun.templating import is_template
     from types import MappingProxyType
 
     scenario = load_scenario(scenario_path) if scenario_path else Scenario.default()
@@ -431,16 +430,11 @@ def emulated(
                     "client_secret": CredentialRef("value", creds.client_secret),
                 }
             environments[name] = replace(env, base_url=emu.url, credentials=refs, ca_bundle=None)
+        from mftrun import actions
+
         for step in pipeline.steps:
-            spec = step.action.spec
-            if step.action.kind == "start_task":
-                task_id, task_name = spec.get("task_id"), spec.get("name")
-                if task_id and not is_template(task_id):
-                    emu.ensure_mft_task(task_id=str(task_id))
-                elif task_name and not is_template(task_name):
-                    emu.ensure_mft_task(name=str(task_name))
-            elif step.action.kind == "wait_tasks":
-                emu.ensure_acronis_activity()
+            action = actions.action_type(step.action.kind)
+            action.seed_emulator(actions.spec_of(step.action), emu)
         yield Emulated(replace(pipeline, environments=environments), scenario.speed)
 
 

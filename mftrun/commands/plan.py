@@ -39,31 +39,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def target(step: Any) -> str:
-    """A short description of what a step's action touches."""
-    spec = step.action.spec
-    if step.action.kind == "start_task":
-        return f"task {spec['task_id']}" if "task_id" in spec else f"task named {spec['name']!r}"
-    if step.action.kind == "wait_tasks":
-        filters = [
-            f"{k}={','.join(v) if isinstance(v, list) else v}"
-            for k, v in spec.items()
-            if k not in ("accept_results", "limit", "lod", "min_count", "settle")
-        ]
-        held = []
-        if spec.get("min_count"):
-            held.append(f"at least {spec['min_count']} task(s)")
-        if spec.get("settle"):
-            from mftrun.durations import format_duration
+    """A short description of what a step's action touches (its action module says)."""
+    from mftrun import actions
 
-            held.append(f"settle {format_duration(spec['settle'])}")
-        return "tasks " + " ".join(filters) + (f" ({', '.join(held)})" if held else "")
-    return f"{spec['method']} {spec['path'] or '(the webhook URL)'}"
+    return actions.action_type(step.action.kind).plan_target(actions.spec_of(step.action))
 
 
 def parameters(step: Any) -> dict[str, Any]:
-    """start_task parameters as written (templates are rendered only when the step starts)."""
-    params = step.action.spec.get("parameters") if step.action.kind == "start_task" else None
-    return dict(params) if isinstance(params, dict) else {}
+    """The action's parameters as written (templates are rendered only when the step starts)."""
+    from mftrun import actions
+
+    return dict(actions.action_type(step.action.kind).parameters(actions.spec_of(step.action)))
 
 
 def condition(step: Any) -> str:

@@ -65,9 +65,9 @@ def check_base_url(base_url: str) -> str:
 
     Tokens and client assertions travel in every request, so plain http is only
     acceptable on this machine (the emulator). Canonical (lower-case scheme and
-    host, no default port, no trailing slash) because the Automate MFT client
-    assertion's `aud` is built from it and must equal the token endpoint's URL
-    exactly: `https://API.us.mft.progress.com:443/` would otherwise be refused."""
+    host, no default port, no trailing slash) because a signed client assertion's
+    `aud` may be built from it and must then equal the token endpoint's URL exactly:
+    `https://API.example.com:443/` and `https://api.example.com` are one host."""
     parts = urlsplit(base_url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConnectError(

@@ -21,50 +21,19 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 
-from mftrun.errors import AuthError, InputError, RemoteError
+from mftrun.actions.wait_tasks import WaitTasksSpec
+from mftrun.errors import AuthError, RemoteError
 from mftrun.inert import inert
-from mftrun.http.auth import AcronisTokenSource, CredentialSource
-from mftrun.http.retry import ACRONIS_POLICIES, Policies, RetryLater, RetryPolicy
+from mftrun.http.auth import CredentialSource
+from mftrun.providers.acronis.policies import ACRONIS_POLICIES
+from mftrun.providers.acronis.token import AcronisTokenSource
+from mftrun.http.retry import Policies, RetryLater, RetryPolicy
 from mftrun.http.session import HttpTransport
 from mftrun.providers.base import Observation, StepContext
-from mftrun.providers.http_step import Calls, SessionProvider
+from mftrun.providers.session import Calls, SessionProvider
 
 TASKS = "/api/task_manager/v2/tasks"
-DEFAULT_ACCEPT = ("ok", "warning")
-DEFAULT_LIMIT = 100
 MAX_PAGES = 10_000
-OPTIONS = frozenset({"accept_results", "limit", "lod", "min_count", "settle"})  # not filters
-FILTERS = frozenset(
-    {  # documented; others are passed through as-is (the platform judges them)
-        "id",
-        "uuid",
-        "type",
-        "queue",
-        "priority",
-        "startedBy",
-        "policyId",
-        "policyName",
-        "policyType",
-        "resourceId",
-        "resourceName",
-        "resourceType",
-        "workflowId",
-        "tag",
-        "state",
-        "resultCode",
-        "enqueuedAt",
-        "assignedAt",
-        "startedAt",
-        "updatedAt",
-        "completedAt",
-        "order",
-        "executorId",
-        "allow_deleted",
-    }
-)
-
-# Filters whose values never contain a comma (enums, ids, UUIDs): a comma is a list written wrong.
-NO_COMMA = frozenset({"id", "uuid", "state", "resultCode", "priority", "policyId", "resourceId"})
 
 _TS = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
@@ -125,6 +94,17 @@ class TaskWait:
     calls: Calls = field(default_factory=Calls)
     poll_failures: int = 0
 
+    @classmethod
+    def of(cls, spec: WaitTasksSpec) -> TaskWait:
+        return cls(
+            params=list(spec.filters),
+            accept=frozenset(spec.accept_results),
+            limit=spec.limit,
+            lod=spec.lod,
+            min_count=spec.min_count,
+            settle=spec.settle,
+        )
+
 
 class AcronisProvider(SessionProvider):
     name = "acronis"
@@ -180,12 +160,10 @@ class AcronisProvider(SessionProvider):
 
     # -- wait_tasks ----------------------------------------------------------------------------
 
-    def start_action(
-        self, kind: str, spec: Mapping[str, Any], ctx: StepContext
-    ) -> tuple[Any, Observation]:
-        if kind != "wait_tasks":
+    def start_action(self, kind: str, spec: Any, ctx: StepContext) -> tuple[Any, Observation]:
+        if not isinstance(spec, WaitTasksSpec):
             return super().start_action(kind, spec, ctx)
-        wait = _wait_from_spec(spec)
+        wait = TaskWait.of(spec)
         wait.began = self.clock.monotonic()
         return wait, self._step(wait, self.policies.read)
 
@@ -348,61 +326,6 @@ class AcronisProvider(SessionProvider):
                 "count": len(tasks),
             }
         )
-
-
-def _wait_from_spec(spec: Mapping[str, Any]) -> TaskWait:
-    params: list[tuple[str, str]] = []
-    for name, value in spec.items():
-        if name in OPTIONS:
-            continue
-        values = value if isinstance(value, (list, tuple)) else [value]
-        for item in values:  # repeated parameters, never comma-joined
-            if item is None or isinstance(item, (dict, list)):
-                raise InputError(
-                    f"wait_tasks: filter {name!r} must be a string or a list of strings"
-                )
-            text = _text(item)
-            if name in NO_COMMA and "," in text:
-                # The API takes one value per parameter; "started,paused" would match no task and
-                # the step would pass at once without waiting for anything.
-                parts = [p.strip() for p in text.split(",") if p.strip()]
-                raise InputError(
-                    f"wait_tasks: filter {name!r} has the comma-separated value {text!r}",
-                    hint=f"write a list, sent as repeated parameters: {name}: [{', '.join(parts)}]",
-                )
-            params.append((str(name), text))
-    accept_raw = spec.get("accept_results", DEFAULT_ACCEPT)
-    if isinstance(accept_raw, str):
-        accept_raw = [accept_raw]
-    if not isinstance(accept_raw, (list, tuple)) or not accept_raw:
-        raise InputError("wait_tasks: 'accept_results' must be a non-empty list of result codes")
-    limit = spec.get("limit", DEFAULT_LIMIT)
-    try:
-        limit = int(limit)
-    except (TypeError, ValueError):
-        raise InputError(f"wait_tasks: 'limit' must be a number, not {limit!r}") from None
-    if limit < 1:
-        raise InputError("wait_tasks: 'limit' must be at least 1")
-    lod = spec.get("lod")
-    min_count, settle = spec.get("min_count", 0), spec.get("settle", 0.0)
-    if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 0:
-        raise InputError(f"wait_tasks: 'min_count' must be a whole number >= 0, not {min_count!r}")
-    if isinstance(settle, bool) or not isinstance(settle, (int, float)) or settle < 0:
-        raise InputError(f"wait_tasks: 'settle' must be a duration, not {settle!r}")
-    return TaskWait(
-        params=params,
-        accept=frozenset(str(a) for a in accept_raw),
-        limit=limit,
-        lod=str(lod) if lod else None,
-        min_count=min_count,
-        settle=float(settle),
-    )
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def _after_cursor(body: Any) -> str | None:

@@ -24,6 +24,9 @@ from mftrun.model import Step
 
 MAX_INSTANCES = 10_000  # per group; the schema says the same for a list written in the file
 MAX_KEY = 100  # characters of an item's key inside an instance id
+# An empty list written in the file: the group stays one step that expands to nothing when
+# it is ready, so it still ends (success, saying so) and what needs it still waits for it.
+EMPTY_LIST = "[]"
 _KEY = re.compile(r"[A-Za-z0-9_.@:-]+")
 
 
@@ -44,6 +47,8 @@ def describe(step: Step) -> str | None:
         return f"item {step.id[len(step.group) + 1 : -1]} of for_each group {step.group}"
     if fan is None or fan.expression is None:
         return None
+    if fan.expression == EMPTY_LIST:
+        return "for_each over an empty list: no instances"
     limit = f", max_parallel {fan.max_parallel}" if fan.max_parallel else ""
     return f"for_each x N, decided at run time: {fan.expression}{limit}"
 

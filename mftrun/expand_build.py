@@ -100,7 +100,13 @@ def expand_steps(
     out: list[Step] = []
     groups: dict[str, list[str]] = {}
     for step in steps:
-        if step.id in items:
+        if step.id in items and not items[step.id] and step.fan_out is not None:
+            out.append(
+                dataclasses.replace(
+                    step, fan_out=dataclasses.replace(step.fan_out, expression=expand.EMPTY_LIST)
+                )
+            )
+        elif step.id in items:
             made = expand.instances(step, items[step.id])
             groups[step.id] = [s.id for s in made]
             out.extend(made)

@@ -423,3 +423,65 @@ def test_the_plan_shows_a_dynamic_group_as_one_node_decided_at_run_time(tmp_path
     assert "fan" in out and "x N, decided at run time" in out
     assert main(["graph", str(path)]) == 0
     assert "x N, decided at run time" in capsys.readouterr().out
+
+
+def test_an_empty_list_in_the_file_is_a_group_of_zero_that_says_so(platform, tmp_path) -> None:
+    emu = platform(**mft_tasks(TASK))
+    code, report = apply(
+        tmp_path,
+        emu,
+        f"""\
+        - id: fan
+          for_each: []
+          start_task: {TASK}
+        - id: after
+          needs: [fan]
+          start_task: {TASK}
+        """,
+    )
+    assert code == 0, report
+    steps = {s["id"]: s for s in report["steps"]}
+    assert list(steps) == ["fan", "after"]
+    assert steps["fan"]["status"] == "success" and steps["fan"]["attempts"] == []
+    assert emu.journal.starts(TASK) == 1
+    pipeline = load_pipeline(tmp_path / "pipeline.yaml")
+    assert expand.describe(pipeline.steps[0]) == "for_each over an empty list: no instances"
+
+
+def test_a_dynamic_group_holds_no_slot_and_run_if_is_per_instance(platform, tmp_path) -> None:
+    """max_parallel 1: a group that held a slot would never let its instances start."""
+    emu = platform(**mft_tasks(TASK))
+    code, report = apply(
+        tmp_path,
+        emu,
+        f"""\
+        - id: fan
+          for_each: "{{{{ vars.partners }}}}"
+          run_if: "{{{{ item != 'skipme' }}}}"
+          start_task: {{task_id: {TASK}, parameters: {{p: "{{{{ item }}}}"}}}}
+        - id: fixed
+          for_each: [one, skipme, two]
+          run_if: "{{{{ item != 'skipme' }}}}"
+          start_task: {{task_id: {TASK}, parameters: {{p: "{{{{ item }}}}"}}}}
+        """,
+        top="max_parallel: 1\nvars: {partners: [a, skipme, b]}\n",
+    )
+    assert code == 0, report
+    statuses = {s["id"]: s["status"] for s in report["steps"]}
+    assert statuses == {
+        "fan": "success",
+        "fan[a]": "success",
+        "fan[skipme]": "skipped",
+        "fan[b]": "success",
+        "fixed[one]": "success",
+        "fixed[skipme]": "skipped",
+        "fixed[two]": "success",
+    }
+    started = [
+        (s["started_at"], s["ended_at"])
+        for s in report["steps"]
+        if s["attempts"] and "[" in s["id"]
+    ]
+    started.sort()
+    assert all(b[0] >= a[1] for a, b in zip(started, started[1:], strict=False))  # one at a time
+    assert emu.journal.starts(TASK) == 4

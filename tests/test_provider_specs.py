@@ -10,7 +10,8 @@ from mftrun.credentials import Redactor
 from mftrun.errors import InputError
 from mftrun.model import Environment
 from mftrun.actions import Where, parse_rendered
-from mftrun.providers.acronis.provider import TaskWait, parse_timestamp, task_key
+from mftrun.providers.acronis.provider import TaskWait
+from mftrun.providers.acronis.tasks import parse_timestamp, task_key
 from mftrun.providers.automate_mft.provider import _run_from_spec as _mft_run
 from mftrun.providers.registry import create_provider
 from mftrun.providers.session import http_handle as _http_handle

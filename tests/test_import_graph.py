@@ -152,5 +152,6 @@ def test_the_shipped_schema_agrees_with_the_declarations() -> None:
     step_keys = set(schema["$defs"]["step"]["properties"])
     assert set(ACTIONS) <= step_keys
     generic = {"id", "description", "environment", "needs", "run_if", "timeout", "poll",
-               "retries", "continue_on_error", "outputs"}  # fmt: skip
+               "retries", "continue_on_error", "outputs", "for_each", "max_parallel",
+               "min_items"}  # fmt: skip
     assert step_keys - generic == set(ACTIONS)

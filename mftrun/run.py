@@ -68,8 +68,8 @@ class ApplyOptions:
             )
         if args.scenario and not args.emulate:
             raise UsageError("--scenario only makes sense with --emulate")
-        if args.max_parallel is not None and not 1 <= args.max_parallel <= 1000:
-            raise UsageError("--max-parallel must be between 1 and 1000")
+        if args.max_parallel is not None and args.max_parallel < 1:
+            raise UsageError("--max-parallel must be at least 1")
         wait_lock = None
         if getattr(args, "wait_lock", None):
             from mftrun.durations import parse_duration

@@ -31,6 +31,18 @@ class LoginInFlight:
         redactor: Any,
         quiet: bool,
     ) -> None:
+        # The check's CPU part (its imports: requests, which the sessions load at their first
+        # call, and PyJWT for the Automate MFT assertion: ~150 ms) here, on the caller's
+        # thread: on its own thread it shared the interpreter lock with the preparation and
+        # the token left only after both; now it leaves at once and its network time
+        # overlaps the preparation.
+        import requests  # noqa: F401
+
+        import mftrun.login  # noqa: F401
+
+        if any(env.provider == "automate-mft" for env in environments.values()):
+            import jwt  # noqa: F401
+
         self._notes: list[str] = []
         self._refused: dict[str, str] = {}
         self._error: BaseException | None = None

@@ -95,7 +95,8 @@ def measure(steps: int, duration: float, latency_ms: float = 0.0) -> dict[str, A
         if cost.exit_code != 0:
             raise RuntimeError(f"mftrun apply exited {cost.exit_code}:\n{cost.output[-3000:]}")
         journal = emu.journal()
-        marks = [json.loads(line) for line in marks_file.read_text().splitlines()]
+        lines = marks_file.read_text().splitlines() if marks_file.exists() else []
+        marks = [json.loads(line) for line in lines]  # none from a commit before the marks
     reqs = [r for r in journal["requests"] if r["platform"] == "automate-mft"]
     tokens = [r["time"] for r in reqs if r["path"].endswith("/oauth/token")]
     starts = [r["time"] for r in reqs if r["method"] == "POST" and r["path"].endswith("/start")]

@@ -261,8 +261,9 @@ def for_each_text(workload: Workload, url: str, key_file: str) -> str:
 class EmulatorProcess:
     """`with EmulatorProcess(workload) as emu:` -> emu.url, emu.env, emu.journal()."""
 
-    def __init__(self, workload: Workload) -> None:
+    def __init__(self, workload: Workload, *, faults: list[dict[str, Any]] | None = None) -> None:
         self.workload = workload
+        self.faults = faults or []  # scenario faults, e.g. latency on the token endpoint
         self._tmp = tempfile.TemporaryDirectory(prefix="mftrun-bench-")
         self.folder = Path(self._tmp.name)
         self.proc: subprocess.Popen[str] | None = None
@@ -271,7 +272,8 @@ class EmulatorProcess:
 
     def __enter__(self) -> EmulatorProcess:
         scenario = self.folder / "scenario.json"  # JSON is YAML; the loader takes it as is
-        scenario.write_text(json.dumps(scenario_dict(self.workload)), encoding="utf-8")
+        doc = {**scenario_dict(self.workload), **({"faults": self.faults} if self.faults else {})}
+        scenario.write_text(json.dumps(doc), encoding="utf-8")
         self.proc = subprocess.Popen(
             [sys.executable, "-c", _EMULATOR_MAIN, str(scenario), str(self.folder / "creds")],
             stdin=subprocess.PIPE,

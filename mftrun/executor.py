@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator, Mapping
 
 from mftrun import actions, fan_out, template_limits, templating
 from mftrun.clock import Clock, SystemClock
+from mftrun.concurrency import worker_count
 from mftrun.conditions import FAILED_CONCLUSIONS, should_run, step_view
 from mftrun.credentials import mask_secret_names
 from mftrun.durations import format_duration
@@ -168,7 +169,7 @@ class Executor:
         self.listener = listener or NullListener()
         self.vars = {**pipeline.vars, **(variables or {})}
         self.max_parallel = max_parallel or pipeline.max_parallel
-        self.workers = workers or max(2, min(32, self.max_parallel))
+        self.workers = workers or worker_count(self.max_parallel)
         self.recorder: RunRecorder = recorder or NullRecorder()
         self.prior: Mapping[str, Prior] = prior or {}
         self._answers: queue.SimpleQueue[_Answer] = queue.SimpleQueue()

@@ -54,6 +54,8 @@ class _Builder(Checks):
         super().__init__(doc, [])
         self.environments = EnvironmentBuilder(doc, self.problems)
         self.templates: list[tuple[str, Path, frozenset[str]]] = []  # (step, path, refs)
+        self.extra_names: frozenset[str] = frozenset()  # `item` inside a for_each step
+        self.items: dict[str, Any] = {}  # for_each lists written in the file, by group id
 
     def template(
         self,
@@ -90,6 +92,7 @@ class _Builder(Checks):
             return
         # `steps.push-invoices` reads as steps.push minus `invoices`: the step
         # reference check below explains that better than "unknown name 'invoices'".
+        names = names | self.extra_names
         unknown = sorted(
             name
             for name in used - names - template_refs.jinja_globals()
@@ -141,6 +144,9 @@ class _Builder(Checks):
         timeout = self.duration(data.get("timeout"), ("timeout",))
         if self.problems:
             return None
+        from mftrun.expand_build import expand_steps
+
+        steps = list(expand_steps(steps, self.items))
         name = data.get("name")
         if not isinstance(name, str) or not name:
             stem = self.doc.file.replace("\\", "/").rsplit("/", 1)[-1]
@@ -241,6 +247,15 @@ class _Builder(Checks):
         if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
             return None
         sid = raw["id"]
+        from mftrun import expand_build
+
+        file_vars = self.doc.data.get("vars") if isinstance(self.doc.data, dict) else None
+        fan_out, items = expand_build.read(
+            self, sid, raw, path, file_vars if isinstance(file_vars, dict) else {}
+        )
+        if items is not None:
+            self.items[sid] = items
+        self.extra_names = expand_build.ITEM_NAMES if "for_each" in raw else frozenset()
         kinds = [kind for kind in action_names() if kind in raw]
         kind = kinds[0] if kinds else None
         if not kinds:
@@ -282,6 +297,7 @@ class _Builder(Checks):
             **{**defaults["retries"], **self.retry_fields(raw.get("retries"), path + ("retries",))}
         )
         outputs = self.outputs(sid, raw.get("outputs"), path + ("outputs",))
+        self.extra_names = frozenset()
         coe = raw.get("continue_on_error")
         if action is None or environment is None:
             return None
@@ -298,6 +314,7 @@ class _Builder(Checks):
             continue_on_error=coe if isinstance(coe, bool) else defaults["continue_on_error"],
             outputs=outputs,
             position=self.pos(path),
+            fan_out=fan_out,
         )
 
     def step_environment(

@@ -126,6 +126,22 @@ class Step:
     continue_on_error: bool = False
     outputs: Mapping[str, str] = field(default_factory=lambda: EMPTY)  # name -> template
     position: Position = NOWHERE
+    # for_each (mftrun.expand): an instance knows its group and item; a group whose list is
+    # only known at run time stays one step here, with `fan_out` saying how to expand it.
+    group: str | None = None
+    item: Any = None
+    fan_out: FanOut | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FanOut:
+    """How a for_each group expands: `expression` is None for a list written in the file
+    (expanded when the pipeline is built); else the template evaluated when the group becomes
+    ready (over vars or an upstream step's outputs)."""
+
+    expression: str | None = None
+    max_parallel: int | None = None  # most instances of this group running at once
+    min_items: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +180,9 @@ def step_hash(step: Step) -> str:
     ).hexdigest()
 
 
+_UNSET_OMITTED = frozenset({"group", "item", "fan_out"})
+
+
 def _plain(value: Any) -> Any:
     from dataclasses import fields, is_dataclass
 
@@ -172,6 +191,9 @@ def _plain(value: Any) -> Any:
             f.name: _plain(getattr(value, f.name))
             for f in fields(value)
             if f.name not in ("position", "index", "spec")
+            # for_each fields left out when unset: a step's hash stays what earlier versions
+            # recorded, so resuming their runs carries its steps over
+            and not (f.name in _UNSET_OMITTED and getattr(value, f.name) is None)
         }
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}

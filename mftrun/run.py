@@ -70,8 +70,8 @@ class ApplyOptions:
             )
         if args.scenario and not args.emulate:
             raise UsageError("--scenario only makes sense with --emulate")
-        if args.max_parallel is not None and not 1 <= args.max_parallel <= 1000:
-            raise UsageError("--max-parallel must be between 1 and 1000")
+        if args.max_parallel is not None and args.max_parallel < 1:
+            raise UsageError("--max-parallel must be at least 1")
         wait_lock = None
         if getattr(args, "wait_lock", None):
             from mftrun.durations import parse_duration
@@ -100,6 +100,18 @@ class ApplyOptions:
 
 
 def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> int:
+    from mftrun import phases
+
+    phases.mark("started")
+    try:
+        return _apply(options, environ)
+    finally:
+        phases.mark("exit")
+        phases.write(dict(environ))
+
+
+def _apply(options: ApplyOptions, environ: Mapping[str, str]) -> int:
+    from mftrun import phases
     from mftrun.state import lock as run_lock
 
     check_memory_options(options)
@@ -122,16 +134,16 @@ def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> 
         memory = run_memory.Memory(meta=meta)
         if key is not None:
             memory = lock_store(stack, options, key, environ, meta)
-        from mftrun.console import make_console
-        from mftrun.executor import Executor
-        from mftrun.plan import build_plan
         from mftrun.validation import load_pipeline
 
+        phases.mark("imported")
         pipeline = load_pipeline(options.file)
-        plan = build_plan(pipeline)
+        phases.mark("validated")
         redactor = Redactor()
         if key is None:
             memory = lock_store(stack, options, pipeline.lock or pipeline.name, environ, meta)
+        # the right lock and what to resume, before anything is sent: a losing or mistaken
+        # apply exits having asked the platform nothing
         run_memory.plan_memory(
             stack,
             memory,
@@ -161,20 +173,24 @@ def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> 
             max_parallel=options.max_parallel or pipeline.max_parallel,
         )
         stack.callback(lambda: [p.close() for p in providers.values()])
+        phases.mark("connected")
+        login = None
+        if options.login_check:  # the token is fetched while the run is prepared below
+            from mftrun.early_login import LoginInFlight
+
+            login = LoginInFlight(
+                providers, pipeline.environments, redactor=redactor, quiet=options.quiet
+            )
+        from mftrun.plan import build_plan
+
+        plan = build_plan(pipeline)
+        phases.mark("planned")
+        from mftrun.console import make_console
+        from mftrun.executor import Executor
+
         console = make_console(quiet=options.quiet, redactor=redactor)
         for note in [*warnings, *memory.notes]:
             console.note(note)
-        refused: dict[str, str] = {}
-        if options.login_check:
-            from mftrun.login import login_before_first_step
-
-            refused = login_before_first_step(
-                providers,
-                pipeline.environments,
-                redactor=redactor,
-                note=console.note,
-                quiet=options.quiet,
-            )
         run_memory.start_recording(memory, pipeline, redactor, console.note)
         executor = Executor(
             pipeline,
@@ -186,8 +202,12 @@ def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> 
             max_parallel=options.max_parallel,
             recorder=memory.recorder,
             prior=memory.prior,
-            refused=refused,
         )
+        phases.mark("prepared")
+        # nothing is started before this: the check's verdict decides what may start
+        refused = login.wait(console.note) if login is not None else {}
+        executor.refused = refused
+        phases.mark("logged_in")
         if refused:
             from mftrun.login import refusal_message
 
@@ -205,6 +225,7 @@ def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> 
         # In force until the reports are written and the exit code is decided (issue 15
         # item 17): a signal just after the last step still gives a full, truthful report.
         guard.executor = executor  # from here on a signal stops the run gracefully
+        phases.mark("ready")
         try:
             result = executor.run()
         except BaseException:
@@ -218,7 +239,9 @@ def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> 
             verdict=run_memory.verdict_of(result.exit_code),
             warn=console.note,
         )
+        phases.mark("ran")
         written = report(result, options, redactor)
+        phases.mark("reported")
         if not written and result.exit_code == 0:
             return 1  # the run went well but the evidence CI asked for is missing
         return result.exit_code

@@ -125,3 +125,33 @@ def test_http_is_generic_and_each_platform_is_one_package() -> None:
         package = PACKAGE / "providers" / name.replace("-", "_")
         assert (package / "__init__.py").is_file() and (package / "provider.py").is_file()
         assert platform.provider.startswith(f"mftrun.providers.{package.name}.")
+
+
+def test_the_shipped_schema_agrees_with_the_declarations() -> None:
+    """The schema file is for editors and validate; the declarations are the one place the
+    code reads. This keeps them from drifting: every platform with its required credential
+    fields, every registered action, nothing more."""
+    import json
+
+    from mftrun.actions import NAMES as ACTIONS
+    from mftrun.providers.catalog import PLATFORMS
+
+    schema = json.loads((PACKAGE / "schemas" / "pipeline.schema.json").read_text("utf-8"))
+    env = schema["$defs"]["environment"]
+    assert env["properties"]["provider"]["enum"] == list(PLATFORMS)
+    required = {
+        rule["if"]["properties"]["provider"]["const"]: rule["then"]["properties"]["credentials"][
+            "required"
+        ]
+        for rule in env["allOf"]
+        if "credentials" in rule.get("then", {}).get("properties", {})
+    }
+    assert required == {
+        n: list(p.credential_fields) for n, p in PLATFORMS.items() if p.credential_fields
+    }
+    step_keys = set(schema["$defs"]["step"]["properties"])
+    assert set(ACTIONS) <= step_keys
+    generic = {"id", "description", "environment", "needs", "run_if", "timeout", "poll",
+               "retries", "continue_on_error", "outputs", "for_each", "max_parallel",
+               "min_items"}  # fmt: skip
+    assert step_keys - generic == set(ACTIONS)

@@ -58,6 +58,8 @@ def condition(step: Any) -> str:
 
 
 def plan_dict(pipeline: Any, plan: Any) -> dict[str, Any]:
+    from mftrun.expand import describe
+
     level_of = {sid: n for n, level in enumerate(plan.levels) for sid in level}
     by_id = {step.id: step for step in pipeline.steps}
     steps = []
@@ -97,6 +99,7 @@ def plan_dict(pipeline: Any, plan: Any) -> dict[str, Any]:
                 "continue_on_error": step.continue_on_error,
                 "outputs": sorted(step.outputs),
                 "line": step.position.line,
+                "for_each": describe(step),
             }
         )
     return {
@@ -114,6 +117,7 @@ def plan_dict(pipeline: Any, plan: Any) -> dict[str, Any]:
 
 def plan_text(pipeline: Any, plan: Any) -> str:
     from mftrun.durations import format_duration
+    from mftrun.expand import describe
     from mftrun.inert import inert
 
     def dur(value: float | None) -> str:
@@ -134,6 +138,8 @@ def plan_text(pipeline: Any, plan: Any) -> str:
             step = by_id[sid]
             env = pipeline.environments[step.environment]
             lines.append(f"  {inert(sid)}: {step.action.kind} {inert(target(step))}")
+            if (group := describe(step)) is not None:
+                lines.append(f"      {inert(group)}")
             lines.append(
                 f"      environment {inert(step.environment)} ({inert(env.provider)})"
                 f"; needs {inert(', '.join(step.needs) or '-')}; run_if {inert(condition(step))}"

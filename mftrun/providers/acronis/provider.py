@@ -21,7 +21,7 @@ from mftrun.errors import AuthError, RemoteError
 from mftrun.inert import inert
 from mftrun.http.auth import CredentialSource
 from mftrun.providers.acronis.policies import ACRONIS_POLICIES
-from mftrun.providers.acronis import tasks
+from mftrun.providers.acronis import tasks as task_objects
 from mftrun.providers.acronis.token import AcronisTokenSource
 from mftrun.http.retry import Policies, RetryLater, RetryPolicy
 from mftrun.http.session import HttpTransport
@@ -134,7 +134,7 @@ class AcronisProvider(SessionProvider):
     def _step(self, wait: TaskWait, policy: RetryPolicy) -> Observation:
         matching = self._walk(wait, policy)
         for task in matching:
-            key = tasks.task_key(task)
+            key = task_objects.task_key(task)
             if key is not None:
                 wait.seen[key] = task
                 wait.final.pop(key, None)  # matching again: not finished after all
@@ -167,11 +167,13 @@ class AcronisProvider(SessionProvider):
         bad = [
             (key, task)
             for key, task in wait.final.items()
-            if task is None or tasks.result_code(task) not in wait.accept
+            if task is None or task_objects.result_code(task) not in wait.accept
         ]
         if bad:
             accepted = ", ".join(sorted(wait.accept))
-            names = "; ".join(tasks.describe(key, task) for key, task in tasks.by_completion(bad))
+            names = "; ".join(
+                task_objects.describe(key, task) for key, task in task_objects.by_completion(bad)
+            )
             message = (
                 f"{len(bad)} of {len(wait.final)} task(s) did not end with an accepted result "
                 f"({accepted}): {names}"
@@ -196,15 +198,15 @@ class AcronisProvider(SessionProvider):
         warned = [
             (key, task)
             for key, task in wait.final.items()
-            if task is not None and tasks.result_code(task) == "warning"
+            if task is not None and task_objects.result_code(task) == "warning"
         ]
         return Observation(
             state="success",
             remote_status=f"{len(wait.final)} task(s) completed",
             outputs=outputs,
             warnings=tuple(
-                self.redactor.scrub(tasks.warned(key, task))[:1000]
-                for key, task in tasks.by_completion(warned)
+                self.redactor.scrub(task_objects.warned(key, task))[:1000]
+                for key, task in task_objects.by_completion(warned)
             ),
         )
 
@@ -270,7 +272,7 @@ class AcronisProvider(SessionProvider):
         return body
 
     def _outputs(self, wait: TaskWait) -> dict[str, Any]:
-        tasks = [tasks.summary(key, task) for key, task in wait.seen.items()]
+        tasks = [task_objects.summary(key, task) for key, task in wait.seen.items()]
         return self.redactor.scrub_data(
             {
                 "tasks": tasks,

@@ -1,6 +1,6 @@
 """Every benchmark of issue 7 in one command: one table, and bench/results.json.
 
-    python bench/run.py            # the full run (about 5 minutes on 2 cores)
+    python bench/run.py            # the full run (about 9 minutes on 2 cores)
     python bench/run.py --quick    # smaller workloads, a smoke run (about a minute)
 
 Works with the repository's .venv python or any python that has mftrun and its

@@ -36,6 +36,60 @@ def test_a_huge_max_parallel_sizes_threads_and_connections_by_the_workers():
         transport.close()
 
 
+def test_apply_with_an_absurd_max_parallel_runs_instead_of_locking_up(tmp_path: Path) -> None:
+    # the value that used to allocate 10**11 pool slots before the first request
+    ids = [f"00000000-0000-4000-b000-{i:012d}" for i in range(2)]
+    emu = Emulator(
+        Scenario.from_dict(
+            {
+                "seed": 5,
+                "speed": 20,
+                "automate_mft": {"tasks": [{"id": t, "queue": 0, "duration": 1} for t in ids]},
+            }
+        )
+    ).start()
+    try:
+        key = tmp_path / "mft.pem"
+        key.write_text(emu.credentials.private_key_pem)
+        path = tmp_path / "p.yaml"
+        path.write_text(json.dumps(_pipeline(emu, key, ids, interval=0.05, max_parallel=10**11)))
+        code = main(
+            ["apply", str(path), "-q", "--no-state", "--report", "json", "--max-parallel"]
+            + [str(10**11), "--report-dir", str(tmp_path / "r")]
+        )
+        assert code == 0
+        assert [emu.journal.starts(t) for t in ids] == [1, 1]
+    finally:
+        emu.stop()
+
+
+def _pipeline(
+    emu: Emulator, key: Path, ids: list[str], *, interval: float, max_parallel: int
+) -> dict[str, object]:
+    return {
+        "version": 1,
+        "name": "many",
+        "environments": {
+            "mft": {
+                "provider": "automate-mft",
+                "base_url": emu.url,
+                "credentials": {
+                    "tenant_id": emu.credentials.tenant_id,
+                    "key_id": emu.credentials.key_id,
+                    "private_key": {"file": str(key)},
+                },
+            }
+        },
+        "defaults": {
+            "environment": "mft",
+            "timeout": "2h",
+            "poll": {"interval": interval, "max_interval": 60},
+        },
+        "max_parallel": max_parallel,
+        "steps": [{"id": f"s{i}", "start_task": t} for i, t in enumerate(ids)],
+    }
+
+
 def test_ten_thousand_steps_in_flight_in_one_process(tmp_path: Path) -> None:
     ids = [f"00000000-0000-4000-a000-{i:012d}" for i in range(STEPS)]
     tasks = [{"id": t, "queue": 0, "duration": DURATION, "outcome": "success"} for t in ids]
@@ -49,29 +103,8 @@ def test_ten_thousand_steps_in_flight_in_one_process(tmp_path: Path) -> None:
     try:
         key = tmp_path / "mft.pem"
         key.write_text(emu.credentials.private_key_pem)
-        doc = {
-            "version": 1,
-            "name": "ten-thousand",
-            "environments": {
-                "mft": {
-                    "provider": "automate-mft",
-                    "base_url": emu.url,
-                    "credentials": {
-                        "tenant_id": emu.credentials.tenant_id,
-                        "key_id": emu.credentials.key_id,
-                        "private_key": {"file": str(key)},
-                    },
-                }
-            },
-            # the first poll comes when the run has ended: one poll per run keeps the test short
-            "defaults": {
-                "environment": "mft",
-                "timeout": "2h",
-                "poll": {"interval": DURATION / SPEED, "max_interval": 60},
-            },
-            "max_parallel": STEPS,
-            "steps": [{"id": f"s{i}", "start_task": t} for i, t in enumerate(ids)],
-        }
+        # the first poll comes when the run has ended: one poll per run keeps the test short
+        doc = _pipeline(emu, key, ids, interval=DURATION / SPEED, max_parallel=STEPS)
         path = tmp_path / "p.yaml"
         path.write_text(json.dumps(doc))  # JSON is YAML
         threads, done = [threading.active_count()], threading.Event()

@@ -23,7 +23,8 @@ from urllib.parse import parse_qsl, unquote
 from mftrun.emulator.acronis_items import ACTIVITY_ID_BIT, activity, task_item
 from mftrun.emulator.acronis_query import BadQuery, page, read_filters, read_listing
 from mftrun.emulator.journal import FaultRecord, Journal
-from mftrun.emulator.scenario import AcronisClient, AcronisTask, Fault, Scenario
+from mftrun.emulator.scenario import Scenario
+from mftrun.emulator.scenario_data import AcronisClient, AcronisTask, Fault
 from mftrun.emulator.wire import Request, Response, SimClock, json_response
 
 PLATFORM = "acronis"

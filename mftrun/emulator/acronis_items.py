@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from mftrun.emulator.scenario import AcronisTask
+from mftrun.emulator.scenario_data import AcronisTask
 from mftrun.emulator.wire import rfc3339_ns
 
 ACTIVITY_ID_BIT = 1 << 62  # an activity's 64-bit id: its task's id with this bit flipped

@@ -20,7 +20,8 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from mftrun.emulator.journal import FaultRecord, Journal, RunRecord
-from mftrun.emulator.scenario import Attempt, Fault, MftKey, MftTask, Scenario
+from mftrun.emulator.scenario import Scenario
+from mftrun.emulator.scenario_data import Attempt, Fault, MftKey, MftTask
 from mftrun.emulator.wire import Request, Response, SimClock, json_response, rfc3339_ms
 
 PLATFORM = "automate-mft"

@@ -48,10 +48,12 @@ from mftrun.events import Listener, NullListener, StepEvent
 from mftrun.http import gate as gates
 from mftrun.http.session import NotSentError
 from mftrun.model import Pipeline, Step, step_hash
+from mftrun import poll_schedule
 from mftrun.plan import Plan
 from mftrun.providers.base import Observation, Provider
 from mftrun.results import Attempt, RunResult, Status, StepResult, exit_code_of
 from mftrun.state.prior import Attach, Carried, Prior
+from mftrun.state.history import HistoryBook
 from mftrun.state.recorder import NullRecorder, RunRecorder
 
 # Keys of an action spec that are evaluated later by the provider, not rendered before the start.
@@ -119,6 +121,9 @@ class _Live:
     gen: int = 0  # bumped when the step is finalised: late worker answers are then ignored
     busy: bool = False  # a worker call is in flight
     gap: float = 0.0
+    sent: float = 0.0  # clock.monotonic() when this attempt's start (or re-attach) was handed over
+    fresh: bool = True  # started here (not re-attached): its elapsed time is the run's
+    running_seen: float = 0.0  # seconds after `sent` of the last poll that said "running"
     calls_before: int = 0  # HTTP calls of earlier attempts' handles
     attach: Attach | None = None  # resume: poll this recorded remote run instead of starting
     gate: gates.Gate = field(default_factory=gates.Gate)  # this attempt's; closed at the end
@@ -163,6 +168,7 @@ class Executor:
         recorder: RunRecorder | None = None,
         prior: Mapping[str, Prior] | None = None,
         refused: Mapping[str, str] | None = None,
+        history: HistoryBook | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.plan = plan
@@ -174,6 +180,7 @@ class Executor:
         self.workers = workers or max(2, min(32, self.max_parallel))
         self.recorder: RunRecorder = recorder or NullRecorder()
         self.prior: Mapping[str, Prior] = prior or {}
+        self.history = history or HistoryBook()  # poll_schedule's input; learns successes
         self._answers: queue.SimpleQueue[_Answer] = queue.SimpleQueue()
         self._timers: list[_Timer] = []
         self._deadlines: list[_Deadline] = []
@@ -210,6 +217,8 @@ class Executor:
             )
             self.result.steps.append(step_result)
             self._live[step.id] = _Live(step, step_result)
+            if (expected := self.history.expect(step.id)) is not None:
+                step_result.history = expected.to_dict()
             earlier = self.prior.get(step.id)
             if isinstance(earlier, Attach):
                 self._live[step.id].attach = earlier
@@ -440,6 +449,8 @@ class Executor:
             live.calls_before += provider.http_calls(live.handle)
             live.handle = None
         live.gap = step.poll.interval
+        # a re-attached run started in another process: no history for it, nothing learned
+        live.sent, live.running_seen, live.fresh = self.clock.monotonic(), 0.0, attach is None
         ctx = _StepContext(self, step.id)
         if attach is not None:
             ref = attach.ref
@@ -559,18 +570,31 @@ class Executor:
             if not obs.terminal:
                 self._emit(live, f"remote status: {obs.remote_status}")
         if not obs.terminal:
-            poll = live.step.poll
-            # Retry-After is the platform's, in wall seconds; the gap is in the clock's own
-            delay = (
-                self.clock.from_real(obs.retry_after) if obs.retry_after is not None else live.gap
+            # Retry-After is the platform's, in wall seconds; the schedule is in the clock's own
+            now = self.clock.monotonic()
+            elapsed = now - live.sent
+            live.running_seen = max(live.running_seen, elapsed)
+            delay = poll_schedule.next_delay(
+                live.step.poll,
+                elapsed,
+                self.history.expect(live.step.id) if live.fresh else None,
+                self.clock.from_real(obs.retry_after) if obs.retry_after is not None else None,
             )
-            live.gap = min(max(live.gap * poll.factor, poll.interval), poll.max_interval)
-            self._timer(self.clock.monotonic() + delay, live, Wake.POLL)
+            live.gap = delay
+            self._timer(now + delay, live, Wake.POLL)
             return
         attempt.ended_at = self.clock.now()
         attempt.message = obs.message
         if obs.state == "success":
             attempt.status = Status.SUCCESS
+            if live.fresh and attempt.run_id:  # a remote run: its duration is history
+                self.history.learned(
+                    live.step.id,
+                    attempt.number,
+                    self.clock.monotonic() - live.sent,
+                    live.running_seen,
+                    self.clock.now().isoformat(),
+                )
             live.result.warnings = list(obs.warnings)
             said = [f"warning: {w}" for w in obs.warnings]
             # a success may have something to say (a wait that matched nothing, warnings): the

@@ -80,6 +80,8 @@ class StepResult:
     start_unconfirmed: bool = False
     target: str | None = None  # the latest attempt's target ("POST /v1/x", "task <id>")
     warnings: list[str] = field(default_factory=list)  # accepted, but the platform qualified it
+    # the task's history (runs, p50_s, p95_s, max_s) when the store had one (issue 13)
+    history: dict[str, Any] | None = None
 
     @property
     def status(self) -> Status:
@@ -117,6 +119,7 @@ class StepResult:
             "start_unconfirmed": self.start_unconfirmed,
             "target": self.target,
             "warnings": list(self.warnings),
+            **({"history": dict(self.history)} if self.history else {}),
         }
 
 

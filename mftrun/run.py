@@ -174,6 +174,9 @@ def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> 
                 quiet=options.quiet,
             )
         run_memory.start_recording(memory, pipeline, redactor, console.note)
+        from mftrun.state.history import read_book
+
+        book = read_book(memory.store, pipeline, environ, run_id=memory.run_id, warn=console.note)
         executor = Executor(
             pipeline,
             plan,
@@ -185,6 +188,7 @@ def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> 
             recorder=memory.recorder,
             prior=memory.prior,
             refused=refused,
+            history=book,
         )
         if refused:
             from mftrun.login import refusal_message

@@ -101,7 +101,7 @@ def test_example_model_is_filled_faithfully() -> None:
     assert (pull.action.position.line, pull.action.position.column) == (34, 5)
     assert (pull.position.line, pull.position.column) == (33, 5)
     assert pull.environment == "mft" and pull.timeout == 1800  # defaults merged
-    assert pull.poll.interval == 2 and pull.poll.max_interval == 30 and pull.poll.factor == 1.5
+    assert pull.poll.interval == 2 and pull.poll.max_interval == 30 and pull.poll.factor == 1.1
     assert pull.retries.attempts == 2 and pull.retries.delay == 60
     assert push.timeout == 900 and push.needs == ("pull-orders",)
     assert archive.continue_on_error and not push.continue_on_error
@@ -112,7 +112,7 @@ def test_example_model_is_filled_faithfully() -> None:
 def test_defaults_merge_field_by_field_and_action_defaults() -> None:
     p = load_pipeline(Path(__file__).parent.parent / "examples" / "retries-and-polling.yaml")
     quick, big, no_retry = p.steps
-    assert quick.poll.interval == 0.5 and quick.poll.max_interval == 60 and quick.poll.factor == 1.5
+    assert quick.poll.interval == 0.5 and quick.poll.max_interval == 60 and quick.poll.factor == 1.1
     assert big.retries.attempts == 3 and big.retries.delay == 30 and big.retries.backoff == 2
     assert big.timeout == 7200  # from a YAML merge key
     assert no_retry.retries.attempts == 0 and no_retry.timeout == 900

@@ -17,7 +17,7 @@ The promises:
   gap is `(factor - 1) x elapsed`, within the bounds: an end is noticed within that
   fraction of the time waited (10% with the default factor 1.1);
 - with history: sparse (max_interval) while the end is unlikely, dense from just before the
-  earliest recorded end through the latest, then growing again when the run overruns, never
+  earliest recorded end through the p95, then growing again when the run overruns, never
   more than the no-history gap, so an overrun loses no more than a first night would.
 """
 
@@ -30,16 +30,17 @@ from dataclasses import dataclass
 from mftrun.model import Poll
 
 DENSE_SPLIT = 8  # polls spread across the recorded range [earliest, p95]
-LEAD_FRACTION = 0.02  # the dense window opens this share of the earliest end before it
 
 
 @dataclass(frozen=True, slots=True)
 class Expectation:
     """What history says about one task's duration (seconds on the executor's clock).
 
-    `earliest` is the earliest an earlier run can have ended (its last poll that said
-    "running"): the recorded durations include the old schedule's lag, so the window
-    opens from the lower bound, not from the noticed end.
+    p50 / p95 / latest are the recorded durations (start to the poll that saw the end):
+    what people read in `plan` and the report. Each earlier end lies between that run's last
+    "running" poll and that noticed end; the schedule uses the middle of that bracket
+    (`earliest`, `usual_end`: the lowest and the p95 of those middles), so a first night's
+    late notice neither pushes the dense window late nor keeps it wide for ever.
     """
 
     runs: int
@@ -47,19 +48,24 @@ class Expectation:
     p50: float
     p95: float
     latest: float
+    usual_end: float = 0.0
 
     @classmethod
     def of(cls, durations: Sequence[float], lower_bounds: Sequence[float] = ()) -> Expectation:
-        ordered = sorted(max(0.0, d) for d in durations)
-        if not ordered:
+        highs = [max(0.0, d) for d in durations]
+        if not highs:
             raise ValueError("an expectation needs at least one duration")
-        lows = [max(0.0, low) for low in lower_bounds] or ordered
+        lows = [min(max(0.0, low), high) for low, high in zip(lower_bounds, highs, strict=False)]
+        mids = sorted((low + high) / 2 for low, high in zip(lows, highs, strict=False))
+        mids = mids if len(mids) == len(highs) else sorted(highs)
+        ordered = sorted(highs)
         return cls(
             runs=len(ordered),
-            earliest=min(min(lows), ordered[0]),
+            earliest=mids[0],
             p50=percentile(ordered, 50),
             p95=percentile(ordered, 95),
             latest=ordered[-1],
+            usual_end=percentile(mids, 95),
         )
 
     def to_dict(self) -> dict[str, float | int]:
@@ -89,11 +95,16 @@ class Window:
 
 
 def window(poll: Poll, expected: Expectation) -> Window:
-    gap = _clamp((expected.p95 - expected.earliest) / DENSE_SPLIT, poll)
-    lead = max(2 * gap, LEAD_FRACTION * expected.earliest)
+    """Dense from one gap before the earliest recorded end to one gap after the usual end.
+
+    Why the width sets the gap: every dense poll costs a request, so a task whose ends
+    spread over two minutes gets a few polls across them rather than one every `interval`;
+    a task that always ends within seconds gets `interval` (the densest the file allows).
+    """
+    gap = _clamp((expected.usual_end - expected.earliest) / DENSE_SPLIT, poll)
     return Window(
-        opens=max(0.0, expected.earliest - lead),
-        closes=expected.latest + lead,
+        opens=max(0.0, expected.earliest - gap),
+        closes=expected.usual_end + gap,
         gap=gap,
     )
 
@@ -128,10 +139,10 @@ def next_delay(
 def preview(poll: Poll, expected: Expectation | None, *, limit: int = 200) -> list[float]:
     """The poll times (seconds after the start) of a run that lasts up to its worst case.
 
-    What `plan --format json` shows: with history up to the latest end plus the window's
-    lead; without, up to ten minutes (a run of unknown length).
+    What `plan --format json` shows: with history up to the latest recorded end (or the
+    window's close); without, up to ten minutes (a run of unknown length).
     """
-    horizon = window(poll, expected).closes if expected is not None else 600.0
+    horizon = max(window(poll, expected).closes, expected.latest) if expected is not None else 600.0
     times: list[float] = []
     t = 0.0
     while t < horizon and len(times) < limit:

@@ -132,7 +132,7 @@ def test_a_flat_schedule_stays_flat_without_history() -> None:
 
 def test_expectation_figures() -> None:
     e = Expectation.of([10.0, 12.0, 11.0, 30.0], [9.0, 11.0, 10.0, 29.0])
-    assert (e.runs, e.earliest, e.p50, e.latest) == (4, 9.0, 11.0, 30.0)
+    assert (e.runs, e.earliest, e.p50, e.latest, e.usual_end) == (4, 9.5, 11.0, 30.0, 29.5)
     assert e.to_dict() == {"runs": 4, "p50_s": 11.0, "p95_s": 30.0, "max_s": 30.0}
     assert percentile([1.0, 2.0, 3.0], 0) == 1.0
     with pytest.raises(ValueError):

@@ -8,11 +8,14 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from mftrun.errors import EXIT_LOCKED, EXIT_PLATFORM, LockHeld, StateError
+from mftrun.model import Action, CredentialRef, Environment, Pipeline, Poll, Step
+from mftrun.state import history
 from mftrun.state.store import SCHEMA_VERSION, RunInfo
 from mftrun.state.url import open_store, shown
 
@@ -240,3 +243,101 @@ def test_apply_with_an_unreachable_store_starts_nothing_and_exits_3(tmp_path: Pa
     assert proc.returncode == 3, proc.stderr
     assert "unreachable" in proc.stderr and "hunter2" not in proc.stderr + proc.stdout
     assert not (tmp_path / "r").exists()  # refused before anything: no report folder either
+
+
+# -- history (issue 13): durations per environment identity + task ---------------------------
+
+
+def mft_step(step_id: str, task: str, env: str = "mft") -> Step:
+    return Step(step_id, Action("start_task", {"task_id": task}), env, 0)
+
+
+def mft(name: str = "mft", url: str = "https://mft.example", tenant: str = "T1") -> Environment:
+    creds = {
+        "tenant_id": CredentialRef("env", "MFT_TENANT_ID"),
+        "private_key": CredentialRef("file", "/keys/k.pem"),
+    }
+    return Environment(name, "automate-mft", url, creds)
+
+
+def test_history_keeps_the_last_n_durations_per_key_newest_first(store_url: str) -> None:
+    store = open_store(store_url, None)
+    for n in range(5):
+        history.record(
+            store,
+            "k1",
+            run_id=f"r{n}",
+            step_id="pull",
+            attempt=1,
+            ended_at=f"2026-12-0{n + 1}T03:00:00",
+            seconds=600.0 + n,
+            earliest=590.0 + n,
+        )
+    history.record(
+        store, "k2", run_id="r0", step_id="push", attempt=1,
+        ended_at="2026-12-01T03:00:00", seconds=42.0, earliest=40.0,
+    )  # fmt: skip
+    # the same attempt recorded again replaces itself (a resumed run's record is not a copy)
+    history.record(
+        store, "k1", run_id="r4", step_id="pull", attempt=1,
+        ended_at="2026-12-05T03:00:00", seconds=700.0, earliest=690.0,
+    )  # fmt: skip
+    got = history.samples(store, ["k1", "k2", "k3"], limit=3)
+    assert got == {
+        "k1": [history.Sample(700.0, 690.0), history.Sample(603.0, 593.0), history.Sample(602.0, 592.0)],
+        "k2": [history.Sample(42.0, 40.0)],
+    }  # fmt: skip
+    assert history.samples(store, ["k1"], limit=0) == {}
+    many = [f"x{i}" for i in range(900)] + ["k2"]  # more keys than one IN list holds
+    assert list(history.samples(store, many, limit=5)) == ["k2"]
+    store.close()
+
+
+def test_no_history_leaks_across_environments_or_tenants(store_url: str) -> None:
+    environ = {"MFT_TENANT_ID": "T1"}
+    pull = mft_step("pull", "task-a")
+    base = history.history_key(pull, mft(), environ)
+    assert base == history.history_key(pull, mft(), dict(environ))  # stable from run to run
+    others = {
+        history.history_key(pull, mft(name="staging"), environ),
+        history.history_key(pull, mft(url="https://other.example"), environ),
+        history.history_key(pull, mft(), {"MFT_TENANT_ID": "T2"}),  # same URL, other tenant
+        history.history_key(mft_step("pull", "task-b"), mft(), environ),
+    }
+    assert base not in others and len(others) == 4
+    assert history.history_key(mft_step("renamed", "task-a"), mft(), environ) == base
+    assert "T1" not in base and "example" not in base  # a hash: no URL or tenant in clear
+
+    store = open_store(store_url, None)
+    envs = {"prod": mft("prod"), "staging": mft("staging")}
+    steps = (mft_step("p", "task-a", "prod"), mft_step("s", "task-a", "staging"))
+    pipeline = Pipeline("n", "n.yaml", "0" * 64, envs, steps)
+    keys = history.keys_of(pipeline, environ)
+    history.record(
+        store, keys["p"], run_id="r1", step_id="p", attempt=1,
+        ended_at="2026-12-01T03:00:00", seconds=600.0, earliest=598.0,
+    )  # fmt: skip
+    book = history.read_book(store, pipeline, environ)
+    assert book.expect("s") is None  # staging learns nothing from production
+    expected = book.expect("p")
+    assert expected is not None and (expected.runs, expected.p50, expected.earliest) == (
+        1,
+        600.0,
+        599.0,  # the middle of the recorded bracket (598, 600]
+    )
+    other_tenant = history.read_book(store, pipeline, {"MFT_TENANT_ID": "T9"})
+    assert other_tenant.expected == {}
+    store.close()
+
+
+def test_a_step_that_opts_out_has_no_history_and_learns_nothing(store_url: str) -> None:
+    store = open_store(store_url, None)
+    opted = replace(mft_step("p", "task-a", "prod"), poll=Poll(history=0))
+    pipeline = Pipeline("n", "n.yaml", "0" * 64, {"prod": mft("prod")}, (opted,))
+    book = history.read_book(store, pipeline, {}, run_id="r1")
+    book.learned("p", 1, 10.0, 9.0, "2026-12-01T03:00:00")
+    assert book.keys == {} and history.samples(store, [], limit=5) == {}
+    with store._cursor("count") as cur:
+        cur.execute("SELECT COUNT(*) FROM mftrun_durations")
+        assert cur.fetchone()[0] == 0
+    store.close()

@@ -283,10 +283,11 @@ def test_history_keeps_the_last_n_durations_per_key_newest_first(store_url: str)
         ended_at="2026-12-05T03:00:00", seconds=700.0, earliest=690.0,
     )  # fmt: skip
     got = history.samples(store, ["k1", "k2", "k3"], limit=3)
+    sample = history.Sample
     assert got == {
-        "k1": [history.Sample(700.0, 690.0), history.Sample(603.0, 593.0), history.Sample(602.0, 592.0)],
-        "k2": [history.Sample(42.0, 40.0)],
-    }  # fmt: skip
+        "k1": [sample(700.0, 690.0), sample(603.0, 593.0), sample(602.0, 592.0)],
+        "k2": [sample(42.0, 40.0)],
+    }
     assert history.samples(store, ["k1"], limit=0) == {}
     many = [f"x{i}" for i in range(900)] + ["k2"]  # more keys than one IN list holds
     assert list(history.samples(store, many, limit=5)) == ["k2"]

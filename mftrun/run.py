@@ -177,6 +177,7 @@ def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> 
         from mftrun.state.history import read_book
 
         book = read_book(memory.store, pipeline, environ, run_id=memory.run_id, warn=console.note)
+        stack.callback(book.flush)  # before the store closes (registered after it)
         executor = Executor(
             pipeline,
             plan,

@@ -337,8 +337,28 @@ def test_a_step_that_opts_out_has_no_history_and_learns_nothing(store_url: str) 
     pipeline = Pipeline("n", "n.yaml", "0" * 64, {"prod": mft("prod")}, (opted,))
     book = history.read_book(store, pipeline, {}, run_id="r1")
     book.learned("p", 1, 10.0, 9.0, "2026-12-01T03:00:00")
+    book.flush()
     assert book.keys == {} and history.samples(store, [], limit=5) == {}
     with store._cursor("count") as cur:
         cur.execute("SELECT COUNT(*) FROM mftrun_durations")
         assert cur.fetchone()[0] == 0
+    store.close()
+
+
+def test_a_run_writes_what_it_learned_in_one_go_when_it_ends(store_url: str) -> None:
+    store = open_store(store_url, None)
+    steps = (mft_step("a", "task-a"), mft_step("b", "task-b"))
+    pipeline = Pipeline("n", "n.yaml", "0" * 64, {"mft": mft()}, steps)
+    book = history.read_book(store, pipeline, {}, run_id="r1")
+    assert book.expected == {} and set(book.keys) == {"a", "b"}
+    book.learned("a", 1, 12.0, 13.0, "2026-12-01T03:00:00")  # a lower bound past the end: capped
+    book.learned("b", 2, 30.0, 29.0, "2026-12-01T03:00:01")
+    assert history.samples(store, book.keys.values(), limit=5) == {}  # nothing until the end
+    book.flush()
+    book.flush()  # twice: nothing written twice
+    again = history.read_book(store, pipeline, {}, run_id="r2")
+    a, b = again.expect("a"), again.expect("b")
+    assert a is not None and (a.runs, a.p50, a.earliest) == (1, 12.0, 12.0)
+    assert b is not None and (b.runs, b.latest, b.earliest) == (1, 30.0, 29.5)
+    assert again.expected_total({"a": (), "b": ("a",)}) == 42.0  # the live line's expectation
     store.close()

@@ -65,6 +65,37 @@ def history_key(step: Step, env: Environment, environ: Mapping[str, str]) -> str
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
+class Duration:
+    """One successful remote run's duration, as recorded."""
+
+    key: str
+    run_id: str
+    step_id: str
+    attempt: int
+    ended_at: str
+    seconds: float
+    earliest: float
+
+
+def record_all(store: SqlStore, durations: Sequence[Duration]) -> None:
+    """Durations in one transaction (a re-recorded attempt replaces itself)."""
+    if not durations:
+        return
+    p = store.placeholder
+    with store._cursor(f"recording {len(durations)} duration(s)") as cur:
+        cur.executemany(
+            "INSERT INTO mftrun_durations (history_key, run_id, step_id, attempt, ended_at,"
+            f" seconds, earliest) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p})"
+            " ON CONFLICT (run_id, step_id, attempt) DO UPDATE SET seconds = excluded.seconds,"
+            " earliest = excluded.earliest, ended_at = excluded.ended_at",
+            [
+                (d.key, d.run_id, d.step_id, d.attempt, d.ended_at, d.seconds, d.earliest)
+                for d in durations
+            ],
+        )
+
+
 def record(
     store: SqlStore,
     key: str,
@@ -76,16 +107,11 @@ def record(
     seconds: float,
     earliest: float,
 ) -> None:
-    """One successful remote run's duration (a re-recorded attempt replaces itself)."""
-    p = store.placeholder
-    with store._cursor(f"recording the duration of step {step_id}") as cur:
-        cur.execute(
-            "INSERT INTO mftrun_durations (history_key, run_id, step_id, attempt, ended_at,"
-            f" seconds, earliest) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p})"
-            " ON CONFLICT (run_id, step_id, attempt) DO UPDATE SET seconds = excluded.seconds,"
-            " earliest = excluded.earliest, ended_at = excluded.ended_at",
-            (key, run_id, step_id, attempt, ended_at, float(seconds), float(earliest)),
-        )
+    """One successful remote run's duration."""
+    record_all(
+        store,
+        [Duration(key, run_id, step_id, attempt, ended_at, float(seconds), float(earliest))],
+    )
 
 
 def samples(store: SqlStore, keys: Iterable[str], limit: int) -> dict[str, list[Sample]]:
@@ -116,9 +142,12 @@ def samples(store: SqlStore, keys: Iterable[str], limit: int) -> dict[str, list[
 class HistoryBook:
     """What one run knows of its steps' history, and how it adds to it.
 
-    `expect` answers the executor's schedule (None: today's schedule); `learned` records a
-    success. A store that fails here is said once and the run goes on: history is an
-    optimisation, never a reason to stop a transfer.
+    `expect` answers the executor's schedule (None: today's schedule); `learned` notes a
+    success and `flush` writes them all in one transaction when the run ends: only the next
+    run reads them, and the scheduler thread should not wait on a commit per step (a crash
+    loses that run's durations, never anything resume needs). A store that fails here is
+    said once and the run goes on: history is an optimisation, never a reason to stop a
+    transfer.
     """
 
     keys: Mapping[str, str] = field(default_factory=dict)  # step id -> history key
@@ -127,6 +156,7 @@ class HistoryBook:
     run_id: str | None = None
     warn: Callable[[str], None] | None = None
     failed: bool = False
+    pending: list[Duration] = field(default_factory=list)
 
     def expect(self, step_id: str) -> Expectation | None:
         return self.expected.get(step_id)
@@ -137,21 +167,22 @@ class HistoryBook:
         key = self.keys.get(step_id)
         if self.store is None or self.run_id is None or key is None or self.failed:
             return
+        low = min(earliest, seconds)
+        self.pending.append(
+            Duration(key, self.run_id, step_id, attempt, ended_at, float(seconds), float(low))
+        )
+
+    def flush(self) -> None:
+        """Write what this run learned (called once, as `apply` winds down)."""
+        pending, self.pending = self.pending, []
+        if self.store is None or self.failed or not pending:
+            return
         try:
-            record(
-                self.store,
-                key,
-                run_id=self.run_id,
-                step_id=step_id,
-                attempt=attempt,
-                ended_at=ended_at,
-                seconds=seconds,
-                earliest=min(earliest, seconds),
-            )
+            record_all(self.store, pending)
         except StateError as exc:
             self.failed = True
             if self.warn is not None:
-                self.warn(f"{exc.message}; the run goes on without adding to its history")
+                self.warn(f"{exc.message}; this run's durations are not in its history")
 
     def expected_total(self, needs: Mapping[str, Sequence[str]]) -> float | None:
         """The pipeline's expected duration (critical path over p50s), None without history.

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from mftrun.model import Poll
 
-DENSE_SPLIT = 8  # polls spread across the recorded range [earliest, p95]
+DENSE_SPLIT = 10  # polls spread across the recorded range [earliest, usual end]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,10 +37,12 @@ class Expectation:
     """What history says about one task's duration (seconds on the executor's clock).
 
     p50 / p95 / latest are the recorded durations (start to the poll that saw the end):
-    what people read in `plan` and the report. Each earlier end lies between that run's last
-    "running" poll and that noticed end; the schedule uses the middle of that bracket
-    (`earliest`, `usual_end`: the lowest and the p95 of those middles), so a first night's
-    late notice neither pushes the dense window late nor keeps it wide for ever.
+    what people read in `plan` and the report. Each earlier end lies in a bracket, from that
+    run's last "running" poll to that noticed end. The schedule's window (`earliest`,
+    `usual_end`) is the lowest bracket start and the p95 of the bracket ends of the *precise*
+    runs (bracket at most twice the narrowest, plus 1% of the duration): a first night's
+    coarse bracket opens a wide window once, then narrower nights replace it, rather than
+    keeping the window wide for the next thirty nights.
     """
 
     runs: int
@@ -56,16 +58,20 @@ class Expectation:
         if not highs:
             raise ValueError("an expectation needs at least one duration")
         lows = [min(max(0.0, low), high) for low, high in zip(lower_bounds, highs, strict=False)]
-        mids = sorted((low + high) / 2 for low, high in zip(lows, highs, strict=False))
-        mids = mids if len(mids) == len(highs) else sorted(highs)
+        if len(lows) != len(highs):
+            lows = list(highs)
+        widest = 2 * min(h - lo for lo, h in zip(lows, highs, strict=True))
+        precise = [
+            (lo, h) for lo, h in zip(lows, highs, strict=True) if h - lo <= widest + 0.01 * h
+        ]
         ordered = sorted(highs)
         return cls(
             runs=len(ordered),
-            earliest=mids[0],
+            earliest=min(lo for lo, _ in precise),
             p50=percentile(ordered, 50),
             p95=percentile(ordered, 95),
             latest=ordered[-1],
-            usual_end=percentile(mids, 95),
+            usual_end=percentile(sorted(h for _, h in precise), 95),
         )
 
     def to_dict(self) -> dict[str, float | int]:

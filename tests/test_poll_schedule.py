@@ -132,8 +132,22 @@ def test_a_flat_schedule_stays_flat_without_history() -> None:
 
 def test_expectation_figures() -> None:
     e = Expectation.of([10.0, 12.0, 11.0, 30.0], [9.0, 11.0, 10.0, 29.0])
-    assert (e.runs, e.earliest, e.p50, e.latest, e.usual_end) == (4, 9.5, 11.0, 30.0, 29.5)
+    assert (e.runs, e.earliest, e.p50, e.latest, e.usual_end) == (4, 9.0, 11.0, 30.0, 30.0)
     assert e.to_dict() == {"runs": 4, "p50_s": 11.0, "p95_s": 30.0, "max_s": 30.0}
     assert percentile([1.0, 2.0, 3.0], 0) == 1.0
     with pytest.raises(ValueError):
         Expectation.of([])
+
+
+def test_a_coarse_first_night_opens_a_wide_window_once_then_precise_nights_replace_it() -> None:
+    poll = Poll()
+    coarse = Expectation.of([615.0], [585.0])  # first night: a 30 s bracket
+    assert (coarse.earliest, coarse.usual_end) == (585.0, 615.0)
+    assert window(poll, coarse).gap == 3.0  # the bracket split in ten
+    precise = Expectation.of([615.0, 603.0, 604.0], [585.0, 601.0, 602.0])
+    assert (precise.earliest, precise.usual_end) == (601.0, 604.0)  # the coarse night left out
+    assert window(poll, precise).gap == poll.interval
+    polls_coarse, lag_coarse = walk(poll, coarse, 600.0)
+    polls_precise, lag_precise = walk(poll, precise, 602.5)
+    assert polls_precise < polls_coarse and lag_precise <= poll.interval
+    assert lag_coarse <= 3.0

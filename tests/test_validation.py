@@ -112,7 +112,7 @@ def test_example_model_is_filled_faithfully() -> None:
 def test_defaults_merge_field_by_field_and_action_defaults() -> None:
     p = load_pipeline(Path(__file__).parent.parent / "examples" / "retries-and-polling.yaml")
     quick, big, no_retry = p.steps
-    assert quick.poll.interval == 0.5 and quick.poll.max_interval == 60 and quick.poll.factor == 1.1
+    assert quick.poll.interval == 0.5 and quick.poll.max_interval == 60 and quick.poll.factor == 1.5
     assert big.retries.attempts == 3 and big.retries.delay == 30 and big.retries.backoff == 2
     assert big.timeout == 7200  # from a YAML merge key
     assert no_retry.retries.attempts == 0 and no_retry.timeout == 900

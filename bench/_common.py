@@ -70,6 +70,9 @@ class Workload:
         default_factory=lambda: {"interval": 0.2, "max_interval": 5.0, "factor": 1.5}
     )
     token_lifetime: float | None = None  # simulated seconds; None: the emulator's default (300 s)
+    # one step with `for_each` over the task ids instead of one step per task (issue 16);
+    # only for workloads without needs (a fan-out)
+    for_each: bool = False
 
     def real(self, task: Task) -> float:
         return (task.queue + task.duration) / self.speed
@@ -124,6 +127,12 @@ def fan_out(n: int = 200, seconds: float = 2.0, **kw: Any) -> Workload:
     tasks = [Task(f"f{i:04d}", task_uuid(rng), 0.0, seconds) for i in range(n)]
     kw.setdefault("max_parallel", n)
     return Workload(f"fan-out of {n} x {seconds:g}s", tuple(tasks), **kw)
+
+
+def fan_out_for_each(n: int = 200, seconds: float = 2.0, **kw: Any) -> Workload:
+    """The same fan-out (same tasks, same durations) written as one for_each step."""
+    same = fan_out(n, seconds, **kw)
+    return replace(same, name=f"fan-out of {n} via for_each", for_each=True)
 
 
 def random_dag(
@@ -185,6 +194,8 @@ def scenario_dict(workload: Workload) -> dict[str, Any]:
 
 def pipeline_text(workload: Workload, url: str, key_file: str) -> str:
     """A pipeline as a user would write it, pointed at the emulator (JSON is valid YAML)."""
+    if workload.for_each:
+        return for_each_text(workload, url, key_file)
     steps = []
     for t in workload.tasks:
         step: dict[str, Any] = {"id": t.step_id, "start_task": t.task_id}
@@ -216,14 +227,46 @@ def pipeline_text(workload: Workload, url: str, key_file: str) -> str:
     return json.dumps(doc, indent=1)
 
 
+def for_each_text(workload: Workload, url: str, key_file: str) -> str:
+    """The fan-out as one for_each step: each item is a task id (its instance `fan[<id>]`).
+    Every mapping on one line (flow style), so the whole file is a handful of lines."""
+    assert not any(t.needs for t in workload.tasks), "for_each workloads are fan-outs"
+    env = {
+        "provider": "automate-mft",
+        "base_url": url,
+        "credentials": {
+            "tenant_id": {"env": "MFT_TENANT_ID"},
+            "key_id": {"env": "MFT_KEY_ID"},
+            "private_key": {"file": key_file},
+        },
+    }
+    defaults = {"environment": "mft", "timeout": "2h", "poll": dict(workload.poll)}
+    ids = json.dumps([t.task_id for t in workload.tasks])
+    return "\n".join(
+        [
+            "version: 1",
+            f"name: {json.dumps(workload.name)}",
+            f"max_parallel: {workload.max_parallel}",
+            f"environments: {{mft: {json.dumps(env)}}}",
+            f"defaults: {json.dumps(defaults)}",
+            "steps:",
+            "  - id: fan",
+            f"    for_each: {ids}",
+            '    start_task: "{{ item }}"',
+            "",
+        ]
+    )
+
+
 # ----------------------------------------------------------------------------- emulator process
 
 
 class EmulatorProcess:
     """`with EmulatorProcess(workload) as emu:` -> emu.url, emu.env, emu.journal()."""
 
-    def __init__(self, workload: Workload) -> None:
+    def __init__(self, workload: Workload, *, faults: list[dict[str, Any]] | None = None) -> None:
         self.workload = workload
+        self.faults = faults or []  # scenario faults, e.g. latency on the token endpoint
         self._tmp = tempfile.TemporaryDirectory(prefix="mftrun-bench-")
         self.folder = Path(self._tmp.name)
         self.proc: subprocess.Popen[str] | None = None
@@ -232,7 +275,8 @@ class EmulatorProcess:
 
     def __enter__(self) -> EmulatorProcess:
         scenario = self.folder / "scenario.json"  # JSON is YAML; the loader takes it as is
-        scenario.write_text(json.dumps(scenario_dict(self.workload)), encoding="utf-8")
+        doc = {**scenario_dict(self.workload), **({"faults": self.faults} if self.faults else {})}
+        scenario.write_text(json.dumps(doc), encoding="utf-8")
         self.proc = subprocess.Popen(
             [sys.executable, "-c", _EMULATOR_MAIN, str(scenario), str(self.folder / "creds")],
             stdin=subprocess.PIPE,

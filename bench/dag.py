@@ -27,6 +27,8 @@ from _common import (
     apply_cost,
     chain,
     fan_out,
+    fan_out_for_each,
+    pipeline_text,
     random_dag,
     stats,
 )  # noqa: E402
@@ -48,8 +50,27 @@ FLAT_POLL = {
 def workloads(quick: bool = False, poll: dict[str, float] | None = None) -> list[Workload]:
     kw: dict[str, Any] = {"poll": dict(poll or DAG_POLL)}
     if quick:
-        return [chain(8, 1.0, **kw), fan_out(50, 2.0, **kw), random_dag(150, levels=5, **kw)]
-    return [chain(20, 1.0, **kw), fan_out(200, 2.0, **kw), random_dag(1000, levels=10, **kw)]
+        return [
+            chain(8, 1.0, **kw),
+            fan_out(50, 2.0, **kw),
+            fan_out_for_each(50, 2.0, **kw),
+            random_dag(150, levels=5, **kw),
+        ]
+    return [
+        chain(20, 1.0, **kw),
+        fan_out(200, 2.0, **kw),
+        fan_out_for_each(200, 2.0, **kw),
+        random_dag(1000, levels=10, **kw),
+    ]
+
+
+FOR_EACH_LINES = 15  # issue 16: a 200-item fan-out written in under 15 lines
+FOR_EACH_SLACK = 0.05  # its wall / critical path may exceed the hand-written one's by this
+
+
+def pipeline_lines(workload: Workload) -> int:
+    """Lines of the pipeline file as written for the workload."""
+    return len(pipeline_text(workload, "http://127.0.0.1:1", "/key.pem").splitlines())
 
 
 def measure(workload: Workload) -> dict[str, Any]:
@@ -89,6 +110,7 @@ def figures(workload: Workload, cost: Any, journal: dict[str, Any]) -> dict[str,
         "span_ratio": round((traffic.last_request - traffic.first_request) / critical, 3),
         "notice_lag_s": {k: round(v, 3) for k, v in stats(traffic.notice_lags).items()},
         "dispatch_lag_s": {k: round(v, 4) for k, v in stats(traffic.dispatch_lags).items()},
+        "pipeline_lines": pipeline_lines(workload),
     }
 
 

@@ -17,7 +17,10 @@ bench_validate.py, baseline.py):
 - validate of a generated 10,000-step pipeline;
 - DAG efficiency: wall time against the critical path of the remote durations;
 - platform cost of 10-minute tasks (emulator clock scaled);
-- runner cost: CPU per HTTP request and peak memory of `mftrun apply`;
+- runner cost: CPU seconds per 1,000 remote runs of 10 minutes, and peak memory of
+  `mftrun apply` with 1,000 and 10,000 runs in flight;
+- fixed costs: spawn to first request and first start, last request to exit
+  (fixed_costs.py has the stage by stage breakdown);
 - baseline: the same workloads run by the plain operator script (baseline.py);
 - run memory: state-store overhead, resume's first re-attached poll, the lock race
   (bench_state.py);
@@ -45,6 +48,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import dag  # noqa: E402
+import fixed_costs  # noqa: E402
 import history_bench  # noqa: E402
 import platform_cost  # noqa: E402
 import runner_cost  # noqa: E402
@@ -55,7 +59,6 @@ COLD_START_MS = 150.0
 VALIDATE_S = 2.0
 VALIDATE_MB = 200.0
 DAG_RATIO = dag.TARGET
-CPU_MS_PER_REQUEST = runner_cost.CPU_PER_REQUEST_MS
 RSS_10K_MB = runner_cost.RSS_10K_MB
 BASELINE_POLL = 5.0  # the vendor sample's poll period, simulated seconds
 
@@ -201,6 +204,7 @@ class Bench:
                 f"<= {DAG_RATIO:.2f}",
                 r["pass"],
             )
+        self.for_each_rows(results)
         diagnostic = None
         if not self.quick:
             # The same chain polled every 60 ms (flat; 60 ms does not divide the 1 s tasks, so
@@ -219,6 +223,29 @@ class Bench:
             "workloads": results,
             "flat_poll_chain": diagnostic,
         }
+
+    def for_each_rows(self, results: list[dict[str, Any]]) -> None:
+        """Issue 16: the for_each fan-out against the same fan-out written step by step."""
+        by_name = {r["workload"]: r for r in results}
+        for r in results:
+            if "via for_each" not in r["workload"]:
+                continue
+            hand = by_name.get(r["workload"].replace("via for_each", "x 2s"))
+            self.row(
+                "DAG",
+                f"{r['workload']}: lines of pipeline",
+                f"{r['pipeline_lines']} (hand-written: {hand['pipeline_lines'] if hand else '?'})",
+                f"< {dag.FOR_EACH_LINES}",
+                r["pipeline_lines"] < dag.FOR_EACH_LINES,
+            )
+            if hand is not None:
+                self.row(
+                    "DAG",
+                    f"{r['workload']}: wall / critical path vs hand-written",
+                    f"{r['ratio']:.3f} vs {hand['ratio']:.3f}",
+                    f"<= hand-written + {dag.FOR_EACH_SLACK:.2f}",
+                    r["ratio"] <= hand["ratio"] + dag.FOR_EACH_SLACK,
+                )
 
     def platform(self) -> None:
         r = platform_cost.measure(platform_cost.workload(self.quick))
@@ -257,56 +284,74 @@ class Bench:
         )
 
     def runner(self) -> None:
+        runs, speed = (200, 30.0) if self.quick else (1000, 10.0)
+        ten = runner_cost.cpu_per_thousand_runs(runs, speed=speed)
+        in_run = ten["cpu_s_per_1000_runs_in_run"]
+        split = (
+            f"; {in_run:.1f} s first to last request, {ten['cpu_before_first_request_s']:.1f} s "
+            f"before, {ten['cpu_after_last_request_s']:.1f} s after"
+            if in_run is not None
+            else ""
+        )
+        self.row(
+            "runner",
+            f"runner CPU per 1,000 remote runs of 10 min ({runs:,} at once, clock x{speed:g})",
+            f"{ten['cpu_s_per_1000_runs']:.1f} s ({ten['cpu_s']:.1f} s for {runs:,} runs, "
+            f"{ten['requests_per_run']:.1f} requests and {ten['polls_per_run']:.1f} polls per "
+            f"run{split})",
+        )
+        long, flat = runner_cost.IN_FLIGHT_DURATION, runner_cost.IN_FLIGHT_POLL
         sizes = (
-            [(1000, 5.0, True)]
+            [(1000, 5.0, True, None)]
             if self.quick
-            else [(1000, 15.0, True), (10_000, 15.0, True), (10_000, 15.0, False)]
+            else [
+                (1000, 15.0, True, None),
+                (10_000, long, True, flat),
+                (10_000, long, False, flat),
+            ]
         )
         results = []
-        for steps, duration, report in sizes:
-            r = runner_cost.measure_apply(steps, duration, report=report)
+        for steps, duration, report, poll in sizes:
+            r = runner_cost.measure_apply(steps, duration, report=report, poll=poll)
             results.append(r)
             label = f"`mftrun apply` {steps:,} steps" + (
                 "" if report else " --no-report (diagnostic)"
-            )
-            in_run = r["cpu_ms_per_request_in_run"]
-            split = (
-                f"; {in_run:.2f} ms first to last request, {r['cpu_before_first_request_s']:.1f} "
-                "s before, "
-                f"{r['cpu_after_last_request_s']:.1f} s after"
-                if in_run is not None
-                else ""
-            )
-            self.row(
-                "runner",
-                f"{label}: CPU per HTTP request",
-                f"{r['cpu_ms_per_request']:.2f} ms ({r['cpu_s']:.1f} s / {r['requests']:,} "
-                f"requests{split})",
-                f"<= {CPU_MS_PER_REQUEST:g} ms" if report else "-",
-                r["cpu_pass"] if report else None,
             )
             big = steps >= 10_000 and report
             self.row(
                 "runner",
                 f"{label}: peak RSS",
-                f"{r['peak_rss_mb']:.0f} MB (wall {r['wall_s']:.1f} s, after last request "
+                f"{r['peak_rss_mb']:.0f} MB ({r['in_flight_at_once']:,} runs in flight at once; "
+                f"wall {r['wall_s']:.1f} s, CPU {r['cpu_s']:.1f} s, after last request "
                 f"{r['teardown_s']:.1f} s)",
                 f"< {RSS_10K_MB:.0f} MB" if big else "-",
                 r["rss_pass"] if big else None,
             )
-        floors = [
-            runner_cost.http_floor(threads, 2000 if self.quick else 4000)
-            for threads in ((32,) if self.quick else (1, 32))
-        ]
-        for f in floors:
-            threads = "1 thread" if f["threads"] == 1 else f"{f['threads']} threads"
-            self.row(
-                "runner",
-                f"bare `requests` GET, {threads} (diagnostic)",
-                f"{f['cpu_ms_per_request']:.2f} ms CPU per request ({f['requests']:,} requests)",
-            )
-        self.details["runner"] = results
-        self.details["http_floor"] = floors
+        self.details["runner"] = {"ten_minute_runs": ten, "steps": results}
+
+    def fixed(self) -> None:
+        runs = 1 if self.quick else 3
+        measured = [fixed_costs.measure(200, 2.0) for _ in range(runs)]
+        med = lambda key: statistics.median(r[key] for r in measured)  # noqa: E731
+        self.row(
+            "fixed",
+            "fan-out of 200 x 2s: spawn to first request / first start",
+            f"{med('spawn_to_first_request_s') * 1000:.0f} ms / "
+            f"{med('spawn_to_first_start_s') * 1000:.0f} ms (median of {runs})",
+        )
+        self.row(
+            "fixed",
+            "fan-out of 200 x 2s: last request to exit (reports, summary, exit)",
+            f"{med('last_request_to_exit_s') * 1000:.0f} ms (median of {runs})",
+        )
+        self.row(
+            "fixed",
+            "fan-out of 200 x 2s: token requests (login check's token reused)",
+            str(max(r["token_requests"] for r in measured)),
+            "1",
+            all(r["token_requests"] == 1 for r in measured),
+        )
+        self.details["fixed"] = measured
 
     def history(self) -> None:
         """Issue 13: each workload twice against one emulator: learn, then measured."""
@@ -388,6 +433,8 @@ class Bench:
         subset = 4 if self.quick else 10
         out = []
         for workload in dag.workloads(self.quick):
+            if workload.for_each:
+                continue  # the same tasks as the hand-written fan-out: one script run is enough
             mine = dag_results.get(workload.name)
             base = baseline_cost(workload, subset, poll=BASELINE_POLL, accel=10.0)
             out.append({"workload": workload.name, "script": base, "mftrun": mine})
@@ -459,7 +506,8 @@ def main() -> int:
     )
     parser.add_argument(
         "--only",
-        help="comma-separated sections: cold,validate,dag,platform,runner,baseline,state,history",
+        help="comma-separated sections: "
+        "cold,validate,dag,platform,runner,fixed,baseline,state,history",
     )
     args = parser.parse_args()
     bench = Bench(args.quick)
@@ -472,6 +520,7 @@ def main() -> int:
         "dag": ("DAG efficiency", bench.dags),
         "platform": ("platform cost", bench.platform),
         "runner": ("runner cost", bench.runner),
+        "fixed": ("fixed costs", bench.fixed),
         "baseline": ("baseline", bench.baseline),
         "state": ("run memory", bench.state),
         "history": ("history-aware polling", bench.history),

@@ -174,7 +174,7 @@ def resolve(
 
 def too_short_to_mask(field: str, ref: CredentialRef, value: str) -> str | None:
     """Why a credential's value cannot be masked safely in output, or None when it can."""
-    from mftrun.model import SECRET_FIELDS
+    from mftrun.providers.catalog import SECRET_FIELDS
 
     where = f" (declared at {ref.position})" if ref.position.line else ""
     source = f"{ref.kind} {ref.ref}" if ref.kind != "value" else "the inline value"

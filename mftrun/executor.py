@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from collections.abc import Callable, Iterator, Mapping
 
-from mftrun import template_limits, templating
+from mftrun import actions, fan_out, template_limits, templating
 from mftrun.clock import Clock, SystemClock
+from mftrun.concurrency import worker_count
 from mftrun.conditions import FAILED_CONCLUSIONS, should_run, step_view
 from mftrun.credentials import mask_secret_names
 from mftrun.durations import format_duration
@@ -56,10 +57,7 @@ from mftrun.state.prior import Attach, Carried, Prior
 from mftrun.state.history import HistoryBook
 from mftrun.state.recorder import NullRecorder, RunRecorder
 
-# Keys of an action spec that are evaluated later by the provider, not rendered before the start.
-LATE_KEYS = frozenset({"until"})
 AFTERMATH_CONDITIONS = frozenset({"failure", "always"})
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})  # an http step with these starts nothing
 AFTERMATH_TIMEOUT = (
     600.0  # seconds, for a failure/always step without a timeout after the run's own ran out
 )
@@ -177,7 +175,7 @@ class Executor:
         self.listener = listener or NullListener()
         self.vars = {**pipeline.vars, **(variables or {})}
         self.max_parallel = max_parallel or pipeline.max_parallel
-        self.workers = workers or max(2, min(32, self.max_parallel))
+        self.workers = workers or worker_count(self.max_parallel)
         self.recorder: RunRecorder = recorder or NullRecorder()
         self.prior: Mapping[str, Prior] = prior or {}
         self.history = history or HistoryBook()  # poll_schedule's input; learns successes
@@ -206,6 +204,7 @@ class Executor:
             started_at=self.clock.now(),
         )
         self._live: dict[str, _Live] = {}
+        self._groups = fan_out.Groups.of(pipeline.steps)  # for_each instances, per group
         for step in pipeline.steps:
             step_result = StepResult(
                 id=step.id,
@@ -299,18 +298,22 @@ class Executor:
         """Steps that succeeded in an earlier run end at once with that run's outputs."""
         for step_id in self.plan.order:
             earlier = self.prior.get(step_id)
-            if not isinstance(earlier, Carried):
-                continue
-            live, old = self._live[step_id], earlier.result
-            result = live.result
-            result.attempts = list(old.attempts)
-            result.started_at, result.http_calls = old.started_at, 0
-            result.carried_from = earlier.from_run
-            result.outputs = dict(old.outputs)
-            live.gen += 1
-            result.outcome, result.conclusion = old.outcome, old.conclusion
-            result.ended_at = old.ended_at
-            self._ended(live, f"carried over from run {earlier.from_run}", queue_ready=False)
+            if not isinstance(earlier, Carried) or fan_out.is_dynamic(self._live[step_id].step):
+                continue  # a dynamic group is expanded afresh; its instances carry their own
+            self._carry(self._live[step_id], earlier, queue_ready=False)
+
+    def _carry(self, live: _Live, earlier: Carried, *, queue_ready: bool) -> None:
+        """End one step at once with the outputs of the earlier run it succeeded in."""
+        old = earlier.result
+        result = live.result
+        result.attempts = list(old.attempts)
+        result.started_at, result.http_calls = old.started_at, 0
+        result.carried_from = earlier.from_run
+        result.outputs = dict(old.outputs)
+        live.gen += 1
+        result.outcome, result.conclusion = old.outcome, old.conclusion
+        result.ended_at = old.ended_at
+        self._ended(live, f"carried over from run {earlier.from_run}", queue_ready=queue_ready)
 
     # -- readiness and conditions --------------------------------------------------------------
 
@@ -328,15 +331,13 @@ class Executor:
             if self.refused and self._refuse(live):
                 continue
             needs = [self._live[n].result for n in step.needs]
-            ancestors = [self._live[a].result for a in self.plan.ancestors(step.id)]
+            ancestry = self.plan.ancestors(fan_out.ancestors_key(self, step))
+            ancestors = [self._live[a].result for a in ancestry]
+            condition = fan_out.group_condition(step)  # a dynamic group's is per instance
+            evaluate = fan_out.evaluator(self, step)
             try:
                 with self._template_limits(step.timeout):
-                    run, reason = should_run(
-                        step.run_if,
-                        needs,
-                        ancestors,
-                        lambda expr: templating.evaluate(expr, self._context()),
-                    )
+                    run, reason = should_run(condition, needs, ancestors, evaluate)
             except TemplateError as exc:
                 # An expression over outputs that an upstream failure or skip never produced is
                 # not a mistake in the file: the step is skipped, as skips flow downstream.
@@ -401,12 +402,21 @@ class Executor:
         return True
 
     def _start_ready(self, now: float) -> None:
+        held: list[tuple[int, str]] = []  # instances whose group is at its own max_parallel
         while self._startable and self._active < self.max_parallel and not self._stopping.is_set():
-            _, step_id = heapq.heappop(self._startable)
-            live = self._live[step_id]
-            self._active += 1
+            entry = heapq.heappop(self._startable)
+            live = self._live[entry[1]]
+            step_id = entry[1]
+            if not self._groups.may_start(live.step):
+                held.append(entry)
+                continue
+            self._groups.started(live.step)
             live.result.outcome = live.result.conclusion = Status.RUNNING
             live.result.started_at = self.clock.now()
+            if fan_out.is_dynamic(live.step):  # starts nothing itself: no slot, no deadline
+                fan_out.fan_out(self, live)
+                continue
+            self._active += 1
             timeout = live.step.timeout
             if self._aftermath and not timeout:
                 timeout = AFTERMATH_TIMEOUT  # the run is already over its deadline: stay bounded
@@ -414,6 +424,12 @@ class Executor:
                 deadline = _Deadline(now + timeout, next(self._seq), step_id, live.gen)
                 heapq.heappush(self._deadlines, deadline)
             self._launch_attempt(live)
+        for entry in held:
+            heapq.heappush(self._startable, entry)
+
+    def _where(self, step: Step) -> actions.Where:
+        env = self.pipeline.environments.get(step.environment)
+        return actions.Where(step.id, env.provider if env is not None else None)
 
     def _launch_attempt(self, live: _Live) -> None:
         step = live.step
@@ -430,20 +446,21 @@ class Executor:
             self._emit(live, f"re-attached to remote run {attempt.run_id} of run {attach.from_run}")
         else:
             self._emit(live, "started")  # the console and reports show which attempt
+        action = actions.action_type(step.action.kind)
         try:
             with self._template_limits(step.timeout):
-                spec = templating.render_data(
-                    step.action.spec,
-                    self._context(),
-                    skip=LATE_KEYS if step.action.kind == "http" else frozenset(),
+                rendered = templating.render_data(
+                    step.action.written,
+                    self._context(**fan_out.item_names(step)),
+                    skip=action.late_keys,
                 )
-        except TemplateError as exc:
+            spec = actions.parse_rendered(step.action.kind, rendered, self._where(step))
+        except (TemplateError, InputError) as exc:
             self._finish(live, Status.ERROR, error=str(exc), exit_code=EXIT_INVALID)
             return
-        attempt.target = live.result.target = _describe_target(step.action.kind, spec)
-        if step.action.kind == "start_task":
-            params = spec.get("parameters")
-            attempt.parameters = mask_secret_names(params if isinstance(params, Mapping) else {})
+        attempt.target = live.result.target = action.target(spec)
+        if params := action.parameters(spec):
+            attempt.parameters = mask_secret_names(params)
         provider = self.providers[step.environment]
         if live.handle is not None:
             live.calls_before += provider.http_calls(live.handle)
@@ -462,7 +479,7 @@ class Executor:
             self._submit(live, Call.ATTACH, reattach)
             return
         kind, recorder, step_id = step.action.kind, self.recorder, step.id
-        if not _starts_remote_work(kind, spec):
+        if not action.starts_remote_work(spec):
             self._submit(live, Call.START, lambda: provider.start(kind, spec, ctx))
             return
         live.result.start_unconfirmed = True
@@ -606,7 +623,7 @@ class Executor:
         retries = live.step.retries
         if (
             live.attempts_started <= retries.attempts
-            and _retry_can_help(live.step.action.kind)
+            and actions.action_type(live.step.action.kind).retry_can_help
             and not self._stopping.is_set()
         ):
             delay = retries.delay * (retries.backoff ** (live.attempts_started - 1))
@@ -630,7 +647,9 @@ class Executor:
         detail: str = "",
     ) -> None:
         outputs = dict(obs.outputs)
-        context = self._context(result=obs.outputs, response=obs.outputs)
+        context = self._context(
+            result=obs.outputs, response=obs.outputs, **fan_out.item_names(live.step)
+        )
         try:
             with self._template_limits(live.step.timeout):
                 for name, template in live.step.outputs.items():
@@ -803,7 +822,7 @@ class Executor:
                 attempt.status = status
                 attempt.ended_at = now
                 attempt.message = attempt.message or error
-        if was_running:
+        if was_running and not fan_out.is_dynamic(live.step):  # a dynamic group holds no slot
             self._active -= 1
         self._ended(live, detail or error or "")
 
@@ -812,6 +831,7 @@ class Executor:
         result = live.result
         self._unfinished -= 1
         self._steps_view[result.id] = step_view(result)
+        fan_out.ended(self, result)  # for_each: steps.<group>, and a dynamic group's end
         self.recorder.step_finished(result)
         if result.conclusion != result.outcome:
             note = f"{note} (continue_on_error: concluded success)".strip()
@@ -827,45 +847,10 @@ class Executor:
         self.listener.step_changed(StepEvent(live.result, detail))
 
 
-def _starts_remote_work(kind: str, spec: Mapping[str, Any]) -> bool:
-    """Whether the first request of this action could start something on the platform."""
-    if kind == "start_task":
-        return True
-    if kind == "http":
-        return str(spec.get("method", "GET")).upper() not in SAFE_METHODS
-    return False  # wait_tasks only reads
-
-
 def _target_of(step: Step) -> str:
     """What a step's start may have set going, in words, when the platform named no run."""
-    spec = step.action.spec
-    if step.action.kind == "start_task":
-        if spec.get("task_id"):
-            return f"task {spec['task_id']}"
-        return f"task named {str(spec.get('name'))!r}"
-    return f"{str(spec.get('method', 'GET')).upper()} {spec.get('path')}"
-
-
-def _describe_target(kind: str, spec: Mapping[str, Any]) -> str | None:
-    """What an attempt sends, in words for the reports: the rendered method and path of an
-    http call ("POST /v1/x"), the task of a start; None for a wait (its filters are in the
-    file)."""
-    if kind == "http":
-        return f"{str(spec.get('method') or 'GET').upper()} {spec.get('path') or '(the URL)'}"
-    if kind == "start_task":
-        if spec.get("task_id"):
-            return f"task {spec['task_id']}"
-        return f"task named {str(spec.get('name'))!r}"
-    return None
-
-
-def _retry_can_help(kind: str) -> bool:
-    """A retry starts the action afresh. For start_task and http that is a new remote run, which
-    may succeed. A wait_tasks attempt has no run of its own: its verdict is on tasks that already
-    ended (a completed task's result never changes), and a fresh attempt would list again, find
-    no task matching any more and pass at once, hiding the failed backup (issue 15 item 13). So
-    a wait's failure is final and `retries` does not apply to it."""
-    return kind != "wait_tasks"
+    action = step.action
+    return actions.action_type(action.kind).target(actions.spec_of(action)) or action.kind
 
 
 def _may_have_started(exc: BaseException) -> bool:
@@ -881,12 +866,14 @@ def _may_have_started(exc: BaseException) -> bool:
 class _StepContext:
     """Handed to providers: lets them evaluate the step's late templates (e.g. http `until`)."""
 
-    __slots__ = ("_context", "poll", "step_id")
+    __slots__ = ("_context", "_item", "poll", "step_id")
 
     def __init__(self, executor: Executor, step_id: str) -> None:
         self._context = executor.template_context
         self.step_id = step_id
-        self.poll = executor.pipeline.step(step_id).poll
+        step = executor._live[step_id].step  # a dynamic for_each instance is not in the file
+        self.poll = step.poll
+        self._item = fan_out.item_names(step)
 
     def evaluate(self, expression: str, **names: Any) -> Any:
-        return templating.evaluate(expression, self._context(**names))
+        return templating.evaluate(expression, self._context(**self._item, **names))

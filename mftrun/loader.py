@@ -47,6 +47,9 @@ class Document:
     sha256: str
     positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
     key_positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    # Values brought in by `include:` (mftrun.include): path prefix -> the file they are
+    # written in, so a problem with one points into that file, not the including one.
+    origins: dict[Path, str] = field(default_factory=dict)
 
     def position(self, path: Path = (), *, key: bool = False) -> Position:
         """Position of the value at `path` (or of its key); falls back to the nearest ancestor.
@@ -55,16 +58,26 @@ class Document:
         anchor's ancestor is the best we can point at.
         """
         path = tuple(path)
+        file = self.file_of(path)
         if key and path in self.key_positions:
             line, column = self.key_positions[path]
-            return Position(self.file, line, column)
+            return Position(file, line, column)
         while True:
             found = self.positions.get(path)
             if found is not None:
-                return Position(self.file, *found)
+                return Position(file, *found)
             if not path:
-                return Position(self.file, 1, 1)
+                return Position(file, 1, 1)
             path = path[:-1]
+
+    def file_of(self, path: Path) -> str:
+        """The file the value at `path` is written in (an included one, or this file)."""
+        if self.origins:
+            for end in range(len(path), 0, -1):
+                origin = self.origins.get(path[:end])
+                if origin is not None:
+                    return origin
+        return self.file
 
     def problem(
         self, path: Path, message: str, hint: str | None = None, *, key: bool = False

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from mftrun.errors import CredentialError
-from mftrun.model import MFT_REGIONS, Environment, Pipeline
+from mftrun.model import Environment, Pipeline
+from mftrun.providers.catalog import MFT_REGIONS
 
 
 def resolve_locations(pipeline: Pipeline, environ: Mapping[str, str]) -> Pipeline:

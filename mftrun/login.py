@@ -15,7 +15,6 @@ executor's business, given the `refused` mapping this returns.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,8 +64,10 @@ def check_providers(
             clock.monotonic() - started,
         )
 
-    if not names:
-        return []
+    if len(names) <= 1:  # apply checks on a thread of its own already: no pool for one
+        return [one(name) for name in names]
+    from concurrent.futures import ThreadPoolExecutor  # only here: not before the first request
+
     with ThreadPoolExecutor(max_workers=min(8, len(names)), thread_name_prefix="mftrun-login") as p:
         return list(p.map(one, names))
 

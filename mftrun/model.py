@@ -12,26 +12,6 @@ from types import MappingProxyType
 from typing import Any, Literal
 from collections.abc import Mapping
 
-PROVIDERS = ("automate-mft", "acronis", "webhook")
-ACTIONS = ("start_task", "wait_tasks", "http")
-# Which actions each provider offers; `http` works on every provider's session.
-PROVIDER_ACTIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
-    {
-        "automate-mft": ("start_task", "http"),
-        "acronis": ("wait_tasks", "http"),
-        "webhook": ("http",),  # an incoming webhook: no platform, no token, only calls
-    }
-)
-MFT_REGIONS: Mapping[str, str] = MappingProxyType(
-    {
-        "us": "https://api.us.mft.progress.com",
-        "eu": "https://api.eu.mft.progress.com",
-        "staging": "https://api.staging.mft.progress.com",
-    }
-)
-# Credential fields that must never be written inline in the file.
-SECRET_FIELDS = frozenset({"private_key", "client_secret"})
-
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
@@ -123,16 +103,17 @@ class Condition:
 
 @dataclass(frozen=True, slots=True)
 class Action:
-    """What a step does. `spec` is the action's mapping as written (strings may be templates).
+    """What a step does.
 
-    start_task: {"task_id": ..., or "name": ..., "parameters": {...},
-                 "success_statuses": [...], "failure_statuses": [...]}
-    wait_tasks: {<documented task filters>: value or list, "accept_results": [...], "limit": n}
-    http:       {"method", "path", "query", "json", "headers", "expect": [...], "until": "{{ }}"}
+    `written` is the action's value as written in the file (strings may be templates): the
+    executor renders it when the step starts and parses the result again. `spec` is the
+    typed, frozen spec its action module (`mftrun.actions.<kind>`) parsed from `written` at
+    validate time; `plan` and the reports read it. None only for hand-made test models.
     """
 
-    kind: str  # one of ACTIONS
-    spec: Mapping[str, Any]
+    kind: str  # a name in mftrun.actions.REGISTRY
+    written: Any
+    spec: Any = None
     position: Position = NOWHERE
 
 
@@ -150,6 +131,22 @@ class Step:
     continue_on_error: bool = False
     outputs: Mapping[str, str] = field(default_factory=lambda: EMPTY)  # name -> template
     position: Position = NOWHERE
+    # for_each (mftrun.expand): an instance knows its group and item; a group whose list is
+    # only known at run time stays one step here, with `fan_out` saying how to expand it.
+    group: str | None = None
+    item: Any = None
+    fan_out: FanOut | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FanOut:
+    """How a for_each group expands: `expression` is None for a list written in the file
+    (expanded when the pipeline is built); else the template evaluated when the group becomes
+    ready (over vars or an upstream step's outputs)."""
+
+    expression: str | None = None
+    max_parallel: int | None = None  # most instances of this group running at once
+    min_items: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +185,9 @@ def step_hash(step: Step) -> str:
     ).hexdigest()
 
 
+_UNSET_OMITTED = frozenset({"group", "item", "fan_out"})
+
+
 def _plain(value: Any) -> Any:
     from dataclasses import fields, is_dataclass
 
@@ -195,7 +195,10 @@ def _plain(value: Any) -> Any:
         return {
             f.name: _plain(getattr(value, f.name))
             for f in fields(value)
-            if f.name not in ("position", "index")
+            if f.name not in ("position", "index", "spec")
+            # for_each fields left out when unset: a step's hash stays what earlier versions
+            # recorded, so resuming their runs carries its steps over
+            and not (f.name in _UNSET_OMITTED and getattr(value, f.name) is None)
         }
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}

@@ -6,15 +6,17 @@ import argparse
 import contextlib
 import os
 import re
-import signal
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 
-from mftrun.errors import EXIT_FAILED, InputError, UsageError
+from mftrun.errors import EXIT_FAILED, UsageError
+from mftrun.preflight import preflight_credentials
+from mftrun.rehearsal import emulated
+from mftrun.signal_guard import signals_interrupt
 
 if TYPE_CHECKING:  # imported where used: a losing apply (exit 4) should not pay for them
     from mftrun.credentials import Redactor
@@ -68,8 +70,8 @@ class ApplyOptions:
             )
         if args.scenario and not args.emulate:
             raise UsageError("--scenario only makes sense with --emulate")
-        if args.max_parallel is not None and not 1 <= args.max_parallel <= 1000:
-            raise UsageError("--max-parallel must be between 1 and 1000")
+        if args.max_parallel is not None and args.max_parallel < 1:
+            raise UsageError("--max-parallel must be at least 1")
         wait_lock = None
         if getattr(args, "wait_lock", None):
             from mftrun.durations import parse_duration
@@ -98,6 +100,18 @@ class ApplyOptions:
 
 
 def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> int:
+    from mftrun import phases
+
+    phases.mark("started")
+    try:
+        return _apply(options, environ)
+    finally:
+        phases.mark("exit")
+        phases.write(dict(environ))
+
+
+def _apply(options: ApplyOptions, environ: Mapping[str, str]) -> int:
+    from mftrun import phases
     from mftrun.state import lock as run_lock
 
     check_memory_options(options)
@@ -120,16 +134,16 @@ def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> 
         memory = run_memory.Memory(meta=meta)
         if key is not None:
             memory = lock_store(stack, options, key, environ, meta)
-        from mftrun.console import make_console
-        from mftrun.executor import Executor
-        from mftrun.plan import build_plan
         from mftrun.validation import load_pipeline
 
+        phases.mark("imported")
         pipeline = load_pipeline(options.file)
-        plan = build_plan(pipeline)
+        phases.mark("validated")
         redactor = Redactor()
         if key is None:
             memory = lock_store(stack, options, pipeline.lock or pipeline.name, environ, meta)
+        # the right lock and what to resume, before anything is sent: a losing or mistaken
+        # apply exits having asked the platform nothing
         run_memory.plan_memory(
             stack,
             memory,
@@ -159,20 +173,24 @@ def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> 
             max_parallel=options.max_parallel or pipeline.max_parallel,
         )
         stack.callback(lambda: [p.close() for p in providers.values()])
+        phases.mark("connected")
+        login = None
+        if options.login_check:  # the token is fetched while the run is prepared below
+            from mftrun.early_login import LoginInFlight
+
+            login = LoginInFlight(
+                providers, pipeline.environments, redactor=redactor, quiet=options.quiet
+            )
+        from mftrun.plan import build_plan
+
+        plan = build_plan(pipeline)
+        phases.mark("planned")
+        from mftrun.console import make_console
+        from mftrun.executor import Executor
+
         console = make_console(quiet=options.quiet, redactor=redactor)
         for note in [*warnings, *memory.notes]:
             console.note(note)
-        refused: dict[str, str] = {}
-        if options.login_check:
-            from mftrun.login import login_before_first_step
-
-            refused = login_before_first_step(
-                providers,
-                pipeline.environments,
-                redactor=redactor,
-                note=console.note,
-                quiet=options.quiet,
-            )
         run_memory.start_recording(memory, pipeline, redactor, console.note)
         from mftrun.state.history import read_book
 
@@ -188,9 +206,13 @@ def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> 
             max_parallel=options.max_parallel,
             recorder=memory.recorder,
             prior=memory.prior,
-            refused=refused,
             history=book,
         )
+        phases.mark("prepared")
+        # nothing is started before this: the check's verdict decides what may start
+        refused = login.wait(console.note) if login is not None else {}
+        executor.refused = refused
+        phases.mark("logged_in")
         if refused:
             from mftrun.login import refusal_message
 
@@ -208,6 +230,7 @@ def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> 
         # In force until the reports are written and the exit code is decided (issue 15
         # item 17): a signal just after the last step still gives a full, truthful report.
         guard.executor = executor  # from here on a signal stops the run gracefully
+        phases.mark("ready")
         try:
             result = executor.run()
         except BaseException:
@@ -221,7 +244,9 @@ def apply(options: ApplyOptions, *, environ: Mapping[str, str] = os.environ) -> 
             verdict=run_memory.verdict_of(result.exit_code),
             warn=console.note,
         )
+        phases.mark("ran")
         written = report(result, options, redactor)
+        phases.mark("reported")
         if not written and result.exit_code == 0:
             return 1  # the run went well but the evidence CI asked for is missing
         return result.exit_code
@@ -279,86 +304,6 @@ def prepare_report_dir(options: ApplyOptions) -> None:
         )
 
 
-def preflight_credentials(
-    pipeline: Pipeline, environ: Mapping[str, str], unlocated: list[str] | None = None
-) -> list[str]:
-    """Read every credential reference (and find every ca_bundle) before anything starts.
-
-    A missing variable or key file is a set-up mistake, not a platform answer: finding it
-    after half the pipeline has run (and the failure branch has paged someone) helps nobody.
-    All of them are listed at once, so one edit of the CI secrets fixes them all.
-    Returns the warnings (a private key file other users can read) to show.
-    """
-    from mftrun.errors import CredentialError
-
-    used = {step.environment for step in pipeline.steps}
-    problems: list[str] = list(unlocated or [])  # base_url/region from unset variables
-    warnings = key_file_warnings(pipeline)
-    for name, env in pipeline.environments.items():
-        if name in used:
-            problems.extend(f"environment {name!r}: {p}" for p in credential_problems(env, environ))
-    if problems:
-        what = (
-            "some environments cannot be located or their credentials read"
-            if unlocated
-            else "some credentials cannot be read"
-        )
-        raise CredentialError(f"{what}, so nothing was started:\n" + "\n".join(warnings + problems))
-    return warnings
-
-
-def key_file_warnings(pipeline: Pipeline) -> list[str]:
-    """Private key files of the used environments that other users can read or write (what
-    OpenSSH would refuse), one warning each; `apply` and `check` show the same ones."""
-    from mftrun.credentials import key_file_warning
-
-    used = {step.environment for step in pipeline.steps}
-    return [
-        f"environment {name!r}: {warning}"
-        for name, env in pipeline.environments.items()
-        if name in used
-        for field, ref in env.credentials.items()
-        if (warning := key_file_warning(field, ref)) is not None
-    ]
-
-
-def credential_problems(env: Any, environ: Mapping[str, str]) -> list[str]:
-    """Every credential, webhook URL/header and ca_bundle of one environment that cannot be
-    read or used, each in words (never the value); `apply` and `check` both list them all."""
-    from mftrun.credentials import resolve, too_short_to_mask
-    from mftrun.errors import CredentialError
-
-    problems: list[str] = []
-    if env.provider == "webhook":
-        from mftrun.providers.webhook import read_target
-
-        try:
-            read_target(env, environ=environ, redactor=None)
-        except CredentialError as exc:
-            prefix = f"environment {env.name!r}: "
-            problems.extend(line.removeprefix(prefix) for line in str(exc).split("\n" + prefix))
-            problems[0] = problems[0].removeprefix(prefix)
-    for field, ref in env.credentials.items():
-        try:
-            value = resolve(field, ref, environ=environ, secret=False)
-            if (short := too_short_to_mask(field, ref, value)) is not None:
-                problems.append(short)
-                continue
-            if field == "private_key":  # unreadable keys are found now too, not at the first step
-                from mftrun.http.auth import load_private_key
-
-                where = f", declared at {ref.position}" if ref.position.line else ""
-                load_private_key(value, source=f"{ref.kind} {ref.ref}{where}")
-        except CredentialError as exc:
-            problems.append(str(exc))
-    if env.ca_bundle and not os.path.isfile(os.path.expanduser(env.ca_bundle)):
-        problems.append(
-            f"ca_bundle {env.ca_bundle} does not exist or "
-            "is not a file\n  hint: point ca_bundle at a PEM file of trusted CA certificates"
-        )
-    return problems
-
-
 def connect(
     pipeline: Pipeline, *, redactor: Redactor, environ: Mapping[str, str], max_parallel: int
 ) -> dict[str, Any]:
@@ -371,178 +316,6 @@ def connect(
         for name, env in pipeline.environments.items()
         if name in used
     }
-
-
-@dataclass(frozen=True)
-class Emulated:
-    """The pipeline pointed at the emulator, and the scenario's speed (the run's clock)."""
-
-    pipeline: Pipeline
-    speed: float
-
-
-@contextlib.contextmanager
-def emulated(
-    pipeline: Pipeline, scenario_path: str | None, redactor: Redactor
-) -> Iterator[Emulated]:
-    """Point every environment at an in-process emulator with generated credentials."""
-    import tempfile
-
-    from mftrun.emulator import Emulator, Scenario, load_scenario
-    from mftrun.model import CredentialRef
-    from mftrun.templating import is_template
-    from types import MappingProxyType
-
-    scenario = load_scenario(scenario_path) if scenario_path else Scenario.default()
-    with Emulator(scenario) as emu, tempfile.TemporaryDirectory(prefix="mftrun-emulate-") as folder:
-        env_vars = emu.write_credentials(Path(folder))
-        creds = emu.credentials
-        if "MFT_PRIVATE_KEY_FILE" not in env_vars and any(
-            e.provider == "automate-mft" for e in pipeline.environments.values()
-        ):
-            raise InputError(
-                f"scenario {scenario_path}: every Automate MFT key in it is a public key "
-                "only, so mftrun cannot sign its client assertion under --emulate",
-                hint="give one key a private_key, or leave keys out to have one generated",
-            )
-        for secret in (creds.private_key_pem, creds.client_secret):
-            redactor.add(secret)
-        environments = {}
-        for name, env in pipeline.environments.items():
-            if env.provider == "webhook":
-                # The emulator's webhook sink receives the calls (journal: "webhooks"); no
-                # variable or file of yours is read, and nothing leaves this machine.
-                headers = {
-                    header: ref if ref.kind == "value" else CredentialRef("value", "emulated")
-                    for header, ref in env.headers.items()
-                }
-                environments[name] = replace(
-                    env,
-                    base_url=f"{emu.url}/_emulator/webhooks/{name}",
-                    url_ref=None,
-                    headers=MappingProxyType(headers),
-                    ca_bundle=None,
-                )
-                continue
-            if env.provider == "automate-mft":
-                refs = {
-                    "tenant_id": CredentialRef("value", creds.tenant_id),
-                    "key_id": CredentialRef("value", creds.key_id),
-                    "private_key": CredentialRef("file", env_vars["MFT_PRIVATE_KEY_FILE"]),
-                }
-            else:
-                refs = {
-                    "client_id": CredentialRef("value", creds.client_id),
-                    "client_secret": CredentialRef("value", creds.client_secret),
-                }
-            environments[name] = replace(env, base_url=emu.url, credentials=refs, ca_bundle=None)
-        for step in pipeline.steps:
-            spec = step.action.spec
-            if step.action.kind == "start_task":
-                task_id, task_name = spec.get("task_id"), spec.get("name")
-                if task_id and not is_template(task_id):
-                    emu.ensure_mft_task(task_id=str(task_id))
-                elif task_name and not is_template(task_name):
-                    emu.ensure_mft_task(name=str(task_name))
-            elif step.action.kind == "wait_tasks":
-                emu.ensure_acronis_activity()
-        yield Emulated(replace(pipeline, environments=environments), scenario.speed)
-
-
-class SignalGuard:
-    """SIGINT/SIGTERM while a run is going, while it is being concluded, and after.
-
-    - setting up (no executor yet): stop at once, as Ctrl-C always did; nothing was started;
-    - running: the first signal stops gracefully (nothing new starts, reports are written);
-    - after the last step, before `decide`: the signal is part of the outcome: the run is
-      reported interrupted, with the exit code of the signal and a message saying every step
-      had already ended;
-    - after `decide` (reports being written, then the lock and sessions released): the outcome
-      stands, so the reports and the exit code agree; the signal is only acknowledged.
-    A second Ctrl-C exits at once, whatever the phase.
-    """
-
-    def __init__(self, executor: Any) -> None:
-        self.executor = executor
-        self.finished = False  # executor.run() returned
-        self.decided = False
-        self.late: int | None = None  # a signal that came after the last step, before decide
-
-    def handle(self, signum: int, frame: object) -> None:
-        name = signal.Signals(signum).name
-        if self.executor is None:  # still setting up: nothing was started, just stop
-            if signum == signal.SIGINT:
-                raise KeyboardInterrupt
-            from mftrun.errors import EXIT_TERMINATED, Interrupted
-
-            error = Interrupted(f"{name} received before the run began: nothing was started")
-            error.exit_code = EXIT_TERMINATED
-            raise error
-        first = self.executor.signal_received is None and self.late is None
-        if not first and signum == signal.SIGINT:
-            os._exit(130)
-        if self.decided:
-            print(
-                f"\nmftrun: {name} received while writing the reports: finishing them "
-                "(Ctrl-C again to exit at once)",
-                file=sys.stderr,
-                flush=True,
-            )
-            return
-        if self.finished:
-            self.late = self.late or signum
-            print(
-                f"\nmftrun: {name} received after the last step ended: writing the reports",
-                file=sys.stderr,
-                flush=True,
-            )
-            return
-        print(
-            f"\nmftrun: {name} received: starting nothing new, "
-            "cancelling running steps (Ctrl-C again to exit at once)",
-            file=sys.stderr,
-            flush=True,
-        )
-        self.executor.interrupt(signum)
-
-    def decide(self, result: RunResult) -> None:
-        """Fix the outcome the reports will say; signals after this do not change it."""
-        from mftrun.errors import EXIT_INTERRUPTED, EXIT_TERMINATED
-
-        self.finished = True
-        late = self.late
-        if late is None and self.executor.signal_received is not None and not result.interrupted:
-            late = self.executor.signal_received  # came as the run ended, after it took its verdict
-        self.decided = True
-        if late is not None and not result.interrupted:
-            name = signal.Signals(late).name
-            result.interrupted = True
-            was = result.exit_code
-            result.exit_code = EXIT_TERMINATED if late == signal.SIGTERM else EXIT_INTERRUPTED
-            note = (
-                f"{name} received after every step had ended (the run alone would have "
-                f"exited {was})"
-            )
-            result.message = f"{result.message}; {note}" if result.message else note
-
-
-@contextlib.contextmanager
-def signals_interrupt(executor: Any | None) -> Iterator[SignalGuard]:
-    """Install the guard's handler for SIGINT and SIGTERM; restore the previous ones after."""
-    guard = SignalGuard(executor)
-    previous = {sig: signal.signal(sig, guard.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield guard
-    finally:
-        for sig, old in previous.items():
-            # Once the outcome is decided, a signal must not change it on the way out (a
-            # raising handler would fire anywhere, even in a garbage-collector callback):
-            # acknowledge only; the caller (cli.main) restores its own handlers after.
-            signal.signal(sig, _acknowledge if guard.decided else old)
-
-
-def _acknowledge(signum: int, frame: object) -> None:
-    """After the exit code is decided: the run's outcome stands; the signal is noted only."""
 
 
 def report(

@@ -275,8 +275,12 @@ def _counted(function: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _strings(args: tuple[Any, ...]) -> tuple[Any, ...]:
-    """The filter's own arguments, without a leading eval context (pass_eval_context)."""
-    return args[1:] if args and args[0].__class__.__name__ == "EvalContext" else args
+    """The filter's own arguments, without what Jinja passes first: an eval context
+    (pass_eval_context) or the environment (pass_environment, e.g. wordwrap)."""
+    from jinja2 import Environment
+    from jinja2.nodes import EvalContext
+
+    return args[1:] if args and isinstance(args[0], (EvalContext, Environment)) else args
 
 
 def _indent_check(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:

@@ -158,6 +158,18 @@ def _shown(text: str) -> str:
     return repr(text) if len(text) <= 200 else repr(text[:197] + "...")
 
 
+@lru_cache(maxsize=4096)
+def _expression(expr: str) -> Any:
+    """Compiled once per text: a for_each group renders the same template for every item,
+    and compiling (not rendering) is most of a small template's cost."""
+    return environment().compile_expression(expr, undefined_to_none=False)
+
+
+@lru_cache(maxsize=4096)
+def _template(text: str) -> Any:
+    return environment().from_string(text)
+
+
 def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
     """Evaluate one expression (with or without `{{ }}`) to its native value."""
     expr = strip_braces(expression)
@@ -165,8 +177,7 @@ def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
 
     try:
         with limits():
-            compiled = environment().compile_expression(expr, undefined_to_none=False)
-            value = compiled(**context)
+            value = _expression(expr)(**context)
         if isinstance(value, Undefined):
             value._fail_with_undefined_error()
         return value
@@ -186,7 +197,7 @@ def render(text: str, context: Mapping[str, Any]) -> Any:
         with limits():
             parts: list[str] = []
             size = 0
-            for chunk in environment().from_string(text).generate(**context):
+            for chunk in _template(text).generate(**context):
                 size += len(chunk)
                 if size > MAX_TEXT:
                     raise TemplateLimitError(f"output longer than {MAX_TEXT:,} characters")

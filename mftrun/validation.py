@@ -9,21 +9,30 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 from collections.abc import Sequence
 
 from mftrun.errors import InputError, Problem, ValidationFailed
 from mftrun.model import Pipeline
 
+if TYPE_CHECKING:
+    from mftrun.include import Cache
+
 SUFFIXES = (".yaml", ".yml")
 
 
-def validate_bytes(raw: bytes, file: str) -> tuple[Pipeline | None, list[Problem]]:
-    """Every problem of one file's content; the pipeline only when there are none."""
-    from mftrun import build, loader, schema
+def validate_bytes(
+    raw: bytes, file: str, includes: Cache | None = None
+) -> tuple[Pipeline | None, list[Problem]]:
+    """Every problem of one file's content (and of the files it includes, found relative to
+    `file`); the pipeline only when there are none."""
+    from mftrun import build, include, loader, schema
 
     doc, problems = loader.load_bytes(raw, file)
     if doc is None:
         return None, problems
+    doc, included = include.resolve(doc, includes)
+    problems = problems + included
     schema_problems = schema.check(doc)
     problems = problems + schema_problems
     try:
@@ -110,14 +119,42 @@ def pipeline_files(
 
 
 def check_paths(paths: Sequence[str]) -> tuple[list[Path], list[Problem]]:
-    """Validate files and folders; return the files checked and every problem of every file."""
+    """Validate files and folders; return the files checked and every problem of every file.
+
+    A file that another of them includes is checked once, as an included file (through the
+    pipelines that include it), not as a pipeline of its own."""
+    from mftrun.include import Cache
+
     files, problems = pipeline_files(paths)
+    contents: list[tuple[Path, bytes]] = []
     for path in files:
-        file = str(path)
         try:
-            raw = _read(path)
+            contents.append((path, _read(path)))
         except InputError as exc:
-            problems.append(Problem(file, 1, 1, exc.message))
+            problems.append(Problem(str(path), 1, 1, exc.message))
+    included = _included_by(contents)
+    cache = Cache()
+    seen: set[Problem] = set(problems)
+    for path, raw in contents:
+        if path.resolve() in included:
             continue
-        problems.extend(validate_bytes(raw, file)[1])
+        for problem in validate_bytes(raw, str(path), cache)[1]:
+            if problem not in seen:  # a problem inside a shared file: once, not per includer
+                seen.add(problem)
+                problems.append(problem)
     return files, problems
+
+
+def _included_by(contents: Sequence[tuple[Path, bytes]]) -> set[Path]:
+    """The files some other file of the list includes (a quick look: only files that say
+    `include`)."""
+    from mftrun import include, loader
+
+    found: set[Path] = set()
+    for path, raw in contents:
+        if b"include" not in raw:
+            continue
+        doc, _ = loader.load_bytes(raw, str(path))
+        if doc is not None:
+            found.update(include.included_paths(doc))
+    return found

@@ -37,11 +37,13 @@ class FakeProvider:
         self.max_threads = 0
         self.attached: list[str] = []
 
-    def start(self, kind: str, spec: Mapping[str, Any], ctx: Any) -> tuple[Any, Observation]:
-        task = str(spec.get("task_id") or spec.get("name"))
+    def start(self, kind: str, spec: Any, ctx: Any) -> tuple[Any, Observation]:
+        """`spec` is the typed spec the action parsed from the rendered mapping."""
+        filters = dict(getattr(spec, "filters", ()))  # a wait: its `id` filter names the script
+        task = str(getattr(spec, "task_id", None) or getattr(spec, "name", None) or filters["id"])
         script = self.scripts.get(task, Script())
         with self.lock:
-            self.starts.append((task, dict(spec)))
+            self.starts.append((task, {"parameters": dict(getattr(spec, "parameters", {}))}))
             attempt = sum(1 for t, _ in self.starts if t == task)
             self._runs += 1
             run_id = f"run-{self._runs}"
@@ -80,7 +82,7 @@ class FakeProvider:
     def ref(self, handle: dict[str, Any]) -> dict[str, str]:
         return {"run_id": handle["run_id"], "task": handle["task"]}
 
-    def attach(self, kind: str, spec: Mapping[str, Any], ref: Mapping[str, str], ctx: Any) -> Any:
+    def attach(self, kind: str, spec: Any, ref: Mapping[str, str], ctx: Any) -> Any:
         task = ref["task"]
         with self.lock:
             self.attached.append(ref["run_id"])

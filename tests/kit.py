@@ -9,7 +9,8 @@ from typing import Any
 
 from mftrun import templating
 from mftrun.emulator import Emulator
-from mftrun.http.retry import ACRONIS_POLICIES, DEFAULT_POLICIES, Policies
+from mftrun.http.retry import DEFAULT_POLICIES, Policies
+from mftrun.providers.acronis.policies import ACRONIS_POLICIES
 from mftrun.model import CredentialRef, Environment, Poll
 
 
@@ -68,3 +69,11 @@ def run_to_end(provider: Any, handle: Any, first: Any, *, limit: float = 20.0) -
         time.sleep(min(obs.retry_after or 0.05, 3.0))
         obs = provider.poll(handle, Ctx())
     return obs
+
+
+def start(provider: Any, kind: str, raw: Any, ctx: Any) -> Any:
+    """Start an action as the executor does: the mapping as it would be after rendering,
+    parsed by the action's own module, then handed to the provider as its typed spec."""
+    from mftrun.actions import Where, parse_rendered
+
+    return provider.start(kind, parse_rendered(kind, raw, Where("test", provider.name)), ctx)

@@ -74,11 +74,7 @@ def test_emulate_with_a_scenario_exercises_the_failure_branch(tmp_path):
         (["apply", "examples/quickstart.yaml", "--var", "novalue"], "KEY=VALUE"),
         (["apply", "examples/quickstart.yaml", "--scenario", "x.yaml"], "--emulate"),
         (["apply", "examples/quickstart.yaml", "--report", "pdf"], "unknown format pdf"),
-        (["apply", "examples/quickstart.yaml", "--max-parallel", "0"], "between 1 and 1000"),
-        (
-            ["apply", "examples/quickstart.yaml", "--max-parallel", "99999999999"],
-            "between 1 and 1000",
-        ),
+        (["apply", "examples/quickstart.yaml", "--max-parallel", "0"], "at least 1"),
         (
             ["apply", "examples/quickstart.yaml", "--emulate", "--scenario", "nope.yaml"],
             "nope.yaml",

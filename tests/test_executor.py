@@ -271,7 +271,7 @@ def test_a_failed_wait_is_not_retried():
     from mftrun.model import Action
 
     wait = step("wait", retries=2)
-    p = pipeline(replace(wait, action=Action("wait_tasks", {"task_id": "wait"})))
+    p = pipeline(replace(wait, action=Action("wait_tasks", {"id": "wait"})))
     provider = FakeProvider({"wait": Script(outcomes=("failed", "success"))})
     result, _ = run(p, provider)
     assert result.steps[0].outcome == Status.FAILED and len(result.steps[0].attempts) == 1

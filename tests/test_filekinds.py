@@ -39,5 +39,5 @@ def test_repository_scenarios_are_recognised() -> None:
 def test_validate_skip_scenarios_summary(capsys: pytest.CaptureFixture[str]) -> None:
     args = ["validate", "--skip-scenarios", str(ROOT / "scenarios"), str(ROOT / "examples")]
     assert main(args) == 0
-    assert "9 files valid (3 scenario files skipped)" in capsys.readouterr().out
+    assert "11 files valid (3 scenario files skipped)" in capsys.readouterr().out
     assert main(["validate", str(ROOT / "scenarios")]) == 0  # without it: validated as scenarios

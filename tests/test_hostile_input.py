@@ -725,3 +725,20 @@ def test_var_names_are_identifiers_in_the_file_and_on_the_command_line(tmp_path:
         assert result.returncode == 2, (bad, result.stderr)
         assert "is a letter or _ and then letters, digits or _" in result.stderr
         assert "\n::" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("{{ ('x' * 999999)|wordwrap(1) }}", "wordwrap of 999,999 characters"),
+        ("{{ ('x ' * 400000)|urlize }}", "urlize of 800,000 characters"),
+    ],
+)
+def test_slow_text_filters_are_refused_by_their_input_before_they_run(
+    text: str, named: str
+) -> None:
+    """wordwrap is a pass_environment filter: its text is the second argument. The size check
+    must find it there, or the one slow call runs (18 s on a loaded machine) and only its
+    result is refused."""
+    with pytest.raises(TemplateError, match=named):
+        templating.render(text, {})

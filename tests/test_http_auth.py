@@ -16,7 +16,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from mftrun.clock import FakeClock
 from mftrun.errors import AuthError, CredentialError
-from mftrun.http.auth import TokenCache, build_client_assertion, load_private_key
+from mftrun.http.auth import TokenCache
+from mftrun.providers.automate_mft.token import build_client_assertion, load_private_key
 
 NOW = datetime(2026, 3, 1, 8, 0, 0, tzinfo=timezone.utc)
 AUD = "https://api.us.mft.progress.com/v1/oauth/token"

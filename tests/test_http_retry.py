@@ -12,8 +12,8 @@ from email.utils import format_datetime
 import pytest
 
 from mftrun.clock import FakeClock
+from mftrun.providers.acronis.policies import ACRONIS_READ
 from mftrun.http.retry import (
-    ACRONIS_READ,
     POLL,
     READ,
     START,

@@ -75,6 +75,9 @@ RULES = [
     ("mftrun.model", ("mftrun.build", "mftrun.plan", "mftrun.executor", "mftrun.run")),
     ("mftrun.plan", ("mftrun.executor", "mftrun.run", "mftrun.providers", "mftrun.http")),
     ("mftrun.executor", ("mftrun.run", "mftrun.commands", "mftrun.reports", "mftrun.emulator")),
+    # an action parses and describes; the platform I/O is the providers' (issue 12 s1)
+    ("mftrun.actions", ("mftrun.providers", "mftrun.executor", "mftrun.run", "mftrun.commands",
+                        "mftrun.reports", "mftrun.state", "mftrun.emulator", "mftrun.build")),
     ("mftrun.inert", ("mftrun",)),  # the one place that makes text inert depends on nothing
 ]  # fmt: skip
 
@@ -95,5 +98,60 @@ def test_a_layer_never_reaches_up(layer: str, forbidden: tuple[str, ...]) -> Non
 
 def test_the_reader_sees_lazy_imports() -> None:
     """The rules above would be empty promises if lazy imports were missed."""
-    run = graph(top_level_only=False)["mftrun.run"]
-    assert "mftrun.executor" in run and "mftrun.emulator" in run
+    lazy = graph(top_level_only=False)
+    assert "mftrun.executor" in lazy["mftrun.run"] and "mftrun.emulator" in lazy["mftrun.rehearsal"]
+    assert "mftrun.emulator" not in graph(top_level_only=True)["mftrun.rehearsal"]
+
+
+def test_http_is_generic_and_each_platform_is_one_package() -> None:
+    """http/ knows transport, retries and token caching; vendor URLs, JWTs and hints live in
+    providers/<name>/ (issue 12 s1)."""
+    import re
+
+    vendor = re.compile(
+        r"acronis|automate|progress\.com|/idp/|oauth/token|jwt|client_assertion", re.I
+    )
+    for path in (PACKAGE / "http").glob("*.py"):
+        code = "\n".join(
+            line
+            for line in path.read_text(encoding="utf-8").splitlines()
+            if not line.lstrip().startswith("#")
+        )
+        found = vendor.findall(code)
+        assert not found, f"{path.name} names {sorted(set(found))}"
+    from mftrun.providers.catalog import PLATFORMS
+
+    for name, platform in PLATFORMS.items():
+        package = PACKAGE / "providers" / name.replace("-", "_")
+        assert (package / "__init__.py").is_file() and (package / "provider.py").is_file()
+        assert platform.provider.startswith(f"mftrun.providers.{package.name}.")
+
+
+def test_the_shipped_schema_agrees_with_the_declarations() -> None:
+    """The schema file is for editors and validate; the declarations are the one place the
+    code reads. This keeps them from drifting: every platform with its required credential
+    fields, every registered action, nothing more."""
+    import json
+
+    from mftrun.actions import NAMES as ACTIONS
+    from mftrun.providers.catalog import PLATFORMS
+
+    schema = json.loads((PACKAGE / "schemas" / "pipeline.schema.json").read_text("utf-8"))
+    env = schema["$defs"]["environment"]
+    assert env["properties"]["provider"]["enum"] == list(PLATFORMS)
+    required = {
+        rule["if"]["properties"]["provider"]["const"]: rule["then"]["properties"]["credentials"][
+            "required"
+        ]
+        for rule in env["allOf"]
+        if "credentials" in rule.get("then", {}).get("properties", {})
+    }
+    assert required == {
+        n: list(p.credential_fields) for n, p in PLATFORMS.items() if p.credential_fields
+    }
+    step_keys = set(schema["$defs"]["step"]["properties"])
+    assert set(ACTIONS) <= step_keys
+    generic = {"id", "description", "environment", "needs", "run_if", "timeout", "poll",
+               "retries", "continue_on_error", "outputs", "for_each", "max_parallel",
+               "min_items"}  # fmt: skip
+    assert step_keys - generic == set(ACTIONS)

@@ -13,6 +13,7 @@ from mftrun.errors import AuthError, CredentialError, RemoteError
 from mftrun.model import Environment
 from mftrun.providers.registry import create_provider
 
+import kit  # noqa: E402
 from kit import FAST_ACRONIS, Ctx, acronis_env, run_to_end  # noqa: E402
 
 TASKS = "/api/task_manager/v2/tasks"
@@ -54,8 +55,11 @@ def one_by_one(bad_result: str = "error") -> Scenario:
 def test_wait_tasks_names_the_task_that_ended_with_error(tmp_path):
     with Emulator(one_by_one()) as emu:
         provider = provider_for(emu)
-        handle, first = provider.start(
-            "wait_tasks", {"type": "backup", "state": ["started", "enqueued"], "limit": 2}, Ctx()
+        handle, first = kit.start(
+            provider,
+            "wait_tasks",
+            {"type": "backup", "state": ["started", "enqueued"], "limit": 2},
+            Ctx(),
         )
         assert first.state == "running" and "matching" in first.remote_status
         obs = run_to_end(provider, handle, first)
@@ -76,8 +80,11 @@ def test_wait_tasks_names_the_task_that_ended_with_error(tmp_path):
 def test_pages_are_followed_with_only_limit_and_after_and_filters_are_repeated(tmp_path):
     with Emulator(one_by_one()) as emu:
         provider = provider_for(emu)
-        provider.start(
-            "wait_tasks", {"type": "backup", "state": ["started", "enqueued"], "limit": 2}, Ctx()
+        kit.start(
+            provider,
+            "wait_tasks",
+            {"type": "backup", "state": ["started", "enqueued"], "limit": 2},
+            Ctx(),
         )
         lists = [parse_qsl(r.query) for r in emu.journal.requests if r.path == TASKS]
         assert lists[0] == [
@@ -94,9 +101,14 @@ def test_pages_are_followed_with_only_limit_and_after_and_filters_are_repeated(t
 def test_warning_is_accepted_by_default_and_accept_results_is_configurable(tmp_path):
     with Emulator(one_by_one(bad_result="warning")) as emu:
         provider = provider_for(emu)
-        handle, first = provider.start("wait_tasks", {"type": "backup", "state": "started"}, Ctx())
-        strict, strict_first = provider.start(
-            "wait_tasks", {"type": "backup", "state": "started", "accept_results": ["ok"]}, Ctx()
+        handle, first = kit.start(
+            provider, "wait_tasks", {"type": "backup", "state": "started"}, Ctx()
+        )
+        strict, strict_first = kit.start(
+            provider,
+            "wait_tasks",
+            {"type": "backup", "state": "started", "accept_results": ["ok"]},
+            Ctx(),
         )
         obs = run_to_end(provider, handle, first)
         assert obs.state == "success" and obs.outputs["count"] == 5
@@ -108,7 +120,7 @@ def test_warning_is_accepted_by_default_and_accept_results_is_configurable(tmp_p
 def test_nothing_matching_succeeds_at_once_with_zero_tasks(tmp_path):
     with Emulator(one_by_one()) as emu:
         provider = provider_for(emu)
-        _handle, obs = provider.start("wait_tasks", {"type": "no-such-type"}, Ctx())
+        _handle, obs = kit.start(provider, "wait_tasks", {"type": "no-such-type"}, Ctx())
         assert obs.state == "success" and obs.outputs == {
             "tasks": [],
             "result_codes": {},
@@ -120,7 +132,9 @@ def test_check_and_a_single_token_for_many_calls(tmp_path):
     with Emulator(one_by_one()) as emu:
         provider = provider_for(emu)
         assert provider.check().startswith("authenticated")
-        handle, first = provider.start("wait_tasks", {"type": "backup", "state": "started"}, Ctx())
+        handle, first = kit.start(
+            provider, "wait_tasks", {"type": "backup", "state": "started"}, Ctx()
+        )
         run_to_end(provider, handle, first)
         assert emu.journal.tokens_issued("acronis") == 1
         lists = [parse_qsl(r.query) for r in emu.journal.requests if r.path == TASKS]
@@ -139,7 +153,7 @@ def test_a_short_lived_token_is_renewed_and_the_wait_goes_on(tmp_path):
     )
     with Emulator(scenario) as emu:
         provider = provider_for(emu)
-        handle, first = provider.start("wait_tasks", {"state": "started"}, Ctx())
+        handle, first = kit.start(provider, "wait_tasks", {"state": "started"}, Ctx())
         obs = run_to_end(provider, handle, first)
         assert obs.state == "success"
         assert emu.journal.tokens_issued("acronis") >= 2
@@ -191,7 +205,7 @@ def test_429_while_polling_is_handed_back_as_retry_after(tmp_path):
         )
     ) as emu:
         provider = provider_for(emu)
-        handle, _first = provider.start("wait_tasks", {"state": "started"}, Ctx())
+        handle, _first = kit.start(provider, "wait_tasks", {"state": "started"}, Ctx())
         began = time.monotonic()
         obs = provider.poll(handle, Ctx())
         assert obs.state == "running" and obs.retry_after == 7.0

@@ -21,6 +21,7 @@ from mftrun.errors import (
 from mftrun.model import CredentialRef, Environment
 from mftrun.providers.registry import create_provider
 
+import kit  # noqa: E402
 from kit import FAST_MFT, Ctx, mft_env, run_to_end  # noqa: E402
 
 TASK = "02115928-16fe-4493-949b-d77d302a88ee"
@@ -57,8 +58,8 @@ def test_start_by_id_runs_to_success_with_outputs(tmp_path):
     redactor = Redactor()
     with Emulator(scenario()) as emu:
         provider = provider_for(mft_env(emu, tmp_path), redactor)
-        handle, first = provider.start(
-            "start_task", {"task_id": TASK, "parameters": {"FileMask": "*.csv"}}, Ctx()
+        handle, first = kit.start(
+            provider, "start_task", {"task_id": TASK, "parameters": {"FileMask": "*.csv"}}, Ctx()
         )
         assert first.state == "running" and first.run_id
         obs = run_to_end(provider, handle, first)
@@ -78,9 +79,9 @@ def test_start_by_id_runs_to_success_with_outputs(tmp_path):
 def test_start_by_name_and_a_failed_run_carry_the_platform_message(tmp_path):
     with Emulator(scenario()) as emu:
         provider = provider_for(mft_env(emu, tmp_path))
-        handle, first = provider.start("start_task", {"name": "Pull orders"}, Ctx())
+        handle, first = kit.start(provider, "start_task", {"name": "Pull orders"}, Ctx())
         assert run_to_end(provider, handle, first).outputs["name"] == "Pull orders"
-        handle, first = provider.start("start_task", {"task_id": "bad-task"}, Ctx())
+        handle, first = kit.start(provider, "start_task", {"task_id": "bad-task"}, Ctx())
         obs = run_to_end(provider, handle, first)
         assert obs.state == "failed" and obs.remote_status == "failed"
         assert "task bad-task run" in obs.message and "disk full" in obs.message
@@ -89,8 +90,8 @@ def test_start_by_name_and_a_failed_run_carry_the_platform_message(tmp_path):
 def test_custom_terminal_statuses(tmp_path):
     with Emulator(scenario()) as emu:
         provider = provider_for(mft_env(emu, tmp_path))
-        handle, first = provider.start(
-            "start_task", {"task_id": TASK, "success_statuses": ["running"]}, Ctx()
+        handle, first = kit.start(
+            provider, "start_task", {"task_id": TASK, "success_statuses": ["running"]}, Ctx()
         )
         obs = run_to_end(provider, handle, first)
         assert obs.state == "success" and obs.remote_status == "running"
@@ -100,7 +101,7 @@ def test_unknown_task_is_a_mistake_in_the_file_with_a_hint(tmp_path):
     with Emulator(scenario()) as emu:
         provider = provider_for(mft_env(emu, tmp_path))
         with pytest.raises(NotFoundOnPlatform) as caught:
-            provider.start("start_task", {"task_id": "no-such-task"}, Ctx())
+            kit.start(provider, "start_task", {"task_id": "no-such-task"}, Ctx())
         assert caught.value.exit_code == 2
         assert "task no-such-task not found on" in str(caught.value)
         assert "check the task id in Automate MFT" in str(caught.value)
@@ -186,7 +187,7 @@ def test_a_429_storm_on_start_waits_for_retry_after_and_starts_once(tmp_path):
         provider = provider_for(mft_env(emu, tmp_path))
         provider.check()  # token first, so the timings below are the start's own
         began = time.monotonic()
-        handle, first = provider.start("start_task", {"task_id": TASK}, Ctx())
+        handle, first = kit.start(provider, "start_task", {"task_id": TASK}, Ctx())
         elapsed = time.monotonic() - began
         assert first.run_id and elapsed >= 4.0  # two waits of Retry-After: 2
         starts = [r for r in emu.journal.requests if r.path == f"/v1/tasks/{TASK}/start"]
@@ -209,7 +210,7 @@ def test_a_lost_start_answer_is_ambiguous_and_never_resent(tmp_path, kind):
     with Emulator(scenario(faults=faults)) as emu:
         provider = provider_for(mft_env(emu, tmp_path, timeout=0.5))
         with pytest.raises(AmbiguousStartError) as caught:
-            provider.start("start_task", {"task_id": TASK}, Ctx())
+            kit.start(provider, "start_task", {"task_id": TASK}, Ctx())
         text = str(caught.value)
         assert "may have started" in text and "did not send it again" in text
         starts = [r for r in emu.journal.requests if r.path == f"/v1/tasks/{TASK}/start"]
@@ -227,7 +228,7 @@ def test_token_revoked_while_20_threads_poll_costs_one_new_token(tmp_path):
     }
     with Emulator(Scenario.from_dict(data)) as emu:
         provider = provider_for(mft_env(emu, tmp_path), max_parallel=20)
-        runs = [provider.start("start_task", {"task_id": TASK}, Ctx()) for _ in range(20)]
+        runs = [kit.start(provider, "start_task", {"task_id": TASK}, Ctx()) for _ in range(20)]
         assert emu.journal.tokens_issued("automate-mft") == 1
         results: list = [None] * 20
 
@@ -276,7 +277,7 @@ def test_a_short_outage_while_polling_is_tolerated_a_few_times(tmp_path):
     ]
     with Emulator(scenario(faults=faults)) as emu:
         provider = provider_for(mft_env(emu, tmp_path))
-        handle, _first = provider.start("start_task", {"task_id": TASK}, Ctx())
+        handle, _first = kit.start(provider, "start_task", {"task_id": TASK}, Ctx())
         obs = provider.poll(handle, Ctx())
         assert (
             obs.state == "running"
@@ -295,7 +296,7 @@ def test_a_long_outage_while_polling_ends_in_a_remote_error(tmp_path):
     ]
     with Emulator(scenario(faults=faults)) as emu:
         provider = provider_for(mft_env(emu, tmp_path))
-        handle, _first = provider.start("start_task", {"task_id": TASK}, Ctx())
+        handle, _first = kit.start(provider, "start_task", {"task_id": TASK}, Ctx())
         for _ in range(3):
             assert provider.poll(handle, Ctx()).state == "running"
         with pytest.raises(RemoteError, match="answered 503 after 3 tries"):

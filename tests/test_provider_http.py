@@ -21,6 +21,7 @@ from mftrun.errors import AmbiguousStartError, RemoteError
 from mftrun.model import CredentialRef, Environment
 from mftrun.providers.registry import create_provider
 
+import kit  # noqa: E402
 from kit import FAST_MFT, Ctx  # noqa: E402
 
 TASK = "6b1f0c2e-2d7a-4c1e-9b8e-3f4a5c6d7e8f"
@@ -56,7 +57,7 @@ def test_http_get_through_the_session_returns_outputs_without_auth(tmp_path):
         provider = create_provider(
             mft_env(emu.url, emu_creds(emu, tmp_path)), redactor=redactor, policies=FAST
         )
-        handle, obs = provider.start("http", {"path": "/v1/licenses/current"}, Ctx())
+        handle, obs = kit.start(provider, "http", {"path": "/v1/licenses/current"}, Ctx())
         assert obs.state == "success" and obs.outputs["status_code"] == 200
         assert obs.outputs["json"]["planTier"] == "Professional"
         assert json.loads(obs.outputs["text"]) == obs.outputs["json"]
@@ -70,10 +71,10 @@ def test_a_status_outside_expect_fails_with_the_answer(tmp_path):
         provider = create_provider(
             mft_env(emu.url, emu_creds(emu, tmp_path)), redactor=Redactor(), policies=FAST
         )
-        _, obs = provider.start("http", {"path": "/v1/task-runs/nope"}, Ctx())
+        _, obs = kit.start(provider, "http", {"path": "/v1/task-runs/nope"}, Ctx())
         assert obs.state == "failed" and obs.outputs["status_code"] == 404
         assert "GET /v1/task-runs/nope answered 404 (expected 200, 201, 202, 204)" in obs.message
-        _, obs = provider.start("http", {"path": "/v1/task-runs/nope", "expect": [404]}, Ctx())
+        _, obs = kit.start(provider, "http", {"path": "/v1/task-runs/nope", "expect": [404]}, Ctx())
         assert obs.state == "success"
 
 
@@ -82,13 +83,16 @@ def test_until_polls_the_same_request_until_the_expression_holds(tmp_path):
         provider = create_provider(
             mft_env(emu.url, emu_creds(emu, tmp_path)), redactor=Redactor(), policies=FAST
         )
-        _, started = provider.start(
-            "http", {"method": "POST", "path": f"/v1/tasks/{TASK}/start", "json": {}}, Ctx()
+        _, started = kit.start(
+            provider,
+            "http",
+            {"method": "POST", "path": f"/v1/tasks/{TASK}/start", "json": {}},
+            Ctx(),
         )
         run_id = started.outputs["json"]["id"]
         until = "{{ response.json.status.taskRunStatus == 'success' }}"
-        handle, obs = provider.start(
-            "http", {"path": f"/v1/task-runs/{run_id}", "until": until}, Ctx()
+        handle, obs = kit.start(
+            provider, "http", {"path": f"/v1/task-runs/{run_id}", "until": until}, Ctx()
         )
         assert obs.state == "running"
         deadline = time.monotonic() + 15
@@ -115,8 +119,11 @@ def test_an_http_post_whose_answer_is_lost_is_ambiguous(tmp_path):
             mft_env(emu.url, emu_creds(emu, tmp_path)), redactor=Redactor(), policies=FAST
         )
         with pytest.raises(AmbiguousStartError, match="may have processed the request"):
-            provider.start(
-                "http", {"method": "POST", "path": f"/v1/tasks/{TASK}/start", "json": {}}, Ctx()
+            kit.start(
+                provider,
+                "http",
+                {"method": "POST", "path": f"/v1/tasks/{TASK}/start", "json": {}},
+                Ctx(),
             )
         assert emu.journal.starts(TASK) == 1
         assert (
@@ -136,8 +143,8 @@ def test_acronis_http_step_rides_the_acronis_token(tmp_path):
             },
         )
         provider = create_provider(env, redactor=Redactor())
-        _, obs = provider.start(
-            "http", {"path": "/api/task_manager/v2/tasks", "query": {"limit": 1}}, Ctx()
+        _, obs = kit.start(
+            provider, "http", {"path": "/api/task_manager/v2/tasks", "query": {"limit": 1}}, Ctx()
         )
         assert obs.state == "success" and "items" in obs.outputs["json"]
         assert emu.journal.tokens_issued("acronis") == 1
@@ -203,7 +210,7 @@ def test_a_non_json_answer_is_a_clear_remote_error(tmp_path):
         assert "not JSON (text/html)" in text and "Please log in to the proxy" in text
         assert "login" in text  # the hint
         # The http action accepts any body: json is None, text is kept.
-        _, obs = provider.start("http", {"path": "/anything"}, Ctx())
+        _, obs = kit.start(provider, "http", {"path": "/anything"}, Ctx())
         assert (
             obs.state == "success"
             and obs.outputs["json"] is None

@@ -307,6 +307,11 @@ def test_no_history_leaks_across_environments_or_tenants(store_url: str) -> None
     }
     assert base not in others and len(others) == 4
     assert history.history_key(mft_step("renamed", "task-a"), mft(), environ) == base
+    short = Step("pull", Action("start_task", "task-a"), "mft", 0)  # `start_task: task-a`
+    assert history.history_key(short, mft(), environ) == base
+    written = {"task_id": "task-a", "parameters": {"N": 1}}
+    with_params = Step("pull", Action("start_task", written), "mft", 0)
+    assert history.history_key(with_params, mft(), environ) == base  # the task, not its inputs
     assert "T1" not in base and "example" not in base  # a hash: no URL or tenant in clear
 
     store = open_store(store_url, None)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mftrun.errors import InputError, ValidationFailed
-from mftrun.model import MFT_REGIONS
+from mftrun.providers.catalog import MFT_REGIONS
 from mftrun.validation import check_paths, load_pipeline, validate_bytes
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -94,10 +94,10 @@ def test_example_model_is_filled_faithfully() -> None:
     settled, pull, push, archive, notify = p.steps
     assert settled.environment == "backup" and settled.timeout == 7200
     assert settled.action.kind == "wait_tasks"
-    assert settled.action.spec["state"] == ["started", "paused"]
-    assert settled.action.spec["accept_results"] == ["ok", "warning"]
+    assert settled.action.spec.filters == (("state", "started"), ("state", "paused"))
+    assert settled.action.spec.accept_results == ("ok", "warning")
     assert pull.action.kind == "start_task"
-    assert pull.action.spec["task_id"] == "02115928-16fe-4493-949b-d77d302a88ee"
+    assert pull.action.spec.task_id == "02115928-16fe-4493-949b-d77d302a88ee"
     assert (pull.action.position.line, pull.action.position.column) == (34, 5)
     assert (pull.position.line, pull.position.column) == (33, 5)
     assert pull.environment == "mft" and pull.timeout == 1800  # defaults merged
@@ -118,16 +118,16 @@ def test_defaults_merge_field_by_field_and_action_defaults() -> None:
     assert no_retry.retries.attempts == 0 and no_retry.timeout == 900
     http = load_pipeline(FIXTURES / "valid" / "loopback-http.yaml")
     run, poll, after, lookup = http.steps
-    assert run.action.spec["method"] == "PUT"
-    assert run.action.spec["json"]["policy_id"] == "{{ vars.policy }}"
-    assert poll.action.spec["method"] == "GET"
-    assert list(poll.action.spec["expect"]) == [200, 201, 202, 204]
-    assert poll.action.spec["until"].startswith("response.json")
-    assert after.action.spec["name"] == "Tidy up" and "task_id" not in after.action.spec
-    assert after.action.spec["success_statuses"] == ["success"]
-    assert after.action.spec["failure_statuses"] == ["failed"]
+    assert run.action.spec.method == "PUT"
+    assert run.action.spec.json["policy_id"] == "{{ vars.policy }}"
+    assert poll.action.spec.method == "GET"
+    assert sorted(poll.action.spec.expect) == [200, 201, 202, 204]
+    assert poll.action.spec.until.startswith("response.json")
+    assert after.action.spec.name == "Tidy up" and after.action.spec.task_id is None
+    assert after.action.spec.success_statuses == ("success",)
+    assert after.action.spec.failure_statuses == ("failed",)
     assert after.run_if.kind == "expression" and "steps['run-plan']" in after.run_if.expression
-    assert lookup.action.spec["resultCode"] == ["error"]  # one value -> a list
+    assert lookup.action.spec.filters == (("resultCode", "error"),)  # one value
     envs = http.environments
     assert envs["local"].base_url == "http://127.0.0.1:8080"
     assert envs["local"].http_timeout == 10 and envs["local"].ca_bundle.endswith(".crt")

@@ -37,7 +37,7 @@ def check_environments(
 ) -> list[CheckRow]:
     """One row per environment used by a step, checked in parallel; never raises for a platform."""
     from mftrun.providers.registry import create_provider
-    from mftrun.run import credential_problems
+    from mftrun.preflight import credential_problems
 
     used = sorted({step.environment for step in pipeline.steps})
     envs = {name: pipeline.environments[name] for name in used if name in pipeline.environments}
@@ -121,7 +121,7 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str] = os.environ) ->
     redactor = Redactor()
     with contextlib.ExitStack() as stack:
         if getattr(args, "emulate", False):
-            from mftrun.run import emulated
+            from mftrun.rehearsal import emulated
 
             pipeline = stack.enter_context(emulated(pipeline, args.scenario, redactor)).pipeline
         from mftrun.locations import resolve_locations
@@ -138,7 +138,7 @@ def _print_key_warnings(pipeline: Any) -> None:
     import sys
 
     from mftrun.inert import inert_lines
-    from mftrun.run import key_file_warnings
+    from mftrun.preflight import key_file_warnings
 
     for warning in key_file_warnings(pipeline):
         print(inert_lines(warning), file=sys.stderr)

@@ -41,6 +41,10 @@ def _label(step: Any) -> list[str]:
     lines = [inert(step.id), inert(f"{step.action.kind} @ {step.environment}")]
     if step.run_if.kind != "success":
         lines.append(inert(f"run_if: {step.run_if.expression or step.run_if.kind}"))
+    from mftrun.expand import describe
+
+    if (group := describe(step)) is not None and step.group is None:
+        lines.append(inert(group))
     return lines
 
 

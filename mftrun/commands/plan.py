@@ -50,31 +50,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def target(step: Any) -> str:
-    """A short description of what a step's action touches."""
-    spec = step.action.spec
-    if step.action.kind == "start_task":
-        return f"task {spec['task_id']}" if "task_id" in spec else f"task named {spec['name']!r}"
-    if step.action.kind == "wait_tasks":
-        filters = [
-            f"{k}={','.join(v) if isinstance(v, list) else v}"
-            for k, v in spec.items()
-            if k not in ("accept_results", "limit", "lod", "min_count", "settle")
-        ]
-        held = []
-        if spec.get("min_count"):
-            held.append(f"at least {spec['min_count']} task(s)")
-        if spec.get("settle"):
-            from mftrun.durations import format_duration
+    """A short description of what a step's action touches (its action module says)."""
+    from mftrun import actions
 
-            held.append(f"settle {format_duration(spec['settle'])}")
-        return "tasks " + " ".join(filters) + (f" ({', '.join(held)})" if held else "")
-    return f"{spec['method']} {spec['path'] or '(the webhook URL)'}"
+    return actions.action_type(step.action.kind).plan_target(actions.spec_of(step.action))
 
 
 def parameters(step: Any) -> dict[str, Any]:
-    """start_task parameters as written (templates are rendered only when the step starts)."""
-    params = step.action.spec.get("parameters") if step.action.kind == "start_task" else None
-    return dict(params) if isinstance(params, dict) else {}
+    """The action's parameters as written (templates are rendered only when the step starts)."""
+    from mftrun import actions
+
+    return dict(actions.action_type(step.action.kind).parameters(actions.spec_of(step.action)))
 
 
 def condition(step: Any) -> str:
@@ -83,6 +69,8 @@ def condition(step: Any) -> str:
 
 
 def plan_dict(pipeline: Any, plan: Any) -> dict[str, Any]:
+    from mftrun.expand import describe
+
     level_of = {sid: n for n, level in enumerate(plan.levels) for sid in level}
     by_id = {step.id: step for step in pipeline.steps}
     steps = []
@@ -123,6 +111,7 @@ def plan_dict(pipeline: Any, plan: Any) -> dict[str, Any]:
                 "continue_on_error": step.continue_on_error,
                 "outputs": sorted(step.outputs),
                 "line": step.position.line,
+                "for_each": describe(step),
             }
         )
     return {
@@ -140,6 +129,7 @@ def plan_dict(pipeline: Any, plan: Any) -> dict[str, Any]:
 
 def plan_text(pipeline: Any, plan: Any, book: Any = None) -> str:
     from mftrun.durations import format_duration
+    from mftrun.expand import describe
     from mftrun.inert import inert
 
     def dur(value: float | None) -> str:
@@ -160,6 +150,8 @@ def plan_text(pipeline: Any, plan: Any, book: Any = None) -> str:
             step = by_id[sid]
             env = pipeline.environments[step.environment]
             lines.append(f"  {inert(sid)}: {step.action.kind} {inert(target(step))}")
+            if (group := describe(step)) is not None:
+                lines.append(f"      {inert(group)}")
             lines.append(
                 f"      environment {inert(step.environment)} ({inert(env.provider)})"
                 f"; needs {inert(', '.join(step.needs) or '-')}; run_if {inert(condition(step))}"

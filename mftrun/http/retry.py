@@ -180,9 +180,6 @@ START = RetryPolicy(
     backoff_max=30.0,
     max_total=300.0,
 )
-# Acronis documents "5xx: retry twice, 1-2 s apart".
-ACRONIS_READ = READ.replace(retries=2, backoff_factor=1.0, backoff_max=2.0, jitter=1.0)
-ACRONIS_POLL = ACRONIS_READ.replace(inline_retry_after=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,4 +195,3 @@ class Policies:
 
 
 DEFAULT_POLICIES = Policies()
-ACRONIS_POLICIES = Policies(read=ACRONIS_READ, poll=ACRONIS_POLL, start=START)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from mftrun.concurrency import connection_pool_size
 from mftrun.errors import ConnectError, RemoteError
 
 MAX_BODY = 10 * 1024 * 1024  # answers above this are refused, not buffered
@@ -65,9 +66,9 @@ def check_base_url(base_url: str) -> str:
 
     Tokens and client assertions travel in every request, so plain http is only
     acceptable on this machine (the emulator). Canonical (lower-case scheme and
-    host, no default port, no trailing slash) because the Automate MFT client
-    assertion's `aud` is built from it and must equal the token endpoint's URL
-    exactly: `https://API.us.mft.progress.com:443/` would otherwise be refused."""
+    host, no default port, no trailing slash) because a signed client assertion's
+    `aud` may be built from it and must then equal the token endpoint's URL exactly:
+    `https://API.example.com:443/` and `https://api.example.com` are one host."""
     parts = urlsplit(base_url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConnectError(
@@ -143,9 +144,12 @@ class HttpTransport:
         # every request as trust_env does: that lookup was the largest mftrun-side CPU item per
         # request (bench/profile_apply.py). ~/.netrc is never wanted: every call carries its token.
         session.trust_env = False
-        # Pool: one connection per parallel step (at least 2: the executor has at least 2 workers,
-        # and urllib3 warns on stderr when it must discard a connection); no requests-level retries.
-        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max(2, max_parallel), max_retries=0)
+        # Pool: one connection per worker thread that can send at once (not per active step:
+        # urllib3 allocates every slot up front, so max_parallel 10,000 would mean 10,000 slots
+        # and a huge value locked apply up); no requests-level retries.
+        adapter = HTTPAdapter(
+            pool_connections=2, pool_maxsize=connection_pool_size(max_parallel), max_retries=0
+        )
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         session.headers["User-Agent"] = _user_agent()

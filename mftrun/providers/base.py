@@ -53,9 +53,7 @@ class Provider(Protocol):
     name: str  # provider id, e.g. "automate-mft"
     can_cancel: bool
 
-    def start(
-        self, kind: str, spec: Mapping[str, Any], ctx: StepContext
-    ) -> tuple[Any, Observation]:
+    def start(self, kind: str, spec: Any, ctx: StepContext) -> tuple[Any, Observation]:
         """Begin the action; return an opaque handle for later polls and the first observation."""
         ...
 
@@ -65,9 +63,7 @@ class Provider(Protocol):
         """What `attach` needs to find this handle's remote run again ({} when nothing can)."""
         ...
 
-    def attach(
-        self, kind: str, spec: Mapping[str, Any], ref: Mapping[str, str], ctx: StepContext
-    ) -> Any:
+    def attach(self, kind: str, spec: Any, ref: Mapping[str, str], ctx: StepContext) -> Any:
         """A handle that polls the recorded remote run; never starts anything (resume)."""
         ...
 

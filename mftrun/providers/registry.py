@@ -13,21 +13,17 @@ from mftrun.model import Environment
 
 
 def provider_class(name: str) -> type:
-    from mftrun.providers.acronis import AcronisProvider
-    from mftrun.providers.automate_mft import AutomateMftProvider
-    from mftrun.providers.webhook import WebhookProvider
+    """The platform's provider class, imported now (its declaration names it)."""
+    import importlib
 
-    classes = {
-        "automate-mft": AutomateMftProvider,
-        "acronis": AcronisProvider,
-        "webhook": WebhookProvider,
-    }
-    try:
-        return classes[name]
-    except KeyError:
-        raise InputError(
-            f"unknown provider {name!r}; expected one of: {', '.join(classes)}"
-        ) from None
+    from mftrun.providers.catalog import PLATFORMS
+
+    platform = PLATFORMS.get(name)
+    if platform is None:
+        raise InputError(f"unknown provider {name!r}; expected one of: {', '.join(PLATFORMS)}")
+    module, _, cls = platform.provider.partition(":")
+    provider: type = getattr(importlib.import_module(module), cls)
+    return provider
 
 
 def create_provider(

@@ -19,6 +19,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from mftrun.errors import StateError
 from mftrun.model import Environment, Pipeline, Step
@@ -48,9 +49,12 @@ def history_key(step: Step, env: Environment, environ: Mapping[str, str]) -> str
             who[name] = environ.get(ref.ref, f"env:{ref.ref}")
         else:
             who[name] = f"{ref.kind}:{ref.ref}"
-    spec = dict(step.action.spec)
-    if step.action.kind == "start_task":
-        spec = {k: spec.get(k) for k in ("task_id", "name") if spec.get(k) is not None}
+    task: Any = step.action.written  # as written: templates stay templates
+    if step.action.kind == "start_task":  # the task, not its parameters or statuses
+        if isinstance(task, Mapping):
+            task = {k: task.get(k) for k in ("task_id", "name") if task.get(k) is not None}
+        else:
+            task = {"task_id": task}
     identity = {
         "environment": env.name,
         "provider": env.provider,
@@ -59,7 +63,7 @@ def history_key(step: Step, env: Environment, environ: Mapping[str, str]) -> str
         "base_url_env": env.base_url_env,
         "who": who,
         "action": step.action.kind,
-        "task": spec,
+        "task": task,
     }
     text = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()

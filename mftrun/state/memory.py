@@ -94,8 +94,15 @@ def plan_memory(
         memory.lock_key = key
     earlier, source = _earlier_steps(memory.store, pipeline, resume, resume_from)
     if earlier is not None and source is not None:
+        from mftrun.expand import recorded_instances
+
         hashes = {step.id: step_hash(step) for step in pipeline.steps}
-        decided = plan_resume(pipeline.steps, hashes, earlier, from_run=source, restart=restart)
+        # instances of dynamic for_each groups exist only once their list is known: the
+        # recorded ones are decided here like steps, and matched on their hash when expanded
+        stand_ins, recorded = recorded_instances(pipeline.steps, earlier)
+        hashes.update(recorded)
+        steps = (*pipeline.steps, *stand_ins)
+        decided = plan_resume(steps, hashes, earlier, from_run=source, restart=restart)
         memory.prior, memory.notes, memory.resumed_from = decided.prior, decided.notes, source
         counts = {k: list(decided.decisions.values()).count(k) for k in ("carry", "attach")}
         memory.notes = (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mftrun.results import StepResult
 
@@ -23,6 +23,8 @@ class Attach:
     ref: Mapping[str, str]
     attempt: int
     from_run: str
+    # as recorded: a dynamic for_each instance is matched on it (not part of the decision)
+    definition_hash: str = field(default="", compare=False)
 
 
 Prior = Carried | Attach

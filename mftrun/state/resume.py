@@ -88,7 +88,9 @@ def plan_resume(
         elif going and ref is not None:
             decisions[step.id] = "attach"
             number = int(last.get("number") or 1)
-            prior[step.id] = Attach({str(k): str(v) for k, v in ref.items()}, number, from_run)
+            prior[step.id] = Attach(
+                {str(k): str(v) for k, v in ref.items()}, number, from_run, hashes[step.id]
+            )
         elif record.get("start_unconfirmed"):
             ambiguous.append(step.id)
         else:

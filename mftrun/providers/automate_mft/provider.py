@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from mftrun.inert import inert
+from mftrun.actions.start_task import StartTaskSpec
 from mftrun.errors import (
     AmbiguousStartError,
     AuthError,
@@ -21,11 +22,12 @@ from mftrun.errors import (
     NotFoundOnPlatform,
     RemoteError,
 )
-from mftrun.http.auth import MFT_KEY_HINT, CredentialSource, MftTokenSource
+from mftrun.http.auth import CredentialSource
+from mftrun.providers.automate_mft.token import MFT_KEY_HINT, MftTokenSource
 from mftrun.http.retry import RetryLater
 from mftrun.http.session import HttpTransport, NoResponseError
 from mftrun.providers.base import Observation, StepContext
-from mftrun.providers.http_step import Calls, SessionProvider
+from mftrun.providers.session import Calls, SessionProvider
 
 TOKEN_BODY_VAR = "MFTRUN_MFT_TOKEN_BODY"  # "form" to send the token request form-encoded
 # The vendor lists run states "such as queued, running, success, or failed": not a closed list.
@@ -99,19 +101,11 @@ class AutomateMftProvider(SessionProvider):
 
     # -- start_task ----------------------------------------------------------------------------
 
-    def start_action(
-        self, kind: str, spec: Mapping[str, Any], ctx: StepContext
-    ) -> tuple[Any, Observation]:
-        if kind != "start_task":
+    def start_action(self, kind: str, spec: Any, ctx: StepContext) -> tuple[Any, Observation]:
+        if not isinstance(spec, StartTaskSpec):
             return super().start_action(kind, spec, ctx)
         run = _run_from_spec(spec)
-        parameters = spec.get("parameters")
-        if parameters is None:
-            parameters = {}
-        if not isinstance(parameters, Mapping):
-            raise InputError(
-                f"start_task {run.label}: 'parameters' must be a mapping of names to values"
-            )
+        parameters = spec.parameters
         if "task_id" in run.ident:
             path, params = f"/v1/tasks/{quote(run.ident['task_id'], safe='')}/start", None
         else:
@@ -200,11 +194,9 @@ class AutomateMftProvider(SessionProvider):
             return {"run_id": handle.run_id, **handle.ident}
         return {}
 
-    def attach(
-        self, kind: str, spec: Mapping[str, Any], ref: Mapping[str, str], ctx: StepContext
-    ) -> Any:
+    def attach(self, kind: str, spec: Any, ref: Mapping[str, str], ctx: StepContext) -> Any:
         """Resume: poll the task run an earlier mftrun process started; nothing is sent but GETs."""
-        if kind != "start_task" or not ref.get("run_id"):
+        if not isinstance(spec, StartTaskSpec) or not ref.get("run_id"):
             return super().attach(kind, spec, ref, ctx)
         run = _run_from_spec(spec)
         run.run_id = str(ref["run_id"])
@@ -285,30 +277,13 @@ class AutomateMftProvider(SessionProvider):
         }
 
 
-def _run_from_spec(spec: Mapping[str, Any]) -> MftRun:
-    task_id, name = spec.get("task_id"), spec.get("name")
-    if (task_id in (None, "")) == (name in (None, "")):
-        raise InputError("start_task needs exactly one of 'task_id' or 'name'")
-    if task_id not in (None, ""):
-        ident, label = {"task_id": str(task_id)}, f"task {task_id}"
-    else:
-        ident, label = {"name": str(name)}, f"task named {str(name)!r}"
-
-    def statuses(key: str, default: tuple[str, ...]) -> frozenset[str]:
-        value = spec.get(key)
-        if value is None:
-            value = default
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, (list, tuple)) or not value:
-            raise InputError(f"start_task {label}: {key!r} must be a non-empty list of statuses")
-        return frozenset(str(v).casefold() for v in value)
-
+def _run_from_spec(spec: StartTaskSpec) -> MftRun:
+    """Statuses compare case-insensitively: the platform's casing is not the file's concern."""
     return MftRun(
-        label=label,
-        ident=ident,
-        success=statuses("success_statuses", DEFAULT_SUCCESS),
-        failure=statuses("failure_statuses", DEFAULT_FAILURE),
+        label=spec.label,
+        ident=spec.ident,
+        success=frozenset(s.casefold() for s in spec.success_statuses),
+        failure=frozenset(s.casefold() for s in spec.failure_statuses),
     )
 
 

@@ -6,107 +6,30 @@ if any ended with a result code the step does not accept, naming those tasks.
 Each start/poll walks every page (cursor in `paging.cursors.after`), because a
 task seen on page 3 today must still be checked when it finishes tomorrow.
 
-Task ids are 64-bit integers above 2**53: they are keyed by `idString` (or the
-exact integer's text) and never pass through a float. Timestamps carry nine
-fractional digits, which `datetime.fromisoformat` rejects; `parse_timestamp`
-reads them.
+Task objects (exact 64-bit ids, nanosecond timestamps, result codes) are read by
+`tasks.py`.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 
-from mftrun.errors import AuthError, InputError, RemoteError
+from mftrun.actions.wait_tasks import WaitTasksSpec
+from mftrun.errors import AuthError, RemoteError
 from mftrun.inert import inert
-from mftrun.http.auth import AcronisTokenSource, CredentialSource
-from mftrun.http.retry import ACRONIS_POLICIES, Policies, RetryLater, RetryPolicy
+from mftrun.http.auth import CredentialSource
+from mftrun.providers.acronis.policies import ACRONIS_POLICIES
+from mftrun.providers.acronis import tasks as task_objects
+from mftrun.providers.acronis.token import AcronisTokenSource
+from mftrun.http.retry import Policies, RetryLater, RetryPolicy
 from mftrun.http.session import HttpTransport
 from mftrun.providers.base import Observation, StepContext
-from mftrun.providers.http_step import Calls, SessionProvider
+from mftrun.providers.session import Calls, SessionProvider
 
 TASKS = "/api/task_manager/v2/tasks"
-DEFAULT_ACCEPT = ("ok", "warning")
-DEFAULT_LIMIT = 100
 MAX_PAGES = 10_000
-OPTIONS = frozenset({"accept_results", "limit", "lod", "min_count", "settle"})  # not filters
-FILTERS = frozenset(
-    {  # documented; others are passed through as-is (the platform judges them)
-        "id",
-        "uuid",
-        "type",
-        "queue",
-        "priority",
-        "startedBy",
-        "policyId",
-        "policyName",
-        "policyType",
-        "resourceId",
-        "resourceName",
-        "resourceType",
-        "workflowId",
-        "tag",
-        "state",
-        "resultCode",
-        "enqueuedAt",
-        "assignedAt",
-        "startedAt",
-        "updatedAt",
-        "completedAt",
-        "order",
-        "executorId",
-        "allow_deleted",
-    }
-)
-
-# Filters whose values never contain a comma (enums, ids, UUIDs): a comma is a list written wrong.
-NO_COMMA = frozenset({"id", "uuid", "state", "resultCode", "priority", "policyId", "resourceId"})
-
-_TS = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
-    r"([Zz]|[+-]\d{2}:?\d{2})$"
-)
-
-
-def parse_timestamp(text: str) -> tuple[datetime, int]:
-    """RFC 3339 with up to 9 fractional digits -> (UTC datetime to the microsecond, nanoseconds)."""
-    match = _TS.match(text.strip()) if isinstance(text, str) else None
-    if not match:
-        raise ValueError(f"not an RFC 3339 timestamp: {text!r}")
-    year, month, day, hour, minute, second, fraction, zone = match.groups()
-    nanos = int((fraction or "").ljust(9, "0"))
-    when = datetime(
-        int(year),
-        int(month),
-        int(day),
-        int(hour),
-        int(minute),
-        int(second),
-        nanos // 1000,
-        tzinfo=timezone.utc,
-    )
-    if zone not in ("Z", "z"):
-        sign = 1 if zone[0] == "+" else -1
-        digits = zone[1:].replace(":", "")
-        when -= sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
-    return when, nanos
-
-
-def task_key(task: Mapping[str, Any]) -> str | None:
-    """The task's id as exact text: idString, else the integer (never via float)."""
-    value = task.get("idString")
-    if isinstance(value, str) and value:
-        return value
-    value = task.get("id")
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    if isinstance(value, str) and value:
-        return value
-    return None
 
 
 @dataclass(slots=True)
@@ -124,6 +47,17 @@ class TaskWait:
     )  # key -> completed task / None: gone
     calls: Calls = field(default_factory=Calls)
     poll_failures: int = 0
+
+    @classmethod
+    def of(cls, spec: WaitTasksSpec) -> TaskWait:
+        return cls(
+            params=list(spec.filters),
+            accept=frozenset(spec.accept_results),
+            limit=spec.limit,
+            lod=spec.lod,
+            min_count=spec.min_count,
+            settle=spec.settle,
+        )
 
 
 class AcronisProvider(SessionProvider):
@@ -180,12 +114,10 @@ class AcronisProvider(SessionProvider):
 
     # -- wait_tasks ----------------------------------------------------------------------------
 
-    def start_action(
-        self, kind: str, spec: Mapping[str, Any], ctx: StepContext
-    ) -> tuple[Any, Observation]:
-        if kind != "wait_tasks":
+    def start_action(self, kind: str, spec: Any, ctx: StepContext) -> tuple[Any, Observation]:
+        if not isinstance(spec, WaitTasksSpec):
             return super().start_action(kind, spec, ctx)
-        wait = _wait_from_spec(spec)
+        wait = TaskWait.of(spec)
         wait.began = self.clock.monotonic()
         return wait, self._step(wait, self.policies.read)
 
@@ -202,7 +134,7 @@ class AcronisProvider(SessionProvider):
     def _step(self, wait: TaskWait, policy: RetryPolicy) -> Observation:
         matching = self._walk(wait, policy)
         for task in matching:
-            key = task_key(task)
+            key = task_objects.task_key(task)
             if key is not None:
                 wait.seen[key] = task
                 wait.final.pop(key, None)  # matching again: not finished after all
@@ -235,11 +167,13 @@ class AcronisProvider(SessionProvider):
         bad = [
             (key, task)
             for key, task in wait.final.items()
-            if task is None or _code(task) not in wait.accept
+            if task is None or task_objects.result_code(task) not in wait.accept
         ]
         if bad:
             accepted = ", ".join(sorted(wait.accept))
-            names = "; ".join(_describe(key, task) for key, task in _by_completion(bad))
+            names = "; ".join(
+                task_objects.describe(key, task) for key, task in task_objects.by_completion(bad)
+            )
             message = (
                 f"{len(bad)} of {len(wait.final)} task(s) did not end with an accepted result "
                 f"({accepted}): {names}"
@@ -264,15 +198,15 @@ class AcronisProvider(SessionProvider):
         warned = [
             (key, task)
             for key, task in wait.final.items()
-            if task is not None and _code(task) == "warning"
+            if task is not None and task_objects.result_code(task) == "warning"
         ]
         return Observation(
             state="success",
             remote_status=f"{len(wait.final)} task(s) completed",
             outputs=outputs,
             warnings=tuple(
-                self.redactor.scrub(_warned(key, task))[:1000]
-                for key, task in _by_completion(warned)
+                self.redactor.scrub(task_objects.warned(key, task))[:1000]
+                for key, task in task_objects.by_completion(warned)
             ),
         )
 
@@ -338,7 +272,7 @@ class AcronisProvider(SessionProvider):
         return body
 
     def _outputs(self, wait: TaskWait) -> dict[str, Any]:
-        tasks = [_summary(key, task) for key, task in wait.seen.items()]
+        tasks = [task_objects.summary(key, task) for key, task in wait.seen.items()]
         return self.redactor.scrub_data(
             {
                 "tasks": tasks,
@@ -350,61 +284,6 @@ class AcronisProvider(SessionProvider):
         )
 
 
-def _wait_from_spec(spec: Mapping[str, Any]) -> TaskWait:
-    params: list[tuple[str, str]] = []
-    for name, value in spec.items():
-        if name in OPTIONS:
-            continue
-        values = value if isinstance(value, (list, tuple)) else [value]
-        for item in values:  # repeated parameters, never comma-joined
-            if item is None or isinstance(item, (dict, list)):
-                raise InputError(
-                    f"wait_tasks: filter {name!r} must be a string or a list of strings"
-                )
-            text = _text(item)
-            if name in NO_COMMA and "," in text:
-                # The API takes one value per parameter; "started,paused" would match no task and
-                # the step would pass at once without waiting for anything.
-                parts = [p.strip() for p in text.split(",") if p.strip()]
-                raise InputError(
-                    f"wait_tasks: filter {name!r} has the comma-separated value {text!r}",
-                    hint=f"write a list, sent as repeated parameters: {name}: [{', '.join(parts)}]",
-                )
-            params.append((str(name), text))
-    accept_raw = spec.get("accept_results", DEFAULT_ACCEPT)
-    if isinstance(accept_raw, str):
-        accept_raw = [accept_raw]
-    if not isinstance(accept_raw, (list, tuple)) or not accept_raw:
-        raise InputError("wait_tasks: 'accept_results' must be a non-empty list of result codes")
-    limit = spec.get("limit", DEFAULT_LIMIT)
-    try:
-        limit = int(limit)
-    except (TypeError, ValueError):
-        raise InputError(f"wait_tasks: 'limit' must be a number, not {limit!r}") from None
-    if limit < 1:
-        raise InputError("wait_tasks: 'limit' must be at least 1")
-    lod = spec.get("lod")
-    min_count, settle = spec.get("min_count", 0), spec.get("settle", 0.0)
-    if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 0:
-        raise InputError(f"wait_tasks: 'min_count' must be a whole number >= 0, not {min_count!r}")
-    if isinstance(settle, bool) or not isinstance(settle, (int, float)) or settle < 0:
-        raise InputError(f"wait_tasks: 'settle' must be a duration, not {settle!r}")
-    return TaskWait(
-        params=params,
-        accept=frozenset(str(a) for a in accept_raw),
-        limit=limit,
-        lod=str(lod) if lod else None,
-        min_count=min_count,
-        settle=float(settle),
-    )
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
 def _after_cursor(body: Any) -> str | None:
     paging = body.get("paging") if isinstance(body, dict) else None
     cursors = paging.get("cursors") if isinstance(paging, dict) else None
@@ -412,79 +291,3 @@ def _after_cursor(body: Any) -> str | None:
         cursors = body.get("cursors")  # the OpenAPI document's placement
     after = cursors.get("after") if isinstance(cursors, dict) else None
     return after if isinstance(after, str) and after else None
-
-
-def _code(task: Mapping[str, Any]) -> str | None:
-    result = task.get("result")
-    code = result.get("code") if isinstance(result, dict) else None
-    return str(code) if code not in (None, "") else None
-
-
-def _named(task: Mapping[str, Any], key: str) -> Any:
-    value = task.get(key)
-    if isinstance(value, dict):
-        return {k: value.get(k) for k in ("id", "name", "type") if value.get(k) is not None} or None
-    return None
-
-
-def _summary(key: str, task: Mapping[str, Any] | None) -> dict[str, Any]:
-    task = task or {}
-    return {
-        "id": key,
-        "uuid": task.get("uuid"),
-        "type": task.get("type"),
-        "state": task.get("state"),
-        "result_code": _code(task),
-        "policy": _named(task, "policy"),
-        "resource": _named(task, "resource"),
-        "completed_at": task.get("completedAt"),
-    }
-
-
-def _describe(key: str, task: Mapping[str, Any] | None) -> str:
-    # Every piece is the platform's text (ids, type, names, code, reason): one inert line.
-    if task is None:
-        return f"task {inert(key)} (no longer found: 404)"
-    bits = [f"type {inert(task['type'])}"] if task.get("type") else []
-    for field_name in ("policy", "resource"):
-        part = task.get(field_name)
-        if isinstance(part, dict) and part.get("name"):
-            bits.append(f"{field_name} '{inert(part['name'])}'")
-    text = (
-        f"task {inert(key)}"
-        + (f" ({', '.join(bits)})" if bits else "")
-        + f" result {inert(_code(task) or 'none')}"
-    )
-    error = (
-        (task.get("result") or {}).get("error") if isinstance(task.get("result"), dict) else None
-    )
-    if error:
-        if isinstance(error, dict):
-            error = error.get("reason") or error.get("code") or error.get("message") or str(error)
-        text += f": {inert(str(error)[:300])}"
-    return text
-
-
-def _warned(key: str, task: Mapping[str, Any]) -> str:
-    """An accepted `warning` task, with the platform's warning text (result.warnings)."""
-    result = task.get("result")
-    raw = result.get("warnings") if isinstance(result, dict) else None
-    texts = []
-    for item in raw if isinstance(raw, list) else []:
-        if isinstance(item, dict):
-            item = item.get("reason") or item.get("message") or item.get("code") or item
-        texts.append(inert(str(item)[:300]))
-    said = "; ".join(texts) or "the platform gave no warning text"
-    return f"{_describe(key, task)} (accepted): {said}"
-
-
-def _by_completion(bad: Sequence[tuple[str, Mapping[str, Any] | None]]) -> list[tuple[str, Any]]:
-    def order(item: tuple[str, Any]) -> tuple[int, datetime, int]:
-        task = item[1] or {}
-        try:
-            when, nanos = parse_timestamp(task.get("completedAt") or "")
-            return (0, when, nanos)
-        except ValueError:
-            return (1, datetime.min.replace(tzinfo=timezone.utc), 0)
-
-    return sorted(bad, key=order)

@@ -28,7 +28,7 @@ from mftrun.http.retry import RetryPolicy, call_with_retry
 from mftrun.http.session import HttpTransport, Timeouts, check_base_url
 from mftrun.model import Environment
 from mftrun.providers.base import Observation, StepContext
-from mftrun.providers.http_step import Calls, SessionProvider, http_handle
+from mftrun.providers.session import Calls, SessionProvider, http_handle
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,12 +120,10 @@ class WebhookProvider(SessionProvider):
                 self._target = target
             return self._target
 
-    def start(
-        self, kind: str, spec: Mapping[str, Any], ctx: StepContext
-    ) -> tuple[Any, Observation]:
+    def start(self, kind: str, spec: Any, ctx: StepContext) -> tuple[Any, Observation]:
         if kind != "http":
             raise InputError("a webhook environment offers only the http action")
-        handle = http_handle(spec, allow_empty_path=True)
+        handle = http_handle(spec)
         return handle, self._http_call(handle, ctx, polling=False)
 
     def request(

@@ -15,11 +15,11 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from mftrun.clock import Clock, SystemClock
+from mftrun.actions.http import HttpSpec
 from mftrun.errors import AmbiguousStartError, AuthError, ConnectError, InputError, RemoteError
-from mftrun.http.auth import AuthSession, CredentialSource, TokenCache, _error_text
+from mftrun.http.auth import AuthSession, CredentialSource, TokenCache, error_text
 from mftrun.http.retry import DEFAULT_POLICIES, Policies, RetryLater, RetryPolicy
 from mftrun.http.session import HttpTransport, NoResponseError, Timeouts
 from mftrun.model import Environment
@@ -137,10 +137,8 @@ class SessionProvider:
 
     # -- the Provider interface ----------------------------------------------------------------
 
-    def start(
-        self, kind: str, spec: Mapping[str, Any], ctx: StepContext
-    ) -> tuple[Any, Observation]:
-        if kind == "http":
+    def start(self, kind: str, spec: Any, ctx: StepContext) -> tuple[Any, Observation]:
+        if isinstance(spec, HttpSpec):
             handle = http_handle(spec)
             return handle, self._http_call(handle, ctx, polling=False)
         return self.start_action(kind, spec, ctx)
@@ -176,17 +174,13 @@ class SessionProvider:
             handle.poll_failures = 0
         return observation
 
-    def start_action(
-        self, kind: str, spec: Mapping[str, Any], ctx: StepContext
-    ) -> tuple[Any, Observation]:
+    def start_action(self, kind: str, spec: Any, ctx: StepContext) -> tuple[Any, Observation]:
         raise InputError(f"provider {self.name} has no action {kind!r}")
 
     def ref(self, handle: Any) -> dict[str, str]:
         return {}  # an http call or a wait leaves nothing to re-attach to
 
-    def attach(
-        self, kind: str, spec: Mapping[str, Any], ref: Mapping[str, str], ctx: StepContext
-    ) -> Any:
+    def attach(self, kind: str, spec: Any, ref: Mapping[str, str], ctx: StepContext) -> Any:
         raise RemoteError(
             f"a {kind} step of {self.name} cannot be re-attached to an earlier run",
             hint="run it again with --restart STEP if that is safe",
@@ -263,7 +257,7 @@ class SessionProvider:
         )
 
     def snippet(self, response: Any, limit: int = 300) -> str:
-        text = self.redactor.scrub(_error_text(response, 1 << 20))[:limit]  # scrub, then shorten
+        text = self.redactor.scrub(error_text(response, 1 << 20))[:limit]  # scrub, then shorten
         return text.encode("unicode_escape", "backslashreplace").decode("ascii")[: limit + 40]
 
     # -- the http action -----------------------------------------------------------------------
@@ -339,70 +333,14 @@ class SessionProvider:
         )
 
 
-def http_handle(spec: Mapping[str, Any], *, allow_empty_path: bool = False) -> HttpHandle:
-    """Check the (already rendered) http spec; InputError for what the schema cannot see.
-
-    `allow_empty_path`: a webhook environment, whose URL is called as it is without one."""
-    method = str(spec.get("method") or "GET").upper()
-    path = spec.get("path")
-    if allow_empty_path and path in (None, ""):
-        path = ""
-    elif not isinstance(path, str) or not path:
-        raise InputError("http step: 'path' must be a non-empty string, e.g. /v1/licenses/current")
-    if path.startswith(("http://", "https://")) or urlsplit(path).netloc:
-        raise InputError(
-            f"http step: path {path!r} must be relative to the environment's base_url",
-            hint="the session's token is only sent to the environment's own host",
-        )
-    query = spec.get("query")
-    if query is not None and not isinstance(query, Mapping):
-        raise InputError("http step: 'query' must be a mapping of names to values or lists")
-    params = None
-    if query:
-        params = [
-            (str(k), _param(v))
-            for k, value in query.items()
-            for v in (value if isinstance(value, (list, tuple)) else [value])
-        ]
-    headers = spec.get("headers") or {}
-    if not isinstance(headers, Mapping):
-        raise InputError("http step: 'headers' must be a mapping")
-    from mftrun.http import headers as http_headers
-
-    headers = {str(k): str(v) for k, v in headers.items()}
-    for name, value in headers.items():
-        if (why := http_headers.name_problem(name)) is not None:
-            raise InputError(f"http step: {why}")
-        if (why := http_headers.value_problem(value)) is not None:
-            # a rendered template can still produce a bad value: refused before sending
-            raise InputError(f"http step: header {name!r}: {why}")
-    expect_raw = spec.get("expect", DEFAULT_EXPECT)
-    if isinstance(expect_raw, (int, str)):
-        expect_raw = [expect_raw]
-    try:
-        expect = frozenset(int(s) for s in expect_raw)
-    except (TypeError, ValueError):
-        raise InputError(
-            f"http step: 'expect' must be a list of status codes, not {expect_raw!r}"
-        ) from None
-    until = spec.get("until")
-    if until is not None and not isinstance(until, str):
-        raise InputError(
-            "http step: 'until' must be a template string such as "
-            "\"{{ response.json.state == 'done' }}\""
-        )
+def http_handle(spec: HttpSpec) -> HttpHandle:
+    """The handle of one call: the (rendered, checked) spec plus what the call counts."""
     return HttpHandle(
-        method=method,
-        path="/" + path.lstrip("/") if path else "",
-        query=params,
-        body=spec.get("json"),
-        headers=headers,
-        expect=expect,
-        until=until,
+        method=spec.method,
+        path=spec.path,
+        query=list(spec.query) or None,
+        body=spec.json,
+        headers=dict(spec.headers),
+        expect=spec.expect,
+        until=spec.until,
     )
-
-
-def _param(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)

@@ -196,6 +196,8 @@ def _apply(options: ApplyOptions, environ: Mapping[str, str]) -> int:
 
         book = read_book(memory.store, pipeline, environ, run_id=memory.run_id, warn=console.note)
         stack.callback(book.flush)  # before the store closes (registered after it)
+        # the live progress line's expected end: the critical path over each step's p50
+        console.expected_seconds = book.expected_total(plan.needs)
         executor = Executor(
             pipeline,
             plan,

@@ -122,6 +122,14 @@ def test_the_second_night_polls_less_and_notices_each_end_sooner(
     code, out = mftrun("plan", str(path), "--state", str(state))
     assert "history: typical 3" in out and "(2 run(s))" in out and "expected: 3" in out
 
+    # the live progress line says when the night should end, from the same history
+    code, out = mftrun(
+        "apply", str(path), "--state", str(state), "--report-dir", str(tmp_path / "r3")
+    )
+    assert code == 0 and "expected end " in out, out
+    code, out = mftrun("apply", str(path), "--no-state", "--report-dir", str(tmp_path / "r4"))
+    assert code == 0 and "done" in out and "expected end" not in out, out
+
 
 def test_another_environment_or_an_opted_out_step_learns_nothing(
     emu: Emulator, tmp_path: Path

@@ -275,5 +275,6 @@ def render_html_chunks(report: dict[str, Any]) -> Iterator[str]:
             else "-",
             sha_short=sha[:12],
             file_name=PurePath(str(report.get("file") or "")).name,
+            file_path=str(report.get("file") or ""),
         )
     )

@@ -12,14 +12,14 @@ by the schema; here it is skipped, never trusted.
 
 from __future__ import annotations
 
-import re
 from types import MappingProxyType
 from typing import Any
 from collections.abc import Mapping
 
-from mftrun import template_refs, templating
 from mftrun.build_environments import EnvironmentBuilder
-from mftrun.checks import Checks, Path, suggest
+from mftrun.build_graph import GraphChecks
+from mftrun.build_templates import StepProblems, TemplateChecks
+from mftrun.checks import Path, suggest
 from mftrun.actions.base import BASE_NAMES
 from mftrun.errors import Problem
 from mftrun.loader import Document
@@ -35,7 +35,6 @@ from mftrun.model import (
 
 CONDITIONS = ("success", "failure", "always")
 OUTPUT_NAMES = BASE_NAMES | {"result", "response"}  # a step's own outputs: what it returned
-_DUNDER = re.compile(r"""(\.\s*|\[\s*['"])__\w+__""")
 
 
 def build_pipeline(doc: Document) -> tuple[Pipeline | None, list[Problem]]:
@@ -49,76 +48,11 @@ def _freeze(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType(dict(mapping))
 
 
-class _Builder(Checks):
+class _Builder(TemplateChecks):
     def __init__(self, doc: Document) -> None:
         super().__init__(doc, [])
         self.environments = EnvironmentBuilder(doc, self.problems)
-        self.templates: list[tuple[str, Path, frozenset[str]]] = []  # (step, path, refs)
-        self.extra_names: frozenset[str] = frozenset()  # `item` inside a for_each step
         self.items: dict[str, Any] = {}  # for_each lists written in the file, by group id
-
-    def template(
-        self,
-        step_id: str,
-        path: Path,
-        text: str,
-        *,
-        expression: bool = False,
-        names: frozenset[str] = BASE_NAMES,
-    ) -> None:
-        """Check a template's syntax and the names it reads now; remember its step
-        references for the graph check. `names` are the top-level names the executor
-        provides where this template is evaluated: any other name would only fail at
-        run time, after earlier steps have already run."""
-        if not expression and not templating.is_template(text):
-            return
-        error, refs, used = (
-            template_refs.analyse_expression(text) if expression else template_refs.analyse(text)
-        )
-        if error:
-            self.problem(
-                path,
-                f"template syntax error: {error}",
-                "templates are Jinja2: {{ expression }}; check brackets and quotes",
-            )
-            return
-        if _DUNDER.search(text):
-            self.problem(
-                path,
-                "templates may not read Python internals (names like __class__): "
-                "the sandbox refuses them at run time",
-                "read data only: vars, steps.<id>.outputs, result",
-            )
-            return
-        # `steps.push-invoices` reads as steps.push minus `invoices`: the step
-        # reference check below explains that better than "unknown name 'invoices'".
-        names = names | self.extra_names
-        unknown = sorted(
-            name
-            for name in used - names - template_refs.jinja_globals()
-            if not re.search(rf"\w-{re.escape(name)}\b", text)
-        )
-        if unknown:
-            hint = suggest(unknown[0], names) or (
-                f"names available here: {', '.join(sorted(names))}; "
-                "values from outside the file go in vars: or --var"
-            )
-            self.problem(path, f"template uses unknown name {unknown[0]!r}", hint)
-            return
-        if refs:
-            self.templates.append((step_id, path, refs))
-
-    def templates_in(self, step_id: str, value: Any, path: Path) -> None:
-        """Check every template string inside JSON-like data (iterative: any depth)."""
-        stack = [(value, path)]
-        while stack:
-            value, path = stack.pop()
-            if isinstance(value, str):
-                self.template(step_id, path, value)
-            elif isinstance(value, dict):
-                stack.extend((item, path + (key,)) for key, item in value.items())
-            elif isinstance(value, list):
-                stack.extend((item, path + (i,)) for i, item in enumerate(value))
 
     # -- the document ----------------------------------------------------------
     def build(self) -> Pipeline | None:
@@ -140,7 +74,7 @@ class _Builder(Checks):
             step = self.step(index, raw, ("steps", index), defaults, raw_envs)
             if step is not None:
                 steps.append(step)
-        self.graph(raw_steps)
+        GraphChecks(self.doc, self.problems, self.templates).graph(raw_steps)
         timeout = self.duration(data.get("timeout"), ("timeout",))
         if self.problems:
             return None
@@ -375,7 +309,7 @@ class _Builder(Checks):
         executor runs again on the rendered mapping."""
         from mftrun.actions import REGISTRY, Where
 
-        spec = REGISTRY[kind].parse(raw, path, _StepProblems(self, sid), Where(sid, provider))
+        spec = REGISTRY[kind].parse(raw, path, StepProblems(self, sid), Where(sid, provider))
         if spec is None:
             return None
         return Action(kind, raw, spec, self.pos(path, key=True))
@@ -407,115 +341,6 @@ class _Builder(Checks):
                 out[name] = text
         return MappingProxyType(out)
 
-    # -- the graph -------------------------------------------------------------
-    def graph(self, raw_steps: list[Any]) -> None:
-        """Duplicate ids, unknown needs, self-needs, cycles, template step references."""
-        from mftrun.plan import find_cycles
-
-        first: dict[str, int] = {}
-        needs: dict[str, list[str]] = {}
-        need_paths: dict[tuple[str, str], Path] = {}
-        for index, raw in enumerate(raw_steps):
-            if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
-                continue
-            sid = raw["id"]
-            if sid in first:
-                line = self.pos(("steps", first[sid], "id")).line
-                self.problem(
-                    ("steps", index, "id"),
-                    f"duplicate step id {sid!r} (first at line {line})",
-                    "step ids must be unique; rename one",
-                )
-                continue
-            first[sid] = index
-        for sid, index in first.items():
-            raw_needs = raw_steps[index].get("needs")
-            needs[sid] = []
-            if not isinstance(raw_needs, list):
-                continue
-            for j, need in enumerate(raw_needs):
-                if not isinstance(need, str):
-                    continue
-                npath = ("steps", index, "needs", j)
-                if need == sid:
-                    self.problem(npath, f"step {sid!r} needs itself", "remove it from needs")
-                elif need not in first:
-                    self.problem(
-                        npath,
-                        f"step {sid!r} needs unknown step {need!r}",
-                        suggest(need, first) or "needs lists ids of other steps",
-                    )
-                else:
-                    needs[sid].append(need)
-                    need_paths.setdefault((sid, need), npath)
-        for cycle in find_cycles(needs):
-            closer, closed, ring = self.closing_need(cycle, first, need_paths)
-            self.problem(
-                need_paths[(closer, closed)],
-                f"dependency cycle: {' -> '.join(ring)}",
-                "each step in the cycle needs the one before it; this need of "
-                f"{closer!r} on {closed!r} closes it: remove it, or another need of the cycle",
-            )
-        self.template_references(first, needs)
-
-    def closing_need(
-        self,
-        cycle: list[str],
-        first: Mapping[str, int],
-        need_paths: Mapping[tuple[str, str], Path],
-    ) -> tuple[str, str, list[str]]:
-        """The needs entry that closes a cycle, and the cycle written to end with it.
-
-        A pipeline written top-down needs only steps above; the entry that needs a step
-        further down the file is the one that closes the loop (of several, the last in the
-        file). The cycle is reported once, at that entry, and written starting from the step
-        that has it, so its last arrow is that need."""
-        nodes = cycle[:-1]  # cycle[k] is needed by cycle[k + 1]; it ends where it began
-        edges = [(nodes[(k + 1) % len(nodes)], nodes[k]) for k in range(len(nodes))]
-        forward = [(s, t) for s, t in edges if first[t] > first[s]] or edges
-
-        def where(edge: tuple[str, str]) -> tuple[int, int]:
-            position = self.pos(need_paths[edge])
-            return position.line, position.column
-
-        closer, closed = max(forward, key=where)
-        start = nodes.index(closer)
-        ring = nodes[start:] + nodes[:start] + [closer]
-        return closer, closed, ring
-
-    def template_references(self, ids: Mapping[str, int], needs: Mapping[str, list[str]]) -> None:
-        upstream: dict[str, frozenset[str]] = {}
-        for sid, path, refs in self.templates:
-            for ref in sorted(refs):
-                if ref not in ids:
-                    hyphenated = [i for i in ids if i.startswith(ref + "-")]
-                    hint = (
-                        f"a step id with '-' is written steps['{hyphenated[0]}']"
-                        if hyphenated
-                        else suggest(ref, ids) or "steps.<id> must name a step of this file"
-                    )
-                    self.problem(path, f"template refers to unknown step {ref!r}", hint)
-                    continue
-                if ref in needs.get(sid, ()):
-                    continue
-                if sid not in upstream:
-                    upstream[sid] = _ancestors(sid, needs)
-                if ref not in upstream[sid]:
-                    what = "itself" if ref == sid else f"step {ref!r}"
-                    self.problem(
-                        path,
-                        f"step {sid!r} reads steps.{ref} but does not depend on {what}",
-                        "a step's own result is `result`/`response`"
-                        if ref == sid
-                        else f"add {ref!r} to the needs of {sid!r}",
-                    )
-
-
-def _ancestors(sid: str, needs: Mapping[str, list[str]]) -> frozenset[str]:
-    from mftrun.plan import ancestors_of
-
-    return ancestors_of(sid, needs)
-
 
 def _defined(raw_envs: Mapping[str, Any]) -> str:
     if not raw_envs:
@@ -527,33 +352,3 @@ def action_names() -> tuple[str, ...]:
     from mftrun.actions import NAMES
 
     return NAMES
-
-
-class _StepProblems:
-    """The validate-time sink an action's parse reports into (see mftrun/actions/base.py)."""
-
-    rendered = False
-
-    def __init__(self, builder: _Builder, step_id: str) -> None:
-        self.builder, self.step_id = builder, step_id
-
-    def problem(
-        self, path: Path, message: str, hint: str | None = None, *, key: bool = False
-    ) -> None:
-        self.builder.problem(path, message, hint, key=key)
-
-    def template(
-        self,
-        path: Path,
-        text: str,
-        *,
-        expression: bool = False,
-        names: frozenset[str] = BASE_NAMES,
-    ) -> None:
-        self.builder.template(self.step_id, path, text, expression=expression, names=names)
-
-    def templates_in(self, value: Any, path: Path) -> None:
-        self.builder.templates_in(self.step_id, value, path)
-
-    def duration(self, value: Any, path: Path) -> float | None:
-        return self.builder.duration(value, path)

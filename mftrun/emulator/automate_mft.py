@@ -1,7 +1,7 @@
 """The emulated Progress Automate MFT API (paths under /v1/).
 
 Strict where the platform is strict: the client assertion is checked claim by
-claim (RFC 7523), expired tokens answer 403 as the vendor sample expects,
+claim (RFC 7523, in `mft_assertion`), expired tokens answer 403 as the vendor sample expects,
 and the undocumented paths (listing, cancelling) answer 404. A run's status is
 computed from its timestamps when asked, so 10,000 runs in flight cost memory
 only, no timers or threads.
@@ -17,20 +17,15 @@ import threading
 import uuid
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import unquote
 
 from mftrun.emulator.journal import FaultRecord, Journal, RunRecord
-from mftrun.emulator.scenario import Attempt, Fault, MftKey, MftTask, Scenario
+from mftrun.emulator.mft_assertion import LEEWAY, check_token_request, oauth_error
+from mftrun.emulator.scenario import Scenario
+from mftrun.emulator.scenario_data import Attempt, Fault, MftKey, MftTask
 from mftrun.emulator.wire import Request, Response, SimClock, json_response, rfc3339_ms
 
 PLATFORM = "automate-mft"
-JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-MAX_ASSERTION_LIFETIME = 600.0  # documented: exp at most 10 minutes from now
-LEEWAY = 30.0  # clock skew tolerated on exp/nbf/iat
-# The documented limit is enforced almost to the letter: the emulator and its client share one
-# clock, so only whole-second rounding needs room. A client asking for 10 min 30 s must fail
-# here, not first in production.
-LIFETIME_SLACK = 2.0
 DEFAULT_ATTEMPT = Attempt("success", queue=0.2, duration=1.0)  # real seconds; scaled on use
 
 
@@ -63,10 +58,6 @@ class _Run:
         if self.attempt.outcome == "stuck" or now < end:
             return "running", start, None
         return self.attempt.outcome, start, end
-
-
-def _oauth_error(status: int, error: str, description: str) -> Response:
-    return json_response(status, {"error": error, "error_description": description})
 
 
 def _api_error(status: int, error: str, message: str, **kw: Any) -> Response:
@@ -197,109 +188,18 @@ class AutomateMft:
     # ------------------------------------------------------------------ token endpoint
 
     def _token(self, req: Request) -> Response:
-        import jwt
-
-        content_type = req.headers.get("content-type", "").split(";")[0].strip().lower()
-        try:
-            if content_type == "application/json":
-                form = json.loads(req.body.decode("utf-8") or "null")
-                if not isinstance(form, dict):
-                    return _oauth_error(400, "invalid_request", "the JSON body must be an object")
-            elif content_type == "application/x-www-form-urlencoded":
-                form = dict(parse_qsl(req.body.decode("utf-8"), keep_blank_values=True))
-            else:
-                return _oauth_error(
-                    400,
-                    "invalid_request",
-                    "send application/json or application/x-www-form-urlencoded",
-                )
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            return _oauth_error(400, "invalid_request", "the body is not valid JSON/form data")
-        if form.get("grant_type") != "client_credentials":
-            return _oauth_error(
-                400, "unsupported_grant_type", "grant_type must be client_credentials"
-            )
-        if form.get("client_assertion_type") != JWT_BEARER:
-            return _oauth_error(
-                400, "invalid_request", f"client_assertion_type must be {JWT_BEARER}"
-            )
-        assertion = form.get("client_assertion")
-        if not isinstance(assertion, str) or not assertion:
-            return _oauth_error(400, "invalid_request", "client_assertion is missing")
-
-        def reject(why: str) -> Response:
-            return _oauth_error(401, "invalid_client", why)
-
-        try:
-            header = jwt.get_unverified_header(assertion)
-        except jwt.PyJWTError:
-            return reject("client_assertion is not a well-formed JWT")
-        kid = header.get("kid")
-        if not kid:
-            return reject("the JWT header has no kid (the API key id)")
-        entry = self._keys.get(str(kid))
-        if entry is None:
-            return reject(f"unknown key id (kid) {kid!r}")
-        tenant_id, key, public = entry
-        alg = header.get("alg")
-        if alg != key.algorithm:
-            return reject(
-                f"alg {alg!r} does not match the key registered for this kid ({key.algorithm})"
-            )
-        try:
-            claims = jwt.decode(
-                assertion,
-                key=public,
-                algorithms=[key.algorithm],
-                options={
-                    "verify_signature": True,
-                    "verify_exp": False,
-                    "verify_nbf": False,
-                    "verify_iat": False,
-                    "verify_aud": False,
-                    "verify_iss": False,
-                    "verify_sub": False,
-                    "verify_jti": False,
-                    "require": [],
-                },
-            )
-        except jwt.InvalidSignatureError:
-            return reject("the signature does not verify with the key registered for this kid")
-        except jwt.PyJWTError as exc:
-            return reject(f"client_assertion cannot be decoded: {exc}")
-        now = self._clock.now()
-        expected_aud = f"http://{req.host}/v1/oauth/token"
-        aud = claims.get("aud")
-        if not (aud == expected_aud or (isinstance(aud, list) and expected_aud in aud)):
-            return reject(f"aud must be this token endpoint's URL {expected_aud!r}, got {aud!r}")
-        if claims.get("iss") != tenant_id:
-            return reject("iss must be the tenant id that owns this key")
-        if claims.get("sub") != tenant_id:
-            return reject("sub must be the tenant id that owns this key (equal to iss)")
-        exp = claims.get("exp")
-        if not isinstance(exp, (int, float)) or isinstance(exp, bool):
-            return reject("exp is missing or not a number")
-        if exp <= now - LEEWAY:
-            return reject("the assertion has expired (exp is in the past)")
-        if exp > now + MAX_ASSERTION_LIFETIME + LIFETIME_SLACK:
-            return reject("exp is more than 10 minutes in the future")
-        for name in ("nbf", "iat"):  # documented claims ("include iat and nbf"): required
-            value = claims.get(name)
-            if value is None:
-                return reject(f"{name} is missing (the documented assertion carries iat and nbf)")
-            if not isinstance(value, (int, float)) or isinstance(value, bool):
-                return reject(f"{name} is not a number")
-            if value > now + LEEWAY:
-                return reject(f"{name} is in the future")
-        jti = claims.get("jti")
-        if not isinstance(jti, str) or not jti:
-            return reject("jti is missing (it protects against replay)")
+        checked = check_token_request(req, self._keys, self._clock.now)
+        if isinstance(checked, Response):
+            return checked
+        tenant_id, key, now, jti = checked.tenant_id, checked.key, checked.now, checked.jti
         with self._lock:
             if jti in self._jtis:
-                return reject("jti has already been used (replayed assertion)")
+                return oauth_error(
+                    401, "invalid_client", "jti has already been used (replayed assertion)"
+                )
             if len(self._jtis) > 10_000:
                 self._jtis = {j: e for j, e in self._jtis.items() if e > now - LEEWAY}
-            self._jtis[jti] = float(exp)
+            self._jtis[jti] = checked.exp
             number = self._journal.record_token(PLATFORM)
             lifetime = self._clock.real(self._scenario.mft_token_lifetime)
             access = secrets.token_urlsafe(32)

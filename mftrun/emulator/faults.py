@@ -14,7 +14,7 @@ import random
 import threading
 from dataclasses import dataclass
 
-from mftrun.emulator.scenario import Fault
+from mftrun.emulator.scenario_data import Fault
 
 # Kinds that replace the answer; at most one of them applies to a request.
 TERMINAL = ("reset", "hang", "rate_limit", "error", "drop_response")

@@ -13,7 +13,6 @@ exist to trip the client's real timeouts.
 
 from __future__ import annotations
 
-import ipaddress
 import random
 import uuid
 from dataclasses import dataclass, field
@@ -25,112 +24,20 @@ from collections.abc import Mapping
 from mftrun.durations import parse_duration
 from mftrun.errors import InputError, Problem, ValidationFailed
 from mftrun.loader import Document
-
-EMPTY: Mapping[str, Any] = MappingProxyType({})
-MFT_ALGORITHMS = ("ES256", "RS256", "EdDSA")
-MFT_OUTCOMES = ("success", "failed", "stuck")
-ACRONIS_RESULTS = ("ok", "error", "warning", "cancelled", "abandoned", "timedout")
-PRIORITIES = ("low", "belowNormal", "normal", "aboveNormal", "high")
-FAULT_KINDS = ("rate_limit", "error", "reset", "latency", "hang", "drop_response", "revoke_tokens")
-PLATFORMS = ("automate-mft", "acronis")
+from mftrun.emulator.scenario_data import (
+    AcronisClient,
+    AcronisTask,
+    Attempt,
+    EMPTY,
+    Fault,
+    License,
+    MftTask,
+    MftTenant,
+)
+from mftrun.emulator.scenario_keys import read_key
 
 
 # ----------------------------------------------------------------------------- data
-
-
-@dataclass(frozen=True, slots=True)
-class MftKey:
-    id: str
-    algorithm: str  # ES256 | RS256 | EdDSA: the only `alg` the token endpoint accepts for it
-    public_key_pem: str
-    private_key_pem: str | None  # None when the scenario registered only a public key
-    allow_ips: tuple[str, ...] = ()  # CIDRs; empty = any caller
-
-
-@dataclass(frozen=True, slots=True)
-class MftTenant:
-    id: str
-    keys: tuple[MftKey, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """How one start of a task behaves; a task's attempts are used in order, the last repeats."""
-
-    outcome: str  # success | failed | stuck (stays running for ever)
-    queue: float  # simulated seconds in `queued`
-    duration: float  # simulated seconds in `running`
-    message: str | None = None
-    files: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
-
-
-@dataclass(frozen=True, slots=True)
-class MftTask:
-    id: str
-    name: str | None
-    attempts: tuple[Attempt, ...]
-    agent: str = "emulated-agent"
-
-
-@dataclass(frozen=True, slots=True)
-class License:
-    plan: str = "Professional"
-    start: str = "2026-01-01"
-    end: str = "2027-01-01"
-    task_executions_limit: int = 100_000
-
-
-@dataclass(frozen=True, slots=True)
-class AcronisClient:
-    id: str
-    secret: str
-    scopes: tuple[str, ...] = ("task_manager",)
-
-
-@dataclass(frozen=True, slots=True)
-class AcronisTask:
-    """One task-manager task; the offsets are simulated seconds from the emulator's start."""
-
-    id: int
-    uuid: str
-    type: str
-    queue: str
-    priority: str
-    enqueued: float
-    assigned: float | None
-    started: float | None
-    completed: float | None
-    result_code: str | None  # set when `completed` is
-    result_error: Mapping[str, Any] | None = None
-    result_payload: str | None = None
-    warnings: tuple[Any, ...] = ()
-    policy: Mapping[str, Any] | None = None
-    resource: Mapping[str, Any] | None = None
-    tags: tuple[str, ...] = ()
-    started_by: str = ""
-    workflow_id: str | None = None
-    executor: Mapping[str, Any] | None = None
-    context: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
-    cancellable: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class Fault:
-    name: str
-    kind: str  # one of FAULT_KINDS
-    platform: str | None = None  # None: both
-    method: str | None = None  # None: any
-    path: str = "*"  # fnmatch glob on the path without the query
-    every: int | None = None  # every Nth matching request (after `skip`)
-    probability: float | None = None
-    skip: int = 0  # matching requests let through before the fault may apply
-    times: int | None = None  # at most this many applications (a burst counts each request)
-    burst: int = 1  # once triggered, this many consecutive matching requests get it
-    status: int = 503  # kind error
-    retry_after: float | None = None  # kind rate_limit; None: no Retry-After header
-    delay: float = 1.0  # kind latency, real seconds
-    hang_for: float = 30.0  # kind hang, real seconds before the server gives up and closes
-    at: float | None = None  # kind revoke_tokens: simulated seconds from start
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,93 +239,9 @@ def _tenant(
 ) -> MftTenant:
     tenant_id = str(spec.get("id") or _uuid(rng))
     keys = tuple(
-        _key(k, path + ("keys", i), rng, ctx) for i, k in enumerate(spec.get("keys") or [{}])
+        read_key(k, path + ("keys", i), rng, ctx) for i, k in enumerate(spec.get("keys") or [{}])
     )
     return MftTenant(tenant_id, keys)
-
-
-def _read_pem(spec: dict[str, Any], name: str, path: tuple[Any, ...], ctx: _Ctx) -> str | None:
-    if spec.get(name):
-        return str(spec[name])
-    file_name = spec.get(f"{name}_file")
-    if not file_name:
-        return None
-    file_path = Path(file_name).expanduser()
-    if not file_path.is_absolute() and ctx.folder is not None:
-        file_path = ctx.folder / file_path
-    try:
-        return file_path.read_text(encoding="utf-8")
-    except OSError as exc:
-        ctx.problem(path + (f"{name}_file",), f"cannot read {file_path}: {exc.strerror or exc}")
-        return None
-
-
-def _key(spec: dict[str, Any], path: tuple[Any, ...], rng: random.Random, ctx: _Ctx) -> MftKey:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-
-    key_id = str(spec.get("id") or _uuid(rng))
-    wanted = spec.get("algorithm")
-    private_pem = _read_pem(spec, "private_key", path, ctx)
-    public_pem = _read_pem(spec, "public_key", path, ctx)
-    private_key: Any = None
-    public_key: Any = None
-    try:
-        if private_pem:
-            private_key = serialization.load_pem_private_key(private_pem.encode(), password=None)
-            public_key = private_key.public_key()
-        elif public_pem:
-            public_key = serialization.load_pem_public_key(public_pem.encode())
-    except (ValueError, TypeError) as exc:
-        ctx.problem(path, f"cannot load the PEM key: {exc}")
-        wanted = wanted or "ES256"
-    if public_key is None:  # generate, deterministically where the library allows it
-        wanted = wanted or "ES256"
-        if wanted == "ES256":
-            order = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
-            private_key = ec.derive_private_key(1 + rng.randrange(order - 1), ec.SECP256R1())
-        elif wanted == "EdDSA":
-            private_key = ed25519.Ed25519PrivateKey.from_private_bytes(rng.randbytes(32))
-        else:  # RSA generation cannot be seeded: a fresh key on every start
-            private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        public_key = private_key.public_key()
-    if isinstance(public_key, ec.EllipticCurvePublicKey):
-        algorithm = "ES256"
-        if not isinstance(public_key.curve, ec.SECP256R1):
-            ctx.problem(path, f"EC keys must be P-256 (ES256), not {public_key.curve.name}")
-    elif isinstance(public_key, rsa.RSAPublicKey):
-        algorithm = "RS256"
-        if public_key.key_size < 2048:
-            ctx.problem(
-                path, f"RSA keys must have at least 2048 bits, this one has {public_key.key_size}"
-            )
-    elif isinstance(public_key, ed25519.Ed25519PublicKey):
-        algorithm = "EdDSA"
-    else:
-        ctx.problem(path, "the key must be EC P-256, RSA >= 2048 or Ed25519")
-        algorithm = "ES256"
-    if wanted and wanted != algorithm:
-        ctx.problem(
-            path + ("algorithm",),
-            f"algorithm {wanted} does not match the key, which is {algorithm}",
-        )
-    private_out = None
-    if private_key is not None:
-        private_out = private_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ).decode()
-    public_out = public_key.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
-    allow: list[str] = []
-    for i, cidr in enumerate(spec.get("allow_ips") or []):
-        try:
-            allow.append(str(ipaddress.ip_network(str(cidr), strict=False)))
-        except ValueError:
-            ctx.problem(path + ("allow_ips", i), f"{cidr!r} is not an IP address or CIDR")
-    return MftKey(key_id, algorithm, public_out, private_out, tuple(allow))
 
 
 def _mft_task(

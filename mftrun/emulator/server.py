@@ -7,6 +7,8 @@ request). Here each response goes out in one write on a TCP_NODELAY socket,
 waiting runs are timestamps (no timers), and faults such as a hang or added
 latency cost a sleeping coroutine, not a thread. Both platforms share one base
 URL: Automate MFT under /v1/, Acronis under /api/, the journal under /_emulator/.
+The HTTP/1.1 reading and encoding live in `http1`; this module holds the Emulator
+object: its lifecycle, the faults applied per request, and the dispatch to a platform.
 """
 
 from __future__ import annotations
@@ -20,24 +22,20 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass
-from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
 from mftrun.emulator.acronis import Acronis
 from mftrun.emulator.automate_mft import AutomateMft
 from mftrun.emulator.faults import FaultEngine
+from mftrun.emulator.http1 import MAX_HEADER, Close, encode, read_request, until_eof
 from mftrun.emulator.journal import FaultRecord, Journal, RequestRecord, WebhookRecord
 from mftrun.emulator.scenario import Scenario
 from mftrun.emulator.wire import Request, Response, SimClock, json_response
 import contextlib
 import json
 
-MAX_HEADER = 64 * 1024
 WEBHOOKS = "/_emulator/webhooks"  # the sink for webhook environments under --emulate
-MAX_BODY = 4 * 1024 * 1024
-IDLE_TIMEOUT = 300.0  # a silent keep-alive connection is closed after this many seconds
-_REASONS = {s.value: s.phrase for s in HTTPStatus}
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +57,6 @@ def platform_of(path: str) -> str | None:
     if path.startswith("/_emulator/"):
         return "emulator"
     return None
-
-
-class _Close(Exception):
-    """End the connection now (after a reset, hang or dropped response)."""
 
 
 class Emulator:
@@ -227,12 +221,12 @@ class Emulator:
             if sock is not None:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             while True:
-                request, keep_alive = await self._read_request(reader, writer, client_ip)
+                request, keep_alive = await read_request(reader, writer, client_ip)
                 if request is None:
                     break
                 if not await self._serve(request, reader, writer, keep_alive):
                     break
-        except (_Close, ConnectionError, asyncio.IncompleteReadError, asyncio.TimeoutError):
+        except (Close, ConnectionError, asyncio.IncompleteReadError, asyncio.TimeoutError):
             pass
         except asyncio.CancelledError:
             pass
@@ -240,61 +234,6 @@ class Emulator:
             self._conns.discard(task)
             with contextlib.suppress(Exception):
                 writer.close()
-
-    async def _read_request(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, client_ip: str
-    ) -> tuple[Request | None, bool]:
-        try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), IDLE_TIMEOUT)
-        except asyncio.IncompleteReadError:
-            return None, False
-        except asyncio.LimitOverrunError:
-            writer.write(self._encode(Response(431, b'{"error":"headers too large"}'), False))
-            return None, False
-        lines = head[:-4].decode("latin-1").lstrip("\r\n").split("\r\n")
-        parts = lines[0].split(" ")
-        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-            writer.write(self._encode(Response(400, b'{"error":"bad request line"}'), False))
-            return None, False
-        method, target, version = parts
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-        connection = headers.get("connection", "").lower()
-        keep_alive = (
-            ("close" not in connection) if version == "HTTP/1.1" else ("keep-alive" in connection)
-        )
-        if headers.get("expect", "").lower() == "100-continue":
-            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        if "chunked" in headers.get("transfer-encoding", "").lower():
-            body = b""
-            while True:
-                size_line = await reader.readuntil(b"\r\n")
-                size = int(size_line.split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    await reader.readuntil(b"\r\n")  # no trailers expected
-                    break
-                body += await reader.readexactly(size)
-                await reader.readexactly(2)
-                if len(body) > MAX_BODY:
-                    raise _Close()
-        else:
-            try:
-                length = int(headers.get("content-length", "0") or 0)
-            except ValueError:
-                length = -1
-            if length < 0 or length > MAX_BODY:
-                writer.write(
-                    self._encode(
-                        Response(413 if length > 0 else 400, b'{"error":"bad Content-Length"}'),
-                        False,
-                    )
-                )
-                return None, False
-            body = await reader.readexactly(length) if length else b""
-        path, _, query = target.partition("?")
-        return Request(method.upper(), path, query, headers, body, client_ip), keep_alive
 
     async def _serve(
         self,
@@ -345,13 +284,13 @@ class Emulator:
             if sock is not None:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             writer.transport.abort()
-            raise _Close()
+            raise Close()
         if terminal is not None and terminal.kind == "hang":
             note(terminal.kind, terminal.name)
             record(None)
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._until_eof(reader), terminal.hang_for)
-            raise _Close()
+                await asyncio.wait_for(until_eof(reader), terminal.hang_for)
+            raise Close()
         if terminal is not None and terminal.kind == "rate_limit":
             note(terminal.kind, terminal.name)
             headers: tuple[tuple[str, str], ...] = ()
@@ -374,16 +313,11 @@ class Emulator:
             note(terminal.kind, terminal.name)
             record(None, response.token)
             writer.transport.close()  # processed, but the answer never leaves
-            raise _Close()
+            raise Close()
         record(response.status, response.token)
-        writer.write(self._encode(response, keep_alive))
+        writer.write(encode(response, keep_alive))
         await writer.drain()
         return keep_alive
-
-    @staticmethod
-    async def _until_eof(reader: asyncio.StreamReader) -> None:
-        while await reader.read(65536):
-            pass
 
     @staticmethod
     def _fault_body(
@@ -446,18 +380,3 @@ class Emulator:
             )
         )
         return json_response(200, {"ok": True})
-
-    @staticmethod
-    def _encode(response: Response, keep_alive: bool) -> bytes:
-        head = [
-            f"HTTP/1.1 {response.status} {_REASONS.get(response.status, 'Status')}",
-            f"Content-Type: {response.content_type}",
-            f"Content-Length: {len(response.body)}",
-            "Server: mftrun-emulator",
-        ]
-        head.extend(f"{k}: {v}" for k, v in response.headers)
-        if response.status == 401 and response.content_type == "application/json":
-            head.append('WWW-Authenticate: Bearer realm="emulator"')
-        if not keep_alive:
-            head.append("Connection: close")
-        return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + response.body

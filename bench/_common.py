@@ -56,6 +56,8 @@ class Task:
     queue: float
     duration: float
     needs: tuple[str, ...] = ()
+    # per start, in order (the scenario's `outcomes`): e.g. a second night that fails early
+    outcomes: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +183,7 @@ def scenario_dict(workload: Workload) -> dict[str, Any]:
     mft: dict[str, Any] = {
         "tasks": [
             {"id": t.task_id, "queue": t.queue, "duration": t.duration, "outcome": "success"}
+            | ({"outcomes": list(t.outcomes)} if t.outcomes else {})
             for t in workload.tasks
         ]
     }
@@ -402,12 +405,16 @@ def _proc_cpu(pid: int) -> float | None:
         return None
 
 
-def apply_cost(emu: EmulatorProcess, *, report: bool = True) -> ProcessCost:
+def apply_cost(
+    emu: EmulatorProcess, *, report: bool = True, expect_failure: bool = False
+) -> ProcessCost:
+    """One `mftrun apply` of the workload (its state store next to the pipeline, so a second
+    apply against the same emulator has the first one's history)."""
     pipeline = emu.write_pipeline()
     argv = [sys.executable, "-m", "mftrun", "apply", str(pipeline), "-q"]
     argv += ["--report-dir", str(emu.folder / "report")] if report else ["--no-report"]
     cost = run_measured(argv, env=emu.env)
-    if cost.exit_code != 0:
+    if cost.exit_code != (1 if expect_failure else 0):
         raise RuntimeError(f"mftrun apply exited {cost.exit_code}:\n{cost.output[-3000:]}")
     return cost
 

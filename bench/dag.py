@@ -77,6 +77,11 @@ def measure(workload: Workload) -> dict[str, Any]:
     with EmulatorProcess(workload) as emu:
         cost = apply_cost(emu)
         journal = emu.journal()
+    return figures(workload, cost, journal)
+
+
+def figures(workload: Workload, cost: Any, journal: dict[str, Any]) -> dict[str, Any]:
+    """One apply's figures from its cost and its part of the emulator's journal."""
     traffic = analyse(journal, workload)
     critical = workload.critical_path()
     runs = len(workload.tasks)

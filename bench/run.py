@@ -23,7 +23,9 @@ bench_validate.py, baseline.py):
   (fixed_costs.py has the stage by stage breakdown);
 - baseline: the same workloads run by the plain operator script (baseline.py);
 - run memory: state-store overhead, resume's first re-attached poll, the lock race
-  (bench_state.py).
+  (bench_state.py);
+- history-aware polling: the DAG and 10-minute workloads on two nights (without, then with
+  history), liveness and overrun (history_bench.py).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ sys.path.insert(0, str(HERE))
 
 import dag  # noqa: E402
 import fixed_costs  # noqa: E402
+import history_bench  # noqa: E402
 import platform_cost  # noqa: E402
 import runner_cost  # noqa: E402
 from _common import baseline_cost, machine, run_measured  # noqa: E402
@@ -350,6 +353,73 @@ class Bench:
         )
         self.details["fixed"] = measured
 
+    def history(self) -> None:
+        """Issue 13: each workload twice against one emulator: learn, then measured."""
+        hb = history_bench
+        out: dict[str, Any] = {"dag": hb.dags(self.quick)}
+        for r in out["dag"]:
+            a, b = r["without"], r["with"]
+            self.row(
+                "history",
+                f"{short(r['workload'])}: wall / critical path, without -> with history",
+                f"{a['ratio']:.3f} -> {b['ratio']:.3f} ({b['wall_s']:.2f} s / "
+                f"{b['critical_path_s']:.2f} s); polls per run {a['polls_per_run']:.1f} -> "
+                f"{b['polls_per_run']:.1f}; mean end noticed after "
+                f"{a['notice_lag_s'].get('mean', 0) * 1000:.0f} -> "
+                f"{b['notice_lag_s'].get('mean', 0) * 1000:.0f} ms",
+                f"<= {hb.TARGET_RATIO:.2f} with history",
+                b["pass"],
+            )
+        ten = out["ten"] = hb.ten_minutes(self.quick)
+        a, b = ten["without"], ten["with"]
+        name = f"10-min tasks ({b['runs']} runs)"
+        self.row(
+            "history",
+            f"{name}: polls per run (max), without -> with history",
+            f"{a['max_polls_per_run']} (mean {a['polls_per_run']['mean']:.1f}) -> "
+            f"{b['max_polls_per_run']} (mean {b['polls_per_run']['mean']:.1f})",
+            f"<= {hb.TARGET_POLLS} with history",
+            ten["polls_pass"],
+        )
+        self.row(
+            "history",
+            f"{name}: end noticed after (worst, mean), without -> with history",
+            f"{a['notice_lag_s'].get('max', 0):.1f} s, {a['notice_lag_s'].get('mean', 0):.1f} s "
+            f"-> {b['notice_lag_s'].get('max', 0):.1f} s, {b['notice_lag_s'].get('mean', 0):.1f} s",
+            f"<= {hb.TARGET_LAG:g} s worst with history",
+            ten["lag_pass"],
+        )
+        self.row(
+            "history",
+            f"{name}, first night: end noticed within min(10% elapsed, max_interval)",
+            f"worst {a['worst_notice']['lag_s']:.1f} s vs {a['worst_notice']['allowed_s']:.1f} s",
+            "min(10% elapsed, max_interval)",
+            a["notice_pass"],
+        )
+        self.row(
+            "history",
+            f"{name}, first night: polls per run (max)",
+            f"{a['max_polls_per_run']}",
+            "<= 40",
+            a["polls_pass"],
+        )
+        odd = out["surprises"] = hb.surprises(self.quick)
+        for key, words in (
+            ("fails-early", "history 10 min, fails at minute 2: noticed after"),
+            ("overruns", "history 10 min, takes 20 min: end noticed after"),
+        ):
+            got = odd.get(key, {})
+            self.row(
+                "history",
+                words,
+                f"{got.get('lag_s')} s ({got.get('polls')} polls; "
+                f"elapsed {got.get('elapsed_s')} s)",
+                f"<= {got.get('allowed_s')} s"
+                + (" (max_interval)" if key == "fails-early" else " (first-night bound)"),
+                got.get("pass"),
+            )
+        self.details["history"] = out
+
     def state(self) -> None:
         import bench_state
 
@@ -436,7 +506,8 @@ def main() -> int:
     )
     parser.add_argument(
         "--only",
-        help="comma-separated sections: cold,validate,dag,platform,runner,fixed,baseline,state",
+        help="comma-separated sections: "
+        "cold,validate,dag,platform,runner,fixed,baseline,state,history",
     )
     args = parser.parse_args()
     bench = Bench(args.quick)
@@ -452,6 +523,7 @@ def main() -> int:
         "fixed": ("fixed costs", bench.fixed),
         "baseline": ("baseline", bench.baseline),
         "state": ("run memory", bench.state),
+        "history": ("history-aware polling", bench.history),
     }
     wanted = args.only.split(",") if args.only else list(sections)
     for key in wanted:

@@ -146,6 +146,12 @@ class _Builder(TemplateChecks):
                 )
             else:
                 out["factor"] = float(factor)
+        history = raw.get("history")
+        if isinstance(history, bool):  # true: the default number of runs; false: off
+            if not history:
+                out["history"] = 0
+        elif isinstance(history, int) and history > 0:
+            out["history"] = history
         return out
 
     def retry_fields(self, raw: Any, path: Path) -> dict[str, float]:

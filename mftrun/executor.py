@@ -42,6 +42,7 @@ from mftrun.plan import Plan
 from mftrun.providers.base import Observation, Provider
 from mftrun.results import Attempt, RunResult, Status, StepResult, exit_code_of
 from mftrun.state.prior import Attach, Carried, Prior
+from mftrun.state.history import HistoryBook
 from mftrun.state.recorder import NullRecorder, RunRecorder
 
 from mftrun.executor_answers import Answers
@@ -75,6 +76,7 @@ class Executor(Readiness, Answers, Endings, fan_out.FanOutSteps):
         recorder: RunRecorder | None = None,
         prior: Mapping[str, Prior] | None = None,
         refused: Mapping[str, str] | None = None,
+        history: HistoryBook | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.plan = plan
@@ -86,6 +88,7 @@ class Executor(Readiness, Answers, Endings, fan_out.FanOutSteps):
         self.workers = workers or worker_count(self.max_parallel)
         self.recorder: RunRecorder = recorder or NullRecorder()
         self.prior: Mapping[str, Prior] = prior or {}
+        self.history = history or HistoryBook()  # poll_schedule's input; learns successes
         self._answers: queue.SimpleQueue[Answer] = queue.SimpleQueue()
         self._timers: list[Timer] = []
         self._deadlines: list[Deadline] = []
@@ -124,6 +127,8 @@ class Executor(Readiness, Answers, Endings, fan_out.FanOutSteps):
             )
             self.result.steps.append(step_result)
             self._live[step.id] = Live(step, step_result)
+            if (expected := self.history.expect(step.id)) is not None:
+                step_result.history = expected.to_dict()
             earlier = self.prior.get(step.id)
             if isinstance(earlier, Attach):
                 self._live[step.id].attach = earlier
@@ -288,6 +293,8 @@ class Executor(Readiness, Answers, Endings, fan_out.FanOutSteps):
             live.calls_before += provider.http_calls(live.handle)
             live.handle = None
         live.gap = step.poll.interval
+        # a re-attached run started in another process: no history for it, nothing learned
+        live.sent, live.running_seen, live.fresh = self.clock.monotonic(), 0.0, attach is None
         ctx = _StepContext(self, step.id)
         if attach is not None:
             ref = attach.ref

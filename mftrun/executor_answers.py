@@ -8,7 +8,7 @@ outputs); anything else schedules the next poll. A part of `mftrun.executor.Exec
 from __future__ import annotations
 
 
-from mftrun import actions, fan_out, templating
+from mftrun import actions, fan_out, poll_schedule, templating
 from mftrun.durations import format_duration
 from mftrun.errors import (
     AuthError,
@@ -93,18 +93,31 @@ class Answers(SchedulerState):
             if not obs.terminal:
                 self._emit(live, f"remote status: {obs.remote_status}")
         if not obs.terminal:
-            poll = live.step.poll
-            # Retry-After is the platform's, in wall seconds; the gap is in the clock's own
-            delay = (
-                self.clock.from_real(obs.retry_after) if obs.retry_after is not None else live.gap
+            # Retry-After is the platform's, in wall seconds; the schedule is in the clock's own
+            now = self.clock.monotonic()
+            elapsed = now - live.sent
+            live.running_seen = max(live.running_seen, elapsed)
+            delay = poll_schedule.next_delay(
+                live.step.poll,
+                elapsed,
+                self.history.expect(live.step.id) if live.fresh else None,
+                self.clock.from_real(obs.retry_after) if obs.retry_after is not None else None,
             )
-            live.gap = min(max(live.gap * poll.factor, poll.interval), poll.max_interval)
-            self._timer(self.clock.monotonic() + delay, live, Wake.POLL)
+            live.gap = delay
+            self._timer(now + delay, live, Wake.POLL)
             return
         attempt.ended_at = self.clock.now()
         attempt.message = obs.message
         if obs.state == "success":
             attempt.status = Status.SUCCESS
+            if live.fresh and attempt.run_id:  # a remote run: its duration is history
+                self.history.learned(
+                    live.step.id,
+                    attempt.number,
+                    self.clock.monotonic() - live.sent,
+                    live.running_seen,
+                    self.clock.now().isoformat(),
+                )
             live.result.warnings = list(obs.warnings)
             said = [f"warning: {w}" for w in obs.warnings]
             # a success may have something to say (a wait that matched nothing, warnings): the

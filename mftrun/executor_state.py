@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from mftrun.providers.base import Provider
     from mftrun.results import RunResult, Status
     from mftrun.state.prior import Carried, Prior
+    from mftrun.state.history import HistoryBook
     from mftrun.state.recorder import RunRecorder
 
 AFTERMATH_CONDITIONS = frozenset({"failure", "always"})
@@ -93,6 +94,9 @@ class Live:
     gen: int = 0  # bumped when the step is finalised: late worker answers are then ignored
     busy: bool = False  # a worker call is in flight
     gap: float = 0.0
+    sent: float = 0.0  # clock.monotonic() when this attempt's start (or re-attach) was handed over
+    fresh: bool = True  # started here (not re-attached): its elapsed time is the run's
+    running_seen: float = 0.0  # seconds after `sent` of the last poll that said "running"
     calls_before: int = 0  # HTTP calls of earlier attempts' handles
     attach: Attach | None = None  # resume: poll this recorded remote run instead of starting
     gate: gates.Gate = field(default_factory=gates.Gate)  # this attempt's; closed at the end
@@ -143,6 +147,7 @@ class SchedulerState:
     prior: Mapping[str, Prior]
     refused: Mapping[str, str]
     result: RunResult
+    history: HistoryBook
     _answers: queue.SimpleQueue[Answer]
     _timers: list[Timer]
     _deadlines: list[Deadline]

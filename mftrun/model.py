@@ -74,7 +74,12 @@ class Poll:
 
     interval: float = 2.0
     max_interval: float = 30.0
-    factor: float = 1.5  # geometric growth of the gap between polls
+    # Without history the gap is (factor - 1) x the time already waited, within the bounds
+    # (`poll_schedule`): 1.1 notices an end within 10% of its elapsed time.
+    factor: float = 1.1
+    # History-aware polling over the last `history` successful runs of the same task on the
+    # same environment (0: off, `poll: {history: false}`).
+    history: int = 30
     # A poll that fails transiently (network, 5xx, 429 after its own retries) is tolerated
     # this many times in a row, waiting failure_backoff * 2**(n-1) (at most failure_backoff_max)
     # before the next: a two-hour wait should not die of a one-minute outage.

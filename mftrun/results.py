@@ -83,6 +83,8 @@ class StepResult:
     # The steps this one waited for (the plan's edges): reports find the chain that set the
     # run's duration from them (critical_path.gating_chain).
     needs: list[str] = field(default_factory=list)
+    # the task's history (runs, p50_s, p95_s, max_s) when the store had one (issue 13)
+    history: dict[str, Any] | None = None
 
     @property
     def status(self) -> Status:
@@ -121,6 +123,7 @@ class StepResult:
             "target": self.target,
             "warnings": list(self.warnings),
             "needs": list(self.needs),
+            **({"history": dict(self.history)} if self.history else {}),
         }
 
 

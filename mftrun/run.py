@@ -192,6 +192,12 @@ def _apply(options: ApplyOptions, environ: Mapping[str, str]) -> int:
         for note in [*warnings, *memory.notes]:
             console.note(note)
         run_memory.start_recording(memory, pipeline, redactor, console.note)
+        from mftrun.state.history import read_book
+
+        book = read_book(memory.store, pipeline, environ, run_id=memory.run_id, warn=console.note)
+        stack.callback(book.flush)  # before the store closes (registered after it)
+        # the live progress line's expected end: the critical path over each step's p50
+        console.expected_seconds = book.expected_total(plan.needs)
         executor = Executor(
             pipeline,
             plan,
@@ -202,6 +208,7 @@ def _apply(options: ApplyOptions, environ: Mapping[str, str]) -> int:
             max_parallel=options.max_parallel,
             recorder=memory.recorder,
             prior=memory.prior,
+            history=book,
         )
         phases.mark("prepared")
         # nothing is started before this: the check's verdict decides what may start

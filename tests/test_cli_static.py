@@ -84,7 +84,7 @@ def test_plan_text_and_json(capsys: Any) -> None:
     assert (
         "order: backups-settled -> pull-orders -> push-invoices -> archive -> notify-failure" in out
     )
-    assert "run_if failure" in out and "timeout 2h; poll 2s..30s x1.5" in out
+    assert "run_if failure" in out and "timeout 2h; poll 2s..30s x1.1" in out
     code, out, _ = run(capsys, "plan", "--format", "json", str(EXAMPLE))
     assert code == 0
     plan = json.loads(out)
@@ -100,7 +100,12 @@ def test_plan_text_and_json(capsys: Any) -> None:
     assert steps["backups-settled"]["environment"] == "backup"
     assert steps["backups-settled"]["provider"] == "acronis"
     assert steps["push-invoices"]["timeout"] == 900
-    assert steps["pull-orders"]["poll"] == {"interval": 2.0, "max_interval": 30.0, "factor": 1.5}
+    assert steps["pull-orders"]["poll"] == {
+        "interval": 2.0,
+        "max_interval": 30.0,
+        "factor": 1.1,
+        "history": 30,
+    }
     assert steps["pull-orders"]["dependents"] == ["push-invoices", "archive"]
 
 

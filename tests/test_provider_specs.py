@@ -120,3 +120,46 @@ def test_nothing_is_read_or_sent_until_first_use():
     assert provider.http_calls(None) == 0 and provider.cancel(None) is False
     with pytest.raises(InputError, match="unknown provider"):
         create_provider(Environment("x", "ftp", "https://x", {}), redactor=Redactor())
+
+
+def test_each_action_declares_the_outputs_its_platform_gives(tmp_path) -> None:
+    """An action's module says what `steps.<id>.outputs` holds; a real run against the
+    emulator gives exactly those names (plus the step's own `outputs:`)."""
+    import json
+    import subprocess
+    import sys
+
+    from mftrun.actions import REGISTRY
+
+    pipeline = tmp_path / "outputs.yaml"
+    pipeline.write_text(
+        """version: 1
+environments:
+  mft:
+    provider: automate-mft
+    region: us
+    credentials: {tenant_id: t, key_id: k, private_key: {env: K}}
+  backup:
+    provider: acronis
+    base_url: https://eu2-cloud.acronis.com
+    credentials: {client_id: c, client_secret: {env: S}}
+steps:
+  - {id: start, environment: mft, start_task: {name: Pull orders}}
+  - {id: wait, environment: backup, wait_tasks: {state: [started]}}
+  - {id: call, environment: mft, http: {path: /v1/licenses/current}}
+""",
+        encoding="utf-8",
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "mftrun", "apply", str(pipeline), "--emulate", "-q", "--no-state",
+         "--report-dir", str(tmp_path / "r")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    for step in report["steps"]:
+        declared = REGISTRY[step["action"]].outputs
+        given = set(step["outputs"])
+        assert given <= declared, (step["id"], given - declared)
+        # start_task has one of task_id/name; everything else is always there
+        assert len(declared - given) <= (1 if step["action"] == "start_task" else 0)

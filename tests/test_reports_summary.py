@@ -202,3 +202,24 @@ def test_a_huge_run_prints_a_screen_the_failure_and_no_success_rows() -> None:
     assert "s04321 failed: partner refused" in text
     assert "(5,000 steps)" in lines[0]
     assert lines[-1] == "Failed in 1m: 4999 success, 1 failed (exit code 1)"
+
+
+def test_a_step_beyond_its_p95_is_marked_and_the_history_is_in_the_schema() -> None:
+    import jsonschema
+
+    from mftrun.reports import report_schema
+
+    result = success_run()
+    slow, usual = result.steps[0], result.steps[1]
+    slow.history = {"runs": 30, "p50_s": 30.0, "p95_s": 35.0, "max_s": 40.0}  # 42.5 s tonight
+    usual.history = {"runs": 30, "p50_s": 1000.0, "p95_s": 2000.0, "max_s": 3000.0}
+    report = build_report(result)
+    jsonschema.Draft202012Validator(report_schema()).validate(report)
+    assert report["steps"][0]["history"]["p95_s"] == 35.0
+    assert "history" not in report["steps"][2]  # no history: the field is absent
+    text = console_text(report)
+    assert "42.5s ▲" in text and "typical 30s, p95 35s (30 run(s))" in text
+    assert "pull-orders: took 42.5s, beyond its typical 30s, p95 35s" in text
+    assert "pull-invoices: took" not in text  # within its history: no note
+    broken = dict(report, steps=[dict(report["steps"][0], history={"runs": 30, "p50_s": "x"})])
+    assert "▲" not in console_text(broken)  # a damaged history is ignored, never a crash

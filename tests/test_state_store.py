@@ -8,11 +8,14 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from mftrun.errors import EXIT_LOCKED, EXIT_PLATFORM, LockHeld, StateError
+from mftrun.model import Action, CredentialRef, Environment, Pipeline, Poll, Step
+from mftrun.state import history
 from mftrun.state.store import SCHEMA_VERSION, RunInfo
 from mftrun.state.url import open_store, shown
 
@@ -240,3 +243,127 @@ def test_apply_with_an_unreachable_store_starts_nothing_and_exits_3(tmp_path: Pa
     assert proc.returncode == 3, proc.stderr
     assert "unreachable" in proc.stderr and "hunter2" not in proc.stderr + proc.stdout
     assert not (tmp_path / "r").exists()  # refused before anything: no report folder either
+
+
+# -- history (issue 13): durations per environment identity + task ---------------------------
+
+
+def mft_step(step_id: str, task: str, env: str = "mft") -> Step:
+    return Step(step_id, Action("start_task", {"task_id": task}), env, 0)
+
+
+def mft(name: str = "mft", url: str = "https://mft.example", tenant: str = "T1") -> Environment:
+    creds = {
+        "tenant_id": CredentialRef("env", "MFT_TENANT_ID"),
+        "private_key": CredentialRef("file", "/keys/k.pem"),
+    }
+    return Environment(name, "automate-mft", url, creds)
+
+
+def test_history_keeps_the_last_n_durations_per_key_newest_first(store_url: str) -> None:
+    store = open_store(store_url, None)
+    for n in range(5):
+        history.record(
+            store,
+            "k1",
+            run_id=f"r{n}",
+            step_id="pull",
+            attempt=1,
+            ended_at=f"2026-12-0{n + 1}T03:00:00",
+            seconds=600.0 + n,
+            earliest=590.0 + n,
+        )
+    history.record(
+        store, "k2", run_id="r0", step_id="push", attempt=1,
+        ended_at="2026-12-01T03:00:00", seconds=42.0, earliest=40.0,
+    )  # fmt: skip
+    # the same attempt recorded again replaces itself (a resumed run's record is not a copy)
+    history.record(
+        store, "k1", run_id="r4", step_id="pull", attempt=1,
+        ended_at="2026-12-05T03:00:00", seconds=700.0, earliest=690.0,
+    )  # fmt: skip
+    got = history.samples(store, ["k1", "k2", "k3"], limit=3)
+    sample = history.Sample
+    assert got == {
+        "k1": [sample(700.0, 690.0), sample(603.0, 593.0), sample(602.0, 592.0)],
+        "k2": [sample(42.0, 40.0)],
+    }
+    assert history.samples(store, ["k1"], limit=0) == {}
+    many = [f"x{i}" for i in range(900)] + ["k2"]  # more keys than one IN list holds
+    assert list(history.samples(store, many, limit=5)) == ["k2"]
+    store.close()
+
+
+def test_no_history_leaks_across_environments_or_tenants(store_url: str) -> None:
+    environ = {"MFT_TENANT_ID": "T1"}
+    pull = mft_step("pull", "task-a")
+    base = history.history_key(pull, mft(), environ)
+    assert base == history.history_key(pull, mft(), dict(environ))  # stable from run to run
+    others = {
+        history.history_key(pull, mft(name="staging"), environ),
+        history.history_key(pull, mft(url="https://other.example"), environ),
+        history.history_key(pull, mft(), {"MFT_TENANT_ID": "T2"}),  # same URL, other tenant
+        history.history_key(mft_step("pull", "task-b"), mft(), environ),
+    }
+    assert base not in others and len(others) == 4
+    assert history.history_key(mft_step("renamed", "task-a"), mft(), environ) == base
+    short = Step("pull", Action("start_task", "task-a"), "mft", 0)  # `start_task: task-a`
+    assert history.history_key(short, mft(), environ) == base
+    written = {"task_id": "task-a", "parameters": {"N": 1}}
+    with_params = Step("pull", Action("start_task", written), "mft", 0)
+    assert history.history_key(with_params, mft(), environ) == base  # the task, not its inputs
+    assert "T1" not in base and "example" not in base  # a hash: no URL or tenant in clear
+
+    store = open_store(store_url, None)
+    envs = {"prod": mft("prod"), "staging": mft("staging")}
+    steps = (mft_step("p", "task-a", "prod"), mft_step("s", "task-a", "staging"))
+    pipeline = Pipeline("n", "n.yaml", "0" * 64, envs, steps)
+    keys = history.keys_of(pipeline, environ)
+    history.record(
+        store, keys["p"], run_id="r1", step_id="p", attempt=1,
+        ended_at="2026-12-01T03:00:00", seconds=600.0, earliest=598.0,
+    )  # fmt: skip
+    book = history.read_book(store, pipeline, environ)
+    assert book.expect("s") is None  # staging learns nothing from production
+    expected = book.expect("p")
+    assert expected is not None and (expected.runs, expected.p50, expected.earliest) == (
+        1,
+        600.0,
+        598.0,  # the recorded bracket (598, 600] opens the window
+    )
+    other_tenant = history.read_book(store, pipeline, {"MFT_TENANT_ID": "T9"})
+    assert other_tenant.expected == {}
+    store.close()
+
+
+def test_a_step_that_opts_out_has_no_history_and_learns_nothing(store_url: str) -> None:
+    store = open_store(store_url, None)
+    opted = replace(mft_step("p", "task-a", "prod"), poll=Poll(history=0))
+    pipeline = Pipeline("n", "n.yaml", "0" * 64, {"prod": mft("prod")}, (opted,))
+    book = history.read_book(store, pipeline, {}, run_id="r1")
+    book.learned("p", 1, 10.0, 9.0, "2026-12-01T03:00:00")
+    book.flush()
+    assert book.keys == {} and history.samples(store, [], limit=5) == {}
+    with store._cursor("count") as cur:
+        cur.execute("SELECT COUNT(*) FROM mftrun_durations")
+        assert cur.fetchone()[0] == 0
+    store.close()
+
+
+def test_a_run_writes_what_it_learned_in_one_go_when_it_ends(store_url: str) -> None:
+    store = open_store(store_url, None)
+    steps = (mft_step("a", "task-a"), mft_step("b", "task-b"))
+    pipeline = Pipeline("n", "n.yaml", "0" * 64, {"mft": mft()}, steps)
+    book = history.read_book(store, pipeline, {}, run_id="r1")
+    assert book.expected == {} and set(book.keys) == {"a", "b"}
+    book.learned("a", 1, 12.0, 13.0, "2026-12-01T03:00:00")  # a lower bound past the end: capped
+    book.learned("b", 2, 30.0, 29.0, "2026-12-01T03:00:01")
+    assert history.samples(store, book.keys.values(), limit=5) == {}  # nothing until the end
+    book.flush()
+    book.flush()  # twice: nothing written twice
+    again = history.read_book(store, pipeline, {}, run_id="r2")
+    a, b = again.expect("a"), again.expect("b")
+    assert a is not None and (a.runs, a.p50, a.earliest) == (1, 12.0, 12.0)
+    assert b is not None and (b.runs, b.latest, b.earliest) == (1, 30.0, 29.0)
+    assert again.expected_total({"a": (), "b": ("a",)}) == 42.0  # the live line's expectation
+    store.close()

@@ -101,7 +101,7 @@ def test_example_model_is_filled_faithfully() -> None:
     assert (pull.action.position.line, pull.action.position.column) == (34, 5)
     assert (pull.position.line, pull.position.column) == (33, 5)
     assert pull.environment == "mft" and pull.timeout == 1800  # defaults merged
-    assert pull.poll.interval == 2 and pull.poll.max_interval == 30 and pull.poll.factor == 1.5
+    assert pull.poll.interval == 2 and pull.poll.max_interval == 30 and pull.poll.factor == 1.1
     assert pull.retries.attempts == 2 and pull.retries.delay == 60
     assert push.timeout == 900 and push.needs == ("pull-orders",)
     assert archive.continue_on_error and not push.continue_on_error

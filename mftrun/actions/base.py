@@ -71,6 +71,7 @@ class ActionType(Protocol):
     name: str
     summary: str  # one line for `mftrun schema`/docs: what the action does
     late_keys: frozenset[str]  # keys rendered at each poll, not when the step starts
+    outputs: frozenset[str]  # what `steps.<id>.outputs` holds after the step (and `result`)
     retry_can_help: bool  # whether `retries` may start the action afresh
 
     def parse(self, raw: Any, path: Path, problems: Problems, where: Where) -> Any | None:

@@ -37,6 +37,7 @@ class Http:
     name = NAME
     summary = "one HTTP call on the environment's session, optionally polled until a condition"
     late_keys = frozenset({"until"})
+    outputs = frozenset({"status_code", "json", "text", "headers"})  # of the last answer
     retry_can_help = True
 
     def parse(self, raw: Any, path: Path, problems: Problems, where: Where) -> HttpSpec | None:

@@ -44,6 +44,8 @@ class StartTask:
     name = NAME
     summary = "start an Automate MFT task by id or name and wait for its run to end"
     late_keys: frozenset[str] = frozenset()
+    # the run's id and last status, the task as written (task_id or name), the run object
+    outputs = frozenset({"run_id", "task_id", "name", "status", "run"})
     retry_can_help = True  # a retry is a new task run, which may succeed
 
     def parse(self, raw: Any, path: Path, problems: Problems, where: Where) -> StartTaskSpec | None:

@@ -65,6 +65,8 @@ class WaitTasks:
     name = NAME
     summary = "wait until no Acronis task matches the filters; fail on unaccepted results"
     late_keys: frozenset[str] = frozenset()
+    # every task seen (id, type, state, result_code, ...), id -> result code, how many
+    outputs = frozenset({"tasks", "result_codes", "count"})
     retry_can_help = False  # see the module docstring
 
     def parse(self, raw: Any, path: Path, problems: Problems, where: Where) -> WaitTasksSpec | None:

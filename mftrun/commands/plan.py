@@ -16,10 +16,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default="text",
         help="output format (default: %(default)s)",
     )
+    parser.add_argument("--state", metavar="URL", help="state store to read history from")
+    parser.add_argument("--no-state", action="store_true", help="show no history")
 
 
 def run(args: argparse.Namespace) -> int:
     import json
+    import os
     import sys
 
     from mftrun.plan import build_plan
@@ -28,13 +31,21 @@ def run(args: argparse.Namespace) -> int:
     pipeline = load_pipeline(args.file)
     plan = build_plan(pipeline)
     from mftrun.inert import inert_json, inert_lines
+    from mftrun import plan_history as ph
 
+    got = ph.open_book(pipeline, args.state, args.no_state, os.environ)
     if args.format == "json":
-        sys.stdout.write(inert_json(json.dumps(plan_dict(pipeline, plan), indent=2)) + "\n")
+        doc = plan_dict(pipeline, plan)
+        extra = ph.plan_history_dict(pipeline, got[0], got[1])
+        for entry in doc["steps"]:
+            entry.update(extra["steps"][entry["id"]])
+        doc["history"], doc["warnings"] = extra["history"], extra["warnings"]
+        sys.stdout.write(inert_json(json.dumps(doc, indent=2)) + "\n")
     else:
         # The names, targets and conditions come from the file: each piece is made inert
         # where it is placed; the last pass guards every line mftrun composed.
-        sys.stdout.write(inert_lines(plan_text(pipeline, plan)))
+        text = plan_text(pipeline, plan, got[0])
+        sys.stdout.write(inert_lines(text + "\n".join(ph.summary_lines(pipeline, *got)) + "\n"))
     return 0
 
 
@@ -90,6 +101,7 @@ def plan_dict(pipeline: Any, plan: Any) -> dict[str, Any]:
                     "interval": step.poll.interval,
                     "max_interval": step.poll.max_interval,
                     "factor": step.poll.factor,
+                    "history": step.poll.history,
                 },
                 "retries": {
                     "attempts": step.retries.attempts,
@@ -115,7 +127,7 @@ def plan_dict(pipeline: Any, plan: Any) -> dict[str, Any]:
     }
 
 
-def plan_text(pipeline: Any, plan: Any) -> str:
+def plan_text(pipeline: Any, plan: Any, book: Any = None) -> str:
     from mftrun.durations import format_duration
     from mftrun.expand import describe
     from mftrun.inert import inert
@@ -159,6 +171,10 @@ def plan_text(pipeline: Any, plan: Any) -> str:
                 f"      timeout {dur(step.timeout)}; poll {dur(poll.interval)}"
                 f"..{dur(poll.max_interval)} x{poll.factor:g}{extra}{coe}"
             )
+            if book is not None:
+                from mftrun.plan_history import step_line
+
+                lines.append(f"      {step_line(book.expect(sid))}")
     lines.append("")
     lines.append("order: " + inert(" -> ".join(plan.order)))
     return "\n".join(lines) + "\n"

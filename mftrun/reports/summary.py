@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from mftrun.durations import format_duration
 from mftrun.inert import inert
+from mftrun.reports.compare import beyond_p95, slow_note, typical_text
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -143,6 +144,7 @@ def summary_data(report: dict[str, Any]) -> dict[str, Any]:
                 "duration": s.get("duration"),
                 "attempts": len(s.get("attempts") or ()),
                 "note": step_note(s) or None,
+                "beyond_p95": beyond_p95(s),
             }
             for s in report.get("steps", ())
         ],
@@ -238,20 +240,29 @@ def print_summary(report: dict[str, Any], *, console: Console) -> None:
     notes: list[tuple[str, str, str]] = []
     steps = list(report.get("steps", ()))
     shown = steps
+    with_history = any(typical_text(step) for step in shown)
+    if with_history:  # issue 13: tonight against the task's own history
+        table.add_column("history", no_wrap=True, style="dim")
     for step in shown:
         status = str(step.get("status", "?"))
-        table.add_row(
+        slow = beyond_p95(step)
+        cells = [
             Text(inert(step.get("id", "?"))),
             Text(inert(status_label(status)), style=STATUS_STYLE.get(status, "")),
             Text(inert(step.get("environment", ""))),
             Text(inert(step.get("action", ""))),
             Text(str(len(step.get("attempts") or ())) if step.get("attempts") else "-"),
-            Text(duration_text(step.get("duration"))),
-        )
+            Text(duration_text(step.get("duration")) + (" ▲" if slow else "")),
+        ]
+        if with_history:
+            cells.append(Text(typical_text(step) or "-"))
+        table.add_row(*cells)
         if (status != "success" or step.get("warnings")) and (
             note := step_note(step, remote=False)
         ):
             notes.append((inert(step.get("id", "?")), status, inert(note)))
+        elif slow:  # a success, but a slow night for this task
+            notes.append((inert(step.get("id", "?")), "success", inert(slow_note(step))))
     groups = shared_causes(shown)
     console.print(table)
     # Notes go under the table, not in a column: error text wraps badly in a narrow cell.

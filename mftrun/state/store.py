@@ -18,7 +18,7 @@ from typing import Any
 
 from mftrun.errors import StateError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Each entry brings the schema from version i to i + 1. Both dialects read these statements.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -33,6 +33,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         " record TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (run_id, step_id))",
         "CREATE TABLE IF NOT EXISTS mftrun_locks ("
         " lock_key TEXT PRIMARY KEY, holder TEXT NOT NULL, since TEXT NOT NULL)",
+    ),
+    # 2: durations of successful remote runs, keyed by environment identity + task
+    # (`state.history`): what history-aware polling and `plan` read.
+    (
+        "CREATE TABLE IF NOT EXISTS mftrun_durations ("
+        " history_key TEXT NOT NULL, run_id TEXT NOT NULL, step_id TEXT NOT NULL,"
+        " attempt INTEGER NOT NULL, ended_at TEXT NOT NULL, seconds DOUBLE PRECISION NOT NULL,"
+        " earliest DOUBLE PRECISION NOT NULL, PRIMARY KEY (run_id, step_id, attempt))",
+        "CREATE INDEX IF NOT EXISTS mftrun_durations_key ON mftrun_durations"
+        " (history_key, ended_at)",
     ),
 )
 

@@ -15,7 +15,7 @@ from typing import Any
 from mftrun.durations import format_duration
 from mftrun.reports import overview
 from mftrun.reports.summary import STATUS_TEXT, status_label, step_note
-from mftrun.reports.timeline import NORMAL, THIN, Axis, axis_of, frame, parse_time, rows
+from mftrun.reports.timeline import NORMAL, THIN, TRACK_X0, Axis, axis_of, frame, parse_time, rows
 
 MAX_PROBLEMS = 20  # listed at the top; the table's filter shows every one
 WORST = ("failed", "error", "timed_out", "cancelled", "running", "pending", "skipped", "success")
@@ -111,7 +111,7 @@ def _summary_row(group: overview.Group, axis: Axis, critical: set[str]) -> dict[
     worst = _worst(group.steps)
     envelope = None
     if begins and ends:
-        x0, x1 = axis.x(min(begins), 200), axis.x(max(ends), axis.track_end)
+        x0, x1 = axis.x(min(begins), TRACK_X0), axis.x(max(ends), axis.track_end)
         envelope = {"x": x0, "width": max(round(x1 - x0, 2), 2.0)}
     on_path = [s for s in group.steps if str(s.get("id")) in critical]
     marks = rows(on_path, axis, THIN, critical=critical, top=0)

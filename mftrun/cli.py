@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from mftrun import __version__
+from mftrun.interrupts import after_imports, deliver_held
 
 COMMANDS = (
     "validate",
@@ -69,9 +70,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     import signal
 
     _quick_exit()
+
     try:
         previous_int = signal.getsignal(signal.SIGINT)
-        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        if callable(previous_int):  # a Ctrl-C inside an import is raised after it
+            signal.signal(signal.SIGINT, after_imports(previous_int))
+        previous = signal.signal(signal.SIGTERM, after_imports(_on_sigterm))
     except ValueError:  # not the main thread (an embedding program): leave signals alone
         return _main(argv)
     try:
@@ -103,6 +107,7 @@ _QUICK_EXIT = False
 def _main(argv: Sequence[str] | None) -> int:
     try:
         parser = build_parser()  # imports every command module: Ctrl-C may land here
+        deliver_held()  # a Ctrl-C held during those imports is raised here, before any work
         try:
             args = parser.parse_args(argv)
         except SystemExit as exc:  # argparse: usage errors exit 2, --help exits 0

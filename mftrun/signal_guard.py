@@ -94,7 +94,11 @@ class SignalGuard:
 def signals_interrupt(executor: Any | None) -> Iterator[SignalGuard]:
     """Install the guard's handler for SIGINT and SIGTERM; restore the previous ones after."""
     guard = SignalGuard(executor)
-    previous = {sig: signal.signal(sig, guard.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    from mftrun.interrupts import after_imports
+
+    # a signal inside one of set-up's imports is handled when that import is done
+    handle = after_imports(guard.handle)
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield guard
     finally:

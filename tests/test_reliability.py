@@ -7,6 +7,7 @@ what really happened.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -303,6 +304,115 @@ def test_ctrl_c_while_importing_or_building_the_parser_exits_130_without_a_trace
     assert proc.returncode == 130, proc.stderr
     assert "Traceback" not in proc.stderr and "KeyboardInterrupt" not in proc.stderr
     assert "interrupted" in proc.stderr
+
+
+SIGINT_INSIDE_EXEC = """
+import os, signal, sys
+class Hook:
+    def find_spec(self, name, path=None, target=None):
+        if name == os.environ.get("SIGINT_AT"):
+            os.environ["SIGINT_AT"] = ""
+            # the Ctrl-C lands in code run from a string, as in the methods that dataclasses
+            # and namedtuple make with exec() while a module is imported
+            exec("os.kill(os.getpid(), signal.SIGINT)\\nfor _ in range(10**7): pass")
+        return None
+sys.meta_path.insert(0, Hook())
+"""
+
+AS_CONSOLE_SCRIPT = "import sys; from mftrun.cli import main; sys.exit(main())"
+
+
+@pytest.mark.parametrize(
+    ("launch", "module"),
+    [
+        (["-m", "mftrun"], "mftrun.cli"),  # caught by __main__
+        (["-m", "mftrun"], "mftrun.commands.apply"),  # caught by cli while building the parser
+        (["-m", "mftrun"], "mftrun.console"),  # caught by apply's signal guard during set-up
+        (["-c", AS_CONSOLE_SCRIPT], "mftrun.commands.apply"),
+        (["-c", AS_CONSOLE_SCRIPT], "mftrun.console"),
+    ],
+)
+def test_ctrl_c_inside_code_run_from_a_string_still_exits_130(tmp_path, launch, module):
+    """CPython remembers a KeyboardInterrupt that left code run by exec() of a string, even one
+    caught later, and ends the process by SIGINT (exit -2) instead of its exit code (seed 1003
+    of the fault campaign: a Ctrl-C 0.3 s into apply). mftrun's exit code must still be 130."""
+    (tmp_path / "sitecustomize.py").write_text(textwrap.dedent(SIGINT_INSIDE_EXEC))
+    root = Path(__file__).resolve().parent.parent
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{tmp_path}{os.pathsep}{root}",
+        "SIGINT_AT": module,
+        "MFTRUN_STATE": str(tmp_path / "state.db"),
+    }
+    pipeline = root / "examples" / "quickstart.yaml"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            *launch,
+            "apply",
+            str(pipeline),
+            "--emulate",
+            "--report-dir",
+            str(tmp_path / "r"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 130, proc.stderr
+    assert "Traceback" not in proc.stderr
+    # said by cli/__main__ ("interrupted") or, when the held Ctrl-C reached the run's own
+    # guard after set-up's import ended, by the guard
+    assert "interrupted" in proc.stderr or "SIGINT received" in proc.stderr
+
+
+def test_ctrl_c_while_the_login_check_waits_on_a_silent_platform_exits_at_once(tmp_path):
+    """Two environments whose token endpoint accepts the connection and never answers (read
+    timeout 60 s): Ctrl-C during the login check exits 130 in seconds, not after the timeout
+    (the check's workers were joined at interpreter exit)."""
+    import socket
+    import threading
+
+    held: list[socket.socket] = []
+    with socket.create_server(("127.0.0.1", 0)) as silent, emulator() as emu:
+        silent.settimeout(0.2)
+        done = threading.Event()
+
+        def accept() -> None:
+            while not done.is_set():
+                with contextlib.suppress(OSError):
+                    held.append(silent.accept()[0])
+
+        acceptor = threading.Thread(target=accept, daemon=True)
+        acceptor.start()
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        steps = [
+            {"id": "settled", "environment": "backup", "wait_tasks": {"state": "started"}},
+            {"id": "pull", "needs": ["settled"], "start_task": TASK},
+        ]
+        path = write_pipeline(tmp_path, emu, url, steps, timeout=60)
+        report = tmp_path / "r"
+        proc = apply(path, emu, report, "--no-state")
+        try:
+            deadline = time.monotonic() + 30
+            while len(held) < 2 and time.monotonic() < deadline:  # both token requests wait
+                time.sleep(0.05)
+            assert len(held) == 2, "the login check never reached the silent platform"
+            time.sleep(0.3)
+            proc.send_signal(signal.SIGINT)
+            signalled = time.monotonic()
+            _, err = proc.communicate(timeout=50)
+            took = time.monotonic() - signalled
+        finally:
+            done.set()
+            proc.kill()
+            for conn in held:
+                conn.close()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted" in err
+    assert took < 20, f"exit took {took:.1f} s after Ctrl-C: it waited for the platform"
+    assert not (report / "report.json").exists()  # nothing was started: no report, as documented
 
 
 def test_sigterm_while_building_the_parser_exits_143_without_a_traceback(tmp_path):

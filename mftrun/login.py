@@ -64,12 +64,39 @@ def check_providers(
             clock.monotonic() - started,
         )
 
-    if len(names) <= 1:  # apply checks on a thread of its own already: no pool for one
+    if len(names) <= 1:  # apply checks on a thread of its own already: none more for one
         return [one(name) for name in names]
-    from concurrent.futures import ThreadPoolExecutor  # only here: not before the first request
+    return _on_daemon_threads(one, names)
 
-    with ThreadPoolExecutor(max_workers=min(8, len(names)), thread_name_prefix="mftrun-login") as p:
-        return list(p.map(one, names))
+
+def _on_daemon_threads(one: Callable[[str], LoginRow], names: list[str]) -> list[LoginRow]:
+    """`one` for each name, at most 8 at a time, on daemon threads. Not a ThreadPoolExecutor:
+    the interpreter joins its workers at exit, so a Ctrl-C during set-up waited for a token
+    endpoint that does not answer (up to the environment's timeout) before exiting."""
+    import threading
+
+    rows: dict[str, LoginRow] = {}
+    todo = iter(names)
+    lock = threading.Lock()
+
+    def work() -> None:
+        while True:
+            with lock:
+                name = next(todo, None)
+            if name is None:
+                return
+            rows[name] = one(name)
+
+    threads = [
+        threading.Thread(target=work, name=f"mftrun-login-{i}", daemon=True)
+        for i in range(min(8, len(names)))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        while thread.is_alive():
+            thread.join(0.2)  # in slices: a signal is handled while waiting
+    return [rows[name] for name in names]
 
 
 def login_before_first_step(

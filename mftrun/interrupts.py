@@ -44,12 +44,34 @@ def after_imports(handler: Handler) -> Handler:
             return handler(signum, frame)
         if not _held:
             _held.append(signum)
+            _disarm_at_exit()
             signal.signal(signal.SIGALRM, _retry)
             signal.setitimer(signal.ITIMER_REAL, RETRY_SECONDS)
         return None
 
     handle.__doc__ = handler.__doc__
     return handle
+
+
+def _disarm_at_exit() -> None:
+    """The interpreter restores SIGALRM's default action (end the process) as it finalizes:
+    a retry still pending then would end an exiting mftrun by SIGALRM (exit -14) instead of
+    its exit code. Seen when a signal landed in an import of the last report write."""
+    global _DISARM_REGISTERED
+    if not _DISARM_REGISTERED:
+        import atexit
+
+        atexit.register(_disarm)
+        _DISARM_REGISTERED = True
+
+
+def _disarm() -> None:
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    signal.signal(signal.SIGALRM, signal.SIG_IGN)
+    _held.clear()  # the exit code is decided: a signal held now is dropped
+
+
+_DISARM_REGISTERED = False
 
 
 def _retry(alarm: int, frame: Any) -> None:

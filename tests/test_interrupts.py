@@ -113,3 +113,31 @@ def test_deliver_held_without_a_held_signal_does_nothing(restore_signals):
     signal.signal(signal.SIGINT, lambda s, f: got.append(s))
     interrupts.deliver_held()
     assert got == []
+
+
+def test_a_retry_pending_at_exit_does_not_end_the_process_by_sigalrm(tmp_path):
+    """Found by CI: a signal held in an import just before the exit; the retry fired after
+    the interpreter had restored SIGALRM's default action, and the process died with -14."""
+    import subprocess
+
+    code = (
+        "import atexit, signal, sys\n"
+        # registered first, so it runs last of the exit handlers: is a retry still armed?
+        "atexit.register(lambda: print('armed', signal.getitimer(signal.ITIMER_REAL)[0] > 0))\n"
+        "from mftrun import interrupts\n"
+        "signal.signal(signal.SIGINT, interrupts.after_imports(lambda s, f: None))\n"
+        "class F:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'mftrun_no_such_module_6':\n"
+        "            signal.raise_signal(signal.SIGINT)\n"
+        "sys.meta_path.insert(0, F())\n"
+        "try:\n"
+        "    import mftrun_no_such_module_6\n"
+        "except ImportError:\n"
+        "    pass\n"
+        "assert interrupts._held\n"
+        "sys.exit(7)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 7, proc.stderr
+    assert proc.stdout.strip() == "armed False"

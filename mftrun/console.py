@@ -35,6 +35,10 @@ STYLES = {
 }
 
 
+# How an MftrunError joins its message and hint (mftrun.errors.MftrunError.__str__).
+HINT_BREAK = "\n  hint: "
+
+
 class PlainConsole:
     """One line per change; the format CI logs want."""
 
@@ -58,8 +62,15 @@ class PlainConsole:
         self._causes: dict[tuple[str, str, str], str] = {}
 
     def _line(self, text: str) -> None:
+        """One stamped line; an error's hint (mftrun's own `\n  hint: ` form) goes on an
+        indented line below it. Any other line break, e.g. in platform text, stays escaped:
+        no text can begin a line of its own that looks like mftrun's."""
         stamp = time.strftime("%H:%M:%S")
-        print(f"{stamp} {inert(text)}", file=self.stream, flush=True)
+        text, found, hint = text.rpartition(HINT_BREAK) if HINT_BREAK in text else (text, "", "")
+        lines = f"{stamp} {inert(text)}"
+        if found:
+            lines += f"\n{' ' * len(stamp)}   hint: {inert(hint)}"
+        print(lines, file=self.stream, flush=True)
 
     def run_started(self, result: RunResult) -> None:
         self._result = result

@@ -171,11 +171,13 @@ class Endings(SchedulerState):
         result = live.result
         self._unfinished -= 1
         self._steps_view[result.id] = step_view(result)
-        self._group_member_ended(result)  # for_each: steps.<group>, and a dynamic group's end
         self.recorder.step_finished(result)
         if result.conclusion != result.outcome:
             note = f"{note} (continue_on_error: concluded success)".strip()
         self._emit(live, note)
+        # for_each: steps.<group>, and a dynamic group's end, after its last instance's own
+        # end is recorded and told (the group's verdict never comes before its members')
+        self._group_member_ended(result)
         if not queue_ready:  # carried over before the run: run() hands these out
             self._walk.done_later(result.id)
             return

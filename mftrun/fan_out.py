@@ -153,6 +153,7 @@ class FanOutSteps(SchedulerState):
             )
             return
         made = expand.instances(step, items)
+        live.result.instances = len(made)
         self._emit(live, f"for_each: {len(made)} instance(s)")
         if not made:
             self._conclude_group(live, [])

@@ -41,6 +41,15 @@ class Cache:
     reported: set[FsPath] = field(default_factory=set)
 
 
+def is_definitions(data: object) -> bool:
+    """Whether a document is a shared definitions file (what `include` brings in), not a
+    pipeline: a mapping with no `version` or `steps` whose keys an included file may have."""
+    if not isinstance(data, dict) or not data or "version" in data or "steps" in data:
+        return False
+    keys = [str(k) for k in data]
+    return all(k in ALLOWED or k.startswith("x-") for k in keys) and any(k in ALLOWED for k in keys)
+
+
 def repository_root(file: FsPath) -> FsPath:
     """The git work tree holding `file`, else the file's own folder."""
     folder = file.resolve().parent
@@ -77,75 +86,134 @@ def resolve(doc: Document, cache: Cache | None = None) -> tuple[Document, list[P
     )
     problems: list[Problem] = []
     digests: list[str] = []
-    first_from: dict[Path, tuple[str, int]] = {}  # (section, name) -> (file, line) of 1st include
+    walk = _Walk(root, cache, problems, digests)
+    found = walk.definitions(doc, [FsPath(doc.file).resolve()])
     own = {(s, n) for s in SECTIONS if isinstance(data.get(s), dict) for n in data[s]}
-    _include(
-        doc, merged, root, cache, [FsPath(doc.file).resolve()], own, first_from, problems, digests
-    )
+    for key, origin in found.items():
+        if key not in own:
+            _take(origin, key, merged)
     if digests:  # a changed environments file is a changed pipeline (reports, history)
         merged.sha256 = hashlib.sha256("".join([doc.sha256, *digests]).encode()).hexdigest()
     return merged, problems
 
 
-def _include(
-    doc: Document,
-    merged: Document,
-    root: FsPath,
-    cache: Cache,
-    chain: list[FsPath],
-    own: set[Path],
-    first_from: dict[Path, tuple[str, int]],
-    problems: list[Problem],
-    digests: list[str],
-) -> None:
-    entries = doc.data.get("include") if isinstance(doc.data, dict) else None
-    if not isinstance(entries, list):
-        return  # the schema says include is a list
-    base = FsPath(doc.file)
-    for i, entry in enumerate(entries):
-        if not isinstance(entry, str) or not entry:
-            continue
-        where = ("include", i)
-        if not _relative(entry):
-            problems.append(
-                doc.problem(
-                    where,
-                    f"include {entry!r} is not a relative path",
-                    "write the path relative to this file, e.g. include: [../environments.yaml]",
+@dataclass(slots=True)
+class _Walk:
+    """One walk over a pipeline's include tree.
+
+    Each file's definitions are its own names, then those of its includes that it does not
+    write itself (so the including file wins at every level, not only at the top); two
+    includes of one file that both bring a name are a conflict, unless it is the same
+    definition reached twice (a file included by two others, a diamond: merged once)."""
+
+    root: FsPath
+    cache: Cache
+    problems: list[Problem]
+    digests: list[str]
+    done: dict[FsPath, dict[Path, Document]] = field(default_factory=dict)
+
+    def definitions(self, doc: Document, chain: list[FsPath]) -> dict[Path, Document]:
+        """(section, name) -> the document that writes it, for `doc` and what it includes."""
+        data = doc.data if isinstance(doc.data, dict) else {}
+        own: dict[Path, Document] = {
+            (s, n): doc for s in SECTIONS if isinstance(data.get(s), dict) for n in data[s]
+        }
+        brought: dict[Path, Document] = {}
+        for included, target in self._includes(doc, chain):
+            if target in self.done:
+                theirs = self.done[target]
+            else:
+                theirs = self.definitions(included, [*chain, target])
+                self.done[target] = theirs
+            for key, origin in theirs.items():
+                if key in own:
+                    continue  # what the including file writes itself wins
+                first = brought.get(key)
+                if first is None:
+                    brought[key] = origin
+                elif first is not origin:
+                    self.problems.append(
+                        origin.problem(
+                            key,
+                            f"{key[0]}.{key[1]} is defined by two included files "
+                            f"(first in {first.file} line {first.position(key, key=True).line})",
+                            "keep one definition, or write it in the file that includes "
+                            "both, which wins",
+                            key=True,
+                        )
+                    )
+        return {**brought, **own}
+
+    def _includes(self, doc: Document, chain: list[FsPath]) -> list[tuple[Document, FsPath]]:
+        """The loaded files `doc` includes, in order, each once; refusals become problems."""
+        entries = doc.data.get("include") if isinstance(doc.data, dict) else None
+        if not isinstance(entries, list):
+            return []  # the schema says include is a list
+        base = FsPath(doc.file)
+        loaded: list[tuple[Document, FsPath]] = []
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, str) or not entry:
+                continue
+            where = ("include", i)
+            if not _relative(entry):
+                self.problems.append(
+                    doc.problem(
+                        where,
+                        f"include {entry!r} is not a relative path",
+                        "write the path relative to this file, "
+                        "e.g. include: [../environments.yaml]",
+                    )
                 )
-            )
-            continue
-        target = (base.resolve().parent / entry).resolve()
-        if not target.is_relative_to(root):
-            problems.append(
-                doc.problem(
-                    where,
-                    f"include {entry!r} leaves the repository ({root})",
-                    "included files live in the same git work tree as the pipeline",
+                continue
+            target = (base.resolve().parent / entry).resolve()
+            if not target.is_relative_to(self.root):
+                self.problems.append(
+                    doc.problem(
+                        where,
+                        f"include {entry!r} leaves the repository ({self.root})",
+                        "included files live in the same git work tree as the pipeline",
+                    )
                 )
-            )
-            continue
-        if target in chain:
-            ring = [_shown(p, root) for p in chain[chain.index(target) :]] + [_shown(target, root)]
-            problems.append(doc.problem(where, f"include cycle: {' -> '.join(ring)}"))
-            continue
-        if len(chain) > MAX_DEPTH:
-            problems.append(doc.problem(where, f"includes nest deeper than {MAX_DEPTH} files"))
-            continue
-        shown = os.path.normpath(os.path.join(os.path.dirname(doc.file), entry))
-        included, own_problems = _load(target, shown, cache)
-        if target not in cache.reported:
-            cache.reported.add(target)
-            problems.extend(own_problems)
-        if included is None:
-            if not own_problems:
-                problems.append(doc.problem(where, f"include {entry!r}: no such file"))
-            continue
-        digests.append(included.sha256)
-        _merge(included, merged, own, first_from, problems)
-        _include(
-            included, merged, root, cache, [*chain, target], own, first_from, problems, digests
-        )
+                continue
+            if target in chain:
+                ring = [_shown(p, self.root) for p in chain[chain.index(target) :]]
+                ring.append(_shown(target, self.root))
+                self.problems.append(doc.problem(where, f"include cycle: {' -> '.join(ring)}"))
+                continue
+            if any(target == seen for _, seen in loaded):
+                self.problems.append(
+                    doc.problem(where, f"include {entry!r} is listed twice", "list it once")
+                )
+                continue
+            if len(chain) > MAX_DEPTH:
+                self.problems.append(
+                    doc.problem(where, f"includes nest deeper than {MAX_DEPTH} files")
+                )
+                continue
+            if target.is_dir():
+                if not entry.lower().endswith((".yaml", ".yml")):
+                    continue  # the schema already says the name is not a YAML file's
+                self.problems.append(
+                    doc.problem(
+                        where,
+                        f"include {entry!r} is a folder",
+                        "name the YAML file, e.g. include: [shared/environments.yaml]",
+                    )
+                )
+                continue
+            shown = os.path.normpath(os.path.join(os.path.dirname(doc.file), entry))
+            included, own_problems = _load(target, shown, self.cache)
+            if target not in self.cache.reported:
+                self.cache.reported.add(target)
+                self.problems.extend(own_problems)
+            if included is None:
+                if not own_problems:
+                    self.problems.append(doc.problem(where, f"include {entry!r}: no such file"))
+                continue
+            if target not in self.done and included.sha256 not in self.digests:
+                self.digests.append(included.sha256)
+            loaded.append((included, target))
+        return loaded
 
 
 def _load(target: FsPath, shown: str, cache: Cache) -> tuple[Document | None, list[Problem]]:
@@ -181,49 +249,29 @@ def _shape(doc: Document) -> list[Problem]:
     ]
 
 
-def _merge(
-    included: Document,
-    merged: Document,
-    own: set[Path],
-    first_from: dict[Path, tuple[str, int]],
-    problems: list[Problem],
-) -> None:
-    data = included.data if isinstance(included.data, dict) else {}
-    for section in SECTIONS:
-        values = data.get(section)
-        if not isinstance(values, dict):
-            continue
-        target = merged.data.setdefault(section, {})
-        if not isinstance(target, dict):
-            continue  # the pipeline's own section has the wrong type: the schema says so
-        if (section,) not in merged.positions:
-            merged.origins[(section,)] = included.file
-            merged.positions[(section,)] = included.positions.get((section,), (1, 1))
-        for name, value in values.items():
-            key = (section, name)
-            if key in own:
-                continue  # what the including file writes itself wins
-            if key in first_from:
-                file, line = first_from[key]
-                problems.append(
-                    included.problem(
-                        key,
-                        f"{section}.{name} is defined by two included files "
-                        f"(first in {file} line {line})",
-                        "keep one definition, or write it in the pipeline file, which wins",
-                        key=True,
-                    )
-                )
-                continue
-            first_from[key] = (included.file, included.position(key, key=True).line)
-            target[name] = value
-            merged.origins[key] = included.file
-            for path, spot in included.positions.items():
-                if path[:2] == key:
-                    merged.positions[path] = spot
-            for path, spot in included.key_positions.items():
-                if path[:2] == key:
-                    merged.key_positions[path] = spot
+def _take(origin: Document, key: Path, merged: Document) -> None:
+    """Copy one included definition, with where each part of it is written, into `merged`."""
+    section, name = key
+    target = merged.data.setdefault(section, {})
+    if not isinstance(target, dict):
+        return  # the pipeline's own section has the wrong type: the schema says so
+    if (section,) not in merged.positions:
+        merged.origins[(section,)] = origin.file
+        merged.positions[(section,)] = origin.positions.get((section,), (1, 1))
+    target[name] = origin.data[section][name]
+    merged.origins[key] = origin.file
+    # A value reached through a YAML alias or merge key has no position of its own: pin it
+    # to where the included file would point, so it never falls back to another file's.
+    spot = origin.position(key)
+    merged.positions[key] = (spot.line, spot.column)
+    key_spot = origin.position(key, key=True)
+    merged.key_positions[key] = (key_spot.line, key_spot.column)
+    for path, place in origin.positions.items():
+        if path[:2] == key:
+            merged.positions[path] = place
+    for path, place in origin.key_positions.items():
+        if path[:2] == key:
+            merged.key_positions[path] = place
 
 
 def _relative(entry: str) -> bool:

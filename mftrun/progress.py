@@ -75,6 +75,7 @@ def measure(
     """The run's progress at wall-clock time `now` (seconds since the epoch)."""
     counts: dict[str, int] = {}
     holding: tuple[str, float] | None = None
+    steps = [s for s in steps if not s.fanned_out]  # a fanned-out group is its instances
     for step in steps:
         counts[step.outcome.value] = counts.get(step.outcome.value, 0) + 1
         if step.outcome is Status.RUNNING and step.started_at is not None:

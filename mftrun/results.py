@@ -85,6 +85,14 @@ class StepResult:
     needs: list[str] = field(default_factory=list)
     # the task's history (runs, p50_s, p95_s, max_s) when the store had one (issue 13)
     history: dict[str, Any] | None = None
+    # A dynamic for_each group: how many instances it expanded into (0 before, or for none).
+    instances: int = 0
+
+    @property
+    def fanned_out(self) -> bool:
+        """A dynamic group that became instances: from then on they are its steps (counted,
+        reported, annotated), as a group written in the file is only its instances."""
+        return self.instances > 0
 
     @property
     def status(self) -> Status:
@@ -146,9 +154,39 @@ class RunResult:
 
     def totals(self) -> dict[str, int]:
         counts = {s.value: 0 for s in Status}
-        for step in self.steps:
+        for step in self.counted_steps():
             counts[step.outcome.value] += 1
         return counts
+
+    def counted_steps(self) -> list[StepResult]:
+        """The steps people count and reports list: a dynamic group that fanned out is its
+        instances (one failed instance is one failure, not two)."""
+        return [s for s in self.steps if not s.fanned_out]
+
+    def _reported_steps(self) -> list[dict[str, Any]]:
+        """Each counted step as report.json holds it. An instance of a dynamic group waited
+        for what its group waited for, and a step that needs the group waited for each of
+        its instances: the reports' critical path follows those edges."""
+        instances: dict[str, list[str]] = {}
+        group_needs: dict[str, list[str]] = {}
+        for step in self.steps:
+            if step.fanned_out:
+                group_needs[step.id] = step.needs
+                instances[step.id] = []
+        for step in self.steps:
+            group, _, rest = step.id.partition("[")
+            if rest and group in instances:
+                instances[group].append(step.id)
+        out = []
+        for step in self.counted_steps():
+            row = step.to_dict()
+            group = step.id.partition("[")[0]
+            if group in group_needs and step.id in instances.get(group, ()):
+                row["needs"] = list(group_needs[group])
+            if any(n in instances for n in row["needs"]):
+                row["needs"] = [m for n in row["needs"] for m in instances.get(n, [n])]
+            out.append(row)
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         from mftrun import __version__
@@ -173,7 +211,7 @@ class RunResult:
             "lock": self.lock,
             "variables": dict(self.variables),
             "totals": self.totals(),
-            "steps": [s.to_dict() for s in self.steps],
+            "steps": self._reported_steps(),
         }
 
 

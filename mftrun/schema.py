@@ -29,16 +29,20 @@ def schema_text(kind: str = "pipeline") -> str:
     return files("mftrun").joinpath(_RESOURCES[kind]).read_text(encoding="utf-8")
 
 
-@lru_cache(maxsize=2)
+@lru_cache(maxsize=3)
 def schema(kind: str = "pipeline") -> dict[str, Any]:
     """The schema as checked here: patterns match whole strings (see json_patterns)."""
     from mftrun.json_patterns import whole_match_schema
 
+    if kind == "definitions":  # a shared file `include` brings in: a pipeline's sections
+        whole = dict(schema("pipeline"))
+        whole.pop("required", None)
+        return whole
     loaded: dict[str, Any] = whole_match_schema(json.loads(schema_text(kind)))
     return loaded
 
 
-@lru_cache(maxsize=2)
+@lru_cache(maxsize=3)
 def validator(kind: str = "pipeline") -> Any:
     """One compiled validator per schema and process: building it is the expensive part."""
     from jsonschema import Draft202012Validator
@@ -218,6 +222,10 @@ def _problem(doc: Document, path: tuple[Any, ...], error: Any) -> Problem:
             if error.validator_value == 1
             else f"{name} needs at least {error.validator_value} items"
         )
+    elif kind in {"maxItems", "maxProperties"} and isinstance(value, (list, dict)):
+        noun = "items" if kind == "maxItems" else "entries"
+        message = f"{name} has {len(value):,} {noun}; at most {error.validator_value:,}"
+        hint = None  # the field's own hint is about what it holds, not its size
     elif kind == "minLength":
         message = f"{name} must not be empty"
     elif kind == "uniqueItems":
@@ -226,7 +234,7 @@ def _problem(doc: Document, path: tuple[Any, ...], error: Any) -> Problem:
         from mftrun.json_patterns import shown_pattern
 
         message = f"{name} {_short(value)} does not match {shown_pattern(error.validator_value)}"
-    elif kind in {"minProperties", "maxProperties"}:
+    elif kind == "minProperties":
         message = f"{name} has the wrong number of fields"
     else:
         message = f"{name}: {error.message}"

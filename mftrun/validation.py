@@ -31,6 +31,19 @@ def validate_bytes(
     doc, problems = loader.load_bytes(raw, file)
     if doc is None:
         return None, problems
+    if include.is_definitions(doc.data):
+        name = os.path.basename(file)
+        return None, problems + [
+            Problem(
+                file,
+                1,
+                1,
+                f"{name} is a shared definitions file (environments, defaults, vars), "
+                "not a pipeline: it has no steps",
+                f"a pipeline brings it in with include: [{name}] (a path relative to the "
+                "pipeline file); `mftrun validate` checks it on its own",
+            )
+        ]
     doc, included = include.resolve(doc, includes)
     problems = problems + included
     schema_problems = schema.check(doc)
@@ -47,6 +60,40 @@ def validate_bytes(
     taken = {(p.line, p.column) for p in schema_problems}
     problems += [p for p in semantic if (p.line, p.column) not in taken]
     return (pipeline if not problems else None), problems
+
+
+def validate_definitions(
+    raw: bytes, file: str, includes: Cache | None = None
+) -> tuple[bool, list[Problem]]:
+    """(True, problems) when the file is a shared definitions file (environments, defaults,
+    vars that pipelines include), checked on its own as far as it can be without a pipeline:
+    its YAML, its includes, the schema of each section and each environment's rules.
+    (False, []) when it is not one: then it is a pipeline."""
+    from mftrun import build, include, loader, schema
+
+    doc, problems = loader.load_bytes(raw, file)
+    if doc is None or not include.is_definitions(doc.data):
+        return False, []
+    doc, included = include.resolve(doc, includes)
+    problems = problems + included
+    schema_problems = schema.check(doc, kind="definitions")
+    problems = problems + schema_problems
+    whole = loader.Document(
+        doc.file,
+        {**doc.data, "version": 1, "steps": []},
+        doc.sha256,
+        doc.positions,
+        doc.key_positions,
+        doc.origins,
+    )
+    try:
+        _, semantic = build.build_pipeline(whole)
+    except Exception:
+        if not schema_problems:  # as in validate_bytes: only a rejected document may trip it
+            raise
+        return True, problems
+    taken = {(p.line, p.column) for p in schema_problems}
+    return True, problems + [p for p in semantic if (p.line, p.column) not in taken]
 
 
 def _read(path: str | os.PathLike[str]) -> bytes:
@@ -118,11 +165,15 @@ def pipeline_files(
     return unique, problems
 
 
-def check_paths(paths: Sequence[str]) -> tuple[list[Path], list[Problem]]:
+def check_paths(
+    paths: Sequence[str], definitions: list[Path] | None = None
+) -> tuple[list[Path], list[Problem]]:
     """Validate files and folders; return the files checked and every problem of every file.
 
     A file that another of them includes is checked once, as an included file (through the
-    pipelines that include it), not as a pipeline of its own."""
+    pipelines that include it), not as a pipeline of its own; a shared definitions file
+    that none of them includes (a pre-commit hook given only the changed file) is checked on
+    its own, as such, and added to `definitions` if given."""
     from mftrun.include import Cache
 
     files, problems = pipeline_files(paths)
@@ -138,7 +189,13 @@ def check_paths(paths: Sequence[str]) -> tuple[list[Path], list[Problem]]:
     for path, raw in contents:
         if path.resolve() in included:
             continue
-        for problem in validate_bytes(raw, str(path), cache)[1]:
+        shared, found = validate_definitions(raw, str(path), cache)
+        if shared:
+            if definitions is not None:
+                definitions.append(path)
+        else:
+            found = validate_bytes(raw, str(path), cache)[1]
+        for problem in found:
             if problem not in seen:  # a problem inside a shared file: once, not per includer
                 seen.add(problem)
                 problems.append(problem)

@@ -346,9 +346,9 @@ def test_dynamic_fan_out_over_the_tasks_a_wait_returned(platform, tmp_path) -> N
         for t in next(s for s in report["steps"] if s["id"] == "backups")["outputs"]["tasks"]
     ]
     assert len(seen) == 3
-    assert ids == ["backups", "verify", *[f"verify[{t}]" for t in seen], "summary"]
+    # the group is reported as its instances, as a group written in the file
+    assert ids == ["backups", *[f"verify[{t}]" for t in seen], "summary"]
     steps = {s["id"]: s for s in report["steps"]}
-    assert steps["verify"]["status"] == "success"
     assert [steps[f"verify[{t}]"]["attempts"][0]["parameters"] for t in seen] == [
         {"backup": t} for t in seen
     ]
@@ -470,7 +470,6 @@ def test_a_dynamic_group_holds_no_slot_and_run_if_is_per_instance(platform, tmp_
     assert code == 0, report
     statuses = {s["id"]: s["status"] for s in report["steps"]}
     assert statuses == {
-        "fan": "success",
         "fan[a]": "success",
         "fan[skipme]": "skipped",
         "fan[b]": "success",
@@ -486,3 +485,57 @@ def test_a_dynamic_group_holds_no_slot_and_run_if_is_per_instance(platform, tmp_
     started.sort()
     assert all(b[0] >= a[1] for a, b in zip(started, started[1:], strict=False))  # one at a time
     assert emu.journal.starts(TASK) == 4
+
+
+def test_a_dynamic_group_is_counted_and_reported_as_its_instances(
+    platform, tmp_path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    """As a group written in the file: one failed instance is one failure (totals, JUnit, one
+    annotation), an instance waited for what its group waited for, a step that needs the
+    group waited for each instance, and the group's verdict is told after its last end."""
+    emu = platform(
+        automate_mft={
+            "tasks": [
+                {"id": TASK, "duration": 1},
+                {"id": BAD, "duration": 2, "outcome": "failed", "message": "disk full"},
+                {"id": FANIN, "duration": 1},
+            ]
+        }
+    )
+    code, report = apply(
+        tmp_path,
+        emu,
+        f"""\
+        - id: list
+          start_task: {FANIN}
+          outputs: {{jobs: "{{{{ ['{TASK}', '{BAD}'] }}}}"}}
+        - id: push
+          needs: [list]
+          for_each: "{{{{ steps.list.outputs.jobs }}}}"
+          start_task: "{{{{ item }}}}"
+        - id: alert
+          needs: [push]
+          run_if: failure
+          start_task: {FANIN}
+        """,
+    )
+    assert code == 1
+    rows = {s["id"]: s for s in report["steps"]}
+    assert list(rows) == ["list", f"push[{TASK}]", f"push[{BAD}]", "alert"]  # no group row
+    assert report["totals"]["failed"] == 1 and report["totals"]["success"] == 3
+    assert rows[f"push[{BAD}]"]["needs"] == ["list"]
+    assert rows["alert"]["needs"] == [f"push[{TASK}]", f"push[{BAD}]"]
+    jsonschema.Draft202012Validator(report_schema()).validate(report)
+    junit = ET.parse(tmp_path / "report" / "junit.xml").getroot()
+    assert junit.get("failures") == "1" and len(list(junit.iter("testcase"))) == 4
+    assert len([a for a in annotation_lines(report, {}) if a.startswith("::error")]) == 1
+    out = capsys.readouterr().out
+    instance_end = out.index(f"push[{BAD}]")
+    group_end = out.index("push                     failed")
+    assert instance_end < group_end, out
+
+
+def test_a_written_list_over_the_maximum_says_how_many_items_it_has() -> None:
+    items = ", ".join(f"p{i}" for i in range(10_001))
+    found = messages(f"  - id: push\n    for_each: [{items}]\n    start_task: {TASK}\n")
+    assert found == ["10:15 step 'push' for_each has 10,001 items; at most 10,000"], found

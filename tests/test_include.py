@@ -177,3 +177,95 @@ def test_the_repository_root_is_the_git_work_tree(tmp_path: Path) -> None:
     assert repository_root(tmp_path / "deep/er/p.yaml") == tmp_path.resolve()
     (tmp_path / ".git").rmdir()
     assert repository_root(tmp_path / "deep/er/p.yaml") == (tmp_path / "deep/er").resolve()
+
+
+def test_an_including_file_wins_over_its_own_includes_at_every_level(tmp_path: Path) -> None:
+    """a.yaml includes b.yaml, which includes the shared file: a's own `timeout` wins over
+    the shared file's, as the pipeline's own values win over a's (not two sibling includes)."""
+    write(
+        tmp_path,
+        {
+            "shared/environments.yaml": ENVS,
+            "inc/a.yaml": "include: [sub/b.yaml]\ndefaults: {timeout: 1m}\n",
+            "inc/sub/b.yaml": "include: [../../shared/environments.yaml]\nvars: {region: b}\n",
+            "pipeline.yaml": PIPELINE.replace("shared/environments.yaml", "inc/a.yaml"),
+        },
+    )
+    pipeline = load_pipeline(tmp_path / "pipeline.yaml")
+    assert pipeline.steps[0].timeout == 60  # a.yaml's 1m over the shared 10m
+    assert dict(pipeline.vars) == {"region": "us", "partner": "acme"}
+
+
+def test_one_file_reached_through_two_includes_is_merged_once(tmp_path: Path) -> None:
+    """A diamond: left.yaml and right.yaml both include the shared file; its names are one
+    definition reached twice, not a conflict with itself."""
+    write(
+        tmp_path,
+        {
+            "shared/environments.yaml": ENVS,
+            "dia/left.yaml": "include: [../shared/environments.yaml]\nvars: {left: 1}\n",
+            "dia/right.yaml": "include: [../shared/environments.yaml]\nvars: {right: 2}\n",
+            "pipeline.yaml": PIPELINE.replace(
+                "[shared/environments.yaml]", "[dia/left.yaml, dia/right.yaml]"
+            ),
+        },
+    )
+    pipeline = load_pipeline(tmp_path / "pipeline.yaml")
+    assert list(pipeline.environments) == ["mft"]
+    assert dict(pipeline.vars) == {"region": "us", "partner": "acme", "left": 1, "right": 2}
+    # ...but two different files bringing one name are still a conflict
+    (tmp_path / "dia/right.yaml").write_text("vars: {left: 3}\n")
+    assert problems_of(tmp_path / "pipeline.yaml") == [
+        "right.yaml:1:8 vars.left is defined by two included files (first in "
+        f"{tmp_path / 'dia/left.yaml'} line 2)"
+    ]
+
+
+def test_the_same_include_listed_twice_is_said_once(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "shared/environments.yaml": ENVS,
+            "pipeline.yaml": PIPELINE.replace(
+                "[shared/environments.yaml]",
+                "[shared/environments.yaml, shared/environments.yaml]",
+            ),
+        },
+    )
+    assert problems_of(tmp_path / "pipeline.yaml") == [
+        "pipeline.yaml:2:37 include 'shared/environments.yaml' is listed twice"
+    ]
+
+
+def test_a_value_from_a_merge_key_points_into_its_own_included_file(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "shared/environments.yaml": ENVS,
+            "inc/anchors.yaml": "vars: &x {a: 1}\nx-anchor: 1\ndefaults: {<<: *x}\n",
+            "pipeline.yaml": PIPELINE.replace(
+                "[shared/environments.yaml]", "[shared/environments.yaml, inc/anchors.yaml]"
+            ).replace("vars:\n  region: us\n", ""),
+        },
+    )
+    assert "anchors.yaml:3:11 unknown field 'a' in defaults" in problems_of(
+        tmp_path / "pipeline.yaml"
+    )
+
+
+def test_a_shared_file_validates_on_its_own(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """What the pre-commit hook does when only the shared file changed: it is checked as a
+    shared definitions file (its sections and environments), not as a broken pipeline."""
+    write(tmp_path, {"shared/environments.yaml": ENVS})
+    shared = tmp_path / "shared/environments.yaml"
+    assert main(["validate", "--skip-scenarios", str(shared)]) == 0
+    assert capsys.readouterr().out.strip() == "1 file valid (1 shared definitions file)"
+    shared.write_text(ENVS.replace("region: us", "region: mars").replace("10m", "soon"))
+    assert main(["validate", str(shared)]) == 2
+    out = capsys.readouterr().out
+    assert "environments.yaml:8:12" in out and "soon" in out
+    assert "environments.yaml:4:13" in out and "mars" in out
+    assert "missing required fields" not in out
+    # apply of it says what it is
+    assert main(["apply", str(shared), "--emulate", "--no-state"]) == 2
+    assert "is a shared definitions file" in capsys.readouterr().err

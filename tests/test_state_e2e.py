@@ -295,6 +295,12 @@ def test_runs_show_and_state_unlock_from_the_command_line(emu: Emulator, tmp_pat
         [*mftrun, "runs", "show", first["run_id"]], capture_output=True, text=True
     )
     assert text.returncode == 0 and "b" in text.stdout
+    # the verdict line counts the recorded steps and gives the run's duration
+    verdict = text.stdout.strip().splitlines()[-1]
+    assert verdict.startswith("Failed in ") and "in -" not in verdict, verdict
+    assert "2 success, 1 failed, 1 skipped (exit code 1)" in verdict, verdict
+    # in a pipe, the table of runs is not wrapped to 80 columns
+    assert any(first["run_id"] in line and "failed" in line for line in listed.stdout.splitlines())
     missing = subprocess.run([*mftrun, "runs", "show", "nope"], capture_output=True, text=True)
     assert missing.returncode == 2 and "no run 'nope'" in missing.stderr
     unlock = subprocess.run([*mftrun, "state", "unlock", "night"], capture_output=True, text=True)

@@ -69,12 +69,26 @@ def _show(store: object, run_id: str, fmt: str) -> int:
     info = store.run(run_id)
     if info is None:
         raise UsageError(f"no run {run_id!r} in {store.name}", hint="list them: mftrun runs")
+    from datetime import datetime
+
+    from mftrun.results import Status
+
     steps = store.steps(run_id)
+    totals = {s.value: 0 for s in Status}  # as report.json counts them: by outcome
+    for step in steps:
+        outcome = step.get("outcome") or step.get("status")
+        if outcome in totals:
+            totals[outcome] += 1
+    duration = None
+    if info.ended_at:
+        started = datetime.fromisoformat(info.started_at)
+        duration = round((datetime.fromisoformat(info.ended_at) - started).total_seconds(), 3)
     report = {
         **info.to_dict(),
         "run_id": info.id,
         "exit_code": info.exit_code if info.exit_code is not None else 1,
-        "duration": None,
+        "duration": duration,
+        "totals": totals,
         "message": None if info.ended_at else "the run never recorded its end (crash or kill)",
         "steps": steps,
     }
@@ -92,13 +106,14 @@ def _show(store: object, run_id: str, fmt: str) -> int:
 def _table(runs: list, counts: dict[str, dict[str, int]], where: str) -> None:
     import sys
 
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    from mftrun.inert import guarded, inert
+    from mftrun.inert import inert
 
-    console = Console(file=guarded(sys.stdout), highlight=False)
+    from mftrun.reports.summary import summary_console
+
+    console = summary_console(sys.stdout)  # the terminal's width; unwrapped in a pipe or log
     if not runs:
         console.print(Text(f"no runs recorded in {inert(where)}"))
         return

@@ -62,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         scenarios = [f for f in found if looks_like_scenario(f)]
         kept = [f for f in found if f not in scenarios]
-    files, more = check_paths([str(f) for f in kept]) if kept else ([], [])
+    shared: list = []
+    files, more = check_paths([str(f) for f in kept], shared) if kept else ([], [])
     problems = problems + more
     for scenario in scenarios:
         problems.extend(check_scenario(scenario))
@@ -94,29 +95,41 @@ def run(args: argparse.Namespace) -> int:
                 f"::error file={_prop(inert(problem.file))},line={problem.line},"
                 f"col={problem.column},title=mftrun validate::{_data(text)}\n"
             )
-        out.write(_summary(files, problems, skipped, len(scenarios)) + "\n")
+        out.write(_summary(files, problems, skipped, len(scenarios), len(shared)) + "\n")
     else:
         for problem in sorted(problems, key=lambda p: (p.file, p.line, p.column)):
             out.write(f"{problem}\n")
-        out.write(_summary(files, problems, skipped, len(scenarios)) + "\n")
+        out.write(_summary(files, problems, skipped, len(scenarios), len(shared)) + "\n")
     return EXIT_INVALID if problems else EXIT_OK
 
 
-def _summary(files: list, problems: list, skipped: int = 0, scenarios: int = 0) -> str:
+def _summary(
+    files: list, problems: list, skipped: int = 0, scenarios: int = 0, shared: int = 0
+) -> str:
     note = f" ({skipped} scenario file{'s' if skipped != 1 else ''} skipped)" if skipped else ""
+    kinds = []
     if scenarios:
-        note += f" ({scenarios} of them scenario{'s' if scenarios != 1 else ''})"
+        kinds.append(f"{scenarios} of them scenario{'s' if scenarios != 1 else ''}")
+    if shared:
+        kinds.append(f"{shared} shared definitions file{'s' if shared != 1 else ''}")
+    if kinds:
+        note += f" ({', '.join(kinds)})"
     return _counts(files, problems) + note
 
 
 def _counts(files: list, problems: list) -> str:
+    import os
+
     bad = {p.file for p in problems}
     count = len(problems)
-    noun = "file" if len(files) == 1 else "files"
+    # A problem inside an included file names that file: it counts among the files checked.
+    checked = {str(f) for f in files} | {os.path.normpath(f) for f in bad}
+    total = len({os.path.normpath(f) for f in checked})
+    noun = "file" if total == 1 else "files"
     if not problems:
-        return f"{len(files)} {noun} valid"
+        return f"{len(files)} {'file' if len(files) == 1 else 'files'} valid"
     return (
-        f"{count} problem{'s' if count != 1 else ''} in {len(bad)} of {len(files)} {noun}"
+        f"{count} problem{'s' if count != 1 else ''} in {len(bad)} of {total} {noun}"
         if files
         else f"{count} problem{'s' if count != 1 else ''}"
     )

@@ -40,7 +40,10 @@ class Readiness(SchedulerState):
             step = live.step
             if self.refused and self._refuse(live):
                 continue
-            needs = [self._live[n].result for n in step.needs]
+            needs = fan_out.counted_needs(
+                [self._live[n].result for n in step.needs],
+                {n: self._live[n].step for n in step.needs},
+            )
             ancestry = self.plan.ancestors(self._ancestors_key(step))
             ancestors = [self._live[a].result for a in ancestry]
             condition = fan_out.group_condition(step)  # a dynamic group's is per instance

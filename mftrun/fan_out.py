@@ -16,7 +16,7 @@ about groups is here: `FanOutSteps`, one of the parts the `Executor` class is ma
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +39,25 @@ def group_condition(step: Step) -> Condition:
     if is_dynamic(step) and step.run_if.kind == "expression":
         return Condition("always")
     return step.run_if
+
+
+def counted_needs(needs: Sequence[StepResult], steps: Mapping[str, Step]) -> list[StepResult]:
+    """The needs a `success` condition looks at: an instance that its own run_if skipped
+    (an item filter) while others of its group ran does not hold the dependent back, as it
+    does not count against the group's verdict (expand.group_view)."""
+    by_group: dict[str, list[StepResult]] = {}
+    for need in needs:
+        group = steps[need.id].group
+        if group is not None:
+            by_group.setdefault(group, []).append(need)
+    filtered = {
+        need.id
+        for members in by_group.values()
+        if any(m.outcome != Status.SKIPPED for m in members)
+        for need in members
+        if need.outcome == Status.SKIPPED
+    }
+    return [n for n in needs if n.id not in filtered]
 
 
 def item_names(step: Step) -> dict[str, Any]:
@@ -211,7 +230,11 @@ class FanOutSteps(SchedulerState):
             live.result.skipped_reason = "every instance was skipped"
             self._finish(live, Status.SKIPPED, detail=live.result.skipped_reason)
         else:
-            self._finish(live, Status.SUCCESS, detail=f"{len(members)} instance(s) succeeded")
+            filtered = sum(r.outcome == Status.SKIPPED for r in members)
+            detail = f"{len(members) - filtered} instance(s) succeeded" + (
+                f", {filtered} skipped by run_if" if filtered else ""
+            )
+            self._finish(live, Status.SUCCESS, detail=detail)
 
     def _ancestors_key(self, step: Step) -> str:
         """A dynamic instance is not in the plan: its ancestors are its group's."""

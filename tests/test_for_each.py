@@ -539,3 +539,43 @@ def test_a_written_list_over_the_maximum_says_how_many_items_it_has() -> None:
     items = ", ".join(f"p{i}" for i in range(10_001))
     found = messages(f"  - id: push\n    for_each: [{items}]\n    start_task: {TASK}\n")
     assert found == ["10:15 step 'push' for_each has 10,001 items; at most 10,000"], found
+
+
+def test_an_item_filtered_out_by_run_if_does_not_hold_the_fan_in_back(platform, tmp_path) -> None:
+    """run_if on item as a filter: the group succeeds when the instances that ran succeeded,
+    static and dynamic alike, and a step that needs it runs (it is skipped only when every
+    instance was)."""
+    emu = platform(**mft_tasks(TASK, FANIN))
+    code, report = apply(
+        tmp_path,
+        emu,
+        f"""\
+        - id: fan
+          for_each: "{{{{ vars.partners }}}}"
+          run_if: "{{{{ item != 'skipme' }}}}"
+          start_task: {{task_id: {TASK}, parameters: {{p: "{{{{ item }}}}"}}}}
+        - id: fixed
+          for_each: [one, skipme, two]
+          run_if: "{{{{ item != 'skipme' }}}}"
+          start_task: {{task_id: {TASK}, parameters: {{p: "{{{{ item }}}}"}}}}
+        - id: none
+          for_each: [skipme]
+          run_if: "{{{{ item != 'skipme' }}}}"
+          start_task: {TASK}
+        - id: after
+          needs: [fan, fixed]
+          start_task:
+            task_id: {FANIN}
+            parameters: {{seen: "{{{{ steps.fixed.outcome }}}} {{{{ steps.fan.outcome }}}}"}}
+        - id: after_none
+          needs: [none]
+          start_task: {FANIN}
+        """,
+        top="vars: {partners: [a, skipme]}\n",
+    )
+    assert code == 0, report
+    steps = {s["id"]: s for s in report["steps"]}
+    assert steps["after"]["status"] == "success"
+    assert steps["after"]["attempts"][0]["parameters"] == {"seen": "success success"}
+    assert steps["after_none"]["status"] == "skipped"  # every instance of `none` was skipped
+    assert emu.journal.starts(TASK) == 3 and emu.journal.starts(FANIN) == 1

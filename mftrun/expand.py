@@ -31,7 +31,12 @@ _KEY = re.compile(r"[A-Za-z0-9_.@:-]+")
 
 
 class ExpandError(ValueError):
-    """An item list that cannot become instances; the message names what is wrong."""
+    """An item list that cannot become instances; the message names what is wrong, and
+    `each` lists every bad item's own message (validate points at each item)."""
+
+    def __init__(self, message: str, each: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.each = tuple(each) or (message,)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -66,28 +71,41 @@ def items_of(value: Any, *, min_items: int = 0) -> tuple[Item, ...]:
             value = json.loads(value)
         except ValueError:
             raise ExpandError(f"for_each gave the text {_short(value)}, not a list") from None
+    if not isinstance(value, (Mapping, list, tuple)):
+        raise ExpandError(f"for_each gave {_kind(value)}, not a list or a mapping")
+    if len(value) > MAX_INSTANCES:
+        raise ExpandError(f"for_each gave {len(value):,} items; at most {MAX_INSTANCES:,}")
+    if len(value) < min_items:
+        raise ExpandError(f"for_each gave {len(value)} items; min_items is {min_items}")
+    wrong: list[str] = []  # every bad item at once (the first few), not one per try
+    unnamed: set[int] = set()  # items that could not be named (already in `wrong`)
+    pairs: list[tuple[str, Any]] = []
     if isinstance(value, Mapping):
         pairs = [(_key_text(k), {"key": k, "value": v}) for k, v in value.items()]
-    elif isinstance(value, (list, tuple)):
-        pairs = [(_item_key(item, i), item) for i, item in enumerate(value)]
     else:
-        raise ExpandError(f"for_each gave {_kind(value)}, not a list or a mapping")
-    if len(pairs) > MAX_INSTANCES:
-        raise ExpandError(f"for_each gave {len(pairs):,} items; at most {MAX_INSTANCES:,}")
-    if len(pairs) < min_items:
-        raise ExpandError(f"for_each gave {len(pairs)} items; min_items is {min_items}")
+        for i, item in enumerate(value):
+            try:
+                pairs.append((_item_key(item, i), item))
+            except ExpandError as exc:
+                wrong.append(str(exc))
+                unnamed.add(i)
+                pairs.append(("", item))
     seen: dict[str, int] = {}
     for i, (key, _) in enumerate(pairs):
+        if i in unnamed:
+            continue
         if not _KEY.fullmatch(key) or len(key) > MAX_KEY:
-            raise ExpandError(
+            wrong.append(
                 f"item {i} would be named [{_short(key)}]: an item key is 1 to {MAX_KEY} "
                 "letters, digits and - _ . @ :"
             )
-        if key in seen:
-            raise ExpandError(
-                f"items {seen[key]} and {i} are both named [{key}]: items must differ"
-            )
-        seen[key] = i
+        elif key in seen:
+            wrong.append(f"items {seen[key]} and {i} are both named [{key}]: items must differ")
+        else:
+            seen[key] = i
+    if wrong:
+        more = f"; and {len(wrong) - 5} more" if len(wrong) > 5 else ""
+        raise ExpandError("; ".join(wrong[:5]) + more, wrong)
     return tuple(Item(key, value) for key, value in pairs)
 
 
@@ -189,6 +207,12 @@ def _item_key(item: Any, index: int) -> str:
         for name in ("id", "name"):
             if isinstance(item.get(name), (str, int)) and not isinstance(item.get(name), bool):
                 return str(item[name])
+        if "id" in item or "name" in item:
+            field_name = "id" if "id" in item else "name"
+            raise ExpandError(
+                f"item {index}'s {field_name} is {_kind(item[field_name])}: "
+                "it names the instance, so it is text or a whole number"
+            )
         raise ExpandError(f"item {index} is a mapping without an id or name field to name it by")
     if isinstance(item, bool) or item is None or isinstance(item, (list, float)):
         raise ExpandError(
@@ -212,6 +236,8 @@ def _kind(value: Any) -> str:
         return f"the text {_short(value)}"
     if isinstance(value, (list, tuple)):
         return "a list"
+    if isinstance(value, Mapping):
+        return "a mapping"
     return f"a {type(value).__name__}"
 
 

@@ -82,8 +82,9 @@ def read(
     try:
         items = expand.items_of(value, min_items=least)
     except expand.ExpandError as exc:
-        where = _item_path(fpath, value, str(exc))
-        builder.problem(where, f"step {sid!r}: {exc}", _hint(str(exc)))
+        for message in exc.each:  # each bad item at its own position
+            where = _item_path(fpath, value, message)
+            builder.problem(where, f"step {sid!r}: {message}", _hint(message))
         return None, None
     return FanOut(expression=None, max_parallel=limit, min_items=least), items
 

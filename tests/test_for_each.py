@@ -579,3 +579,14 @@ def test_an_item_filtered_out_by_run_if_does_not_hold_the_fan_in_back(platform, 
     assert steps["after"]["attempts"][0]["parameters"] == {"seen": "success success"}
     assert steps["after_none"]["status"] == "skipped"  # every instance of `none` was skipped
     assert emu.journal.starts(TASK) == 3 and emu.journal.starts(FANIN) == 1
+
+
+def test_every_bad_item_of_a_written_list_is_said_at_its_own_position() -> None:
+    found = messages(
+        "  - id: k\n"
+        '    for_each: [" lead", "a[b", true, {id: {x: 1}}, ok, ok]\n'
+        f"    start_task: {TASK}\n"
+    )
+    found.sort(key=lambda f: int(f.split(" ")[0].split(":")[1]))
+    assert [f.split(" step ")[0] for f in found] == ["10:16", "10:25", "10:32", "10:38", "10:56"]
+    assert "item 3's id is a mapping" in found[3] and "items 4 and 5" in found[4]

@@ -174,6 +174,14 @@ class FanOutSteps(SchedulerState):
         made = expand.instances(step, items)
         live.result.instances = len(made)
         self._emit(live, f"for_each: {len(made)} instance(s)")
+        if self.prior:  # resumed: recorded instances whose item is no longer in the list
+            ids = {m.id for m in made}
+            gone = sorted(
+                sid for sid in self.prior if sid.startswith(f"{step.id}[") and sid not in ids
+            )
+            if gone:
+                shown = ", ".join(gone[:5]) + (f" and {len(gone) - 5} more" if len(gone) > 5 else "")
+                self._emit(live, f"no longer in the list, not run: {shown}")
         if not made:
             self._conclude_group(live, [])
             return

@@ -111,3 +111,21 @@ def test_a_dynamic_instance_whose_item_changed_runs_again(emu: Emulator, tmp_pat
     assert not steps["push[acme]"]["carried_from"]  # same id, another item: not the old result
     assert starts(emu)[FLAKY] == 2
     assert code == 0
+
+
+def test_a_resume_says_which_recorded_instances_wait_for_their_group_and_which_are_gone(
+    emu: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = pipeline(emu, tmp_path, '"{{ vars.jobs }}"')
+    assert run(path)[0] == 1
+    capsys.readouterr()
+    reports = tmp_path / "again"
+    jobs = f'jobs=[{{"id": "globex", "task": "{FLAKY}"}}]'
+    code = main(["apply", str(path), "--report-dir", str(reports), "--resume", "--var", jobs])
+    second = json.loads((reports / "report.json").read_text())
+    assert code == 0, second
+    out = capsys.readouterr().out
+    # push[acme] succeeded last time: not counted as carried over before its group expands
+    assert "0 step(s) carried over" in out and "1 recorded instance(s) of dynamic groups" in out
+    assert "no longer in the list, not run: push[acme]" in out
+    assert [s["id"] for s in second["steps"]] == ["push[globex]", "report"]

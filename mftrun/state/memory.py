@@ -104,11 +104,20 @@ def plan_memory(
         steps = (*pipeline.steps, *stand_ins)
         decided = plan_resume(steps, hashes, earlier, from_run=source, restart=restart)
         memory.prior, memory.notes, memory.resumed_from = decided.prior, decided.notes, source
-        counts = {k: list(decided.decisions.values()).count(k) for k in ("carry", "attach")}
+        later = {s.id for s in stand_ins}  # counted when their group expands, not now
+        now = [d for sid, d in decided.decisions.items() if sid not in later]
+        counts = {k: now.count(k) for k in ("carry", "attach")}
+        pending = sum(1 for sid, d in decided.decisions.items() if sid in later and d != "run")
         memory.notes = (
             f"resuming run {source}: {counts['carry']} step(s) carried over, "
             f"{counts['attach']} re-attached, "
-            f"{len(decided.decisions) - counts['carry'] - counts['attach']} to run",
+            f"{len(now) - counts['carry'] - counts['attach']} to run"
+            + (
+                f"; {pending} recorded instance(s) of dynamic groups are matched when "
+                "their group expands"
+                if pending
+                else ""
+            ),
             *memory.notes,
         )
     elif resume:

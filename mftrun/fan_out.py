@@ -180,7 +180,8 @@ class FanOutSteps(SchedulerState):
                 sid for sid in self.prior if sid.startswith(f"{step.id}[") and sid not in ids
             )
             if gone:
-                shown = ", ".join(gone[:5]) + (f" and {len(gone) - 5} more" if len(gone) > 5 else "")
+                more = f" and {len(gone) - 5} more" if len(gone) > 5 else ""
+                shown = ", ".join(gone[:5]) + more
                 self._emit(live, f"no longer in the list, not run: {shown}")
         if not made:
             self._conclude_group(live, [])

@@ -180,7 +180,12 @@ def summary_lines(
 
 
 def open_book(
-    pipeline: Pipeline, state: str | None, no_state: bool, environ: Mapping[str, str]
+    pipeline: Pipeline,
+    state: str | None,
+    no_state: bool,
+    environ: Mapping[str, str],
+    *,
+    emulated: bool = False,
 ) -> tuple[HistoryBook, str | None, str | None]:
     """(book, store shown, why there is none): `plan` reads an existing store, never makes one."""
     if no_state:
@@ -200,9 +205,10 @@ def open_book(
         return HistoryBook(), None, exc.message
     try:
         name = shown(store.name)
-        book = read_book(store, pipeline, environ)
+        book = read_book(store, pipeline, environ, emulated=emulated)
     finally:
         store.close()
     if not book.expected:
-        return book, name, f"no earlier successful runs of these tasks in {name}"
+        rehearsals = "" if emulated else "; the history of apply --emulate runs: plan --emulate"
+        return book, name, f"no earlier successful runs of these tasks in {name}{rehearsals}"
     return book, name, None

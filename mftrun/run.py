@@ -156,6 +156,7 @@ def _apply(options: ApplyOptions, environ: Mapping[str, str]) -> int:
         from mftrun.clock import Clock, ScaledClock, SystemClock
 
         clock: Clock = SystemClock()
+        as_written = pipeline  # history is keyed by the environments as written
         if options.emulate:
             emulation = stack.enter_context(emulated(pipeline, options.scenario, redactor))
             pipeline = emulation.pipeline
@@ -194,7 +195,14 @@ def _apply(options: ApplyOptions, environ: Mapping[str, str]) -> int:
         run_memory.start_recording(memory, pipeline, redactor, console.note)
         from mftrun.state.history import read_book
 
-        book = read_book(memory.store, pipeline, environ, run_id=memory.run_id, warn=console.note)
+        book = read_book(
+            memory.store,
+            as_written,
+            environ,
+            run_id=memory.run_id,
+            warn=console.note,
+            emulated=options.emulate,
+        )
         stack.callback(book.flush)  # before the store closes (registered after it)
         # the live progress line's expected end: the critical path over each step's p50
         console.expected_seconds = book.expected_total(plan.needs)

@@ -147,3 +147,69 @@ def test_another_environment_or_an_opted_out_step_learns_nothing(
     doc = json.loads(out)
     assert doc["history"]["steps_with_history"] == 0
     assert {s["poll_schedule"]["history"] for s in doc["steps"]} == {"off"}
+
+
+def test_rehearsals_under_emulate_keep_a_history_of_their_own(tmp_path: Path) -> None:
+    """`apply --emulate` points the file at a new emulator port with new credentials every
+    run: history is keyed by the environments as written, marked as a rehearsal's, so the
+    second rehearsal polls around the end the first one saw, `plan --emulate` shows it, and
+    the real platform's history (`plan`) is not touched by it."""
+    path = tmp_path / "rehearse.yaml"
+    path.write_text(
+        """version: 1
+name: rehearse
+environments:
+  mft:
+    provider: automate-mft
+    base_url: {env: MFT_BASE_URL}
+    credentials: {tenant_id: {env: MFT_TENANT_ID}, key_id: {env: MFT_KEY_ID},
+                  private_key: {file: {env: MFT_PRIVATE_KEY_FILE}}}
+defaults:
+  environment: mft
+  poll: {interval: 0.5s, max_interval: 10s}
+steps:
+  - id: pull
+    start_task: {name: Pull invoices}
+"""
+    )
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(
+        "speed: 20\nautomate_mft:\n  tasks:\n    - {name: Pull invoices, duration: 60s}\n"
+    )
+    state = tmp_path / "state.db"
+
+    def rehearse(report: str) -> dict[str, Any]:
+        code, out = mftrun(
+            "apply", str(path), "--emulate", "--scenario", str(scenario), "-q",
+            "--state", str(state), "--report-dir", str(tmp_path / report),
+        )  # fmt: skip
+        assert code == 0, out
+        doc: dict[str, Any] = json.loads((tmp_path / report / "report.json").read_text())
+        return doc["steps"][0]
+
+    first, second = rehearse("r1"), rehearse("r2")
+    assert "history" not in first
+    assert second["history"]["runs"] == 1 and 50 < second["history"]["p50_s"] < 75
+    assert second["http_calls"] < first["http_calls"], (first["http_calls"], second["http_calls"])
+    code, out = mftrun("plan", str(path), "--emulate", "--state", str(state))
+    assert code == 0 and "(2 run(s))" in out, out
+    code, out = mftrun("plan", str(path), "--state", str(state))
+    assert code == 0 and "no earlier successful runs" in out and "plan --emulate" in out, out
+
+
+def test_a_base_url_from_a_variable_is_known_by_its_value_to_apply_and_plan(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    path, state = pipeline(emu, tmp_path), tmp_path / "state.db"
+    path.write_text(path.read_text().replace(f"base_url: {emu.url}", "base_url: {env: MFT_URL}"))
+    os.environ["MFT_URL"] = emu.url
+    try:
+        night(emu, path, state, tmp_path / "r1")
+        code, out = mftrun("plan", str(path), "--state", str(state), "--format", "json")
+        assert code == 0 and json.loads(out)["history"]["steps_with_history"] == 4, out
+        # the same file pointed elsewhere by the variable: another platform, no history
+        os.environ["MFT_URL"] = emu.url.replace("127.0.0.1", "localhost")
+        code, out = mftrun("plan", str(path), "--state", str(state), "--format", "json")
+        assert code == 0 and json.loads(out)["history"]["steps_with_history"] == 0, out
+    finally:
+        del os.environ["MFT_URL"]

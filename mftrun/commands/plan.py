@@ -18,6 +18,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--state", metavar="URL", help="state store to read history from")
     parser.add_argument("--no-state", action="store_true", help="show no history")
+    parser.add_argument(
+        "--emulate",
+        action="store_true",
+        help="show the history of `apply --emulate` runs (rehearsals keep their own)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from mftrun.inert import inert_json, inert_lines
     from mftrun import plan_history as ph
 
-    got = ph.open_book(pipeline, args.state, args.no_state, os.environ)
+    got = ph.open_book(pipeline, args.state, args.no_state, os.environ, emulated=args.emulate)
     if args.format == "json":
         doc = plan_dict(pipeline, plan)
         extra = ph.plan_history_dict(pipeline, got[0], got[1])

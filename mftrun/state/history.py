@@ -36,8 +36,17 @@ class Sample:
     earliest: float
 
 
-def history_key(step: Step, env: Environment, environ: Mapping[str, str]) -> str:
-    """The task's identity on this environment; secrets never enter it."""
+def history_key(
+    step: Step, env: Environment, environ: Mapping[str, str], *, emulated: bool = False
+) -> str:
+    """The task's identity on this environment; secrets never enter it.
+
+    A base URL or region read from a variable (`{env: NAME}`) is identified by the value
+    the variable has, as `apply` and `plan` both see it (before or after `apply` resolves
+    it). Runs under `--emulate` keep a history of their own, named by the environment as
+    written (not by the emulator's port or its generated credentials, which change every
+    run), so a rehearsal learns from the rehearsals before it and never from, or into,
+    the real platform's history."""
     who: dict[str, str] = {}
     for name in IDENTITY_FIELDS:
         ref = env.credentials.get(name)
@@ -55,16 +64,24 @@ def history_key(step: Step, env: Environment, environ: Mapping[str, str]) -> str
             task = {k: task.get(k) for k in ("task_id", "name") if task.get(k) is not None}
         else:
             task = {"task_id": task}
-    identity = {
+    base_url, region = env.base_url, env.region
+    if env.base_url_env:  # the variable's value, resolved by `apply` or not yet (`plan`)
+        base_url = environ.get(env.base_url_env, f"env:{env.base_url_env}")
+    if env.region_env:
+        region = environ.get(env.region_env, f"env:{env.region_env}")
+        base_url = ""  # derived from the region
+    identity: dict[str, Any] = {
         "environment": env.name,
         "provider": env.provider,
-        "base_url": env.base_url,
-        "region": env.region,
+        "base_url": base_url,
+        "region": region,
         "base_url_env": env.base_url_env,
         "who": who,
         "action": step.action.kind,
         "task": task,
     }
+    if emulated:
+        identity["emulated"] = True
     text = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -202,13 +219,15 @@ class HistoryBook:
         return longest_path(needs, p50).seconds
 
 
-def keys_of(pipeline: Pipeline, environ: Mapping[str, str]) -> dict[str, str]:
+def keys_of(
+    pipeline: Pipeline, environ: Mapping[str, str], *, emulated: bool = False
+) -> dict[str, str]:
     """Step id -> history key for the steps that take part in history (`poll.history` > 0)."""
     out = {}
     for step in pipeline.steps:
         env = pipeline.environments.get(step.environment)
         if env is not None and step.poll.history > 0:
-            out[step.id] = history_key(step, env, environ)
+            out[step.id] = history_key(step, env, environ, emulated=emulated)
     return out
 
 
@@ -219,11 +238,13 @@ def read_book(
     *,
     run_id: str | None = None,
     warn: Callable[[str], None] | None = None,
+    emulated: bool = False,
 ) -> HistoryBook:
-    """The history of every step of `pipeline` (an empty book without a store)."""
+    """The history of every step of `pipeline` as written (before `--emulate` points it at
+    the emulator), of emulated runs when `emulated`; an empty book without a store."""
     if store is None:
         return HistoryBook()
-    keys = keys_of(pipeline, environ)
+    keys = keys_of(pipeline, environ, emulated=emulated)
     limit = max((s.poll.history for s in pipeline.steps), default=0)
     try:
         found = samples(store, keys.values(), limit)

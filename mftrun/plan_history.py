@@ -8,7 +8,7 @@ the pipeline and a `HistoryBook`; the command only opens the store and prints.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +47,87 @@ def retries_budget(step: Step, run_seconds: float) -> float:
     return (r.attempts + 1) * run_seconds + delays
 
 
-def warnings(pipeline: Pipeline, book: HistoryBook) -> list[PlanWarning]:
+# Where a setting is written: (step or None for the run, setting name) -> its position.
+Locator = Callable[[Step | None, str], Position]
+
+
+def _at_step(step: Step | None, setting: str) -> Position:
+    raise LookupError  # no document to look in: the step's (or the run's) own position
+
+
+def locator_of(path: str) -> Locator:
+    """Finds the key that holds a setting in the file as written: the step's own `timeout`
+    or `retries`, else the one in `defaults` (also inside an included file), else the
+    top-level `timeout` for the run; a warning points there, not at the step."""
+    from mftrun import include, loader
+
+    try:
+        with open(path, "rb") as handle:
+            doc, _ = loader.load_bytes(handle.read(), path)
+    except OSError:
+        return _at_step
+    if doc is None:
+        return _at_step
+    doc, _ = include.resolve(doc)
+    by_place: dict[tuple[int, int], int] = {}
+    steps = doc.data.get("steps") if isinstance(doc.data, dict) else None
+    for i in range(len(steps) if isinstance(steps, list) else 0):
+        place = doc.position(("steps", i))
+        by_place[(place.line, place.column)] = i
+
+    def locate(step: Step | None, setting: str) -> Position:
+        candidates: list[tuple[Any, ...]] = [(setting,)]
+        if step is not None:
+            i = by_place.get((step.position.line, step.position.column))
+            candidates = [("steps", i, setting)] if i is not None else []
+            candidates.append(("defaults", setting))
+        for where in candidates:
+            if where in doc.key_positions:
+                found = doc.position(where, key=True)
+                return Position(found.file, found.line, found.column)
+        raise LookupError(setting)
+
+    return locate
+
+
+def warnings(
+    pipeline: Pipeline, book: HistoryBook, locate: Locator = _at_step
+) -> list[PlanWarning]:
+    """Every contradiction, once: the instances of a for_each group share their settings, so
+    a warning they all earn is said once for the group, naming how many it concerns."""
+    found = _warnings(pipeline, book, locate)
+    out: list[PlanWarning] = []
+    by_group: dict[tuple[str, str], list[PlanWarning]] = {}
+    groups = {s.id: s.group for s in pipeline.steps if s.group is not None}
+    for warning in found:
+        group = groups.get(warning.step or "")
+        if group is None:
+            out.append(warning)
+            continue
+        kind = "timeout" if "is below its task's p95" in warning.message else "retries"
+        first = by_group.setdefault((group, kind), [])
+        if not first:
+            out.append(warning)
+        first.append(warning)
+    for (group, _), same in by_group.items():
+        if len(same) > 1:
+            i = out.index(same[0])
+            out[i] = PlanWarning(
+                same[0].position,
+                f"{same[0].message} (and {len(same) - 1} more instance(s) of {group})",
+                same[0].step,
+            )
+    return out
+
+
+def _where(locate: Locator, step: Step | None, setting: str, fallback: Position) -> Position:
+    try:
+        return locate(step, setting)
+    except LookupError:
+        return fallback
+
+
+def _warnings(pipeline: Pipeline, book: HistoryBook, locate: Locator) -> list[PlanWarning]:
     out: list[PlanWarning] = []
     for step in pipeline.steps:
         expected = book.expect(step.id)
@@ -57,7 +137,7 @@ def warnings(pipeline: Pipeline, book: HistoryBook) -> list[PlanWarning]:
         if expected is not None and timeout < expected.p95:
             out.append(
                 PlanWarning(
-                    step.position,
+                    _where(locate, step, "timeout", step.position),
                     f"step {step.id}: timeout {format_duration(timeout)} is below its task's "
                     f"p95 of {format_duration(expected.p95)} ({expected.runs} run(s)): "
                     "expect it to time out on slow nights",
@@ -76,7 +156,7 @@ def warnings(pipeline: Pipeline, book: HistoryBook) -> list[PlanWarning]:
                 )
                 out.append(
                     PlanWarning(
-                        step.position,
+                        _where(locate, step, "retries", step.position),
                         f"step {step.id}: retries {step.retries.attempts} cannot fit the step "
                         f"timeout {format_duration(timeout)}: {basis} take "
                         f"{format_duration(need)}",
@@ -87,7 +167,7 @@ def warnings(pipeline: Pipeline, book: HistoryBook) -> list[PlanWarning]:
     if pipeline.timeout is not None and worst is not None and pipeline.timeout < worst[1]:
         out.append(
             PlanWarning(
-                pipeline.position,
+                _where(locate, None, "timeout", pipeline.position),
                 f"run timeout {format_duration(pipeline.timeout)} is below the worst-case "
                 f"critical path of {format_duration(worst[1])} ({' -> '.join(worst[0])})",
             )
@@ -128,7 +208,9 @@ def schedule_dict(step: Step, expected: Expectation | None) -> dict[str, Any]:
     }
 
 
-def plan_history_dict(pipeline: Pipeline, book: HistoryBook, store: str | None) -> dict[str, Any]:
+def plan_history_dict(
+    pipeline: Pipeline, book: HistoryBook, store: str | None, locate: Locator = _at_step
+) -> dict[str, Any]:
     """The part of `plan --format json` that history adds."""
     per_step: dict[str, Any] = {}
     for step in pipeline.steps:
@@ -147,7 +229,7 @@ def plan_history_dict(pipeline: Pipeline, book: HistoryBook, store: str | None) 
             if worst
             else None,
         },
-        "warnings": [w.to_dict() for w in warnings(pipeline, book)],
+        "warnings": [w.to_dict() for w in warnings(pipeline, book, locate)],
         "steps": per_step,
     }
 
@@ -162,7 +244,11 @@ def step_line(expected: Expectation | None) -> str:
 
 
 def summary_lines(
-    pipeline: Pipeline, book: HistoryBook, store: str | None, why_none: str | None
+    pipeline: Pipeline,
+    book: HistoryBook,
+    store: str | None,
+    why_none: str | None,
+    locate: Locator = _at_step,
 ) -> list[str]:
     lines: list[str] = []
     path, worst = expected_path(pipeline, book), worst_case(pipeline, book)
@@ -175,7 +261,7 @@ def summary_lines(
             f"worst case {format_duration(worst[1])}; from {store} "
             f"({with_history} of {len(pipeline.steps)} step(s) with history)"
         )
-    lines.extend(w.text() for w in warnings(pipeline, book))
+    lines.extend(w.text() for w in warnings(pipeline, book, locate))
     return lines
 
 

@@ -83,10 +83,11 @@ def test_plan_shows_durations_and_warns_with_positions(
     assert "history: typical 10m54s, p95 11m48s, max 11m54s (20 run(s))" in out  # push
     assert "history: none" in out  # fresh: a new task
     assert "expected: 18m15s (critical path pull -> push); worst case 20m45s" in out
-    assert f"{path}:15:5: warning: step pull: timeout 5m is below its task's p95 of 8m42s" in out
-    assert f"{path}:1:1: warning: run timeout 20m is below the worst-case critical path" in out
+    # each warning at the key that holds the setting: the step's timeout, the run's timeout
+    assert f"{path}:17:5: warning: step pull: timeout 5m is below its task's p95 of 8m42s" in out
+    assert f"{path}:3:1: warning: run timeout 20m is below the worst-case critical path" in out
     # push: 3 attempts of 10m54s + 1 min + 2 min of delays = 35m42s > 30m
-    assert f"{path}:18:5: warning: step push: retries 2 cannot fit the step timeout 30m" in out
+    assert f"{path}:22:5: warning: step push: retries 2 cannot fit the step timeout 30m" in out
     assert "plus the retry delays take 35m42s" in out
     # fresh: no history, but the delays alone (30 s + 1 min + 2 min) exceed its 1-minute timeout
     assert "step fresh: retries 3 cannot fit the step timeout 1m: the retry delays alone" in out
@@ -102,7 +103,7 @@ def test_plan_shows_durations_and_warns_with_positions(
     assert doc["history"]["expected"] == {"steps": ["pull", "push"], "seconds": 1095.0}
     assert doc["history"]["worst_case"]["seconds"] == 1245.0
     found = {(w["step"], w["line"], w["column"]) for w in doc["warnings"]}
-    assert found == {("pull", 15, 5), ("push", 18, 5), ("fresh", 23, 5), (None, 1, 1)}
+    assert found == {("pull", 17, 5), ("push", 22, 5), ("fresh", 26, 5), (None, 3, 1)}
 
 
 def test_another_tenant_sees_no_history_and_plan_says_so(
@@ -116,3 +117,22 @@ def test_another_tenant_sees_no_history_and_plan_says_so(
     assert "warning: step pull: timeout" not in out
     code, out = plan(capsys, str(path), "--no-state")
     assert "history: --no-state; durations unknown" in out
+
+
+def test_a_timeout_from_defaults_is_warned_at_defaults_and_a_group_once(
+    night: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An inherited timeout is written in defaults: the warning points there. Instances of a
+    for_each group share their settings: their common warning is said once."""
+    path, db = night
+    text = path.read_text().replace(
+        "defaults:\n  environment: mft\n", "defaults:\n  environment: mft\n  timeout: 5m\n"
+    )
+    text = text.replace("    timeout: 5m\n", "    for_each: [a, b, c]\n", 1)
+    path.write_text(text)
+    code, out = plan(capsys, str(path), "--state", str(db))
+    assert code == 0, out
+    lines = [line for line in out.splitlines() if "timeout 5m is below" in line]
+    assert len(lines) == 1, out
+    assert lines[0].startswith(f"{path}:14:3: warning: step pull[a]: "), lines
+    assert lines[0].endswith("(and 2 more instance(s) of pull)"), lines

@@ -39,9 +39,10 @@ def run(args: argparse.Namespace) -> int:
     from mftrun import plan_history as ph
 
     got = ph.open_book(pipeline, args.state, args.no_state, os.environ, emulated=args.emulate)
+    locate = ph.locator_of(args.file)
     if args.format == "json":
         doc = plan_dict(pipeline, plan)
-        extra = ph.plan_history_dict(pipeline, got[0], got[1])
+        extra = ph.plan_history_dict(pipeline, got[0], got[1], locate)
         for entry in doc["steps"]:
             entry.update(extra["steps"][entry["id"]])
         doc["history"], doc["warnings"] = extra["history"], extra["warnings"]
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         # The names, targets and conditions come from the file: each piece is made inert
         # where it is placed; the last pass guards every line mftrun composed.
         text = plan_text(pipeline, plan, got[0])
-        sys.stdout.write(inert_lines(text + "\n".join(ph.summary_lines(pipeline, *got)) + "\n"))
+        sys.stdout.write(inert_lines(text + "\n".join(ph.summary_lines(pipeline, *got, locate)) + "\n"))
     return 0
 
 

@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
         # The names, targets and conditions come from the file: each piece is made inert
         # where it is placed; the last pass guards every line mftrun composed.
         text = plan_text(pipeline, plan, got[0])
-        sys.stdout.write(inert_lines(text + "\n".join(ph.summary_lines(pipeline, *got, locate)) + "\n"))
+        lines = ph.summary_lines(pipeline, *got, locate)
+        sys.stdout.write(inert_lines(text + "\n".join(lines) + "\n"))
     return 0
 
 

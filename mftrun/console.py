@@ -147,35 +147,40 @@ class LiveConsole:
             MofNCompleteColumn,
             Progress,
             TextColumn,
-            TimeElapsedColumn,
         )
 
         if self._bar is None:
             self._bar = Progress(
                 TextColumn("steps"),
-                BarColumn(),
+                BarColumn(bar_width=24),
                 MofNCompleteColumn(),
+                TextColumn("{task.fields[elapsed]}"),  # the run's, not the bar's own
                 TextColumn("{task.fields[counts]}", markup=False),
-                TimeElapsedColumn(),
-                TextColumn("{task.fields[extra]}", markup=False),
                 console=self.console,
                 auto_refresh=False,
                 get_time=self.now,
             )
-            self._task = self._bar.add_task("steps", total=len(self._steps), counts="", extra="")
+            self._task = self._bar.add_task("steps", total=len(self._steps), counts="", elapsed="")
         started = self._started or datetime.now(timezone.utc)
         state = measure(
             self._steps, started, now=self.now(), expected_seconds=self.expected_seconds
         )
         extra = " · ".join(t for t in (state.expected_text(), state.holding_text()) if t)
+        seconds = int(state.elapsed)
         self._bar.update(
             self._task,
             total=state.total,
             completed=state.done,
             counts=state.counts_text(),
-            extra=inert(extra),
+            elapsed=f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}",
         )
-        return self._bar.get_renderable()
+        # The expected end and the step holding the night up go on a line of their own,
+        # cut to the width: done / total and elapsed on the bar's line are never squeezed.
+        from rich.console import Group
+        from rich.text import Text
+
+        below = Text(inert(extra), no_wrap=True, overflow="ellipsis")
+        return Group(self._bar.get_renderable(), below) if extra else self._bar.get_renderable()
 
     def _table(self) -> Any:
         from rich.table import Table
@@ -185,7 +190,7 @@ class LiveConsole:
 
         table = Table(box=None, pad_edge=False, expand=False)
         now = self.now()
-        room = max(3, self.console.size.height - 5)  # the bar, the header, a margin
+        room = max(3, self.console.size.height - 6)  # the bar and its line, the header, a margin
         steps = rows_that_matter(self._steps, room)
         cut = len(steps) < len(self._steps)  # then one line per row, or it would not fit
         # A folded detail starts a line of its own: the console's stream is guarded for that.

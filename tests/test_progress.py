@@ -138,7 +138,25 @@ def test_live_view_has_a_progress_bar_and_fits_the_terminal() -> None:
     assert len(lines) <= 30
     assert "101/241" in lines[0] and "━" in lines[0]  # rich's own bar
     assert "100 success, 1 failed, 39 running, 101 waiting" in lines[0]
-    assert "expected end 22:10:00 UTC" in lines[0]
-    assert steps[100].id in lines[2]  # the failure first
+    assert "0:01:30" in lines[0]  # elapsed
+    assert "expected end 22:10:00 UTC" in lines[1]  # a line of its own: never squeezes line 0
+    assert steps[100].id in lines[3]  # the failure first
     assert "partner said [red]no[/red]" in text  # platform text verbatim, no markup
     assert "of 241 steps: problems, retries, longest running" in text
+
+
+def test_a_narrow_terminal_keeps_done_total_and_elapsed_on_the_bar_line() -> None:
+    out = io.StringIO()
+    clock = [T0.timestamp() + 90]
+    console = Console(file=out, width=100, height=30, no_color=True, force_terminal=True)
+    live = LiveConsole(console=console, expected_seconds=600, now=lambda: clock[0])
+    steps = night()
+    run(steps[:207], 5, Status.SUCCESS)
+    run(steps[207:208], 5, Status.FAILED)
+    run(steps[208:238], 0, Status.RUNNING, at=30)
+    live._steps, live._started = steps, T0
+    with console.capture() as capture:
+        console.print(live._view())
+    first, second = capture.get().splitlines()[:2]
+    assert "208/241" in first and "0:01:30" in first and "…" not in first, first
+    assert second.startswith("expected end") and len(second) <= 100, second

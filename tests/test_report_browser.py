@@ -428,6 +428,11 @@ def test_big_night_groups_expand_filter_and_search(browser, big_night, tmp_path:
         # the page's CSP forbids eval, so wait_for_function cannot run: expect() polls instead
         expect(page.locator("#filter-count")).to_have_text("10 of 241 steps shown")
         assert page.evaluate(VISIBLE_ROWS) == [f"push-04{i}" for i in range(10)]
+        # the task a step targets is found too, also when the row does not show it
+        target = next(s for s in report["steps"] if s["id"] == "push-007")["target"]
+        page.locator("#step-search").fill(str(target).split()[-1])  # the task id
+        expect(page.locator("#filter-count")).to_have_text("1 of 241 steps shown")
+        assert page.evaluate(VISIBLE_ROWS) == ["push-007"]
         page.locator("#step-search").fill("")
         expect(page.locator("#filter-count")).to_have_text("241 steps")
         assert page.evaluate(VISIBLE_ROWS) == ["report"]  # groups closed as they were

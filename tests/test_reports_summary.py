@@ -223,3 +223,18 @@ def test_a_step_beyond_its_p95_is_marked_and_the_history_is_in_the_schema() -> N
     assert "pull-invoices: took" not in text  # within its history: no note
     broken = dict(report, steps=[dict(report["steps"][0], history={"runs": 30, "p50_s": "x"})])
     assert "▲" not in console_text(broken)  # a damaged history is ignored, never a crash
+
+
+def test_a_remote_run_the_error_already_names_is_said_once() -> None:
+    from mftrun.reports.summary import remote_notes, step_note
+
+    step = {
+        "status": "timed_out",
+        "outcome": "timed_out",
+        "conclusion": "timed_out",
+        "error": "step timeout of 15s reached; remote run f45 may still be going "
+        "(automate-mft has no public cancel call)",
+        "remote_may_continue": ["f45", "a77"],
+    }
+    assert remote_notes(step) == ["remote run a77 may still be going"]
+    assert step_note(step).count("f45 may still be going") == 1

@@ -25,7 +25,7 @@ SCRIPT = """
   const search = document.getElementById("step-search");
   const status = document.getElementById("status-filter");
   const count = document.getElementById("filter-count");
-  const words = rows.map((r) => r.textContent.toLowerCase());
+  const words = rows.map((r) => (r.textContent + " " + (r.dataset.find || "")).toLowerCase());
   const wanted = (chosen, st) =>
     chosen === "all" || (chosen === "problems" ? st !== "success" : st === chosen);
   function apply() {

@@ -83,12 +83,15 @@ def verdict(report: dict[str, Any]) -> tuple[str, str]:
 
 
 def remote_notes(step: dict[str, Any]) -> list[str]:
-    return [
+    """A line per remote run left going, unless the step's error already says it."""
+    said = str(step.get("error") or "")
+    notes = [
         f"an {run_id} may still be going"  # a start that may have started: id unreadable
         if str(run_id).startswith("unknown run of ")
         else f"remote run {run_id} may still be going"
         for run_id in step.get("remote_may_continue") or ()
     ]
+    return [n for n in notes if n not in said]
 
 
 def step_note(step: dict[str, Any], *, remote: bool = True) -> str:

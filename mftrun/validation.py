@@ -17,20 +17,26 @@ from mftrun.model import Pipeline
 
 if TYPE_CHECKING:
     from mftrun.include import Cache
+    from mftrun.loader import Document
 
 SUFFIXES = (".yaml", ".yml")
 
 
 def validate_bytes(
-    raw: bytes, file: str, includes: Cache | None = None
+    raw: bytes, file: str, includes: Cache | None = None, shared: list[str] | None = None
 ) -> tuple[Pipeline | None, list[Problem]]:
     """Every problem of one file's content (and of the files it includes, found relative to
-    `file`); the pipeline only when there are none."""
+    `file`); the pipeline only when there are none. With `shared` (validate), a shared
+    definitions file is checked as one and its name added there; without it (apply, plan)
+    it is refused as not a pipeline."""
     from mftrun import build, include, loader, schema
 
     doc, problems = loader.load_bytes(raw, file)
     if doc is None:
         return None, problems
+    if include.is_definitions(doc.data) and shared is not None:
+        shared.append(file)
+        return None, problems + _definitions_problems(doc, includes)
     if include.is_definitions(doc.data):
         name = os.path.basename(file)
         return None, problems + [
@@ -62,20 +68,13 @@ def validate_bytes(
     return (pipeline if not problems else None), problems
 
 
-def validate_definitions(
-    raw: bytes, file: str, includes: Cache | None = None
-) -> tuple[bool, list[Problem]]:
-    """(True, problems) when the file is a shared definitions file (environments, defaults,
-    vars that pipelines include), checked on its own as far as it can be without a pipeline:
-    its YAML, its includes, the schema of each section and each environment's rules.
-    (False, []) when it is not one: then it is a pipeline."""
+def _definitions_problems(doc: Document, includes: Cache | None) -> list[Problem]:
+    """A shared definitions file (environments, defaults, vars that pipelines include),
+    checked on its own as far as it can be without a pipeline: its includes, the schema of
+    each section and each environment's rules."""
     from mftrun import build, include, loader, schema
 
-    doc, problems = loader.load_bytes(raw, file)
-    if doc is None or not include.is_definitions(doc.data):
-        return False, []
-    doc, included = include.resolve(doc, includes)
-    problems = problems + included
+    doc, problems = include.resolve(doc, includes)
     schema_problems = schema.check(doc, kind="definitions")
     problems = problems + schema_problems
     whole = loader.Document(
@@ -91,9 +90,9 @@ def validate_definitions(
     except Exception:
         if not schema_problems:  # as in validate_bytes: only a rejected document may trip it
             raise
-        return True, problems
+        return problems
     taken = {(p.line, p.column) for p in schema_problems}
-    return True, problems + [p for p in semantic if (p.line, p.column) not in taken]
+    return problems + [p for p in semantic if (p.line, p.column) not in taken]
 
 
 def _read(path: str | os.PathLike[str]) -> bytes:
@@ -189,12 +188,10 @@ def check_paths(
     for path, raw in contents:
         if path.resolve() in included:
             continue
-        shared, found = validate_definitions(raw, str(path), cache)
-        if shared:
-            if definitions is not None:
-                definitions.append(path)
-        else:
-            found = validate_bytes(raw, str(path), cache)[1]
+        names: list[str] = []
+        found = validate_bytes(raw, str(path), cache, shared=names)[1]
+        if names and definitions is not None:
+            definitions.append(path)
         for problem in found:
             if problem not in seen:  # a problem inside a shared file: once, not per includer
                 seen.add(problem)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mftrun.results import Status, StepResult
+from mftrun.results import Status, StepResult, counted
 
 TROUBLE = (Status.FAILED, Status.ERROR, Status.TIMED_OUT, Status.CANCELLED)
 
 
 def rows_that_matter(steps: Sequence[StepResult], room: int) -> list[StepResult]:
-    steps = [s for s in steps if not s.fanned_out]  # a fanned-out group is its instances
+    steps = counted(steps)  # a fanned-out group is its instances
     if len(steps) <= room:
         return list(steps)
     ended_badly = sorted(

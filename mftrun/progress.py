@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from mftrun.durations import format_duration
-from mftrun.results import Status, StepResult
+from mftrun.results import Status, StepResult, counted
 
 ORDER = ("success", "failed", "error", "timed_out", "cancelled", "skipped", "running", "pending")
 WORDS = {"timed_out": "timed out", "pending": "waiting"}
@@ -75,7 +75,7 @@ def measure(
     """The run's progress at wall-clock time `now` (seconds since the epoch)."""
     counts: dict[str, int] = {}
     holding: tuple[str, float] | None = None
-    steps = [s for s in steps if not s.fanned_out]  # a fanned-out group is its instances
+    steps = counted(steps)  # a fanned-out group is its instances
     for step in steps:
         counts[step.outcome.value] = counts.get(step.outcome.value, 0) + 1
         if step.outcome is Status.RUNNING and step.started_at is not None:

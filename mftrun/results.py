@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
@@ -159,9 +159,7 @@ class RunResult:
         return counts
 
     def counted_steps(self) -> list[StepResult]:
-        """The steps people count and reports list: a dynamic group that fanned out is its
-        instances (one failed instance is one failure, not two)."""
-        return [s for s in self.steps if not s.fanned_out]
+        return counted(self.steps)
 
     def _reported_steps(self) -> list[dict[str, Any]]:
         """Each counted step as report.json holds it. An instance of a dynamic group waited
@@ -213,6 +211,12 @@ class RunResult:
             "totals": self.totals(),
             "steps": self._reported_steps(),
         }
+
+
+def counted(steps: Sequence[StepResult]) -> list[StepResult]:
+    """The steps people count and reports list: a dynamic group that fanned out is its
+    instances (one failed instance is one failure, not two)."""
+    return [s for s in steps if not s.fanned_out]
 
 
 def _iso(value: datetime | None) -> str | None:
